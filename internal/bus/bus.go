@@ -1,0 +1,173 @@
+// Package bus owns linkgraph's JetStream topology: the streams, their
+// subjects and consumers, and the embedded NATS server used by the
+// all-in-one commands. Every role talks to the others only through the
+// streams declared here, so all-in-one and cluster mode differ only in
+// where the NATS server runs.
+//
+// Streams (all work-queue retention, so a message lives until acked):
+//
+//	FETCH  fetch.<shard>  frontier -> workers: a URL whose host is ready
+//	PAGES  pages.<shard>  worker -> shard owning the page: the fetch result
+//	LINKS  links.<shard>  shard of the source -> shard of the targets: edges
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names and the durable consumer names on them.
+const (
+	FetchStream = "FETCH"
+	PagesStream = "PAGES"
+	LinksStream = "LINKS"
+
+	// WorkersConsumer is the one durable pull consumer all workers share.
+	WorkersConsumer = "workers"
+)
+
+// DefaultShards is the number of shards when none is configured. It is fixed
+// at install: changing it re-homes every domain.
+const DefaultShards = 64
+
+// DefaultAckWait is how long a fetch task may stay unacknowledged before
+// JetStream hands it to another worker. It must exceed the worst-case fetch
+// time (request timeout plus publishing the result).
+const DefaultAckWait = 2 * time.Minute
+
+// FetchSubject, PagesSubject and LinksSubject name the subject of one shard.
+func FetchSubject(shard int) string { return "fetch." + strconv.Itoa(shard) }
+func PagesSubject(shard int) string { return "pages." + strconv.Itoa(shard) }
+func LinksSubject(shard int) string { return "links." + strconv.Itoa(shard) }
+
+// Config describes the topology; the zero value is not valid, use
+// DefaultConfig.
+type Config struct {
+	// Shards is the shard count S (default DefaultShards).
+	Shards int
+	// Replicas is the stream replication factor (default 1; 3 in a cluster).
+	Replicas int
+	// AckWait for fetch tasks (default DefaultAckWait).
+	AckWait time.Duration
+	// MaxDeliver bounds redeliveries of one message (default 5) so a poison
+	// message cannot circulate forever.
+	MaxDeliver int
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{Shards: DefaultShards, Replicas: 1, AckWait: DefaultAckWait, MaxDeliver: 5}
+}
+
+// EnsureStreams creates or updates the three streams and the shared worker
+// consumer. It is idempotent and safe to call from every role at start-up.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	for _, s := range []jetstream.StreamConfig{
+		// Fetch tasks are deduplicated by message id (see frontier) for the
+		// window in which a frontier may republish after a crash.
+		{Name: FetchStream, Subjects: []string{"fetch.>"}, Duplicates: 10 * time.Minute},
+		{Name: PagesStream, Subjects: []string{"pages.>"}},
+		{Name: LinksStream, Subjects: []string{"links.>"}},
+	} {
+		s.Retention = jetstream.WorkQueuePolicy
+		s.Storage = jetstream.FileStorage
+		s.Replicas = cfg.Replicas
+		if _, err := js.CreateOrUpdateStream(ctx, s); err != nil {
+			return fmt.Errorf("bus: cannot create stream %s: %w", s.Name, err)
+		}
+	}
+	_, err := js.CreateOrUpdateConsumer(ctx, FetchStream, jetstream.ConsumerConfig{
+		Durable:       WorkersConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: 10000,
+	})
+	if err != nil {
+		return fmt.Errorf("bus: cannot create consumer %s: %w", WorkersConsumer, err)
+	}
+	return nil
+}
+
+// ShardConsumer creates (or updates) the durable consumer through which the
+// shard node owning shards [lo, hi) reads stream (PagesStream or
+// LinksStream).
+func ShardConsumer(ctx context.Context, js jetstream.JetStream, stream string, lo, hi, total int, cfg Config) (jetstream.Consumer, error) {
+	prefix := map[string]string{PagesStream: "pages.", LinksStream: "links."}[stream]
+	if prefix == "" {
+		return nil, fmt.Errorf("bus: no shard consumer for stream %q", stream)
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       fmt.Sprintf("shard-%d-%d", lo, hi),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxDeliver:    -1, // a shard must never drop an update; errors are retried
+		MaxAckPending: 20000,
+	}
+	if lo == 0 && hi == total {
+		cc.FilterSubject = prefix + ">"
+	} else {
+		for s := lo; s < hi; s++ {
+			cc.FilterSubjects = append(cc.FilterSubjects, prefix+strconv.Itoa(s))
+		}
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, stream, cc)
+	if err != nil {
+		return nil, fmt.Errorf("bus: cannot create consumer %s on %s: %w", cc.Durable, stream, err)
+	}
+	return c, nil
+}
+
+// Embedded is a NATS server with JetStream running inside this process, with
+// no network listener: the all-in-one commands talk to it in-process.
+type Embedded struct {
+	srv *server.Server
+}
+
+// StartEmbedded starts a NATS server with JetStream storing under
+// dataDir/nats. Close it with Shutdown.
+func StartEmbedded(dataDir string) (*Embedded, error) {
+	opts := &server.Options{
+		ServerName: "linkgraph",
+		JetStream:  true,
+		StoreDir:   filepath.Join(dataDir, "nats"),
+		DontListen: true,
+		NoSigs:     true,
+		NoLog:      true,
+		// Page results carry up to 10k links.
+		MaxPayload: 8 << 20,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("bus: cannot configure embedded NATS server: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("bus: embedded NATS server did not become ready within 30s")
+	}
+	return &Embedded{srv: srv}, nil
+}
+
+// Connect opens an in-process client connection to the embedded server.
+func (e *Embedded) Connect(name string) (*nats.Conn, error) {
+	nc, err := nats.Connect("", nats.InProcessServer(e.srv), nats.Name(name), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("bus: cannot connect to embedded NATS server: %w", err)
+	}
+	return nc, nil
+}
+
+// Shutdown stops the server and waits until its store is flushed.
+func (e *Embedded) Shutdown() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}

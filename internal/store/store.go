@@ -1,0 +1,163 @@
+// Package store opens the Pebble database of a shard node and documents its
+// key space in one place. Each role package (frontier, indexer) reads and
+// writes only its own prefixes.
+//
+// Key space (one byte prefix, then the parts; SURT is urlnorm.SURT, 0 is a
+// 0x00 separator that cannot occur in a normalized URL):
+//
+//	e SURT(target) 0 SURT(source) 0 type anchor -> edge      (indexer, reverse map)
+//	s SURT(source)                              -> source    (indexer, title/status of a linking page, kept on the target's shard)
+//	f SURT(source)                              -> outlinks  (indexer, forward list of the last crawl, on the source's shard)
+//	p SURT(url)                                 -> page      (indexer, last fetch result, on the page's shard)
+//	t SURT(target)                              -> counter   (indexer, live in-degree; merge operator)
+//	n name                                      -> counter   (indexer/frontier, totals; merge operator)
+//	u SURT(url)                                 -> seen      (frontier, URL-seen)
+//	q HostSURT(host) 0 seq(8 bytes BE)          -> task      (frontier, per-host FIFO queue)
+//	c kind value                                -> {}        (frontier, crawl scope: kind 'h' host, 'd' domain)
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Key prefixes; see the package doc.
+const (
+	PrefixEdge    = 'e'
+	PrefixSource  = 's'
+	PrefixForward = 'f'
+	PrefixPage    = 'p'
+	PrefixTarget  = 't'
+	PrefixCounter = 'n'
+	PrefixSeen    = 'u'
+	PrefixQueue   = 'q'
+	PrefixScope   = 'c'
+)
+
+// ErrLocked is returned by Open when another process uses the data directory.
+var ErrLocked = errors.New("store: data directory is in use by another linkgraph process")
+
+// DB is a shard node's Pebble database plus the lock on its directory. It is
+// safe for concurrent use and must be closed.
+type DB struct {
+	*pebble.DB
+	lock      *os.File
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the index under dir/index. It takes an
+// exclusive lock on dir first, so a second process on the same data
+// directory fails fast with ErrLocked instead of waiting or corrupting it.
+func Open(dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: cannot create data directory %s: %w", dir, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("store: cannot open lock file in %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s (stop the other process or use another --data)", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("store: cannot lock %s: %w", dir, err)
+	}
+	opts := &pebble.Options{
+		Merger:             CounterMerger,
+		FormatMajorVersion: pebble.FormatNewest,
+		MemTableSize:       64 << 20,
+		Logger:             quietLogger{},
+	}
+	db, err := pebble.Open(filepath.Join(dir, "index"), opts)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("store: cannot open index in %s: %w", dir, err)
+	}
+	return &DB{DB: db, lock: lock}, nil
+}
+
+// Close flushes and closes the database and releases the lock. Calls after
+// the first return the first call's result.
+func (d *DB) Close() error {
+	d.closeOnce.Do(func() {
+		d.closeErr = d.DB.Close()
+		if err := d.lock.Close(); d.closeErr == nil {
+			d.closeErr = err
+		}
+	})
+	return d.closeErr
+}
+
+// Counter reads a merge counter; a missing key is 0.
+func Counter(r pebble.Reader, key []byte) (int64, error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	n, _ := binary.Varint(v)
+	return n, nil
+}
+
+// AddCounter adds delta to the merge counter at key within b.
+func AddCounter(b *pebble.Batch, key []byte, delta int64) error {
+	var buf [binary.MaxVarintLen64]byte
+	return b.Merge(key, buf[:binary.PutVarint(buf[:], delta)], nil)
+}
+
+// CounterKey is the key of the named total counter.
+func CounterKey(name string) []byte {
+	return append([]byte{PrefixCounter}, name...)
+}
+
+// CounterMerger sums signed varints, so counters can be bumped without a read.
+var CounterMerger = &pebble.Merger{
+	Name: "linkgraph.counter.v1",
+	Merge: func(key, value []byte) (pebble.ValueMerger, error) {
+		n, _ := binary.Varint(value)
+		return &sum{n: n}, nil
+	},
+}
+
+type sum struct{ n int64 }
+
+func (s *sum) MergeNewer(v []byte) error { n, _ := binary.Varint(v); s.n += n; return nil }
+func (s *sum) MergeOlder(v []byte) error { n, _ := binary.Varint(v); s.n += n; return nil }
+func (s *sum) Finish(bool) ([]byte, io.Closer, error) {
+	return binary.AppendVarint(nil, s.n), nil, nil
+}
+
+// quietLogger drops Pebble's informational chatter; errors still surface as
+// returned errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...interface{})  {}
+func (quietLogger) Errorf(string, ...interface{}) {}
+func (quietLogger) Fatalf(format string, args ...interface{}) {
+	panic(fmt.Sprintf(format, args...))
+}
+
+// PrefixEnd returns the smallest key greater than every key with prefix p.
+func PrefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
