@@ -1,0 +1,243 @@
+package frontier
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/store"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+// recorder is a Publisher that keeps what it is given.
+type recorder struct {
+	mu    sync.Mutex
+	tasks []*lgv1.FetchTask
+	ids   []string
+}
+
+func (r *recorder) PublishTask(_ context.Context, _, msgID string, data []byte) (func() error, error) {
+	t := &lgv1.FetchTask{}
+	if err := proto.Unmarshal(data, t); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.tasks = append(r.tasks, t)
+	r.ids = append(r.ids, msgID)
+	r.mu.Unlock()
+	return func() error { return nil }, nil
+}
+
+func (r *recorder) urls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, t := range r.tasks {
+		out = append(out, t.GetUrl())
+	}
+	return out
+}
+
+type fixture struct {
+	t   *testing.T
+	db  *store.DB
+	f   *Frontier
+	pub *recorder
+	now time.Time
+}
+
+func newFixture(t *testing.T, dir string, cfg Config) *fixture {
+	t.Helper()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg.Shards = 4
+	pub := &recorder{}
+	f, err := Open(db, cfg, pub, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := &fixture{t: t, db: db, f: f, pub: pub, now: time.Unix(1e9, 0)}
+	f.now = func() time.Time { return fx.now }
+	return fx
+}
+
+// offer queues urls as the links applier does, seeds first.
+func (fx *fixture) offer(depth int32, seeds bool, urls ...string) {
+	fx.t.Helper()
+	b := fx.db.NewIndexedBatch()
+	added := map[string]int{}
+	for _, u := range urls {
+		n, err := urlnorm.Normalize(u)
+		if err != nil {
+			fx.t.Fatal(err)
+		}
+		if seeds {
+			if err := fx.f.AddScope(b, n); err != nil {
+				fx.t.Fatal(err)
+			}
+			fx.f.ScopeAdded(n)
+		}
+		hk, err := fx.f.Offer(b, n, depth)
+		if err != nil {
+			fx.t.Fatal(err)
+		}
+		if hk != "" {
+			added[hk]++
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		fx.t.Fatal(err)
+	}
+	for hk, n := range added {
+		fx.f.Enqueued(hk, n)
+	}
+}
+
+// step releases what is ready now and returns the URLs released.
+func (fx *fixture) step() []string {
+	fx.t.Helper()
+	before := len(fx.pub.urls())
+	for {
+		batch, _ := fx.f.take()
+		if len(batch) == 0 {
+			break
+		}
+		if err := fx.f.release(context.Background(), batch); err != nil {
+			fx.t.Fatal(err)
+		}
+	}
+	return fx.pub.urls()[before:]
+}
+
+func TestPolitenessPerHost(t *testing.T) {
+	fx := newFixture(t, t.TempDir(), Config{Scope: ScopeAll, Delay: 2 * time.Second, PerHostConcurrency: 1})
+	fx.offer(0, true, "http://a.example/1", "http://a.example/2", "http://a.example/3", "http://b.example/1")
+	if got := fx.step(); !slices.Equal(got, []string{"http://a.example/1", "http://b.example/1"}) {
+		t.Fatalf("first release = %q, want one URL per host", got)
+	}
+	if got := fx.step(); len(got) != 0 {
+		t.Fatalf("released %q while hosts are busy", got)
+	}
+	fx.f.Done("http://a.example/1", 0)
+	fx.now = fx.now.Add(1999 * time.Millisecond)
+	if got := fx.step(); len(got) != 0 {
+		t.Fatalf("released %q before the delay passed", got)
+	}
+	fx.now = fx.now.Add(time.Millisecond)
+	if got := fx.step(); !slices.Equal(got, []string{"http://a.example/2"}) {
+		t.Fatalf("after the delay: %q, want a.example/2", got)
+	}
+	// Retry-After holds a host back longer than the delay.
+	fx.f.Done("http://a.example/2", 10*time.Second)
+	fx.now = fx.now.Add(9 * time.Second)
+	if got := fx.step(); len(got) != 0 {
+		t.Fatalf("released %q during Retry-After", got)
+	}
+	fx.now = fx.now.Add(time.Second)
+	if got := fx.step(); !slices.Equal(got, []string{"http://a.example/3"}) {
+		t.Fatalf("after Retry-After: %q", got)
+	}
+	if s := fx.f.Stats(); s.Queued != 0 || s.InFlight != 2 || s.Released != 4 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
+
+func TestConcurrencyLimit(t *testing.T) {
+	fx := newFixture(t, t.TempDir(), Config{Scope: ScopeAll, PerHostConcurrency: 3})
+	var urls []string
+	for i := range 10 {
+		urls = append(urls, "http://a.example/"+string(rune('a'+i)))
+	}
+	fx.offer(0, true, urls...)
+	if got := fx.step(); len(got) != 3 {
+		t.Fatalf("released %d, want 3 (the concurrency limit)", len(got))
+	}
+	fx.f.Done(urls[0], 0)
+	if got := fx.step(); !slices.Equal(got, urls[3:4]) {
+		t.Fatalf("after one done: %q, want %q (FIFO)", got, urls[3:4])
+	}
+}
+
+func TestScopeDepthAndSeen(t *testing.T) {
+	fx := newFixture(t, t.TempDir(), Config{Scope: ScopeHost, MaxDepth: 2})
+	fx.offer(0, true, "http://www.example.com/")
+	fx.offer(1, false,
+		"http://www.example.com/a",  // in scope
+		"http://www.example.com/a",  // seen
+		"http://other.example.com/", // other host
+		"http://elsewhere.org/")     // other domain
+	fx.offer(3, false, "http://www.example.com/too-deep")
+	fx.offer(2, false, "http://www.example.com/deep-enough")
+	if s := fx.f.Stats(); s.Queued != 3 {
+		t.Fatalf("queued %d, want 3", s.Queued)
+	}
+
+	fd := newFixture(t, t.TempDir(), Config{Scope: ScopeDomain})
+	fd.offer(0, true, "http://www.example.co.uk/")
+	fd.offer(1, false, "http://shop.example.co.uk/", "http://example.co.uk/x", "http://example.com/")
+	if s := fd.f.Stats(); s.Queued != 3 {
+		t.Fatalf("domain scope queued %d, want 3", s.Queued)
+	}
+}
+
+func TestMaxPagesAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	fx := newFixture(t, dir, Config{Scope: ScopeAll, MaxPages: 2, PerHostConcurrency: 10})
+	fx.offer(0, true, "http://a.example/1", "http://a.example/2", "http://a.example/3", "http://b.example/1")
+	first := fx.step()
+	if len(first) != 2 || !fx.f.budgetSpentLocked() {
+		t.Fatalf("released %q, want exactly 2", first)
+	}
+	fx.f.Done(first[0], 0)
+	fx.f.Done(first[1], 0)
+	if !fx.f.Exhausted() {
+		t.Fatal("not exhausted with the page budget spent and nothing in flight")
+	}
+	ids := slices.Clone(fx.pub.ids)
+	fx.db.Close()
+
+	// A new process sees the two URLs left, and the seen set.
+	fy := newFixture(t, dir, Config{Scope: ScopeAll, PerHostConcurrency: 10})
+	if s := fy.f.Stats(); s.Queued != 2 {
+		t.Fatalf("after restart queued %d, want 2", s.Queued)
+	}
+	fy.offer(1, false, first...)
+	rest := fy.step()
+	all := append(first, rest...)
+	slices.Sort(all)
+	want := []string{"http://a.example/1", "http://a.example/2", "http://a.example/3", "http://b.example/1"}
+	if !slices.Equal(all, want) {
+		t.Fatalf("released over both runs %q, want each once: %q", all, want)
+	}
+	for _, id := range fy.pub.ids {
+		if slices.Contains(ids, id) {
+			t.Fatalf("message id %s reused for a different task", id)
+		}
+	}
+}
+
+func TestConfigValidateReportsEverything(t *testing.T) {
+	err := Config{Scope: "x", MaxDepth: -1, Delay: -1, PerHostConcurrency: 0, MaxPages: -1, Shards: 0}.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"scope", "max depth", "delay", "concurrency", "max pages", "shards"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+
+

@@ -1,0 +1,254 @@
+package indexer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/internal/store"
+)
+
+const shards = 4
+
+func openIndex(t *testing.T) (*store.DB, *indexer.Index) {
+	t.Helper()
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, indexer.New(db, shards)
+}
+
+// crawl records a fetch of page with links at time at (ns) and applies the
+// resulting edge batches, as the shard role does.
+func crawl(t *testing.T, db *store.DB, ix *indexer.Index, page string, at int64, links ...*lgv1.OutLink) []*lgv1.LinkBatch {
+	t.Helper()
+	b := db.NewIndexedBatch()
+	out, err := ix.RecordPage(b, &lgv1.PageResult{Url: page, Status: 200, FetchedAt: at, Title: "T " + page, Links: links})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
+	var batches []*lgv1.LinkBatch
+	for _, lb := range out {
+		apply(t, db, ix, lb)
+		batches = append(batches, lb)
+	}
+	return batches
+}
+
+func apply(t *testing.T, db *store.DB, ix *indexer.Index, lb *lgv1.LinkBatch) {
+	t.Helper()
+	b := db.NewIndexedBatch()
+	if err := ix.ApplyLinks(b, lb); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func a(url, anchor string, rel ...string) *lgv1.OutLink {
+	return &lgv1.OutLink{Url: url, AnchorText: anchor, Rel: rel, Type: lgv1.LinkType_LINK_TYPE_A}
+}
+
+func backlinks(t *testing.T, ix *indexer.Index, q indexer.Query) []string {
+	t.Helper()
+	var out []string
+	for {
+		p, err := ix.Backlinks(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range p.Backlinks {
+			lost := ""
+			if b.LastSeen.AsTime().UnixMilli() < 0 {
+				lost = "?"
+			}
+			out = append(out, fmt.Sprintf("%s -> %s %q %v%s", b.SourceUrl, b.TargetUrl, b.AnchorText, b.Rel, lost))
+		}
+		if p.NextPageToken == "" {
+			return out
+		}
+		q.PageToken = p.NextPageToken
+	}
+}
+
+func counters(t *testing.T, ix *indexer.Index) (edges, targets, pages int64) {
+	t.Helper()
+	c, err := ix.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c[indexer.CounterEdges], c[indexer.CounterTargets], c[indexer.CounterPages]
+}
+
+func TestApplyIsIdempotentAndTracksRemovals(t *testing.T) {
+	db, ix := openIndex(t)
+	const ms = int64(1e6)
+	batches := crawl(t, db, ix, "http://a.example/", 1000*ms,
+		a("http://b.example/x", "X", "nofollow"), a("http://b.example/y", "Y"), a("http://c.example/", "C"))
+	if e, tg, p := counters(t, ix); e != 3 || tg != 3 || p != 1 {
+		t.Fatalf("after first crawl: edges %d targets %d pages %d, want 3 3 1", e, tg, p)
+	}
+	// Redelivery of every batch changes nothing.
+	for _, lb := range batches {
+		apply(t, db, ix, lb)
+	}
+	if e, tg, _ := counters(t, ix); e != 3 || tg != 3 {
+		t.Fatalf("after redelivery: edges %d targets %d, want 3 3", e, tg)
+	}
+
+	got := backlinks(t, ix, indexer.Query{Target: "http://b.example/x"})
+	want := []string{`http://a.example/ -> http://b.example/x "X" [nofollow]`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("backlinks = %q, want %q", got, want)
+	}
+	p, _ := ix.Backlinks(context.Background(), indexer.Query{Target: "http://b.example/x"})
+	if bl := p.Backlinks[0]; !bl.Nofollow || bl.SourceTitle != "T http://a.example/" || bl.SourceStatus != 200 ||
+		bl.FirstSeen.AsTime().UnixMilli() != 1000 || bl.LastSeen.AsTime().UnixMilli() != 1000 {
+		t.Fatalf("backlink fields wrong: %v", bl)
+	}
+
+	// A recrawl without /y marks it lost; the old crawl arriving late
+	// changes nothing.
+	crawl(t, db, ix, "http://a.example/", 2000*ms, a("http://b.example/x", "X", "nofollow"), a("http://c.example/", "C"))
+	if e, tg, p := counters(t, ix); e != 2 || tg != 2 || p != 1 {
+		t.Fatalf("after recrawl: edges %d targets %d pages %d, want 2 2 1", e, tg, p)
+	}
+	for _, lb := range batches {
+		apply(t, db, ix, lb)
+	}
+	if e, tg, _ := counters(t, ix); e != 2 || tg != 2 {
+		t.Fatalf("after late old batch: edges %d targets %d, want 2 2", e, tg)
+	}
+	if got := backlinks(t, ix, indexer.Query{Target: "http://b.example/y"}); len(got) != 0 {
+		t.Fatalf("lost link still live: %q", got)
+	}
+	if got := backlinks(t, ix, indexer.Query{Target: "http://b.example/y", IncludeLost: true}); len(got) != 1 {
+		t.Fatalf("lost link not kept: %q", got)
+	}
+	p, _ = ix.Backlinks(context.Background(), indexer.Query{Target: "http://b.example/x"})
+	if bl := p.Backlinks[0]; bl.FirstSeen.AsTime().UnixMilli() != 1000 || bl.LastSeen.AsTime().UnixMilli() != 2000 {
+		t.Fatalf("first/last seen = %v/%v, want 1000/2000 ms", bl.FirstSeen.AsTime().UnixMilli(), bl.LastSeen.AsTime().UnixMilli())
+	}
+	// The link comes back: live again.
+	crawl(t, db, ix, "http://a.example/", 3000*ms, a("http://b.example/y", "Y"))
+	if got := backlinks(t, ix, indexer.Query{Target: "http://b.example/y"}); len(got) != 1 {
+		t.Fatalf("returned link not live: %q", got)
+	}
+}
+
+func TestScopesAndPaging(t *testing.T) {
+	db, ix := openIndex(t)
+	targets := []string{
+		"http://example.co.uk/", "https://example.co.uk/s", "http://www.example.co.uk/p?q=1",
+		"http://deep.sub.example.co.uk/", "http://example.co.uk:8080/port", "http://example-other.co.uk/",
+	}
+	for i := range 30 {
+		var links []*lgv1.OutLink
+		for _, tg := range targets {
+			links = append(links, a(tg, fmt.Sprintf("to %s from %d", tg, i)))
+		}
+		crawl(t, db, ix, fmt.Sprintf("http://src%02d.example/page", i), int64(i+1)*1e9, links...)
+	}
+	cases := []struct {
+		target string
+		scope  lgv1.Scope
+		want   int
+	}{
+		{"http://example.co.uk/", lgv1.Scope_SCOPE_URL, 30},
+		{"HTTP://Example.CO.uk:80/#x", lgv1.Scope_SCOPE_URL, 30},
+		{"example.co.uk", lgv1.Scope_SCOPE_HOST, 60},
+		{"www.example.co.uk", lgv1.Scope_SCOPE_HOST, 30},
+		{"example.co.uk", lgv1.Scope_SCOPE_DOMAIN, 150},
+		{"https://deep.sub.example.co.uk/x", lgv1.Scope_SCOPE_DOMAIN, 150},
+		{"example-other.co.uk", lgv1.Scope_SCOPE_DOMAIN, 30},
+	}
+	for _, c := range cases {
+		for _, size := range []int{7, 100} {
+			got := backlinks(t, ix, indexer.Query{Target: c.target, Scope: c.scope, PageSize: size})
+			if len(got) != c.want {
+				t.Errorf("%s %v page %d: %d rows, want %d", c.target, c.scope, size, len(got), c.want)
+			}
+			if !slices.Equal(slices.Compact(slices.Clone(got)), got) || len(slices.Compact(slices.Sorted(slices.Values(got)))) != len(got) {
+				t.Errorf("%s %v page %d: repeated rows", c.target, c.scope, size)
+			}
+		}
+	}
+}
+
+func TestPagingWhileWriting(t *testing.T) {
+	db, ix := openIndex(t)
+	for i := range 50 {
+		crawl(t, db, ix, fmt.Sprintf("http://s%03d.example/", i*2), 1e9, a("http://t.example/", "t"))
+	}
+	q := indexer.Query{Target: "http://t.example/", PageSize: 10}
+	seen := map[string]bool{}
+	for i := 0; ; i++ {
+		p, err := ix.Backlinks(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range p.Backlinks {
+			if seen[b.SourceUrl] {
+				t.Fatalf("row %s returned twice", b.SourceUrl)
+			}
+			seen[b.SourceUrl] = true
+		}
+		if p.NextPageToken == "" {
+			break
+		}
+		q.PageToken = p.NextPageToken
+		// New sources land before and after the cursor.
+		crawl(t, db, ix, fmt.Sprintf("http://s%03d.example/", i*2+1), 2e9, a("http://t.example/", "t"))
+	}
+	for i := range 50 {
+		if s := fmt.Sprintf("http://s%03d.example/", i*2); !seen[s] {
+			t.Errorf("row %s present from the start was lost while paging", s)
+		}
+	}
+}
+
+func TestBadQueries(t *testing.T) {
+	db, ix := openIndex(t)
+	crawl(t, db, ix, "http://a.example/", 1e9, a("http://b.example/", "b"), a("http://c.example/", "c"))
+	p, err := ix.Backlinks(context.Background(), indexer.Query{Target: "b.example", Scope: lgv1.Scope_SCOPE_DOMAIN, PageSize: 1})
+	if err != nil || p.NextPageToken != "" {
+		t.Fatalf("single row: %v %v", p, err)
+	}
+	crawl(t, db, ix, "http://z.example/", 1e9, a("http://b.example/", "b"))
+	p, err = ix.Backlinks(context.Background(), indexer.Query{Target: "http://b.example/", PageSize: 1})
+	if err != nil || p.NextPageToken == "" {
+		t.Fatalf("want a next page: %v %v", p, err)
+	}
+	tok := p.NextPageToken
+	tampered := []byte(tok)
+	tampered[len(tampered)-2] ^= 1
+	for _, q := range []indexer.Query{
+		{Target: ""},
+		{Target: "not a url"},
+		{Target: "/relative"},
+		{Target: "mailto:x@example.com"},
+		{Target: "http://b.example/", PageSize: -1},
+		{Target: "http://b.example/", PageSize: indexer.MaxPageSize + 1},
+		{Target: "http://b.example/", Scope: lgv1.Scope(99)},
+		{Target: "http://b.example/", PageToken: string(tampered)},
+		{Target: "http://b.example/", PageToken: "!!!"},
+		{Target: "http://c.example/", PageToken: tok},                       // another target's token
+		{Target: "b.example", Scope: lgv1.Scope_SCOPE_HOST, PageToken: tok}, // another scope's token
+	} {
+		if _, err := ix.Backlinks(context.Background(), q); !errors.Is(err, indexer.ErrInvalidArgument) {
+			t.Errorf("%+v: err = %v, want ErrInvalidArgument", q, err)
+		}
+	}
+}

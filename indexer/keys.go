@@ -1,0 +1,131 @@
+package indexer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/store"
+)
+
+// MaxAnchorBytes caps the anchor text stored in an edge key.
+const MaxAnchorBytes = 256
+
+// edgeKey is e SURT(target) 0 SURT(source) 0 type anchor.
+func edgeKey(dst []byte, targetSURT, sourceSURT string, typ lgv1.LinkType, anchor string) []byte {
+	dst = append(dst, store.PrefixEdge)
+	dst = append(dst, targetSURT...)
+	dst = append(dst, 0)
+	dst = append(dst, sourceSURT...)
+	dst = append(dst, 0, byte(typ))
+	return append(dst, anchor...)
+}
+
+type edgeKeyParts struct {
+	targetSURT, sourceSURT string
+	typ                    lgv1.LinkType
+	anchor                 string
+}
+
+var errBadKey = errors.New("indexer: malformed edge key")
+
+func parseEdgeKey(k []byte) (edgeKeyParts, error) {
+	if len(k) == 0 || k[0] != store.PrefixEdge {
+		return edgeKeyParts{}, errBadKey
+	}
+	k = k[1:]
+	i := bytes.IndexByte(k, 0)
+	if i < 0 {
+		return edgeKeyParts{}, errBadKey
+	}
+	target := k[:i]
+	k = k[i+1:]
+	j := bytes.IndexByte(k, 0)
+	if j < 0 || j+1 >= len(k) {
+		return edgeKeyParts{}, errBadKey
+	}
+	return edgeKeyParts{
+		targetSURT: string(target),
+		sourceSURT: string(k[:j]),
+		typ:        lgv1.LinkType(k[j+1]),
+		anchor:     string(k[j+2:]),
+	}, nil
+}
+
+// edgeValue is what an edge key maps to. Times are Unix milliseconds.
+type edgeValue struct {
+	firstSeen, lastSeen, lostAt int64
+	redirectStatus              int32
+	rel                         []string
+}
+
+func (v *edgeValue) encode(dst []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(v.firstSeen))
+	dst = binary.AppendUvarint(dst, uint64(v.lastSeen))
+	dst = binary.AppendUvarint(dst, uint64(v.lostAt))
+	dst = binary.AppendUvarint(dst, uint64(v.redirectStatus))
+	return append(dst, strings.Join(v.rel, " ")...)
+}
+
+func decodeEdgeValue(b []byte) (edgeValue, error) {
+	var v edgeValue
+	var fields [4]uint64
+	for i := range fields {
+		x, n := binary.Uvarint(b)
+		if n <= 0 {
+			return v, fmt.Errorf("indexer: malformed edge value")
+		}
+		fields[i] = x
+		b = b[n:]
+	}
+	v.firstSeen, v.lastSeen, v.lostAt = int64(fields[0]), int64(fields[1]), int64(fields[2])
+	v.redirectStatus = int32(fields[3])
+	if len(b) > 0 {
+		v.rel = strings.Split(string(b), " ")
+	}
+	return v, nil
+}
+
+// sourceValue is the s record: what the index knows of a linking page.
+type sourceValue struct {
+	fetchedAt int64
+	status    int32
+	nofollow  bool
+	title     string
+}
+
+func (v *sourceValue) encode() []byte {
+	dst := binary.AppendUvarint(nil, uint64(v.fetchedAt))
+	dst = binary.AppendUvarint(dst, uint64(v.status))
+	flag := byte(0)
+	if v.nofollow {
+		flag = 1
+	}
+	dst = append(dst, flag)
+	return append(dst, v.title...)
+}
+
+func decodeSourceValue(b []byte) (sourceValue, error) {
+	var v sourceValue
+	f, n := binary.Uvarint(b)
+	if n <= 0 {
+		return v, errors.New("indexer: malformed source value")
+	}
+	b = b[n:]
+	s, n := binary.Uvarint(b)
+	if n <= 0 || len(b) < n+1 {
+		return v, errors.New("indexer: malformed source value")
+	}
+	v.fetchedAt, v.status = int64(f), int32(s)
+	v.nofollow = b[n] == 1
+	v.title = string(b[n+1:])
+	return v, nil
+}
+
+func prefixed(p byte, s string) []byte {
+	k := make([]byte, 0, 1+len(s))
+	return append(append(k, p), s...)
+}

@@ -1,0 +1,170 @@
+// Package node wires linkgraph's roles (worker, shard, gateway) into a
+// running process. The all-in-one commands (crawl, serve) run every role in
+// one process around an embedded NATS server; the cluster commands run one
+// role each against an external NATS. The components are the same either
+// way; only this wiring differs.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/crawler"
+	"github.com/linkgraph/linkgraph/frontier"
+	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/store"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+// Config configures an all-in-one node.
+type Config struct {
+	// DataDir holds the index and the JetStream store.
+	DataDir  string
+	Bus      bus.Config
+	Frontier frontier.Config
+	Worker   crawler.WorkerConfig
+}
+
+// AllInOne runs every role in one process over an embedded NATS server. It
+// must be closed.
+type AllInOne struct {
+	cfg   Config
+	log   *slog.Logger
+	emb   *bus.Embedded
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	db    *store.DB
+	shard *Shard
+}
+
+// OpenAllInOne opens the data directory (failing with store.ErrLocked if
+// another process has it), starts the embedded NATS server and creates the
+// streams. Nothing is fetched until Run.
+func OpenAllInOne(ctx context.Context, cfg Config, log *slog.Logger) (_ *AllInOne, err error) {
+	n := &AllInOne{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	// The lock comes first so a second process fails before touching the
+	// JetStream store.
+	if n.db, err = store.Open(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if n.emb, err = bus.StartEmbedded(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if n.nc, err = n.emb.Connect("linkgraph"); err != nil {
+		return nil, err
+	}
+	if n.js, err = jetstream.New(n.nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err = bus.EnsureStreams(ctx, n.js, cfg.Bus); err != nil {
+		return nil, err
+	}
+	n.shard, err = newShard(ctx, n.db, n.js, cfg.Bus, 0, cfg.Bus.Shards, cfg.Frontier, log.With("role", "shard"))
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Index returns the node's index, for queries.
+func (n *AllInOne) Index() *indexer.Index { return n.shard.ix }
+
+// Frontier returns the node's frontier.
+func (n *AllInOne) Frontier() *frontier.Frontier { return n.shard.fr }
+
+// Seed puts seeds (normalized URLs) in scope and in the frontier. They go
+// through the links stream like any discovered link, so seeding is the same
+// in a cluster.
+func (n *AllInOne) Seed(ctx context.Context, seeds []string) error {
+	byShard := make(map[int]*lgv1.LinkBatch)
+	for _, s := range seeds {
+		sh := urlnorm.Shard(urlnorm.Host(s), n.cfg.Bus.Shards)
+		if byShard[sh] == nil {
+			byShard[sh] = &lgv1.LinkBatch{SourceDepth: -1}
+		}
+		byShard[sh].Edges = append(byShard[sh].Edges, &lgv1.Edge{TargetUrl: s, Op: lgv1.EdgeOp_EDGE_OP_SEEN, Crawl: true})
+	}
+	pub := bus.Publisher{JS: n.js}
+	for sh, lb := range byShard {
+		data, err := proto.Marshal(lb)
+		if err != nil {
+			return err
+		}
+		wait, err := pub.Publish(ctx, bus.LinksSubject(sh), "", data)
+		if err != nil {
+			return err
+		}
+		if err := wait(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run runs the shard and worker roles until ctx is done or one fails; a
+// failed role stops the others.
+func (n *AllInOne) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	w := crawler.NewWorker(n.js, n.withShards(n.cfg.Worker), n.log.With("role", "worker"))
+	g.Go(func() error { return n.shard.Run(gctx) })
+	g.Go(func() error { return w.Run(gctx) })
+	return g.Wait()
+}
+
+func (n *AllInOne) withShards(c crawler.WorkerConfig) crawler.WorkerConfig {
+	c.Shards = n.cfg.Bus.Shards
+	return c
+}
+
+// Idle reports whether the crawl has nothing left to do. It checks twice,
+// apart, because a message can be between two streams for an instant.
+func (n *AllInOne) Idle(ctx context.Context) (bool, error) {
+	for range 2 {
+		idle, err := n.shard.idle(ctx)
+		if err != nil || !idle {
+			return false, err
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true, nil
+}
+
+// Close stops the NATS server and closes the index; it is safe on a
+// partially opened node.
+func (n *AllInOne) Close() error {
+	var errs []error
+	if n.nc != nil {
+		if err := n.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, err)
+		}
+		for !n.nc.IsClosed() {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if n.emb != nil {
+		n.emb.Shutdown()
+	}
+	if n.db != nil {
+		errs = append(errs, n.db.Close())
+	}
+	return errors.Join(errs...)
+}

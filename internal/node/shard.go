@@ -1,0 +1,171 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/frontier"
+	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/store"
+)
+
+// shardBatch is the most stream messages applied in one Pebble batch.
+const shardBatch = 64
+
+// Shard is the shard role for shards [lo, hi): it records fetch results of
+// its pages, applies edge updates to its reverse map, and runs the frontier
+// of its hosts.
+type Shard struct {
+	db     *store.DB
+	ix     *indexer.Index
+	fr     *frontier.Frontier
+	js     jetstream.JetStream
+	pub    bus.Publisher
+	bus    bus.Config
+	lo, hi int
+	log    *slog.Logger
+
+	pages, links jetstream.Consumer
+}
+
+func newShard(ctx context.Context, db *store.DB, js jetstream.JetStream, bc bus.Config, lo, hi int, fc frontier.Config, log *slog.Logger) (*Shard, error) {
+	s := &Shard{db: db, ix: indexer.New(db, bc.Shards), js: js, pub: bus.Publisher{JS: js}, bus: bc, lo: lo, hi: hi, log: log}
+	fc.Shards = bc.Shards
+	fr, err := frontier.Open(db, fc, s.pub, log.With("component", "frontier"))
+	if err != nil {
+		return nil, err
+	}
+	s.fr = fr
+	if s.pages, err = bus.ShardConsumer(ctx, js, bus.PagesStream, lo, hi, bc.Shards, bc); err != nil {
+		return nil, err
+	}
+	if s.links, err = bus.ShardConsumer(ctx, js, bus.LinksStream, lo, hi, bc.Shards, bc); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run consumes both streams and releases fetch tasks until ctx is done.
+func (s *Shard) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return bus.ConsumeBatches(ctx, s.pages, shardBatch, s.log, s.applyPages) })
+	g.Go(func() error { return bus.ConsumeBatches(ctx, s.links, shardBatch, s.log, s.applyLinks) })
+	g.Go(func() error { return s.fr.Run(ctx) })
+	return g.Wait()
+}
+
+// applyPages records fetch results and routes their edges. The edge batches
+// are stored in JetStream before the Pebble batch commits, so a crash in
+// between re-sends them (idempotently) instead of losing them.
+func (s *Shard) applyPages(ctx context.Context, msgs []jetstream.Msg) error {
+	b := s.db.NewIndexedBatch()
+	defer b.Close()
+	var waits []func() error
+	results := make([]*lgv1.PageResult, 0, len(msgs))
+	for _, m := range msgs {
+		pr := &lgv1.PageResult{}
+		if err := proto.Unmarshal(m.Data(), pr); err != nil {
+			s.log.Error("dropping malformed page result", "err", err)
+			continue
+		}
+		out, err := s.ix.RecordPage(b, pr)
+		if err != nil {
+			return err
+		}
+		for shard, lb := range out {
+			data, err := proto.Marshal(lb)
+			if err != nil {
+				return err
+			}
+			w, err := s.pub.Publish(ctx, bus.LinksSubject(shard), "", data)
+			if err != nil {
+				return err
+			}
+			waits = append(waits, w)
+		}
+		results = append(results, pr)
+	}
+	for _, w := range waits {
+		if err := w(); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("cannot commit page results: %w", err)
+	}
+	for _, pr := range results {
+		s.fr.Done(pr.GetUrl(), time.Duration(pr.GetRetryAfterSeconds())*time.Second)
+	}
+	return nil
+}
+
+// applyLinks updates the reverse map and offers in-scope targets to the
+// frontier. A batch without a source carries seeds.
+func (s *Shard) applyLinks(ctx context.Context, msgs []jetstream.Msg) error {
+	b := s.db.NewIndexedBatch()
+	defer b.Close()
+	added := make(map[string]int)
+	for _, m := range msgs {
+		lb := &lgv1.LinkBatch{}
+		if err := proto.Unmarshal(m.Data(), lb); err != nil {
+			s.log.Error("dropping malformed link batch", "err", err)
+			continue
+		}
+		if err := s.ix.ApplyLinks(b, lb); err != nil {
+			return err
+		}
+		seeds := lb.GetSourceUrl() == ""
+		for _, e := range lb.GetEdges() {
+			if !e.GetCrawl() || e.GetOp() != lgv1.EdgeOp_EDGE_OP_SEEN {
+				continue
+			}
+			if seeds {
+				if err := s.fr.AddScope(b, e.GetTargetUrl()); err != nil {
+					return err
+				}
+				s.fr.ScopeAdded(e.GetTargetUrl())
+			}
+			hk, err := s.fr.Offer(b, e.GetTargetUrl(), lb.GetSourceDepth()+1)
+			if err != nil {
+				return err
+			}
+			if hk != "" {
+				added[hk]++
+			}
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("cannot commit link updates: %w", err)
+	}
+	for hk, n := range added {
+		s.fr.Enqueued(hk, n)
+	}
+	return nil
+}
+
+// idle reports whether the shard has nothing left to do: the frontier is
+// exhausted and neither stream has undelivered or unacked messages.
+func (s *Shard) idle(ctx context.Context) (bool, error) {
+	if !s.fr.Exhausted() {
+		return false, nil
+	}
+	for _, c := range []jetstream.Consumer{s.pages, s.links} {
+		info, err := c.Info(ctx)
+		if err != nil {
+			return false, err
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return false, nil
+		}
+	}
+	return s.fr.Exhausted(), nil
+}
