@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/linkgraph/linkgraph/crawler"
+	"github.com/linkgraph/linkgraph/frontier"
+	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/node"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+// DefaultDataDir is where the all-in-one commands keep their state.
+const DefaultDataDir = "./linkgraph-data"
+
+// crawlFlags are the flags shared by crawl and serve.
+type crawlFlags struct {
+	data         string
+	workers      int
+	scope        string
+	maxDepth     int
+	maxPages     int
+	delay        time.Duration
+	perHost      int
+	allowPrivate bool
+	maxBody      byteSize
+	timeout      time.Duration
+	userAgent    string
+	shards       int
+	logLevel     string
+}
+
+func (f *crawlFlags) register(fs *flag.FlagSet) {
+	f.maxBody = crawler.DefaultMaxBody
+	fs.StringVar(&f.data, "data", DefaultDataDir, "data directory (index and queue); reused across runs")
+	fs.IntVar(&f.workers, "workers", 8, "concurrent fetches")
+	fs.StringVar(&f.scope, "scope", string(frontier.ScopeHost), "which links to follow: host (the seeds' hosts), domain (their registrable domains) or all")
+	fs.IntVar(&f.maxDepth, "max-depth", 0, "follow links at most this many hops from a seed (0: no limit)")
+	fs.IntVar(&f.maxPages, "max-pages", 0, "stop after fetching this many pages in this run (0: no limit)")
+	fs.DurationVar(&f.delay, "delay", frontier.DefaultDelay, "least time between the end of one request to a host and the start of the next")
+	fs.IntVar(&f.perHost, "per-host-concurrency", frontier.DefaultPerHostConcurrency, "most requests in flight to one host")
+	fs.BoolVar(&f.allowPrivate, "allow-private-networks", false, "allow fetching loopback, private and link-local addresses")
+	fs.Var(&f.maxBody, "max-body", "cut response bodies at this size and record them as truncated")
+	fs.DurationVar(&f.timeout, "timeout", crawler.DefaultTimeout, "time limit of one request, body included")
+	fs.StringVar(&f.userAgent, "user-agent", crawler.DefaultUserAgent, "User-Agent header")
+	fs.IntVar(&f.shards, "shards", bus.DefaultShards, "shard count; fixed when a data directory is created")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+}
+
+func (f *crawlFlags) config() (node.Config, error) {
+	var errs []error
+	if f.workers < 1 {
+		errs = append(errs, usagef("--workers %d: must be at least 1", f.workers))
+	}
+	if f.timeout <= 0 {
+		errs = append(errs, usagef("--timeout %v: must be positive", f.timeout))
+	}
+	if f.shards < 1 {
+		errs = append(errs, usagef("--shards %d: must be at least 1", f.shards))
+	}
+	if f.data == "" {
+		errs = append(errs, usagef("--data must not be empty"))
+	}
+	bc := bus.DefaultConfig()
+	bc.Shards = f.shards
+	cfg := node.Config{
+		DataDir: f.data,
+		Bus:     bc,
+		Frontier: frontier.Config{
+			Scope: frontier.ScopeMode(f.scope), MaxDepth: f.maxDepth, MaxPages: f.maxPages,
+			Delay: f.delay, PerHostConcurrency: f.perHost, Shards: f.shards,
+		},
+		Worker: crawler.WorkerConfig{
+			Concurrency: f.workers,
+			Fetcher: crawler.FetcherConfig{
+				UserAgent: f.userAgent, Timeout: f.timeout, MaxBody: int64(f.maxBody),
+				AllowPrivateNetworks: f.allowPrivate,
+			},
+		},
+	}
+	if err := cfg.Frontier.Validate(); err != nil {
+		errs = append(errs, usageError{err})
+	}
+	if len(errs) > 0 {
+		return cfg, usageError{errors.Join(errs...)}
+	}
+	return cfg, nil
+}
+
+// normalizeSeeds validates every seed and reports all bad ones at once.
+func normalizeSeeds(raw []string) ([]string, error) {
+	var seeds []string
+	var errs []error
+	for _, r := range raw {
+		n, err := urlnorm.Normalize(r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("seed %q: %w (give an absolute http:// or https:// URL)", r, err))
+			continue
+		}
+		seeds = append(seeds, n)
+	}
+	if len(errs) > 0 {
+		return nil, usageError{errors.Join(errs...)}
+	}
+	return seeds, nil
+}
+
+type crawlCmd struct{}
+
+func (*crawlCmd) name() string { return "crawl" }
+func (*crawlCmd) synopsis() string {
+	return "crawl from seed URLs and index their links, until done (all-in-one)"
+}
+
+func (c *crawlCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("crawl", "crawl [flags] SEED...", stderr)
+	var f crawlFlags
+	f.register(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	seeds, err := normalizeSeeds(pos)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
+	n, err := node.OpenAllInOne(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	if len(seeds) == 0 && n.Frontier().Stats().Queued == 0 {
+		return usagef("give at least one seed URL (the data directory has nothing queued to resume)")
+	}
+	before, err := n.Index().Counters()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := n.Seed(ctx, seeds); err != nil {
+		return err
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { return n.Run(gctx) })
+	g.Go(func() error {
+		defer stop()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-tick.C:
+			}
+			idle, err := n.Idle(gctx)
+			if err != nil && gctx.Err() == nil {
+				return err
+			}
+			if idle {
+				return nil
+			}
+		}
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	after, err := n.Index().Counters()
+	if err != nil {
+		return err
+	}
+	interrupted := ctx.Err() != nil
+	printSummary(stdout, before, after, elapsed, n.Frontier().Stats(), interrupted)
+	log.Info("crawl finished", slog.Duration("elapsed", elapsed))
+	return nil
+}
+
+func printSummary(w io.Writer, before, after map[string]int64, elapsed time.Duration, fs frontier.Stats, interrupted bool) {
+	d := func(name string) int64 { return after[name] - before[name] }
+	pages := d(indexer.CounterPages)
+	state := "finished"
+	if interrupted {
+		state = "interrupted (run again with the same --data to continue)"
+	}
+	fmt.Fprintf(w, "crawl %s in %s\n", state, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "  pages fetched     %d (%.1f pages/s)\n", pages, float64(pages)/elapsed.Seconds())
+	var status, errs []string
+	for _, name := range slices.Sorted(maps.Keys(after)) {
+		if v := d(name); v != 0 {
+			if class, ok := strings.CutPrefix(name, indexer.StatusCounter("")); ok {
+				status = append(status, fmt.Sprintf("%s %d", class, v))
+			}
+			if reason, ok := strings.CutPrefix(name, indexer.ErrorCounter("")); ok {
+				errs = append(errs, fmt.Sprintf("%s %d", reason, v))
+			}
+		}
+	}
+	fmt.Fprintf(w, "  by status         %s\n", orNone(status))
+	fmt.Fprintf(w, "  fetch errors      %s\n", orNone(errs))
+	fmt.Fprintf(w, "  links indexed     %d (live edges added)\n", d(indexer.CounterEdges))
+	fmt.Fprintf(w, "  distinct targets  %d\n", d(indexer.CounterTargets))
+	fmt.Fprintf(w, "  skipped links     %d (unparseable or not http/https)\n", d(indexer.CounterSkippedLinks))
+	fmt.Fprintf(w, "  truncated bodies  %d\n", d(indexer.CounterTruncated))
+	fmt.Fprintf(w, "  still queued      %d\n", fs.Queued)
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
