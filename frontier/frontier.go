@@ -135,6 +135,7 @@ type Frontier struct {
 	inflight  int
 	released  int
 	wake      chan struct{}
+	seen      *seenCache // recently seen URLs, to skip disk lookups
 }
 
 type host struct {
@@ -171,7 +172,7 @@ func Open(db *store.DB, cfg Config, pub Publisher, log *slog.Logger) (*Frontier,
 	f := &Frontier{
 		db: db, cfg: cfg, pub: pub, log: log, now: time.Now,
 		hosts: make(map[string]*host), scopeHost: make(map[string]bool), scopeDom: make(map[string]bool),
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), seen: newSeenCache(seenCacheSize),
 	}
 	if err := f.load(); err != nil {
 		return nil, err
@@ -284,26 +285,44 @@ func (f *Frontier) InScope(url string) bool {
 	}
 }
 
+// Pending collects what Offer queued in one batch, to be made visible to
+// the scheduler by Committed once the batch has committed. Not safe for
+// concurrent use.
+type Pending struct {
+	hosts map[string]int
+	seen  map[uint64]struct{}
+}
+
+// NewPending returns an empty Pending.
+func NewPending() *Pending {
+	return &Pending{hosts: make(map[string]int), seen: make(map[uint64]struct{})}
+}
+
 // Offer queues url at depth within b if it is in scope, within the depth
-// limit and not seen before. It returns the host key to pass to Enqueued
-// once b is committed, or "" if nothing was queued.
-func (f *Frontier) Offer(b *pebble.Batch, url string, depth int32) (string, error) {
+// limit and not seen before; p records it for Committed.
+func (f *Frontier) Offer(b *pebble.Batch, p *Pending, url string, depth int32) error {
 	if f.cfg.MaxDepth > 0 && int(depth) > f.cfg.MaxDepth {
-		return "", nil
+		return nil
 	}
 	if !f.InScope(url) {
-		return "", nil
+		return nil
+	}
+	h := f.seen.hash(url)
+	if _, dup := p.seen[h]; dup || f.seen.has(h) {
+		return nil
 	}
 	seenKey := append([]byte{store.PrefixSeen}, urlnorm.SURT(url)...)
 	if _, closer, err := b.Get(seenKey); err == nil {
 		closer.Close()
-		return "", nil
+		p.seen[h] = struct{}{}
+		return nil
 	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return "", err
+		return err
 	}
 	if err := b.Set(seenKey, nil, nil); err != nil {
-		return "", err
+		return err
 	}
+	p.seen[h] = struct{}{}
 	hk := urlnorm.HostSURT(urlnorm.Host(url))
 	f.mu.Lock()
 	f.seq++
@@ -311,19 +330,28 @@ func (f *Frontier) Offer(b *pebble.Batch, url string, depth int32) (string, erro
 	f.mu.Unlock()
 	task, err := proto.Marshal(&lgv1.FetchTask{Url: url, Depth: depth})
 	if err != nil {
-		return "", err
+		return err
 	}
-	return hk, b.Set(queueKey(hk, seq), task, nil)
+	p.hosts[hk]++
+	return b.Set(queueKey(hk, seq), task, nil)
 }
 
-// Enqueued tells the scheduler that n URLs were committed to host's queue.
-func (f *Frontier) Enqueued(hostKey string, n int) {
+// Committed tells the scheduler that the batch holding p's offers has
+// committed: their URLs are now queued and seen.
+func (f *Frontier) Committed(p *Pending) {
+	for h := range p.seen {
+		f.seen.add(h)
+	}
 	f.mu.Lock()
-	h := f.hostLocked(hostKey)
-	h.queued += int64(n)
-	f.queued += int64(n)
-	f.scheduleLocked(h)
+	for hk, n := range p.hosts {
+		h := f.hostLocked(hk)
+		h.queued += int64(n)
+		f.queued += int64(n)
+		f.scheduleLocked(h)
+	}
 	f.mu.Unlock()
+	clear(p.hosts)
+	clear(p.seen)
 	f.signal()
 }
 

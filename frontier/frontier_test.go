@@ -76,7 +76,7 @@ func newFixture(t *testing.T, dir string, cfg Config) *fixture {
 func (fx *fixture) offer(depth int32, seeds bool, urls ...string) {
 	fx.t.Helper()
 	b := fx.db.NewIndexedBatch()
-	added := map[string]int{}
+	p := NewPending()
 	for _, u := range urls {
 		n, err := urlnorm.Normalize(u)
 		if err != nil {
@@ -88,20 +88,14 @@ func (fx *fixture) offer(depth int32, seeds bool, urls ...string) {
 			}
 			fx.f.ScopeAdded(n)
 		}
-		hk, err := fx.f.Offer(b, n, depth)
-		if err != nil {
+		if err := fx.f.Offer(b, p, n, depth); err != nil {
 			fx.t.Fatal(err)
-		}
-		if hk != "" {
-			added[hk]++
 		}
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		fx.t.Fatal(err)
 	}
-	for hk, n := range added {
-		fx.f.Enqueued(hk, n)
-	}
+	fx.f.Committed(p)
 }
 
 // step releases what is ready now and returns the URLs released.
@@ -238,6 +232,3 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 		}
 	}
 }
-
-
-

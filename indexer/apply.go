@@ -13,7 +13,9 @@ package indexer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -29,7 +31,7 @@ import (
 const (
 	CounterPages        = "pages"           // distinct pages with a recorded fetch
 	CounterEdges        = "edges"           // live edges in the reverse map
-	CounterTargets      = "targets"         // targets with at least one live edge
+	CounterTargets      = "targets"         // distinct targets ever linked to
 	CounterSkippedLinks = "links/skipped"   // hrefs that did not parse or were not http(s)
 	CounterTruncated    = "pages/truncated" // bodies cut at the size limit
 	counterStatusPrefix = "pages/status/"   // + "2xx", "3xx", ...
@@ -49,11 +51,87 @@ func statusClass(status int32) string   { return fmt.Sprintf("%dxx", status/100)
 type Index struct {
 	db     *store.DB
 	shards int
+
+	// known caches target SURTs whose t marker is committed, so the
+	// popular targets of a crawl are not looked up for every batch.
+	// Transactions resolve and commit new targets under knownMu, which
+	// keeps the cache a subset of what is on disk.
+	knownMu sync.Mutex
+	known   map[string]struct{}
 }
+
+// knownCacheSize bounds the known-target cache (about 100 bytes an entry).
+const knownCacheSize = 1 << 18
 
 // New returns an Index over db for a cluster of shards shards. It does no I/O.
 func New(db *store.DB, shards int) *Index {
-	return &Index{db: db, shards: shards}
+	return &Index{db: db, shards: shards, known: make(map[string]struct{})}
+}
+
+// Txn is one write transaction on the index: the shard role applies a batch
+// of stream messages in one Txn and acks them once Commit returns. Not safe
+// for concurrent use; Close it when done.
+type Txn struct {
+	ix *Index
+	b  *store.Batch
+	// targets holds the target SURTs that gained an edge, resolved once
+	// per target at Commit: the same popular targets recur across a batch.
+	targets map[string]struct{}
+}
+
+// Begin starts a transaction.
+func (ix *Index) Begin() *Txn {
+	return &Txn{ix: ix, b: ix.db.NewWriteBatch(), targets: make(map[string]struct{})}
+}
+
+// Batch is the transaction's Pebble batch, for other components' writes
+// that must commit together with the index's (the frontier's).
+func (t *Txn) Batch() *pebble.Batch { return t.b.Batch }
+
+// Close releases the transaction; after Commit it is a no-op.
+func (t *Txn) Close() { t.b.Close() }
+
+// Commit marks the targets seen for the first time, updates the counters
+// and commits.
+func (t *Txn) Commit() error {
+	if len(t.targets) == 0 {
+		return t.b.Commit()
+	}
+	ix := t.ix
+	ix.knownMu.Lock()
+	defer ix.knownMu.Unlock()
+	var added []string
+	for tgt := range t.targets {
+		if _, ok := ix.known[tgt]; ok {
+			continue
+		}
+		tk := prefixed(store.PrefixTarget, tgt)
+		if _, closer, err := t.b.Get(tk); err == nil {
+			closer.Close()
+		} else if errors.Is(err, pebble.ErrNotFound) {
+			if err := t.b.Set(tk, nil, nil); err != nil {
+				return err
+			}
+			t.b.Count(CounterTargets, 1)
+		} else {
+			return err
+		}
+		added = append(added, tgt)
+	}
+	if err := t.b.Commit(); err != nil {
+		return err
+	}
+	for _, tgt := range added {
+		if len(ix.known) >= knownCacheSize {
+			for k := range ix.known { // evict an arbitrary entry
+				delete(ix.known, k)
+				break
+			}
+		}
+		ix.known[tgt] = struct{}{}
+	}
+	clear(t.targets)
+	return nil
 }
 
 // RecordPage records a fetch result of a page owned by this shard and returns
@@ -62,7 +140,8 @@ func New(db *store.DB, shards int) *Index {
 // re-sends the same idempotent updates) and every link of the previous crawl
 // that is gone as EDGE_OP_REMOVED. The caller publishes the batches before
 // committing b, so a crash in between re-sends rather than loses them.
-func (ix *Index) RecordPage(b *pebble.Batch, pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
+func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
+	b, ix := t.b, t.ix
 	if _, err := urlnorm.Normalize(pr.GetUrl()); err != nil {
 		return nil, fmt.Errorf("indexer: page result for bad URL %q: %w", pr.GetUrl(), err)
 	}
@@ -78,13 +157,15 @@ func (ix *Index) RecordPage(b *pebble.Batch, pr *lgv1.PageResult) (map[int]*lgv1
 		return nil, nil
 	}
 	if !havePrev {
-		if err := ix.countPage(b, pr); err != nil {
-			return nil, err
-		}
+		ix.countPage(b, pr)
 	}
-	stored := proto.Clone(pr).(*lgv1.PageResult)
-	stored.Links = nil
-	if err := setProto(b, pageKey, stored); err != nil {
+	// The page record is the result without its links (they are in the
+	// forward list).
+	links := pr.Links
+	pr.Links = nil
+	err = setProto(b, pageKey, pr)
+	pr.Links = links
+	if err != nil {
 		return nil, err
 	}
 
@@ -137,7 +218,7 @@ func (ix *Index) RecordPage(b *pebble.Batch, pr *lgv1.PageResult) (map[int]*lgv1
 
 	out := make(map[int]*lgv1.LinkBatch)
 	for _, e := range append(cur, removed...) {
-		s := urlnorm.Shard(urlnorm.Host(e.GetTargetUrl()), ix.shards)
+		s := ix.shardOf(e.GetTargetUrl())
 		lb := out[s]
 		if lb == nil {
 			lb = &lgv1.LinkBatch{
@@ -155,7 +236,7 @@ func (ix *Index) RecordPage(b *pebble.Batch, pr *lgv1.PageResult) (map[int]*lgv1
 	return out, nil
 }
 
-func (ix *Index) countPage(b *pebble.Batch, pr *lgv1.PageResult) error {
+func (ix *Index) countPage(b *store.Batch, pr *lgv1.PageResult) {
 	names := []string{CounterPages}
 	if pr.GetStatus() > 0 {
 		names = append(names, StatusCounter(statusClass(pr.GetStatus())))
@@ -167,23 +248,24 @@ func (ix *Index) countPage(b *pebble.Batch, pr *lgv1.PageResult) error {
 		names = append(names, CounterTruncated)
 	}
 	for _, n := range names {
-		if err := store.AddCounter(b, store.CounterKey(n), 1); err != nil {
-			return err
-		}
+		b.Count(n, 1)
 	}
-	if n := pr.GetSkippedLinks(); n > 0 {
-		return store.AddCounter(b, store.CounterKey(CounterSkippedLinks), int64(n))
-	}
-	return nil
+	b.Count(CounterSkippedLinks, int64(pr.GetSkippedLinks()))
 }
 
 func edgeID(e *lgv1.Edge) string {
 	return e.GetTargetUrl() + "\x00" + string(rune(e.GetType())) + e.GetAnchorText()
 }
 
+func (ix *Index) shardOf(url string) int {
+	return urlnorm.Shard(urlnorm.Host(url), ix.shards)
+}
+
 // ApplyLinks applies the edge updates of one source page to the reverse map.
+// All edges of a batch belong to one shard (RecordPage groups them so).
 // A batch with no source URL carries seeds only and changes no edge.
-func (ix *Index) ApplyLinks(b *pebble.Batch, lb *lgv1.LinkBatch) error {
+func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
+	b, ix := t.b, t.ix
 	if lb.GetSourceUrl() == "" {
 		return nil
 	}
@@ -192,8 +274,16 @@ func (ix *Index) ApplyLinks(b *pebble.Batch, lb *lgv1.LinkBatch) error {
 	}
 	srcSURT := urlnorm.SURT(lb.GetSourceUrl())
 	at := lb.GetFetchedAt() / 1e6 // ns -> ms
-	srcKey := prefixed(store.PrefixSource, srcSURT)
+	if len(lb.GetEdges()) == 0 {
+		return nil
+	}
+	srcKey := sourceKey(ix.shardOf(lb.GetEdges()[0].GetTargetUrl()), srcSURT)
+	// A source never applied on this shard has no edges here yet, so its
+	// edges need no existence check. A redelivered batch finds the source
+	// record and takes the checked path.
+	fresh := true
 	if raw, closer, err := b.Get(srcKey); err == nil {
+		fresh = false
 		old, derr := decodeSourceValue(raw)
 		closer.Close()
 		if derr == nil && old.fetchedAt > lb.GetFetchedAt() {
@@ -212,7 +302,12 @@ func (ix *Index) ApplyLinks(b *pebble.Batch, lb *lgv1.LinkBatch) error {
 	for _, e := range lb.GetEdges() {
 		tgtSURT := urlnorm.SURT(e.GetTargetUrl())
 		key = edgeKey(key[:0], tgtSURT, srcSURT, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
-		raw, closer, err := b.Get(key)
+		var raw []byte
+		var closer io.Closer
+		err := pebble.ErrNotFound
+		if !fresh {
+			raw, closer, err = b.Get(key)
+		}
 		var v edgeValue
 		exists := err == nil
 		switch {
@@ -256,33 +351,11 @@ func (ix *Index) ApplyLinks(b *pebble.Batch, lb *lgv1.LinkBatch) error {
 			if !isLive {
 				delta = -1
 			}
-			if err := ix.bumpTarget(b, tgtSURT, delta); err != nil {
-				return err
+			if isLive {
+				t.targets[tgtSURT] = struct{}{}
 			}
+			b.Count(CounterEdges, delta)
 		}
-	}
-	return nil
-}
-
-// bumpTarget moves the live in-degree of a target and the edge and target
-// totals with it.
-func (ix *Index) bumpTarget(b *pebble.Batch, tgtSURT string, delta int64) error {
-	tk := prefixed(store.PrefixTarget, tgtSURT)
-	before, err := store.Counter(b, tk)
-	if err != nil {
-		return err
-	}
-	if err := store.AddCounter(b, tk, delta); err != nil {
-		return err
-	}
-	if err := store.AddCounter(b, store.CounterKey(CounterEdges), delta); err != nil {
-		return err
-	}
-	switch after := before + delta; {
-	case before == 0 && after > 0:
-		return store.AddCounter(b, store.CounterKey(CounterTargets), 1)
-	case before > 0 && after == 0:
-		return store.AddCounter(b, store.CounterKey(CounterTargets), -1)
 	}
 	return nil
 }
@@ -320,7 +393,7 @@ func getProto(r pebble.Reader, key []byte, m proto.Message) (bool, error) {
 	return true, nil
 }
 
-func setProto(b *pebble.Batch, key []byte, m proto.Message) error {
+func setProto(b *store.Batch, key []byte, m proto.Message) error {
 	raw, err := proto.Marshal(m)
 	if err != nil {
 		return err

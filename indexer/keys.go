@@ -125,6 +125,15 @@ func decodeSourceValue(b []byte) (sourceValue, error) {
 	return v, nil
 }
 
+// sourceKey is s shard(2 bytes) SURT(source): what the given target shard
+// knows of a linking page. It is per shard, though a node may hold several,
+// so that each shard's first batch from a source is recognisably first.
+func sourceKey(shard int, sourceSURT string) []byte {
+	k := make([]byte, 0, 3+len(sourceSURT))
+	k = append(k, store.PrefixSource, byte(shard>>8), byte(shard))
+	return append(k, sourceSURT...)
+}
+
 func prefixed(p byte, s string) []byte {
 	k := make([]byte, 0, 1+len(s))
 	return append(append(k, p), s...)

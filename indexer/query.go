@@ -151,7 +151,7 @@ func (ix *Index) backlink(r pebble.Reader, key, val []byte) (*lgv1.Backlink, boo
 			bl.Nofollow = true
 		}
 	}
-	raw, closer, err := r.Get(prefixed(store.PrefixSource, k.sourceSURT))
+	raw, closer, err := r.Get(sourceKey(ix.shardOf(tgt), k.sourceSURT))
 	if err == nil {
 		s, derr := decodeSourceValue(raw)
 		closer.Close()

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -40,6 +42,7 @@ type crawlFlags struct {
 	userAgent    string
 	shards       int
 	logLevel     string
+	cpuprofile   string
 }
 
 func (f *crawlFlags) register(fs *flag.FlagSet) {
@@ -57,6 +60,23 @@ func (f *crawlFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.userAgent, "user-agent", crawler.DefaultUserAgent, "User-Agent header")
 	fs.IntVar(&f.shards, "shards", bus.DefaultShards, "shard count; fixed when a data directory is created")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
+}
+
+// startProfile starts CPU profiling if asked; the returned stop is never nil.
+func (f *crawlFlags) startProfile() (stop func(), err error) {
+	if f.cpuprofile == "" {
+		return func() {}, nil
+	}
+	out, err := os.Create(f.cpuprofile)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
 func (f *crawlFlags) config() (node.Config, error) {
@@ -144,6 +164,11 @@ func (c *crawlCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	stopProfile, err := f.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	n, err := node.OpenAllInOne(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -15,12 +15,29 @@ import (
 // the whole batch is redelivered later, so a handler must be idempotent.
 type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) error
 
+// PrepareFunc is the first stage of a pipelined batch handler: it does the
+// work on msgs that may overlap with the previous batch's second stage and
+// returns that second stage, finish, which must make the batch durable.
+// barrier blocks until the previous batch's finish has returned; prepare
+// calls it before touching anything the previous batch may still write.
+type PrepareFunc func(ctx context.Context, msgs []jetstream.Msg, barrier func()) (finish func() error, err error)
+
 // ConsumeBatches pulls from c and calls h with batches of up to maxBatch
 // messages: it waits for one message, then takes whatever else has already
 // arrived, so batches grow with load and latency stays low when idle. It
 // returns when ctx is done (after finishing the batch in hand) or when
 // pulling fails for good.
 func ConsumeBatches(ctx context.Context, c jetstream.Consumer, maxBatch int, log *slog.Logger, h BatchHandler) error {
+	return ConsumePipelined(ctx, c, maxBatch, log, func(ctx context.Context, msgs []jetstream.Msg, barrier func()) (func() error, error) {
+		barrier()
+		return func() error { return h(ctx, msgs) }, nil
+	})
+}
+
+// ConsumePipelined is ConsumeBatches with two stages: while one batch's
+// finish runs (typically waiting for publish acks and committing), the next
+// batch is prepared. Batches finish, and are acked, in order.
+func ConsumePipelined(ctx context.Context, c jetstream.Consumer, maxBatch int, log *slog.Logger, prepare PrepareFunc) error {
 	it, err := c.Messages(jetstream.PullMaxMessages(2 * maxBatch))
 	if err != nil {
 		return fmt.Errorf("bus: cannot pull: %w", err)
@@ -28,7 +45,7 @@ func ConsumeBatches(ctx context.Context, c jetstream.Consumer, maxBatch int, log
 	in := make(chan jetstream.Msg, maxBatch)
 	pullErr := make(chan error, 1)
 	go func() {
-		// Owned by ConsumeBatches: ends when it.Stop is called below.
+		// Owned by ConsumePipelined: ends when it.Stop is called below.
 		defer close(in)
 		for {
 			m, err := it.Next()
@@ -41,15 +58,19 @@ func ConsumeBatches(ctx context.Context, c jetstream.Consumer, maxBatch int, log
 			in <- m
 		}
 	}()
+	// finished is closed when the previous batch's finish stage is done.
+	finished := make(chan struct{})
+	close(finished)
+	barrier := func() { <-finished }
 	defer func() {
+		barrier()
 		it.Stop()
 		for range in { // unblock and wait for the puller; unacked messages are redelivered
 		}
 	}()
 
-	batch := make([]jetstream.Msg, 0, maxBatch)
 	for {
-		batch = batch[:0]
+		batch := make([]jetstream.Msg, 0, maxBatch)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -73,17 +94,36 @@ func ConsumeBatches(ctx context.Context, c jetstream.Consumer, maxBatch int, log
 				break fill
 			}
 		}
-		if err := h(ctx, batch); err != nil {
-			log.Error("batch failed, will be redelivered", "messages", len(batch), "err", err)
-			for _, m := range batch {
-				_ = m.NakWithDelay(time.Second)
-			}
+		finish, err := prepare(ctx, batch, barrier)
+		if err != nil {
+			barrier()
+			settle(log, batch, err)
 			continue
 		}
+		prev := finished
+		done := make(chan struct{})
+		finished = done
+		go func() {
+			// Owned by ConsumePipelined, which waits for it through barrier.
+			defer close(done)
+			<-prev
+			settle(log, batch, finish())
+		}()
+	}
+}
+
+// settle acks a batch that was applied, or hands it back for redelivery.
+func settle(log *slog.Logger, batch []jetstream.Msg, err error) {
+	if err != nil {
+		log.Error("batch failed, will be redelivered", "messages", len(batch), "err", err)
 		for _, m := range batch {
-			if err := m.Ack(); err != nil {
-				log.Warn("ack failed; message will be redelivered and applied again (idempotent)", "err", err)
-			}
+			_ = m.NakWithDelay(time.Second)
+		}
+		return
+	}
+	for _, m := range batch {
+		if err := m.Ack(); err != nil {
+			log.Warn("ack failed; message will be redelivered and applied again (idempotent)", "err", err)
 		}
 	}
 }

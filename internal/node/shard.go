@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
@@ -35,10 +35,14 @@ type Shard struct {
 	log    *slog.Logger
 
 	pages, links jetstream.Consumer
+
+	// pendingPages counts the pages of batches prepared but not committed.
+	pendingMu    sync.Mutex
+	pendingPages map[string]int
 }
 
 func newShard(ctx context.Context, db *store.DB, js jetstream.JetStream, bc bus.Config, lo, hi int, fc frontier.Config, log *slog.Logger) (*Shard, error) {
-	s := &Shard{db: db, ix: indexer.New(db, bc.Shards), js: js, pub: bus.Publisher{JS: js}, bus: bc, lo: lo, hi: hi, log: log}
+	s := &Shard{pendingPages: make(map[string]int), db: db, ix: indexer.New(db, bc.Shards), js: js, pub: bus.Publisher{JS: js}, bus: bc, lo: lo, hi: hi, log: log}
 	fc.Shards = bc.Shards
 	fr, err := frontier.Open(db, fc, s.pub, log.With("component", "frontier"))
 	if err != nil {
@@ -57,70 +61,106 @@ func newShard(ctx context.Context, db *store.DB, js jetstream.JetStream, bc bus.
 // Run consumes both streams and releases fetch tasks until ctx is done.
 func (s *Shard) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return bus.ConsumeBatches(ctx, s.pages, shardBatch, s.log, s.applyPages) })
+	g.Go(func() error { return bus.ConsumePipelined(ctx, s.pages, shardBatch, s.log, s.preparePages) })
 	g.Go(func() error { return bus.ConsumeBatches(ctx, s.links, shardBatch, s.log, s.applyLinks) })
 	g.Go(func() error { return s.fr.Run(ctx) })
 	return g.Wait()
 }
 
-// applyPages records fetch results and routes their edges. The edge batches
-// are stored in JetStream before the Pebble batch commits, so a crash in
-// between re-sends them (idempotently) instead of losing them.
-func (s *Shard) applyPages(ctx context.Context, msgs []jetstream.Msg) error {
-	b := s.db.NewIndexedBatch()
-	defer b.Close()
-	var waits []func() error
+// preparePages records fetch results and publishes their edge batches;
+// the returned finish waits until JetStream has stored the edge batches and
+// only then commits, so a crash in between re-sends them (idempotently)
+// instead of losing them. While one batch waits, the next is prepared,
+// unless it holds a page of the waiting batch, whose records it must read.
+func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier func()) (func() error, error) {
 	results := make([]*lgv1.PageResult, 0, len(msgs))
+	conflict := false
+	s.pendingMu.Lock()
 	for _, m := range msgs {
 		pr := &lgv1.PageResult{}
 		if err := proto.Unmarshal(m.Data(), pr); err != nil {
 			s.log.Error("dropping malformed page result", "err", err)
 			continue
 		}
-		out, err := s.ix.RecordPage(b, pr)
+		if _, ok := s.pendingPages[pr.GetUrl()]; ok {
+			conflict = true
+		}
+		results = append(results, pr)
+	}
+	s.pendingMu.Unlock()
+	if conflict {
+		barrier()
+	}
+
+	txn := s.ix.Begin()
+	var waits []func() error
+	fail := func(err error) (func() error, error) {
+		txn.Close()
+		return nil, err
+	}
+	for _, pr := range results {
+		out, err := txn.RecordPage(pr)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		for shard, lb := range out {
 			data, err := proto.Marshal(lb)
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			w, err := s.pub.Publish(ctx, bus.LinksSubject(shard), "", data)
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			waits = append(waits, w)
 		}
-		results = append(results, pr)
 	}
-	for _, w := range waits {
-		if err := w(); err != nil {
-			return err
-		}
-	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("cannot commit page results: %w", err)
-	}
+	s.pendingMu.Lock()
 	for _, pr := range results {
-		s.fr.Done(pr.GetUrl(), time.Duration(pr.GetRetryAfterSeconds())*time.Second)
+		s.pendingPages[pr.GetUrl()]++
 	}
-	return nil
+	s.pendingMu.Unlock()
+
+	return func() error {
+		defer txn.Close()
+		defer func() {
+			s.pendingMu.Lock()
+			for _, pr := range results {
+				if s.pendingPages[pr.GetUrl()]--; s.pendingPages[pr.GetUrl()] <= 0 {
+					delete(s.pendingPages, pr.GetUrl())
+				}
+			}
+			s.pendingMu.Unlock()
+		}()
+		for _, w := range waits {
+			if err := w(); err != nil {
+				return err
+			}
+		}
+		if err := txn.Commit(); err != nil {
+			return fmt.Errorf("cannot commit page results: %w", err)
+		}
+		for _, pr := range results {
+			s.fr.Done(pr.GetUrl(), time.Duration(pr.GetRetryAfterSeconds())*time.Second)
+		}
+		return nil
+	}, nil
 }
 
 // applyLinks updates the reverse map and offers in-scope targets to the
 // frontier. A batch without a source carries seeds.
 func (s *Shard) applyLinks(ctx context.Context, msgs []jetstream.Msg) error {
-	b := s.db.NewIndexedBatch()
-	defer b.Close()
-	added := make(map[string]int)
+	txn := s.ix.Begin()
+	defer txn.Close()
+	b := txn.Batch()
+	pending := frontier.NewPending()
 	for _, m := range msgs {
 		lb := &lgv1.LinkBatch{}
 		if err := proto.Unmarshal(m.Data(), lb); err != nil {
 			s.log.Error("dropping malformed link batch", "err", err)
 			continue
 		}
-		if err := s.ix.ApplyLinks(b, lb); err != nil {
+		if err := txn.ApplyLinks(lb); err != nil {
 			return err
 		}
 		seeds := lb.GetSourceUrl() == ""
@@ -134,21 +174,15 @@ func (s *Shard) applyLinks(ctx context.Context, msgs []jetstream.Msg) error {
 				}
 				s.fr.ScopeAdded(e.GetTargetUrl())
 			}
-			hk, err := s.fr.Offer(b, e.GetTargetUrl(), lb.GetSourceDepth()+1)
-			if err != nil {
+			if err := s.fr.Offer(b, pending, e.GetTargetUrl(), lb.GetSourceDepth()+1); err != nil {
 				return err
-			}
-			if hk != "" {
-				added[hk]++
 			}
 		}
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := txn.Commit(); err != nil {
 		return fmt.Errorf("cannot commit link updates: %w", err)
 	}
-	for hk, n := range added {
-		s.fr.Enqueued(hk, n)
-	}
+	s.fr.Committed(pending)
 	return nil
 }
 

@@ -6,27 +6,30 @@
 // 0x00 separator that cannot occur in a normalized URL):
 //
 //	e SURT(target) 0 SURT(source) 0 type anchor -> edge      (indexer, reverse map)
-//	s SURT(source)                              -> source    (indexer, title/status of a linking page, kept on the target's shard)
+//	s shard(2) SURT(source)                     -> source    (indexer, title/status of a linking page, kept per target shard)
 //	f SURT(source)                              -> outlinks  (indexer, forward list of the last crawl, on the source's shard)
 //	p SURT(url)                                 -> page      (indexer, last fetch result, on the page's shard)
-//	t SURT(target)                              -> counter   (indexer, live in-degree; merge operator)
-//	n name                                      -> counter   (indexer/frontier, totals; merge operator)
+//	t SURT(target)                              -> {}        (indexer, the target has been linked to)
+//	n name                                      -> counter   (indexer, totals; merge operator, see Batch)
 //	u SURT(url)                                 -> seen      (frontier, URL-seen)
 //	q HostSURT(host) 0 seq(8 bytes BE)          -> task      (frontier, per-host FIFO queue)
 //	c kind value                                -> {}        (frontier, crawl scope: kind 'h' host, 'd' domain)
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // Key prefixes; see the package doc.
@@ -78,6 +81,9 @@ func Open(dir string) (*DB, error) {
 		MemTableSize:       64 << 20,
 		Logger:             quietLogger{},
 	}
+	// Most point reads (URL-seen, edge exists?) are for keys that do not
+	// exist; a bloom filter answers those without reading data blocks.
+	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	db, err := pebble.Open(filepath.Join(dir, "index"), opts)
 	if err != nil {
 		lock.Close()
@@ -160,4 +166,87 @@ func PrefixEnd(p []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// Batch is an indexed Pebble batch (reads see its own writes) that also sums
+// total-counter deltas in memory and writes each counter once, at Commit:
+// a counter bumped per edge would pile up merge operands that every read of
+// it must walk.
+type Batch struct {
+	*pebble.Batch
+	db     *DB
+	deltas map[string]int64
+}
+
+// NewWriteBatch returns an empty Batch. Close it after Commit or on error.
+func (d *DB) NewWriteBatch() *Batch {
+	return &Batch{Batch: d.NewIndexedBatch(), db: d, deltas: make(map[string]int64)}
+}
+
+// Count adds delta to the total counter name when the batch commits.
+func (b *Batch) Count(name string, delta int64) {
+	b.deltas[name] += delta
+}
+
+// Commit writes the counter deltas and commits without fsync: a killed
+// process loses nothing (the OS has the WAL); a power loss may lose the last
+// writes, which JetStream redelivers only if they were not yet acked.
+func (b *Batch) Commit() error {
+	for name, d := range b.deltas {
+		if d == 0 {
+			continue
+		}
+		if err := AddCounter(b.Batch, CounterKey(name), d); err != nil {
+			return err
+		}
+	}
+	return b.commitSorted()
+}
+
+// commitSorted commits a copy of the batch with its operations in key order
+// (operations on one key keep their order). Pebble inserts a
+// batch into the memtable in batch order, reusing the previous insert's
+// position when keys ascend; sorted, the same writes cost about half.
+func (b *Batch) commitSorted() error {
+	type op struct {
+		kind       pebble.InternalKeyKind
+		seq        int // position in the batch, to keep one key's operations in order
+		key, value []byte
+	}
+	ops := make([]op, 0, b.Batch.Count())
+	for r := b.Reader(); ; {
+		kind, key, value, ok, err := r.Next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		ops = append(ops, op{kind, len(ops), key, value})
+	}
+	slices.SortFunc(ops, func(x, y op) int {
+		if c := bytes.Compare(x.key, y.key); c != 0 {
+			return c
+		}
+		return x.seq - y.seq
+	})
+	sorted := b.db.NewBatchWithSize(len(b.Repr()))
+	defer sorted.Close()
+	for _, o := range ops {
+		var err error
+		switch o.kind {
+		case pebble.InternalKeyKindSet:
+			err = sorted.Set(o.key, o.value, nil)
+		case pebble.InternalKeyKindDelete:
+			err = sorted.Delete(o.key, nil)
+		case pebble.InternalKeyKindMerge:
+			err = sorted.Merge(o.key, o.value, nil)
+		default:
+			err = fmt.Errorf("store: unexpected operation kind %v in batch", o.kind)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return sorted.Commit(pebble.NoSync)
 }

@@ -1,0 +1,182 @@
+// Command e2e measures end-to-end crawl throughput: the real `linkgraph
+// crawl` (embedded JetStream, Pebble, Colly workers) against a static
+// loopback site of realistic pages, side by side in the same run with a bare
+// loop that only fetches with net/http and tokenizes links (no queue, no
+// index). Both see the same site served by this process.
+//
+//	go run ./bench/e2e                # 3000 pages of 20-50 KB, 50-150 links each
+//	go run ./bench/e2e -pages 5000 -workers 16 -cpuprofile /tmp/crawl.prof
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/linkgraph/linkgraph/internal/testweb"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	pages := flag.Int("pages", 3000, "pages on the site")
+	workers := flag.Int("workers", 16, "concurrent fetches, for both the crawl and the bare loop")
+	bin := flag.String("bin", "", "linkgraph binary (default: build ./cmd/linkgraph)")
+	cpuprofile := flag.String("cpuprofile", "", "pass --cpuprofile to the crawl (writes a CPU profile there)")
+	flag.Parse()
+
+	tmp, err := os.MkdirTemp("", "linkgraph-e2e-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if *bin == "" {
+		*bin = filepath.Join(tmp, "linkgraph")
+		build := exec.Command("go", "build", "-o", *bin, "./cmd/linkgraph")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building linkgraph: %w", err)
+		}
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + l.Addr().String()
+	site := testweb.NewSite(testweb.SiteOptions{Pages: *pages, BaseURL: base, Seed: 1})
+	go site.Serve(l)
+	defer l.Close()
+	fmt.Printf("site: %d pages, %d links, %.1f MB (avg %.1f KB, %.0f links/page)\n", site.Pages(), site.Links(),
+		float64(site.Bytes())/1e6, float64(site.Bytes())/float64(site.Pages())/1e3, float64(site.Links())/float64(site.Pages()))
+
+	n, links, d, err := bareLoop(base, site, *workers)
+	if err != nil {
+		return err
+	}
+	bare := float64(n) / d.Seconds()
+	fmt.Printf("bare loop (net/http + tokenizer): %d pages, %d links in %s: %.0f pages/s\n", n, links, d.Round(time.Millisecond), bare)
+
+	args := []string{"crawl", "--data", filepath.Join(tmp, "data"), "--allow-private-networks", "--delay", "0",
+		"--per-host-concurrency", strconv.Itoa(*workers), "--workers", strconv.Itoa(*workers)}
+	if *cpuprofile != "" {
+		args = append(args, "--cpuprofile", *cpuprofile)
+	}
+	cmd := exec.Command(*bin, append(args, base+"/")...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("crawl: %w\n%s", err, out.String())
+	}
+	wall := time.Since(start)
+	fmt.Print(out.String())
+	m := regexp.MustCompile(`pages fetched\s+(\d+) \(([\d.]+) pages/s\)`).FindStringSubmatch(out.String())
+	if m == nil {
+		return errors.New("no 'pages fetched' line in the crawl summary")
+	}
+	crawlRate, _ := strconv.ParseFloat(m[2], 64)
+	fetched, _ := strconv.Atoi(m[1])
+	fmt.Printf("linkgraph crawl: %d pages, %.0f pages/s in the crawl (%.0f pages/s including process start and shutdown, %s)\n",
+		fetched, crawlRate, float64(fetched)/wall.Seconds(), wall.Round(time.Millisecond))
+	fmt.Printf("ratio crawl/bare: %.2f\n", crawlRate/bare)
+	return nil
+}
+
+// bareLoop fetches every page once with workers goroutines and extracts the
+// href of every <a> with the same tokenizer the crawler uses, resolving it
+// against the page URL. It is the ceiling for this machine and site.
+func bareLoop(base string, site *testweb.Site, workers int) (pages, links int64, d time.Duration, err error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
+	urls := make(chan string)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	var nPages, nLinks atomic.Int64
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range urls {
+				n, err := fetchAndTokenize(context.Background(), client, u)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				nPages.Add(1)
+				nLinks.Add(int64(n))
+			}
+		}()
+	}
+	for i := range site.Pages() {
+		urls <- base + site.Path(i)
+	}
+	close(urls)
+	wg.Wait()
+	if e, ok := firstErr.Load().(error); ok {
+		return 0, 0, 0, e
+	}
+	return nPages.Load(), nLinks.Load(), time.Since(start), nil
+}
+
+func fetchAndTokenize(ctx context.Context, c *http.Client, u string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, err
+	}
+	page, _ := url.Parse(u)
+	z := html.NewTokenizer(bufio.NewReader(bytes.NewReader(body)))
+	n := 0
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return n, nil
+		case html.StartTagToken:
+			name, hasAttr := z.TagName()
+			if string(name) != "a" {
+				continue
+			}
+			for hasAttr {
+				var k, v []byte
+				k, v, hasAttr = z.TagAttr()
+				if string(k) == "href" {
+					if ref, err := url.Parse(string(v)); err == nil {
+						_ = page.ResolveReference(ref).String()
+						n++
+					}
+				}
+			}
+		}
+	}
+}
