@@ -1,11 +1,13 @@
 package crawler
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
+	"golang.org/x/net/html"
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/japanese"
 
@@ -586,5 +588,35 @@ func BenchmarkExtract(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Extract(body, "text/html; charset=utf-8", nil, page)
+	}
+}
+
+// BenchmarkTokenizeOnly is the floor under BenchmarkExtract: the x/net/html
+// tokenizer alone on the same page, reading every start tag's attributes
+// with Tokenizer.TagAttr or not at all.
+func BenchmarkTokenizeOnly(b *testing.B) {
+	body := benchmarkHTMLPage()
+	for _, attrs := range []bool{false, true} {
+		b.Run(fmt.Sprintf("attrs=%v", attrs), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				z := html.NewTokenizer(bytes.NewReader(body))
+				for {
+					tt := z.Next()
+					if tt == html.ErrorToken {
+						break
+					}
+					if attrs && tt == html.StartTagToken {
+						for {
+							_, _, more := z.TagAttr()
+							if !more {
+								break
+							}
+						}
+					}
+				}
+			}
+		})
 	}
 }

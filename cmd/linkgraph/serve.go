@@ -21,11 +21,7 @@ import (
 // DefaultGRPCAddr is where serve listens for gRPC by default.
 const DefaultGRPCAddr = "127.0.0.1:7070"
 
-type serveCmd struct {
-	// ready, if set, receives the gRPC address once the server is serving
-	// (for tests).
-	ready chan<- string
-}
+type serveCmd struct{}
 
 func (*serveCmd) name() string { return "serve" }
 func (*serveCmd) synopsis() string {
@@ -100,8 +96,5 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		return nil
 	})
 	fmt.Fprintf(stderr, "linkgraph serving gRPC on %s (data %s)\n", lis.Addr(), cfg.DataDir)
-	if c.ready != nil {
-		c.ready <- lis.Addr().String()
-	}
 	return g.Wait()
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCrawlRecordsFailuresAndGoesOn crawls a site whose links lead to a
+// 404, a server too slow for --timeout, a closed port, a body over
+// --max-body and an href that does not parse: each is recorded with its
+// reason and the crawl still fetches everything else.
+func TestCrawlRecordsFailuresAndGoesOn(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+
+	release := make(chan struct{})
+	defer close(release)
+	const maxBody = 64 << 10
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `<html><body>
+			<a href="/missing">gone</a>
+			<a href="/slow">slow</a>
+			<a href="http://127.0.0.1:%d/">dead</a>
+			<a href="/big">big</a>
+			<a href="http://[::1">broken</a>
+			<a href="/ok">ok</a>
+			</body></html>`, deadPort)
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<html><body><a href="/early">early</a>`)
+		fmt.Fprint(w, strings.Repeat("<p>filler text</p>\n", 2*maxBody/18))
+		fmt.Fprint(w, `<a href="/late">after the cut</a></body></html>`)
+	})
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<html><body><a href="/">home</a></body></html>`)
+	})
+	mux.HandleFunc("/early", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "early") })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	dir := t.TempDir()
+	start := time.Now()
+	code, out, errOut := runCLI(t, "crawl", "--data", dir, "--allow-private-networks", "--delay", "0",
+		"--scope", "all", "--timeout", "500ms", "--max-body", fmt.Sprint(maxBody), srv.URL+"/")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	t.Logf("summary in %v:\n%s", time.Since(start), out)
+	for _, want := range []string{"timeout 1", "refused 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks fetch error %q", want)
+		}
+	}
+	if got := summaryNumber(t, out, "pages fetched"); got != 7 { // /, missing, slow, dead, big, ok, early
+		t.Errorf("pages fetched %d, want 7", got)
+	}
+	if !strings.Contains(out, "4xx 1") {
+		t.Errorf("summary does not count the 404")
+	}
+	if got := summaryNumber(t, out, "truncated bodies"); got != 1 {
+		t.Errorf("truncated bodies %d, want 1", got)
+	}
+	if got := summaryNumber(t, out, "skipped links"); got != 1 {
+		t.Errorf("skipped links %d, want 1", got)
+	}
+	// The link before the cut is indexed, the one after it is not.
+	if code, out, _ := runCLI(t, "backlinks", "--data", dir, "--format", "tsv", srv.URL+"/early"); code != 0 || !strings.Contains(out, srv.URL+"/big") {
+		t.Errorf("link before the cut not indexed: %q", out)
+	}
+	if _, out, _ := runCLI(t, "backlinks", "--data", dir, "--format", "tsv", srv.URL+"/late"); strings.Contains(out, srv.URL+"/big") {
+		t.Errorf("link after the cut indexed: %q", out)
+	}
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/testweb"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestServeAnswersBacklinksOverGRPC runs serve long-running on a test web
+// and asks it over gRPC while it crawls, then stops it as SIGTERM would.
+func TestServeAnswersBacklinksOverGRPC(t *testing.T) {
+	web := testweb.Start(t, testweb.Options{Seed: 3, PagesPerHost: 40})
+	addr := freeAddr(t)
+	args := []string{"serve", "--data", t.TempDir(), "--grpc-addr", addr, "--allow-private-networks", "--delay", "0", "--per-host-concurrency", "4"}
+	for _, s := range web.Seeds() {
+		args = append(args, "--seed", s)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	var code int
+	var errOut strings.Builder
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		code = run(ctx, args, &strings.Builder{}, &errOut)
+	}()
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: lgv1.LinkGraphService_ServiceDesc.ServiceName})
+		if err == nil && res.Status == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not serving after 30s: %v; stderr: %s", err, errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Reflection lists the service.
+	stream, err := rpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range rr.GetListServicesResponse().GetService() {
+		names = append(names, s.Name)
+	}
+	if !strings.Contains(strings.Join(names, " "), "linkgraph.v1.LinkGraphService") {
+		t.Errorf("reflection lists %v, want linkgraph.v1.LinkGraphService", names)
+	}
+
+	// The backlinks of the most linked target arrive as the crawl goes on.
+	want := map[string]int{}
+	for _, e := range web.Edges() {
+		want[e.Target]++
+	}
+	var target string
+	for tg, n := range want {
+		if n > want[target] {
+			target = tg
+		}
+	}
+	client := lgv1.NewLinkGraphServiceClient(conn)
+	for {
+		res, err := client.Backlinks(ctx, &lgv1.BacklinksRequest{Target: target, PageSize: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Backlinks) == want[target] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d backlinks after 30s, want %d", target, len(res.Backlinks), want[target])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Bad requests are InvalidArgument with a message that says why.
+	for _, req := range []*lgv1.BacklinksRequest{
+		{Target: "not a url"},
+		{Target: target, PageSize: 20000},
+		{Target: target, PageToken: "garbage"},
+	} {
+		_, err := client.Backlinks(ctx, req)
+		if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() == "" {
+			t.Errorf("%v: got %v, want InvalidArgument with a message", req, err)
+		}
+	}
+	// An expired deadline is honoured.
+	dctx, cancel := context.WithTimeout(ctx, time.Nanosecond)
+	defer cancel()
+	<-dctx.Done()
+	if _, err := client.Backlinks(dctx, &lgv1.BacklinksRequest{Target: target}); status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("expired deadline: got %v, want DeadlineExceeded", err)
+	}
+
+	stop() // as SIGTERM does through signal.NotifyContext
+	wg.Wait()
+	if code != 0 {
+		t.Fatalf("serve exited %d after shutdown; stderr: %s", code, errOut.String())
+	}
+}
