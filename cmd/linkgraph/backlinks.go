@@ -80,7 +80,11 @@ func (c *backlinksCmd) run(ctx context.Context, args []string, stdout, stderr io
 			return err
 		}
 		defer db.Close()
-		ix := indexer.New(db, bus.DefaultShards)
+		shards, err := db.Shards(0, bus.DefaultShards)
+		if err != nil {
+			return err
+		}
+		ix := indexer.New(db, shards)
 		fetch = func(ctx context.Context, req *lgv1.BacklinksRequest) (*lgv1.BacklinksResponse, error) {
 			page, err := ix.Backlinks(ctx, indexer.Query{Target: req.Target, Scope: req.Scope, PageSize: int(req.PageSize), PageToken: req.PageToken})
 			if err != nil {

@@ -58,7 +58,7 @@ func (f *crawlFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.maxBody, "max-body", "cut response bodies at this size and record them as truncated")
 	fs.DurationVar(&f.timeout, "timeout", crawler.DefaultTimeout, "time limit of one request, body included")
 	fs.StringVar(&f.userAgent, "user-agent", crawler.DefaultUserAgent, "User-Agent header")
-	fs.IntVar(&f.shards, "shards", bus.DefaultShards, "shard count; fixed when a data directory is created")
+	fs.IntVar(&f.shards, "shards", 0, fmt.Sprintf("shard count, fixed when a data directory is created (0: the directory's, or %d for a new one)", bus.DefaultShards))
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
 }
@@ -87,8 +87,8 @@ func (f *crawlFlags) config() (node.Config, error) {
 	if f.timeout <= 0 {
 		errs = append(errs, usagef("--timeout %v: must be positive", f.timeout))
 	}
-	if f.shards < 1 {
-		errs = append(errs, usagef("--shards %d: must be at least 1", f.shards))
+	if f.shards < 0 || f.shards > 1<<16 {
+		errs = append(errs, usagef("--shards %d: must be between 1 and 65536", f.shards))
 	}
 	if f.data == "" {
 		errs = append(errs, usagef("--data must not be empty"))
@@ -100,7 +100,7 @@ func (f *crawlFlags) config() (node.Config, error) {
 		Bus:     bc,
 		Frontier: frontier.Config{
 			Scope: frontier.ScopeMode(f.scope), MaxDepth: f.maxDepth, MaxPages: f.maxPages,
-			Delay: f.delay, PerHostConcurrency: f.perHost, Shards: f.shards,
+			Delay: f.delay, PerHostConcurrency: f.perHost, Shards: max(f.shards, 1),
 		},
 		Worker: crawler.WorkerConfig{
 			Concurrency: f.workers,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"bytes"
 	"context"
 	"fmt"
@@ -41,8 +42,12 @@ func indexedEdges(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	shards, err := db.Shards(0, bus.DefaultShards)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []string
-	err = indexer.New(db, bus.DefaultShards).ScanEdges(context.Background(), func(b *lgv1.Backlink, live bool) error {
+	err = indexer.New(db, shards).ScanEdges(context.Background(), func(b *lgv1.Backlink, live bool) error {
 		if !live {
 			t.Errorf("lost edge after a single crawl: %v", b)
 		}
@@ -122,13 +127,12 @@ func TestCrawlFindsExactlyTheTrueGraph(t *testing.T) {
 	// The backlinks command answers from the same index, per target.
 	byTarget := map[string][]string{}
 	for _, e := range web.Edges() {
-		byTarget[e.Target] = append(byTarget[e.Target], e.Source+"\t"+e.Target+"\t"+e.Anchor)
+		byTarget[e.Target] = append(byTarget[e.Target], e.Source+"\t"+e.Target+"\t"+e.Anchor+"\t"+linkTypeName(e.Type))
 	}
-	checked := 0
-	for target, rows := range byTarget {
-		if checked++; checked > 40 {
-			break
-		}
+	// Every 10th target in sorted order: the full set is checked above.
+	targets := slices.Sorted(maps.Keys(byTarget))
+	for i := 0; i < len(targets); i += 10 {
+		target, rows := targets[i], byTarget[targets[i]]
 		code, out, errOut := runCLI(t, "backlinks", "--data", dir, "--format", "tsv", target)
 		if code != 0 {
 			t.Fatalf("backlinks %s: exit %d: %s", target, code, errOut)
@@ -140,10 +144,9 @@ func TestCrawlFindsExactlyTheTrueGraph(t *testing.T) {
 		var gotRows []string
 		for _, l := range lines[1:] {
 			f := strings.Split(l, "\t")
-			gotRows = append(gotRows, f[0]+"\t"+f[1]+"\t"+f[2])
+			gotRows = append(gotRows, f[0]+"\t"+f[1]+"\t"+f[2]+"\t"+f[4])
 		}
 		slices.Sort(rows)
-		rows = slices.Compact(rows)
 		slices.Sort(gotRows)
 		if !slices.Equal(rows, gotRows) {
 			t.Errorf("backlinks %s:\n got %q\nwant %q", target, gotRows, rows)
@@ -202,6 +205,7 @@ func TestCrawlUsageErrors(t *testing.T) {
 		{[]string{"backlinks", "--data", dir, "--format", "xml", "http://example.com/"}, `--format "xml"`},
 		{[]string{"backlinks", "--data", dir, "not a url"}, "not an absolute http(s) URL"},
 		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"crawl", "--data", dir, "--shards", "-1", "http://example.com/"}, "--shards -1"},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) {
@@ -238,5 +242,26 @@ func TestPrivateAddressesRefusedByDefault(t *testing.T) {
 	}
 	if !strings.Contains(out, fmt.Sprintf("private_address %d", len(web.Seeds()))) {
 		t.Errorf("summary does not count the refused seeds as private_address:\n%s", out)
+	}
+}
+
+func TestShardCountIsFixedPerDataDir(t *testing.T) {
+	web := testweb.Start(t, testweb.Options{Seed: 4, PagesPerHost: 5})
+	dir := t.TempDir()
+	base := []string{"crawl", "--data", dir, "--allow-private-networks", "--delay", "0"}
+	if code, _, errOut := runCLI(t, append(append(base, "--shards", "8"), web.Seeds()...)...); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, _, errOut := runCLI(t, append(append(base, "--shards", "16"), web.Seeds()...)...)
+	if code != 1 || !strings.Contains(errOut, "keep --shards 8") {
+		t.Errorf("exit %d, stderr %q; want exit 1 telling to keep --shards 8", code, errOut)
+	}
+	// Without --shards, the recorded count is used.
+	if code, _, errOut := runCLI(t, append(base, web.Seeds()...)...); code != 0 {
+		t.Errorf("crawl without --shards on an 8-shard directory: exit %d: %s", code, errOut)
+	}
+	// Readers take the recorded count.
+	if code, out, errOut := runCLI(t, "backlinks", "--data", dir, "--scope", "host", "--format", "tsv", web.Seeds()[0]); code != 0 || strings.Count(out, "\n") < 2 {
+		t.Errorf("backlinks on an 8-shard index: exit %d, %q %s", code, out, errOut)
 	}
 }

@@ -62,6 +62,10 @@ func OpenAllInOne(ctx context.Context, cfg Config, log *slog.Logger) (_ *AllInOn
 	if n.db, err = store.Open(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	if n.cfg.Bus.Shards, err = n.db.Shards(cfg.Bus.Shards, bus.DefaultShards); err != nil {
+		return nil, err
+	}
+	cfg = n.cfg
 	if n.emb, err = bus.StartEmbedded(cfg.DataDir); err != nil {
 		return nil, err
 	}

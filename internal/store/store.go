@@ -14,6 +14,7 @@
 //	u SURT(url)                                 -> seen      (frontier, URL-seen)
 //	q HostSURT(host) 0 seq(8 bytes BE)          -> task      (frontier, per-host FIFO queue)
 //	c kind value                                -> {}        (frontier, crawl scope: kind 'h' host, 'd' domain)
+//	m name                                      -> value     (store, metadata such as the shard count)
 package store
 
 import (
@@ -43,7 +44,12 @@ const (
 	PrefixSeen    = 'u'
 	PrefixQueue   = 'q'
 	PrefixScope   = 'c'
+	PrefixMeta    = 'm'
 )
+
+// ErrShardCount is returned by Shards when the data directory was created
+// with another shard count.
+var ErrShardCount = errors.New("store: shard count differs from the one this data directory was created with")
 
 // ErrLocked is returned by Open when another process uses the data directory.
 var ErrLocked = errors.New("store: data directory is in use by another linkgraph process")
@@ -102,6 +108,31 @@ func (d *DB) Close() error {
 		}
 	})
 	return d.closeErr
+}
+
+// Shards returns the shard count of the data directory. On a new directory
+// it records want (def if want is 0); later calls with a different want > 0
+// fail with ErrShardCount, since every key's shard would change.
+func (d *DB) Shards(want, def int) (int, error) {
+	key := []byte{PrefixMeta, 's', 'h', 'a', 'r', 'd', 's'}
+	raw, closer, err := d.Get(key)
+	switch {
+	case err == nil:
+		have, _ := binary.Uvarint(raw)
+		closer.Close()
+		if want > 0 && int(have) != want {
+			return 0, fmt.Errorf("%w: %d, not %d (keep --shards %d, or use a new --data)", ErrShardCount, have, want, have)
+		}
+		return int(have), nil
+	case !errors.Is(err, pebble.ErrNotFound):
+		return 0, err
+	case want == 0:
+		want = def
+	}
+	if err := d.Set(key, binary.AppendUvarint(nil, uint64(want)), pebble.Sync); err != nil {
+		return 0, fmt.Errorf("store: cannot record shard count: %w", err)
+	}
+	return want, nil
 }
 
 // Counter reads a merge counter; a missing key is 0.
