@@ -1,10 +1,10 @@
 package main
 
 import (
-	"maps"
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
