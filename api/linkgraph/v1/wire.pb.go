@@ -24,6 +24,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// FetchKind says what a fetched URL is expected to be.
+type FetchKind int32
+
+const (
+	// An ordinary page: parse HTML for links.
+	FetchKind_FETCH_KIND_PAGE FetchKind = 0
+	// The host's /robots.txt: return its body (capped) in PageResult.robots_txt.
+	FetchKind_FETCH_KIND_ROBOTS FetchKind = 1
+	// A sitemap (XML, sitemap index, text, possibly gzipped): its URLs become sitemap links.
+	FetchKind_FETCH_KIND_SITEMAP FetchKind = 2
+)
+
+// Enum value maps for FetchKind.
+var (
+	FetchKind_name = map[int32]string{
+		0: "FETCH_KIND_PAGE",
+		1: "FETCH_KIND_ROBOTS",
+		2: "FETCH_KIND_SITEMAP",
+	}
+	FetchKind_value = map[string]int32{
+		"FETCH_KIND_PAGE":    0,
+		"FETCH_KIND_ROBOTS":  1,
+		"FETCH_KIND_SITEMAP": 2,
+	}
+)
+
+func (x FetchKind) Enum() *FetchKind {
+	p := new(FetchKind)
+	*p = x
+	return p
+}
+
+func (x FetchKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FetchKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_linkgraph_v1_wire_proto_enumTypes[0].Descriptor()
+}
+
+func (FetchKind) Type() protoreflect.EnumType {
+	return &file_linkgraph_v1_wire_proto_enumTypes[0]
+}
+
+func (x FetchKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FetchKind.Descriptor instead.
+func (FetchKind) EnumDescriptor() ([]byte, []int) {
+	return file_linkgraph_v1_wire_proto_rawDescGZIP(), []int{0}
+}
+
 // EdgeOp says how an edge changed with the latest crawl of its source page.
 type EdgeOp int32
 
@@ -60,11 +113,11 @@ func (x EdgeOp) String() string {
 }
 
 func (EdgeOp) Descriptor() protoreflect.EnumDescriptor {
-	return file_linkgraph_v1_wire_proto_enumTypes[0].Descriptor()
+	return file_linkgraph_v1_wire_proto_enumTypes[1].Descriptor()
 }
 
 func (EdgeOp) Type() protoreflect.EnumType {
-	return &file_linkgraph_v1_wire_proto_enumTypes[0]
+	return &file_linkgraph_v1_wire_proto_enumTypes[1]
 }
 
 func (x EdgeOp) Number() protoreflect.EnumNumber {
@@ -73,7 +126,7 @@ func (x EdgeOp) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EdgeOp.Descriptor instead.
 func (EdgeOp) EnumDescriptor() ([]byte, []int) {
-	return file_linkgraph_v1_wire_proto_rawDescGZIP(), []int{0}
+	return file_linkgraph_v1_wire_proto_rawDescGZIP(), []int{1}
 }
 
 // FetchTask is published on fetch.<shard> by the frontier when the URL's host is ready.
@@ -82,7 +135,8 @@ type FetchTask struct {
 	Url   string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
 	Depth int32                  `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
 	// Unix nanoseconds when the frontier released it.
-	ReleasedAt    int64 `protobuf:"varint,3,opt,name=released_at,json=releasedAt,proto3" json:"released_at,omitempty"`
+	ReleasedAt    int64     `protobuf:"varint,3,opt,name=released_at,json=releasedAt,proto3" json:"released_at,omitempty"`
+	Kind          FetchKind `protobuf:"varint,4,opt,name=kind,proto3,enum=linkgraph.v1.FetchKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,6 +192,13 @@ func (x *FetchTask) GetReleasedAt() int64 {
 	return 0
 }
 
+func (x *FetchTask) GetKind() FetchKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FetchKind_FETCH_KIND_PAGE
+}
+
 // OutLink is one link found on a fetched page.
 type OutLink struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -146,8 +207,11 @@ type OutLink struct {
 	Rel            []string               `protobuf:"bytes,3,rep,name=rel,proto3" json:"rel,omitempty"`
 	Type           LinkType               `protobuf:"varint,4,opt,name=type,proto3,enum=linkgraph.v1.LinkType" json:"type,omitempty"`
 	RedirectStatus int32                  `protobuf:"varint,5,opt,name=redirect_status,json=redirectStatus,proto3" json:"redirect_status,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The target is itself a sitemap (from a sitemap index or robots.txt) and
+	// is fetched as one.
+	Sitemap       bool `protobuf:"varint,6,opt,name=sitemap,proto3" json:"sitemap,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OutLink) Reset() {
@@ -215,6 +279,13 @@ func (x *OutLink) GetRedirectStatus() int32 {
 	return 0
 }
 
+func (x *OutLink) GetSitemap() bool {
+	if x != nil {
+		return x.Sitemap
+	}
+	return false
+}
+
 // PageResult is published on pages.<shard(url)> by a worker after a fetch.
 type PageResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -241,9 +312,13 @@ type PageResult struct {
 	SkippedLinks int32 `protobuf:"varint,15,opt,name=skipped_links,json=skippedLinks,proto3" json:"skipped_links,omitempty"`
 	BodyBytes    int64 `protobuf:"varint,16,opt,name=body_bytes,json=bodyBytes,proto3" json:"body_bytes,omitempty"`
 	// Retry-After in seconds from a 429/503, 0 if none.
-	RetryAfterSeconds int32 `protobuf:"varint,17,opt,name=retry_after_seconds,json=retryAfterSeconds,proto3" json:"retry_after_seconds,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	RetryAfterSeconds int32     `protobuf:"varint,17,opt,name=retry_after_seconds,json=retryAfterSeconds,proto3" json:"retry_after_seconds,omitempty"`
+	Kind              FetchKind `protobuf:"varint,18,opt,name=kind,proto3,enum=linkgraph.v1.FetchKind" json:"kind,omitempty"`
+	// For FETCH_KIND_ROBOTS: the body (at most 500 KiB) of the final response
+	// after up to 5 redirects; status is that response's status.
+	RobotsTxt     []byte `protobuf:"bytes,19,opt,name=robots_txt,json=robotsTxt,proto3" json:"robots_txt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PageResult) Reset() {
@@ -395,6 +470,20 @@ func (x *PageResult) GetRetryAfterSeconds() int32 {
 	return 0
 }
 
+func (x *PageResult) GetKind() FetchKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FetchKind_FETCH_KIND_PAGE
+}
+
+func (x *PageResult) GetRobotsTxt() []byte {
+	if x != nil {
+		return x.RobotsTxt
+	}
+	return nil
+}
+
 // Edge is one link update routed to the shard that owns its target.
 type Edge struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -405,7 +494,9 @@ type Edge struct {
 	RedirectStatus int32                  `protobuf:"varint,5,opt,name=redirect_status,json=redirectStatus,proto3" json:"redirect_status,omitempty"`
 	Op             EdgeOp                 `protobuf:"varint,6,opt,name=op,proto3,enum=linkgraph.v1.EdgeOp" json:"op,omitempty"`
 	// The target should be crawled if in scope (depth of the source + 1).
-	Crawl         bool `protobuf:"varint,7,opt,name=crawl,proto3" json:"crawl,omitempty"`
+	Crawl bool `protobuf:"varint,7,opt,name=crawl,proto3" json:"crawl,omitempty"`
+	// The target is a sitemap, to be fetched as one.
+	Sitemap       bool `protobuf:"varint,8,opt,name=sitemap,proto3" json:"sitemap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,6 +576,13 @@ func (x *Edge) GetOp() EdgeOp {
 func (x *Edge) GetCrawl() bool {
 	if x != nil {
 		return x.Crawl
+	}
+	return false
+}
+
+func (x *Edge) GetSitemap() bool {
+	if x != nil {
+		return x.Sitemap
 	}
 	return false
 }
@@ -587,19 +685,21 @@ var File_linkgraph_v1_wire_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\n" +
-	"\x17linkgraph/v1/wire.proto\x12\flinkgraph.v1\x1a\x1clinkgraph/v1/linkgraph.proto\"T\n" +
+	"\x17linkgraph/v1/wire.proto\x12\flinkgraph.v1\x1a\x1clinkgraph/v1/linkgraph.proto\"\x81\x01\n" +
 	"\tFetchTask\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
 	"\x05depth\x18\x02 \x01(\x05R\x05depth\x12\x1f\n" +
 	"\vreleased_at\x18\x03 \x01(\x03R\n" +
-	"releasedAt\"\xa3\x01\n" +
+	"releasedAt\x12+\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x17.linkgraph.v1.FetchKindR\x04kind\"\xbd\x01\n" +
 	"\aOutLink\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n" +
 	"\vanchor_text\x18\x02 \x01(\tR\n" +
 	"anchorText\x12\x10\n" +
 	"\x03rel\x18\x03 \x03(\tR\x03rel\x12*\n" +
 	"\x04type\x18\x04 \x01(\x0e2\x16.linkgraph.v1.LinkTypeR\x04type\x12'\n" +
-	"\x0fredirect_status\x18\x05 \x01(\x05R\x0eredirectStatus\"\xa6\x04\n" +
+	"\x0fredirect_status\x18\x05 \x01(\x05R\x0eredirectStatus\x12\x18\n" +
+	"\asitemap\x18\x06 \x01(\bR\asitemap\"\xf2\x04\n" +
 	"\n" +
 	"PageResult\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
@@ -622,7 +722,10 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\rskipped_links\x18\x0f \x01(\x05R\fskippedLinks\x12\x1d\n" +
 	"\n" +
 	"body_bytes\x18\x10 \x01(\x03R\tbodyBytes\x12.\n" +
-	"\x13retry_after_seconds\x18\x11 \x01(\x05R\x11retryAfterSeconds\"\xe9\x01\n" +
+	"\x13retry_after_seconds\x18\x11 \x01(\x05R\x11retryAfterSeconds\x12+\n" +
+	"\x04kind\x18\x12 \x01(\x0e2\x17.linkgraph.v1.FetchKindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"robots_txt\x18\x13 \x01(\fR\trobotsTxt\"\x83\x02\n" +
 	"\x04Edge\x12\x1d\n" +
 	"\n" +
 	"target_url\x18\x01 \x01(\tR\ttargetUrl\x12\x1f\n" +
@@ -632,7 +735,8 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x04type\x18\x04 \x01(\x0e2\x16.linkgraph.v1.LinkTypeR\x04type\x12'\n" +
 	"\x0fredirect_status\x18\x05 \x01(\x05R\x0eredirectStatus\x12$\n" +
 	"\x02op\x18\x06 \x01(\x0e2\x14.linkgraph.v1.EdgeOpR\x02op\x12\x14\n" +
-	"\x05crawl\x18\a \x01(\bR\x05crawl\"\x87\x02\n" +
+	"\x05crawl\x18\a \x01(\bR\x05crawl\x12\x18\n" +
+	"\asitemap\x18\b \x01(\bR\asitemap\"\x87\x02\n" +
 	"\tLinkBatch\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12!\n" +
@@ -642,7 +746,11 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x0fsource_nofollow\x18\x05 \x01(\bR\x0esourceNofollow\x12\x1d\n" +
 	"\n" +
 	"fetched_at\x18\x06 \x01(\x03R\tfetchedAt\x12(\n" +
-	"\x05edges\x18\a \x03(\v2\x12.linkgraph.v1.EdgeR\x05edges*H\n" +
+	"\x05edges\x18\a \x03(\v2\x12.linkgraph.v1.EdgeR\x05edges*O\n" +
+	"\tFetchKind\x12\x13\n" +
+	"\x0fFETCH_KIND_PAGE\x10\x00\x12\x15\n" +
+	"\x11FETCH_KIND_ROBOTS\x10\x01\x12\x16\n" +
+	"\x12FETCH_KIND_SITEMAP\x10\x02*H\n" +
 	"\x06EdgeOp\x12\x17\n" +
 	"\x13EDGE_OP_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fEDGE_OP_SEEN\x10\x01\x12\x13\n" +
@@ -660,28 +768,31 @@ func file_linkgraph_v1_wire_proto_rawDescGZIP() []byte {
 	return file_linkgraph_v1_wire_proto_rawDescData
 }
 
-var file_linkgraph_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_linkgraph_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_linkgraph_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_linkgraph_v1_wire_proto_goTypes = []any{
-	(EdgeOp)(0),        // 0: linkgraph.v1.EdgeOp
-	(*FetchTask)(nil),  // 1: linkgraph.v1.FetchTask
-	(*OutLink)(nil),    // 2: linkgraph.v1.OutLink
-	(*PageResult)(nil), // 3: linkgraph.v1.PageResult
-	(*Edge)(nil),       // 4: linkgraph.v1.Edge
-	(*LinkBatch)(nil),  // 5: linkgraph.v1.LinkBatch
-	(LinkType)(0),      // 6: linkgraph.v1.LinkType
+	(FetchKind)(0),     // 0: linkgraph.v1.FetchKind
+	(EdgeOp)(0),        // 1: linkgraph.v1.EdgeOp
+	(*FetchTask)(nil),  // 2: linkgraph.v1.FetchTask
+	(*OutLink)(nil),    // 3: linkgraph.v1.OutLink
+	(*PageResult)(nil), // 4: linkgraph.v1.PageResult
+	(*Edge)(nil),       // 5: linkgraph.v1.Edge
+	(*LinkBatch)(nil),  // 6: linkgraph.v1.LinkBatch
+	(LinkType)(0),      // 7: linkgraph.v1.LinkType
 }
 var file_linkgraph_v1_wire_proto_depIdxs = []int32{
-	6, // 0: linkgraph.v1.OutLink.type:type_name -> linkgraph.v1.LinkType
-	2, // 1: linkgraph.v1.PageResult.links:type_name -> linkgraph.v1.OutLink
-	6, // 2: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
-	0, // 3: linkgraph.v1.Edge.op:type_name -> linkgraph.v1.EdgeOp
-	4, // 4: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0, // 0: linkgraph.v1.FetchTask.kind:type_name -> linkgraph.v1.FetchKind
+	7, // 1: linkgraph.v1.OutLink.type:type_name -> linkgraph.v1.LinkType
+	3, // 2: linkgraph.v1.PageResult.links:type_name -> linkgraph.v1.OutLink
+	0, // 3: linkgraph.v1.PageResult.kind:type_name -> linkgraph.v1.FetchKind
+	7, // 4: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
+	1, // 5: linkgraph.v1.Edge.op:type_name -> linkgraph.v1.EdgeOp
+	5, // 6: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_wire_proto_init() }
@@ -695,7 +806,7 @@ func file_linkgraph_v1_wire_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_wire_proto_rawDesc), len(file_linkgraph_v1_wire_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
