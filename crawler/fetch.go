@@ -1,6 +1,8 @@
 package crawler
 
 import (
+	"compress/flate"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gocolly/colly/v2"
 
@@ -39,6 +42,8 @@ type FetcherConfig struct {
 	// AllowPrivateNetworks lifts the guard against loopback and private
 	// addresses (default false).
 	AllowPrivateNetworks bool
+	// Resolver resolves host names for dialing (default net.DefaultResolver).
+	Resolver *net.Resolver
 }
 
 // Fetcher fetches one URL with Colly and turns the response into a
@@ -50,9 +55,18 @@ type FetcherConfig struct {
 // its target enters the frontier like any link, so every hop is
 // deduplicated, scoped and scheduled politely, and loops end at URL-seen.
 type Fetcher struct {
-	cfg FetcherConfig
-	c   *colly.Collector
+	cfg    FetcherConfig
+	c      *colly.Collector
+	robots *colly.Collector // for robots.txt: follows up to 5 redirects, 500 KiB cap
+	tr     *http.Transport
 }
+
+// MaxRobotsBytes caps a robots.txt body (RFC 9309 asks crawlers to parse at
+// least 500 KiB) and MaxRobotsRedirects the redirects followed to get it.
+const (
+	MaxRobotsBytes     = 500 << 10
+	MaxRobotsRedirects = 5
+)
 
 // Header names the transport uses to pass facts past Colly (see
 // limitTransport).
@@ -72,7 +86,7 @@ func NewFetcher(ctx context.Context, cfg FetcherConfig) *Fetcher {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Resolver: cfg.Resolver}
 	if !cfg.AllowPrivateNetworks {
 		dialer.Control = guardControl
 	}
@@ -86,19 +100,37 @@ func NewFetcher(ctx context.Context, cfg FetcherConfig) *Fetcher {
 		MaxResponseHeaderBytes: 64 << 10,
 		ForceAttemptHTTP2:      true,
 	}
-	c := colly.NewCollector(
-		colly.AllowURLRevisit(),
-		colly.IgnoreRobotsTxt(),
-		colly.ParseHTTPErrorResponse(),
-		colly.UserAgent(cfg.UserAgent),
-		colly.MaxBodySize(0), // limitTransport cuts and flags instead
-		colly.StdlibContext(ctx),
-	)
-	c.DisableCookies()
-	c.SetRequestTimeout(cfg.Timeout)
-	c.WithTransport(&limitTransport{base: base, max: cfg.MaxBody})
+	newCollector := func(maxBody int64) *colly.Collector {
+		c := colly.NewCollector(
+			colly.AllowURLRevisit(),
+			colly.IgnoreRobotsTxt(),
+			colly.ParseHTTPErrorResponse(),
+			colly.UserAgent(cfg.UserAgent),
+			colly.MaxBodySize(0), // limitTransport cuts and flags instead
+			colly.StdlibContext(ctx),
+		)
+		c.DisableCookies()
+		c.SetRequestTimeout(cfg.Timeout)
+		c.WithTransport(&limitTransport{base: base, max: maxBody})
+		return c
+	}
+	c := newCollector(cfg.MaxBody)
 	c.SetRedirectHandler(func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse })
-	f := &Fetcher{cfg: cfg, c: c}
+	robots := newCollector(MaxRobotsBytes)
+	robots.SetRedirectHandler(func(_ *http.Request, via []*http.Request) error {
+		if len(via) > MaxRobotsRedirects {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	})
+	f := &Fetcher{cfg: cfg, c: c, robots: robots, tr: base}
+	for _, c := range []*colly.Collector{c, robots} {
+		f.callbacks(c)
+	}
+	return f
+}
+
+func (f *Fetcher) callbacks(c *colly.Collector) {
 	c.OnResponse(func(r *colly.Response) {
 		res := r.Ctx.GetAny("result").(*lgv1.PageResult)
 		f.fill(res, r.StatusCode, *r.Headers, r.Body)
@@ -111,24 +143,55 @@ func NewFetcher(ctx context.Context, cfg FetcherConfig) *Fetcher {
 		}
 		res.ErrorReason, res.ErrorDetail = classify(err)
 	})
-	return f
 }
 
 // Fetch fetches task's URL and returns the result; failures are described
 // in the result (ErrorReason), never returned.
 func (f *Fetcher) Fetch(task *lgv1.FetchTask) *lgv1.PageResult {
-	res := &lgv1.PageResult{Url: task.GetUrl(), Depth: task.GetDepth()}
+	res := &lgv1.PageResult{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt()}
 	start := time.Now()
 	ctx := colly.NewContext()
 	ctx.Put("result", res)
-	err := f.c.Request(http.MethodGet, task.GetUrl(), nil, ctx, nil)
+	c := f.c
+	if task.GetKind() == lgv1.FetchKind_FETCH_KIND_ROBOTS {
+		c = f.robots
+	}
+	err := c.Request(http.MethodGet, task.GetUrl(), nil, ctx, nil)
 	if err != nil && res.Status == 0 && res.ErrorReason == "" {
 		res.ErrorReason, res.ErrorDetail = classify(err)
 	}
 	res.FetchedAt = start.UnixNano()
 	res.DurationNs = int64(time.Since(start))
+	wireSafe(res)
 	return res
 }
+
+// wireSafe replaces invalid UTF-8 in res's strings, which come from the
+// server (headers, error messages quoting its bytes): proto3 refuses to
+// marshal invalid strings, and a result the worker cannot publish would be
+// redelivered forever.
+func wireSafe(res *lgv1.PageResult) {
+	fix := func(s *string) {
+		if !utf8.ValidString(*s) {
+			*s = strings.ToValidUTF8(*s, "\uFFFD")
+		}
+	}
+	fix(&res.Url)
+	fix(&res.ErrorDetail)
+	fix(&res.ContentType)
+	fix(&res.Title)
+	fix(&res.Lang)
+	for _, l := range res.Links {
+		fix(&l.Url)
+		fix(&l.AnchorText)
+		for i := range l.Rel {
+			fix(&l.Rel[i])
+		}
+	}
+}
+
+// CloseIdleConnections closes the fetcher's idle keep-alive connections.
+func (f *Fetcher) CloseIdleConnections() { f.tr.CloseIdleConnections() }
 
 func (f *Fetcher) fill(res *lgv1.PageResult, status int, h http.Header, body []byte) {
 	res.Status = int32(status)
@@ -142,18 +205,31 @@ func (f *Fetcher) fill(res *lgv1.PageResult, status int, h http.Header, body []b
 	if err != nil {
 		return
 	}
+	ok := status >= 200 && status < 300
 	switch {
+	case res.Kind == lgv1.FetchKind_FETCH_KIND_ROBOTS:
+		if ok {
+			res.RobotsTxt = body
+		}
 	case isRedirect(status):
 		if loc := h.Get("Location"); loc != "" {
 			if target, err := urlnorm.Resolve(page, loc); err == nil {
 				if target != res.Url {
-					res.Links = []*lgv1.OutLink{{Url: target, Type: lgv1.LinkType_LINK_TYPE_REDIRECT, RedirectStatus: int32(status)}}
+					// A moved sitemap is still a sitemap.
+					res.Links = []*lgv1.OutLink{{Url: target, Type: lgv1.LinkType_LINK_TYPE_REDIRECT, RedirectStatus: int32(status),
+						Sitemap: res.Kind == lgv1.FetchKind_FETCH_KIND_SITEMAP}}
 				}
 			} else {
 				res.SkippedLinks++
 			}
 		}
-	case status >= 200 && status < 300 && IsHTML(res.ContentType, body):
+	case ok && res.Kind == lgv1.FetchKind_FETCH_KIND_SITEMAP:
+		links, skipped, err := ParseSitemap(body, page, MaxSitemapURLs, MaxSitemapBytes)
+		if err != nil {
+			res.ErrorDetail = err.Error()
+		}
+		res.Links, res.SkippedLinks = links, int32(skipped)
+	case ok && IsHTML(res.ContentType, body):
 		ex := Extract(body, res.ContentType, h.Values("X-Robots-Tag"), page)
 		res.Title, res.Lang = ex.Title, ex.Lang
 		res.MetaNofollow, res.MetaNoindex = ex.NoFollow, ex.NoIndex
@@ -186,7 +262,25 @@ func retryAfter(v string, now time.Time) int32 {
 	return 0
 }
 
-// classify maps a fetch error to a short reason for counting and a detail.
+// classify maps a fetch error to a short reason for counting and a detail:
+//
+//   - "private_address": the host is or resolves to a non-public address
+//     (see IsPublicAddr), refused before connecting;
+//   - "dns": the host name did not resolve;
+//   - "timeout": FetcherConfig.Timeout passed (connecting, awaiting headers or
+//     reading a slow body);
+//   - "refused": nothing listens at the address;
+//   - "tls": handshake or certificate failure;
+//   - "too_many_bytes": the response header (1xx responses included)
+//     exceeded the transport's MaxResponseHeaderBytes (64 KiB), or a chunk
+//     header its 4 KiB, so an endless header fails after reading that much
+//     (a long body is not an error: it is cut at MaxBody and flagged
+//     Truncated);
+//   - "bad_encoding": a gzip Content-Encoding that does not decompress;
+//   - "reset": the connection was reset or closed before the response ended;
+//   - "canceled": the fetcher's context was canceled;
+//   - "bad_url": the URL's scheme is not http(s);
+//   - "other": anything else, such as a malformed response.
 func classify(err error) (reason, detail string) {
 	if err == nil {
 		return "", ""
@@ -195,6 +289,7 @@ func classify(err error) (reason, detail string) {
 	var dnsErr *net.DNSError
 	var tlsErr *tls.CertificateVerificationError
 	var recordErr tls.RecordHeaderError
+	var flateErr flate.CorruptInputError
 	switch {
 	case errors.Is(err, ErrPrivateAddress):
 		return "private_address", detail
@@ -206,6 +301,13 @@ func classify(err error) (reason, detail string) {
 		return "refused", detail
 	case errors.As(err, &tlsErr), errors.As(err, &recordErr), strings.Contains(detail, "tls:"):
 		return "tls", detail
+	case errors.Is(err, http.ErrLineTooLong),
+		// net/http exports no error values for these:
+		strings.Contains(detail, "server response headers exceeded"),
+		strings.Contains(detail, "chunked encoding contains too much non-data"):
+		return "too_many_bytes", detail
+	case errors.As(err, &flateErr), errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum):
+		return "bad_encoding", detail
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "reset", detail
 	case errors.Is(err, context.Canceled):
@@ -239,6 +341,9 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The server must not be able to set the facts passed to fill.
+	delete(res.Header, hdrContentType)
+	delete(res.Header, hdrTruncated)
 	if ct, ok := res.Header["Content-Type"]; ok {
 		res.Header[hdrContentType] = ct
 		delete(res.Header, "Content-Type")

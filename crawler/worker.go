@@ -84,6 +84,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	var pullErr error
 	for {
 		m, err := it.Next()
+		if errors.Is(err, jetstream.ErrNoHeartbeat) {
+			// The iterator recovers by itself; a stall long enough to miss
+			// heartbeats is worth a warning, not the process.
+			w.log.Warn("fetch consumer missed heartbeats; still pulling")
+			continue
+		}
 		if err != nil {
 			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				pullErr = fmt.Errorf("crawler: pulling fetch tasks failed: %w", err)
@@ -98,6 +104,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	close(tasks)
 	wg.Wait()
+	fetcher.CloseIdleConnections()
 	return pullErr
 }
 

@@ -12,6 +12,7 @@
 package frontier
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"encoding/binary"
@@ -19,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +73,77 @@ type Config struct {
 	// fetch task itself is redelivered by JetStream; this only keeps a lost
 	// task from blocking its host forever.
 	LeaseTimeout time.Duration
+
+	// IgnoreRobots skips robots.txt entirely (default false: obey it).
+	IgnoreRobots bool
+	// RobotsTTL is how long a fetched robots.txt is trusted (default
+	// DefaultRobotsTTL).
+	RobotsTTL time.Duration
+	// MaxCrawlDelay caps a robots.txt Crawl-delay (default
+	// DefaultMaxCrawlDelay).
+	MaxCrawlDelay time.Duration
+
+	// MaxAttempts is how often a URL is fetched when it fails with 429, 503
+	// or a network error (default DefaultMaxAttempts).
+	MaxAttempts int
+	// RetryBackoff is the first pause of a failing host; it doubles with
+	// every consecutive failure up to MaxBackoff (defaults
+	// DefaultRetryBackoff, DefaultMaxBackoff). A Retry-After header
+	// replaces it, up to MaxBackoff.
+	RetryBackoff, MaxBackoff time.Duration
+	// MaxHostFailures consecutive failures give a host up: its queue is
+	// dropped with a recorded reason (default DefaultMaxHostFailures).
+	MaxHostFailures int
+
+	// MaxPagesPerHost caps the URLs admitted per host; 0 (the default)
+	// means no limit.
+	MaxPagesPerHost int
+	// MaxURLLength, MaxRepeatedSegments and MaxQueryParams reject URLs
+	// that look like traps (defaults DefaultMaxURLLength,
+	// DefaultMaxRepeatedSegments, DefaultMaxQueryParams).
+	MaxURLLength, MaxRepeatedSegments, MaxQueryParams int
+}
+
+// Defaults of the robots, retry and trap settings of Config.
+const (
+	DefaultRobotsTTL           = 24 * time.Hour
+	DefaultMaxCrawlDelay       = 30 * time.Second
+	DefaultMaxAttempts         = 3
+	DefaultRetryBackoff        = time.Second
+	DefaultMaxBackoff          = 5 * time.Minute
+	DefaultMaxHostFailures     = 10
+	DefaultMaxURLLength        = 1024
+	DefaultMaxRepeatedSegments = 3
+	DefaultMaxQueryParams      = 12
+)
+
+// withDefaults fills zero fields with their documented defaults.
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.Scope == "" {
+		c.Scope = ScopeHost
+	}
+	def(&c.PerHostConcurrency, DefaultPerHostConcurrency)
+	defDur(&c.LeaseTimeout, DefaultLeaseTimeout)
+	defDur(&c.RobotsTTL, DefaultRobotsTTL)
+	defDur(&c.MaxCrawlDelay, DefaultMaxCrawlDelay)
+	def(&c.MaxAttempts, DefaultMaxAttempts)
+	defDur(&c.RetryBackoff, DefaultRetryBackoff)
+	defDur(&c.MaxBackoff, DefaultMaxBackoff)
+	def(&c.MaxHostFailures, DefaultMaxHostFailures)
+	def(&c.MaxURLLength, DefaultMaxURLLength)
+	def(&c.MaxRepeatedSegments, DefaultMaxRepeatedSegments)
+	def(&c.MaxQueryParams, DefaultMaxQueryParams)
+	return c
 }
 
 // Validate reports every problem with c at once.
@@ -96,6 +169,23 @@ func (c Config) Validate() error {
 	if c.Shards < 1 {
 		errs = append(errs, fmt.Errorf("frontier: shards %d must be at least 1", c.Shards))
 	}
+	for _, v := range []struct {
+		name string
+		v    int
+	}{{"max attempts", c.MaxAttempts}, {"max host failures", c.MaxHostFailures}, {"max pages per host", c.MaxPagesPerHost},
+		{"max URL length", c.MaxURLLength}, {"max repeated segments", c.MaxRepeatedSegments}, {"max query params", c.MaxQueryParams}} {
+		if v.v < 0 {
+			errs = append(errs, fmt.Errorf("frontier: %s %d is negative", v.name, v.v))
+		}
+	}
+	for _, v := range []struct {
+		name string
+		d    time.Duration
+	}{{"robots TTL", c.RobotsTTL}, {"max crawl delay", c.MaxCrawlDelay}, {"retry backoff", c.RetryBackoff}, {"max backoff", c.MaxBackoff}} {
+		if v.d < 0 {
+			errs = append(errs, fmt.Errorf("frontier: %s %v is negative", v.name, v.d))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -115,8 +205,7 @@ type Stats struct {
 }
 
 // Frontier schedules the fetches of one shard node. It is safe for
-// concurrent use. Offer must be called from a single goroutine (the one
-// applying link batches), because queue order follows commit order.
+// concurrent use.
 type Frontier struct {
 	db  *store.DB
 	cfg Config
@@ -147,25 +236,26 @@ type host struct {
 	nextAt   time.Time
 	inReady  bool
 	heapIdx  int // -1 when not in waiting
+
+	robots         *robots // nil: not known yet
+	robotsInFlight bool
+	robotsFails    int
+	fails          int    // consecutive failed fetches
+	givenUp        string // reason the host was given up, "" if not
+	givenUpSkip    string // skip reason of its URLs, if not SkipHostGivenUp
+	admitted       int64  // URLs ever queued, for MaxPagesPerHost; -1 unknown
 }
 
 type queuedTask struct {
-	key  []byte
-	task *lgv1.FetchTask
+	key    []byte // nil for tasks not on disk (robots.txt)
+	task   *lgv1.FetchTask
+	reason string // why a dropped task is not fetched
 }
 
 // Open loads the frontier's persistent state (scope, queue sizes) from db.
 // Call Run to start releasing.
 func Open(db *store.DB, cfg Config, pub Publisher, log *slog.Logger) (*Frontier, error) {
-	if cfg.Scope == "" {
-		cfg.Scope = ScopeHost
-	}
-	if cfg.PerHostConcurrency == 0 {
-		cfg.PerHostConcurrency = DefaultPerHostConcurrency
-	}
-	if cfg.LeaseTimeout == 0 {
-		cfg.LeaseTimeout = DefaultLeaseTimeout
-	}
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -239,7 +329,7 @@ func splitQueueKey(k []byte) (hostKey string, seq uint64, ok bool) {
 func (f *Frontier) hostLocked(key string) *host {
 	h := f.hosts[key]
 	if h == nil {
-		h = &host{key: key, inflight: make(map[string]time.Time), heapIdx: -1}
+		h = &host{key: key, inflight: make(map[string]time.Time), heapIdx: -1, admitted: -1}
 		f.hosts[key] = h
 	}
 	return h
@@ -289,26 +379,34 @@ func (f *Frontier) InScope(url string) bool {
 // the scheduler by Committed once the batch has committed. Not safe for
 // concurrent use.
 type Pending struct {
-	hosts map[string]int
-	seen  map[uint64]struct{}
+	hosts  map[string]uint64 // host key -> lowest sequence number queued
+	counts map[string]int    // host key -> URLs queued
+	seen   map[uint64]struct{}
 }
 
 // NewPending returns an empty Pending.
 func NewPending() *Pending {
-	return &Pending{hosts: make(map[string]int), seen: make(map[uint64]struct{})}
+	return &Pending{hosts: make(map[string]uint64), counts: make(map[string]int), seen: make(map[uint64]struct{})}
 }
 
-// Offer queues url at depth within b if it is in scope, within the depth
-// limit and not seen before; p records it for Committed.
-func (f *Frontier) Offer(b *pebble.Batch, p *Pending, url string, depth int32) error {
-	if f.cfg.MaxDepth > 0 && int(depth) > f.cfg.MaxDepth {
-		return nil
-	}
+// Offer queues url (a page, or a sitemap if sitemap is set) at depth within
+// b if it is in scope, within the depth and per-host limits, does not look
+// like a trap and was not seen before; p records it for Committed. Skips
+// other than scope are counted by reason in b.
+func (f *Frontier) Offer(b *store.Batch, p *Pending, url string, depth int32, sitemap bool) error {
 	if !f.InScope(url) {
 		return nil
 	}
 	h := f.seen.hash(url)
 	if _, dup := p.seen[h]; dup || f.seen.has(h) {
+		return nil
+	}
+	if f.cfg.MaxDepth > 0 && int(depth) > f.cfg.MaxDepth && !sitemap {
+		b.Count(CounterSkipped(SkipDepth), 1)
+		return nil
+	}
+	if reason := trapReason(&f.cfg, url); reason != "" {
+		b.Count(CounterSkipped(reason), 1)
 		return nil
 	}
 	seenKey := append([]byte{store.PrefixSeen}, urlnorm.SURT(url)...)
@@ -319,21 +417,75 @@ func (f *Frontier) Offer(b *pebble.Batch, p *Pending, url string, depth int32) e
 	} else if !errors.Is(err, pebble.ErrNotFound) {
 		return err
 	}
+	hk := urlnorm.HostSURT(urlnorm.Host(url))
+	if f.cfg.MaxPagesPerHost > 0 && !sitemap {
+		n, err := f.admit(b, hk)
+		if err != nil {
+			return err
+		}
+		if n > int64(f.cfg.MaxPagesPerHost) {
+			b.Count(CounterSkipped(SkipHostBudget), 1)
+			return nil
+		}
+	}
 	if err := b.Set(seenKey, nil, nil); err != nil {
 		return err
 	}
 	p.seen[h] = struct{}{}
-	hk := urlnorm.HostSURT(urlnorm.Host(url))
+	kind := lgv1.FetchKind_FETCH_KIND_PAGE
+	if sitemap {
+		kind = lgv1.FetchKind_FETCH_KIND_SITEMAP
+		b.Count(counterSitemapsQueued, 1)
+	}
+	return f.enqueue(b.Batch, p, hk, &lgv1.FetchTask{Url: url, Depth: depth, Kind: kind})
+}
+
+// Requeue queues task again, for another attempt after a transient failure.
+func (f *Frontier) Requeue(b *store.Batch, p *Pending, task *lgv1.FetchTask) error {
+	b.Count(counterRetries, 1)
+	return f.enqueue(b.Batch, p, urlnorm.HostSURT(urlnorm.Host(task.GetUrl())), task)
+}
+
+func (f *Frontier) enqueue(b *pebble.Batch, p *Pending, hk string, task *lgv1.FetchTask) error {
 	f.mu.Lock()
 	f.seq++
 	seq := f.seq
 	f.mu.Unlock()
-	task, err := proto.Marshal(&lgv1.FetchTask{Url: url, Depth: depth})
+	data, err := proto.Marshal(&lgv1.FetchTask{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt()})
 	if err != nil {
 		return err
 	}
-	p.hosts[hk]++
-	return b.Set(queueKey(hk, seq), task, nil)
+	if low, ok := p.hosts[hk]; !ok || seq < low {
+		p.hosts[hk] = seq
+	}
+	p.counts[hk]++
+	return b.Set(queueKey(hk, seq), data, nil)
+}
+
+// admit counts one more URL admitted for host hk and returns the count.
+func (f *Frontier) admit(b *store.Batch, hk string) (int64, error) {
+	f.mu.Lock()
+	h := f.hostLocked(hk)
+	n := h.admitted
+	f.mu.Unlock()
+	key := append([]byte{store.PrefixHost}, hk...)
+	if n < 0 {
+		raw, closer, err := b.Get(key)
+		switch {
+		case err == nil:
+			n, _ = binary.Varint(raw)
+			closer.Close()
+		case errors.Is(err, pebble.ErrNotFound):
+			n = 0
+		default:
+			return 0, err
+		}
+	}
+	n++
+	f.mu.Lock()
+	h.admitted = n
+	f.mu.Unlock()
+	return n, b.Set(key, binary.AppendVarint(nil, n), nil)
 }
 
 // Committed tells the scheduler that the batch holding p's offers has
@@ -343,39 +495,152 @@ func (f *Frontier) Committed(p *Pending) {
 		f.seen.add(h)
 	}
 	f.mu.Lock()
-	for hk, n := range p.hosts {
+	for hk, low := range p.hosts {
 		h := f.hostLocked(hk)
-		h.queued += int64(n)
-		f.queued += int64(n)
+		// Another writer may have committed later sequence numbers first,
+		// and the host's read cursor may have passed these: move it back
+		// (buffered tasks are still on disk and are read again).
+		if h.cursor != nil {
+			if _, cur, ok := splitQueueKey(h.cursor); ok && low <= cur {
+				h.queued += int64(len(h.buf))
+				h.buf = nil
+				h.cursor = queueKey(hk, low-1)
+			}
+		}
+		n := int64(p.counts[hk])
+		h.queued += n
+		f.queued += n
 		f.scheduleLocked(h)
 	}
 	f.mu.Unlock()
 	clear(p.hosts)
+	clear(p.counts)
 	clear(p.seen)
 	f.signal()
 }
 
-// Done tells the frontier that the fetch of url has ended. retryAfter, if
-// positive, holds the host back at least that long.
-func (f *Frontier) Done(url string, retryAfter time.Duration) {
-	hk := urlnorm.HostSURT(urlnorm.Host(url))
+// Outcome says how a fetch ended, for Done.
+type Outcome struct {
+	URL  string
+	Kind lgv1.FetchKind
+	// Status is the HTTP status, 0 if there was no response.
+	Status int32
+	// ErrorReason is set when there was no response.
+	ErrorReason string
+	// RetryAfter is the server's Retry-After, 0 if none.
+	RetryAfter time.Duration
+	// RobotsTxt is the body of a robots.txt fetch.
+	RobotsTxt []byte
+}
+
+// Transient reports whether a fetch outcome is worth another attempt: the
+// server asked to come back later, or the network failed in a way that may
+// pass.
+func (o Outcome) Transient() bool {
+	switch o.ErrorReason {
+	case "timeout", "reset", "refused":
+		return true
+	}
+	return o.Status == 429 || o.Status == 503
+}
+
+// Done tells the frontier that a fetch it released has ended, and how: it
+// frees the host's slot, applies the delay (or the robots Crawl-delay, or
+// Retry-After, or a backoff after failures) and records robots.txt rules.
+func (f *Frontier) Done(o Outcome) {
+	hk := urlnorm.HostSURT(urlnorm.Host(o.URL))
 	f.mu.Lock()
+	defer f.signal()
+	defer f.mu.Unlock()
 	h := f.hosts[hk]
 	if h == nil {
-		f.mu.Unlock()
 		return
 	}
-	if _, ok := h.inflight[url]; ok {
-		delete(h.inflight, url)
+	if _, ok := h.inflight[o.URL]; ok {
+		delete(h.inflight, o.URL)
 		f.inflight--
 	}
-	next := f.now().Add(max(f.cfg.Delay, retryAfter))
-	if next.After(h.nextAt) {
+	now := f.now()
+	if o.Kind == lgv1.FetchKind_FETCH_KIND_ROBOTS {
+		h.robotsInFlight = false
+		failed := o.ErrorReason != "" || o.Status >= 500
+		if failed {
+			h.robotsFails++
+		} else {
+			h.robotsFails = 0
+		}
+		h.robots = parseRobots(o.Status, o.ErrorReason, o.RobotsTxt, now, f.cfg.RobotsTTL, f.cfg.MaxCrawlDelay)
+		if failed {
+			// RFC 9309: an unreachable robots.txt disallows everything for
+			// now. Its URLs wait while robots.txt is retried with backoff,
+			// and the host is given up after MaxAttempts tries.
+			h.robots.expires = now.Add(backoff(f.cfg.RetryBackoff, h.robotsFails, f.cfg.MaxBackoff))
+			h.nextAt = h.robots.expires
+			switch {
+			case h.givenUp != "":
+			case o.ErrorReason == "private_address":
+				// It will never be allowed: no point in trying again.
+				h.givenUp, h.givenUpSkip = "resolves to a private address", SkipPrivateAddress
+			case h.robotsFails >= f.cfg.MaxAttempts:
+				h.givenUp = fmt.Sprintf("robots.txt unreachable after %d attempts, last: %s", h.robotsFails, describe(o))
+			}
+			if h.givenUp != "" {
+				h.nextAt = now
+				f.log.Warn("giving up host", "host", h.key, "reason", h.givenUp)
+			}
+			f.scheduleLocked(h)
+			return
+		}
+	}
+	wait := f.delayLocked(h)
+	switch {
+	case o.Transient() || (o.Status >= 500 && o.Status < 600):
+		h.fails++
+		wait = backoff(max(f.cfg.RetryBackoff, wait), h.fails, f.cfg.MaxBackoff)
+		if o.RetryAfter > 0 {
+			wait = min(o.RetryAfter, f.cfg.MaxBackoff)
+		}
+		if h.fails >= f.cfg.MaxHostFailures && h.givenUp == "" {
+			h.givenUp = fmt.Sprintf("%d consecutive failures, last: %s", h.fails, describe(o))
+			f.log.Warn("giving up host", "host", h.key, "reason", h.givenUp)
+		}
+	case o.ErrorReason == "":
+		h.fails = 0
+	}
+	if next := now.Add(wait); next.After(h.nextAt) {
 		h.nextAt = next
 	}
 	f.scheduleLocked(h)
-	f.mu.Unlock()
-	f.signal()
+}
+
+func describe(o Outcome) string {
+	if o.ErrorReason != "" {
+		return o.ErrorReason
+	}
+	return fmt.Sprintf("HTTP %d", o.Status)
+}
+
+// delayLocked is the least time between two requests to h: the configured
+// delay, or the host's robots.txt Crawl-delay if longer.
+func (f *Frontier) delayLocked(h *host) time.Duration {
+	d := f.cfg.Delay
+	if h.robots != nil {
+		d = max(d, h.robots.crawlDelay)
+	}
+	return d
+}
+
+// Retry reports whether a failed fetch of task should be queued again
+// (with Requeue) rather than recorded as final.
+func (f *Frontier) Retry(task *lgv1.FetchTask, o Outcome) bool {
+	if !o.Transient() || int(task.GetAttempt())+1 >= f.cfg.MaxAttempts {
+		return false
+	}
+	hk := urlnorm.HostSURT(urlnorm.Host(task.GetUrl()))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.hosts[hk]
+	return h == nil || h.givenUp == ""
 }
 
 // Stats returns a snapshot of the frontier's counters.
@@ -438,9 +703,9 @@ func (f *Frontier) Run(ctx context.Context) error {
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
 	for {
-		batch, wait := f.take()
-		if len(batch) > 0 {
-			if err := f.release(ctx, batch); err != nil {
+		batch, drops, wait := f.take()
+		if len(batch)+len(drops) > 0 {
+			if err := f.release(ctx, batch, drops); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -460,9 +725,12 @@ func (f *Frontier) Run(ctx context.Context) error {
 	}
 }
 
-// take pops up to 256 tasks from ready hosts and marks them in flight. It
-// returns how long to sleep when there is nothing to release.
-func (f *Frontier) take() ([]queuedTask, time.Duration) {
+// take pops up to 256 tasks from ready hosts and marks them in flight; a
+// host whose robots.txt is unknown or stale gets a robots.txt fetch first.
+// Tasks that must not be fetched (robots disallowed, host given up) come
+// back as drops, to be deleted with the released tasks. take returns how
+// long to sleep when there is nothing to release.
+func (f *Frontier) take() (out, drops []queuedTask, wait time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
@@ -470,8 +738,7 @@ func (f *Frontier) take() ([]queuedTask, time.Duration) {
 		h := heap.Pop(&f.waiting).(*host)
 		f.scheduleLocked(h)
 	}
-	var out []queuedTask
-	for len(f.ready) > 0 && len(out) < 256 && !f.budgetSpentLocked() {
+	for len(f.ready) > 0 && len(out) < 256 && len(drops) < 4096 && !f.budgetSpentLocked() {
 		h := f.ready[0]
 		f.ready = f.ready[1:]
 		h.inReady = false
@@ -483,23 +750,70 @@ func (f *Frontier) take() ([]queuedTask, time.Duration) {
 		if qt.task == nil {
 			continue
 		}
-		h.inflight[qt.task.GetUrl()] = now
-		f.inflight++
-		f.released++
-		// The next slot opens when this fetch is Done, unless more
-		// concurrency is allowed; with a delay, parallel requests to a host
-		// are spaced too.
-		if f.cfg.Delay > 0 {
-			h.nextAt = now.Add(f.cfg.Delay)
+		if h.givenUp != "" {
+			qt.reason = cmp.Or(h.givenUpSkip, SkipHostGivenUp)
+			drops = append(drops, qt)
+			f.scheduleLocked(h)
+			continue
 		}
-		f.scheduleLocked(h)
-		out = append(out, qt)
+		if !f.cfg.IgnoreRobots {
+			if h.robots == nil {
+				if err := f.loadRobotsLocked(h); err != nil {
+					f.log.Error("cannot read stored robots.txt; fetching it again", "host", h.key, "err", err)
+				}
+			}
+			if h.robots == nil || !h.robots.expires.After(now) || h.robots.unreachable {
+				// Put the task back and fetch robots.txt first; the host
+				// stays out of the rotation until Done hears of it.
+				h.buf = append([]queuedTask{qt}, h.buf...)
+				f.queued++
+				if h.robots != nil && h.robots.unreachable && h.robots.expires.After(now) {
+					h.nextAt = h.robots.expires // not yet time to try again
+					f.scheduleLocked(h)
+					continue
+				}
+				if !h.robotsInFlight {
+					h.robotsInFlight = true
+					out = append(out, f.launchLocked(h, queuedTask{task: &lgv1.FetchTask{
+						Url: robotsURL(qt.task.GetUrl()), Kind: lgv1.FetchKind_FETCH_KIND_ROBOTS,
+					}}, now))
+				}
+				continue
+			}
+			if qt.task.GetKind() != lgv1.FetchKind_FETCH_KIND_SITEMAP && !h.robots.allowed(qt.task.GetUrl()) {
+				qt.reason = SkipRobotsDisallowed
+				drops = append(drops, qt)
+				f.scheduleLocked(h)
+				continue
+			}
+		}
+		f.released++
+		out = append(out, f.launchLocked(h, qt, now))
 	}
-	wait := time.Hour
+	wait = time.Hour
 	if f.waiting.Len() > 0 {
 		wait = f.waiting[0].nextAt.Sub(now)
 	}
-	return out, wait
+	return out, drops, wait
+}
+
+// launchLocked marks qt in flight on h and returns it.
+func (f *Frontier) launchLocked(h *host, qt queuedTask, now time.Time) queuedTask {
+	h.inflight[qt.task.GetUrl()] = now
+	f.inflight++
+	// The next slot opens when this fetch is Done, unless more concurrency
+	// is allowed; with a delay, parallel requests to a host are spaced too.
+	if d := f.delayLocked(h); d > 0 {
+		h.nextAt = now.Add(d)
+	}
+	f.scheduleLocked(h)
+	return qt
+}
+
+// robotsURL is the robots.txt URL of the scheme and host of pageURL.
+func robotsURL(pageURL string) string {
+	scheme, _, _ := strings.Cut(pageURL, "://")
+	return scheme + "://" + urlnorm.Host(pageURL) + "/robots.txt"
 }
 
 // popLocked returns h's next task, refilling its buffer from disk.
@@ -544,10 +858,10 @@ func (f *Frontier) popLocked(h *host) (queuedTask, error) {
 	return qt, nil
 }
 
-// release publishes tasks and then removes them from the queues. A crash
-// between the two republishes them with the same message id, which
-// JetStream's duplicate window drops.
-func (f *Frontier) release(ctx context.Context, batch []queuedTask) error {
+// release publishes tasks and then removes them, and the drops, from the
+// queues. A crash between the two republishes them with the same message
+// id, which JetStream's duplicate window drops.
+func (f *Frontier) release(ctx context.Context, batch, drops []queuedTask) error {
 	now := f.now().UnixNano()
 	waits := make([]func() error, 0, len(batch))
 	for _, qt := range batch {
@@ -557,7 +871,11 @@ func (f *Frontier) release(ctx context.Context, batch []queuedTask) error {
 			return err
 		}
 		shard := urlnorm.Shard(urlnorm.Host(qt.task.GetUrl()), f.cfg.Shards)
-		w, err := f.pub.PublishTask(ctx, fmt.Sprintf("fetch.%d", shard), hex.EncodeToString(qt.key), data)
+		id := hex.EncodeToString(qt.key)
+		if qt.key == nil { // robots.txt: one per host and expiry
+			id = fmt.Sprintf("robots %s %d", qt.task.GetUrl(), now)
+		}
+		w, err := f.pub.PublishTask(ctx, fmt.Sprintf("fetch.%d", shard), id, data)
 		if err != nil {
 			return fmt.Errorf("frontier: cannot publish fetch task: %w", err)
 		}
@@ -568,14 +886,20 @@ func (f *Frontier) release(ctx context.Context, batch []queuedTask) error {
 			return fmt.Errorf("frontier: fetch task not stored: %w", err)
 		}
 	}
-	b := f.db.NewBatch()
+	b := f.db.NewWriteBatch()
 	defer b.Close()
-	for _, qt := range batch {
+	for _, qt := range append(batch, drops...) {
+		if qt.key == nil {
+			continue
+		}
 		if err := b.Delete(qt.key, nil); err != nil {
 			return err
 		}
+		if qt.reason != "" {
+			b.Count(CounterSkipped(qt.reason), 1)
+		}
 	}
-	return b.Commit(pebble.NoSync)
+	return b.Commit()
 }
 
 func (f *Frontier) expireLeases() {

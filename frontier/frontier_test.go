@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
@@ -62,6 +61,9 @@ func newFixture(t *testing.T, dir string, cfg Config) *fixture {
 	}
 	t.Cleanup(func() { db.Close() })
 	cfg.Shards = 4
+	if cfg.RobotsTTL == 0 && !cfg.IgnoreRobots {
+		cfg.IgnoreRobots = true // tests of robots.txt turn it on with a TTL
+	}
 	pub := &recorder{}
 	f, err := Open(db, cfg, pub, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -75,7 +77,8 @@ func newFixture(t *testing.T, dir string, cfg Config) *fixture {
 // offer queues urls as the links applier does, seeds first.
 func (fx *fixture) offer(depth int32, seeds bool, urls ...string) {
 	fx.t.Helper()
-	b := fx.db.NewIndexedBatch()
+	b := fx.db.NewWriteBatch()
+	defer b.Close()
 	p := NewPending()
 	for _, u := range urls {
 		n, err := urlnorm.Normalize(u)
@@ -83,16 +86,16 @@ func (fx *fixture) offer(depth int32, seeds bool, urls ...string) {
 			fx.t.Fatal(err)
 		}
 		if seeds {
-			if err := fx.f.AddScope(b, n); err != nil {
+			if err := fx.f.AddScope(b.Batch, n); err != nil {
 				fx.t.Fatal(err)
 			}
 			fx.f.ScopeAdded(n)
 		}
-		if err := fx.f.Offer(b, p, n, depth); err != nil {
+		if err := fx.f.Offer(b, p, n, depth, false); err != nil {
 			fx.t.Fatal(err)
 		}
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := b.Commit(); err != nil {
 		fx.t.Fatal(err)
 	}
 	fx.f.Committed(p)
@@ -103,11 +106,11 @@ func (fx *fixture) step() []string {
 	fx.t.Helper()
 	before := len(fx.pub.urls())
 	for {
-		batch, _ := fx.f.take()
-		if len(batch) == 0 {
+		batch, drops, _ := fx.f.take()
+		if len(batch)+len(drops) == 0 {
 			break
 		}
-		if err := fx.f.release(context.Background(), batch); err != nil {
+		if err := fx.f.release(context.Background(), batch, drops); err != nil {
 			fx.t.Fatal(err)
 		}
 	}
@@ -123,7 +126,7 @@ func TestPolitenessPerHost(t *testing.T) {
 	if got := fx.step(); len(got) != 0 {
 		t.Fatalf("released %q while hosts are busy", got)
 	}
-	fx.f.Done("http://a.example/1", 0)
+	fx.f.Done(Outcome{URL: "http://a.example/1", Status: 200})
 	fx.now = fx.now.Add(1999 * time.Millisecond)
 	if got := fx.step(); len(got) != 0 {
 		t.Fatalf("released %q before the delay passed", got)
@@ -133,7 +136,7 @@ func TestPolitenessPerHost(t *testing.T) {
 		t.Fatalf("after the delay: %q, want a.example/2", got)
 	}
 	// Retry-After holds a host back longer than the delay.
-	fx.f.Done("http://a.example/2", 10*time.Second)
+	fx.f.Done(Outcome{URL: "http://a.example/2", Status: 429, RetryAfter: 10 * time.Second})
 	fx.now = fx.now.Add(9 * time.Second)
 	if got := fx.step(); len(got) != 0 {
 		t.Fatalf("released %q during Retry-After", got)
@@ -157,7 +160,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	if got := fx.step(); len(got) != 3 {
 		t.Fatalf("released %d, want 3 (the concurrency limit)", len(got))
 	}
-	fx.f.Done(urls[0], 0)
+	fx.f.Done(Outcome{URL: urls[0], Status: 200})
 	if got := fx.step(); !slices.Equal(got, urls[3:4]) {
 		t.Fatalf("after one done: %q, want %q (FIFO)", got, urls[3:4])
 	}
@@ -193,8 +196,8 @@ func TestMaxPagesAndRestart(t *testing.T) {
 	if len(first) != 2 || !fx.f.budgetSpentLocked() {
 		t.Fatalf("released %q, want exactly 2", first)
 	}
-	fx.f.Done(first[0], 0)
-	fx.f.Done(first[1], 0)
+	fx.f.Done(Outcome{URL: first[0], Status: 200})
+	fx.f.Done(Outcome{URL: first[1], Status: 200})
 	if !fx.f.Exhausted() {
 		t.Fatal("not exhausted with the page budget spent and nothing in flight")
 	}

@@ -30,6 +30,7 @@ import (
 // transitions, so redelivered messages never count twice.
 const (
 	CounterPages        = "pages"           // distinct pages with a recorded fetch
+	CounterSitemaps     = "sitemaps"        // distinct sitemaps with a recorded fetch
 	CounterEdges        = "edges"           // live edges in the reverse map
 	CounterTargets      = "targets"         // distinct targets ever linked to
 	CounterSkippedLinks = "links/skipped"   // hrefs that did not parse or were not http(s)
@@ -86,7 +87,7 @@ func (ix *Index) Begin() *Txn {
 
 // Batch is the transaction's Pebble batch, for other components' writes
 // that must commit together with the index's (the frontier's).
-func (t *Txn) Batch() *pebble.Batch { return t.b.Batch }
+func (t *Txn) Batch() *store.Batch { return t.b }
 
 // Close releases the transaction; after Commit it is a no-op.
 func (t *Txn) Close() { t.b.Close() }
@@ -185,6 +186,7 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 			RedirectStatus: l.GetRedirectStatus(),
 			Op:             lgv1.EdgeOp_EDGE_OP_SEEN,
 			Crawl:          true,
+			Sitemap:        l.GetSitemap(),
 		}
 		id := edgeID(e)
 		if _, dup := seen[id]; dup {
@@ -237,6 +239,11 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 }
 
 func (ix *Index) countPage(b *store.Batch, pr *lgv1.PageResult) {
+	if pr.GetKind() == lgv1.FetchKind_FETCH_KIND_SITEMAP {
+		b.Count(CounterSitemaps, 1)
+		b.Count(CounterSkippedLinks, int64(pr.GetSkippedLinks()))
+		return
+	}
 	names := []string{CounterPages}
 	if pr.GetStatus() > 0 {
 		names = append(names, StatusCounter(statusClass(pr.GetStatus())))

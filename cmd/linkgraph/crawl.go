@@ -43,6 +43,18 @@ type crawlFlags struct {
 	shards       int
 	logLevel     string
 	cpuprofile   string
+
+	ignoreRobots    bool
+	robotsTTL       time.Duration
+	maxCrawlDelay   time.Duration
+	maxAttempts     int
+	retryBackoff    time.Duration
+	maxBackoff      time.Duration
+	maxHostFailures int
+	maxPagesPerHost int
+	maxURLLength    int
+	maxRepeats      int
+	maxQueryParams  int
 }
 
 func (f *crawlFlags) register(fs *flag.FlagSet) {
@@ -61,6 +73,18 @@ func (f *crawlFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.shards, "shards", 0, fmt.Sprintf("shard count, fixed when a data directory is created (0: the directory's, or %d for a new one)", bus.DefaultShards))
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
+
+	fs.BoolVar(&f.ignoreRobots, "ignore-robots", false, "do not fetch or obey robots.txt")
+	fs.DurationVar(&f.robotsTTL, "robots-ttl", frontier.DefaultRobotsTTL, "how long a fetched robots.txt is trusted")
+	fs.DurationVar(&f.maxCrawlDelay, "max-crawl-delay", frontier.DefaultMaxCrawlDelay, "cap on a robots.txt Crawl-delay")
+	fs.IntVar(&f.maxAttempts, "max-attempts", frontier.DefaultMaxAttempts, "fetch attempts of a URL failing with 429, 503 or a network error")
+	fs.DurationVar(&f.retryBackoff, "retry-backoff", frontier.DefaultRetryBackoff, "first pause of a failing host; doubles with each failure")
+	fs.DurationVar(&f.maxBackoff, "max-backoff", frontier.DefaultMaxBackoff, "longest pause of a failing host (also caps Retry-After)")
+	fs.IntVar(&f.maxHostFailures, "max-host-failures", frontier.DefaultMaxHostFailures, "consecutive failures after which a host is given up")
+	fs.IntVar(&f.maxPagesPerHost, "max-pages-per-host", 0, "URLs admitted per host (0: no limit)")
+	fs.IntVar(&f.maxURLLength, "max-url-length", frontier.DefaultMaxURLLength, "longer URLs are skipped as traps")
+	fs.IntVar(&f.maxRepeats, "max-repeated-segments", frontier.DefaultMaxRepeatedSegments, "URLs repeating a path segment more often are skipped as traps")
+	fs.IntVar(&f.maxQueryParams, "max-query-params", frontier.DefaultMaxQueryParams, "URLs with more query parameters are skipped as traps")
 }
 
 // startProfile starts CPU profiling if asked; the returned stop is never nil.
@@ -101,6 +125,10 @@ func (f *crawlFlags) config() (node.Config, error) {
 		Frontier: frontier.Config{
 			Scope: frontier.ScopeMode(f.scope), MaxDepth: f.maxDepth, MaxPages: f.maxPages,
 			Delay: f.delay, PerHostConcurrency: f.perHost, Shards: max(f.shards, 1),
+			IgnoreRobots: f.ignoreRobots, RobotsTTL: f.robotsTTL, MaxCrawlDelay: f.maxCrawlDelay,
+			MaxAttempts: f.maxAttempts, RetryBackoff: f.retryBackoff, MaxBackoff: f.maxBackoff,
+			MaxHostFailures: f.maxHostFailures, MaxPagesPerHost: f.maxPagesPerHost,
+			MaxURLLength: f.maxURLLength, MaxRepeatedSegments: f.maxRepeats, MaxQueryParams: f.maxQueryParams,
 		},
 		Worker: crawler.WorkerConfig{
 			Concurrency: f.workers,
@@ -232,7 +260,7 @@ func printSummary(w io.Writer, before, after map[string]int64, elapsed time.Dura
 	}
 	fmt.Fprintf(w, "crawl %s in %s\n", state, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "  pages fetched     %d (%.1f pages/s)\n", pages, float64(pages)/elapsed.Seconds())
-	var status, errs []string
+	var status, errs, skips []string
 	for _, name := range slices.Sorted(maps.Keys(after)) {
 		if v := d(name); v != 0 {
 			if class, ok := strings.CutPrefix(name, indexer.StatusCounter("")); ok {
@@ -241,10 +269,17 @@ func printSummary(w io.Writer, before, after map[string]int64, elapsed time.Dura
 			if reason, ok := strings.CutPrefix(name, indexer.ErrorCounter("")); ok {
 				errs = append(errs, fmt.Sprintf("%s %d", reason, v))
 			}
+			if reason, ok := strings.CutPrefix(name, frontier.CounterSkipped("")); ok {
+				skips = append(skips, fmt.Sprintf("%s %d", reason, v))
+			}
 		}
 	}
 	fmt.Fprintf(w, "  by status         %s\n", orNone(status))
 	fmt.Fprintf(w, "  fetch errors      %s\n", orNone(errs))
+	fmt.Fprintf(w, "  retries           %d (429, 503 and network errors fetched again)\n", d(frontier.CounterRetries))
+	fmt.Fprintf(w, "  robots.txt        %d fetched\n", d(frontier.CounterRobotsFetched))
+	fmt.Fprintf(w, "  sitemaps          %d fetched\n", d(indexer.CounterSitemaps))
+	fmt.Fprintf(w, "  skipped URLs      %s\n", orNone(skips))
 	fmt.Fprintf(w, "  links indexed     %d (live edges added)\n", d(indexer.CounterEdges))
 	fmt.Fprintf(w, "  distinct targets  %d\n", d(indexer.CounterTargets))
 	fmt.Fprintf(w, "  skipped links     %d (unparseable or not http/https)\n", d(indexer.CounterSkippedLinks))

@@ -94,8 +94,19 @@ func TestCrawlFindsExactlyTheTrueGraph(t *testing.T) {
 			t.Errorf("%s requested %d times, want once", p, n)
 		}
 	}
-	if got := web.TotalRequests(); got != len(pages) {
-		t.Errorf("%d requests in all, want %d (one per page)", got, len(pages))
+	hosts := len(web.Seeds())
+	for _, seed := range web.Seeds() {
+		for _, u := range []string{seed + "robots.txt", seed + "sitemap.xml"} {
+			if n := web.Requests(u); n != 1 {
+				t.Errorf("%s requested %d times, want once", u, n)
+			}
+		}
+	}
+	if got := web.TotalRequests(); got != len(pages)+2*hosts {
+		t.Errorf("%d requests in all, want %d (one per page, plus robots.txt and sitemap.xml per host)", got, len(pages)+2*hosts)
+	}
+	if got := summaryNumber(t, out, "robots.txt"); got != hosts {
+		t.Errorf("summary says %d robots.txt fetched, want %d", got, hosts)
 	}
 	if got := summaryNumber(t, out, "pages fetched"); got != len(pages) {
 		t.Errorf("summary says %d pages fetched, want %d", got, len(pages))
@@ -240,7 +251,9 @@ func TestPrivateAddressesRefusedByDefault(t *testing.T) {
 	if n := web.TotalRequests(); n != 0 {
 		t.Errorf("%d requests reached a loopback server without --allow-private-networks", n)
 	}
-	if !strings.Contains(out, fmt.Sprintf("private_address %d", len(web.Seeds()))) {
+	// robots.txt is the first request to a host: refused there, the host
+	// is given up at once and its URLs are skipped for that reason.
+	if !strings.Contains(out, fmt.Sprintf("skipped URLs      private_address %d", len(web.Seeds()))) {
 		t.Errorf("summary does not count the refused seeds as private_address:\n%s", out)
 	}
 }

@@ -38,6 +38,7 @@ func ConsumeBatches(ctx context.Context, c jetstream.Consumer, maxBatch int, log
 // finish runs (typically waiting for publish acks and committing), the next
 // batch is prepared. Batches finish, and are acked, in order.
 func ConsumePipelined(ctx context.Context, c jetstream.Consumer, maxBatch int, log *slog.Logger, prepare PrepareFunc) error {
+	stream := c.CachedInfo().Stream
 	it, err := c.Messages(jetstream.PullMaxMessages(2 * maxBatch))
 	if err != nil {
 		return fmt.Errorf("bus: cannot pull: %w", err)
@@ -49,6 +50,10 @@ func ConsumePipelined(ctx context.Context, c jetstream.Consumer, maxBatch int, l
 		defer close(in)
 		for {
 			m, err := it.Next()
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				log.Warn("consumer missed heartbeats; still pulling", "stream", stream)
+				continue
+			}
 			if err != nil {
 				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 					pullErr <- err

@@ -99,7 +99,7 @@ func (n *AllInOne) Seed(ctx context.Context, seeds []string) error {
 	for _, s := range seeds {
 		sh := urlnorm.Shard(urlnorm.Host(s), n.cfg.Bus.Shards)
 		if byShard[sh] == nil {
-			byShard[sh] = &lgv1.LinkBatch{SourceDepth: -1}
+			byShard[sh] = &lgv1.LinkBatch{SourceDepth: -1, Seed: true}
 		}
 		byShard[sh].Edges = append(byShard[sh].Edges, &lgv1.Edge{TargetUrl: s, Op: lgv1.EdgeOp_EDGE_OP_SEEN, Crawl: true})
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/bus"
 	"github.com/linkgraph/linkgraph/internal/store"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
 // shardBatch is the most stream messages applied in one Pebble batch.
@@ -72,6 +73,10 @@ func (s *Shard) Run(ctx context.Context) error {
 // only then commits, so a crash in between re-sends them (idempotently)
 // instead of losing them. While one batch waits, the next is prepared,
 // unless it holds a page of the waiting batch, whose records it must read.
+//
+// Not every result is a page to record: a robots.txt result feeds the
+// frontier (rules, and the sitemaps it names), and a transient failure with
+// attempts left goes back to the queue instead.
 func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier func()) (func() error, error) {
 	results := make([]*lgv1.PageResult, 0, len(msgs))
 	conflict := false
@@ -93,26 +98,49 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 	}
 
 	txn := s.ix.Begin()
+	b := txn.Batch()
+	pending := frontier.NewPending()
 	var waits []func() error
 	fail := func(err error) (func() error, error) {
 		txn.Close()
 		return nil, err
 	}
+	publish := func(shard int, lb *lgv1.LinkBatch) error {
+		data, err := proto.Marshal(lb)
+		if err != nil {
+			return err
+		}
+		w, err := s.pub.Publish(ctx, bus.LinksSubject(shard), "", data)
+		if err != nil {
+			return err
+		}
+		waits = append(waits, w)
+		return nil
+	}
+	outcomes := make([]frontier.Outcome, 0, len(results))
 	for _, pr := range results {
+		o := outcome(pr)
+		outcomes = append(outcomes, o)
+		switch {
+		case pr.GetKind() == lgv1.FetchKind_FETCH_KIND_ROBOTS:
+			if err := s.recordRobots(b, pr, publish); err != nil {
+				return fail(err)
+			}
+			continue
+		case s.fr.Retry(&lgv1.FetchTask{Url: pr.GetUrl(), Attempt: pr.GetAttempt()}, o):
+			if err := s.fr.Requeue(b, pending, &lgv1.FetchTask{Url: pr.GetUrl(), Depth: pr.GetDepth(), Kind: pr.GetKind(), Attempt: pr.GetAttempt() + 1}); err != nil {
+				return fail(err)
+			}
+			continue
+		}
 		out, err := txn.RecordPage(pr)
 		if err != nil {
 			return fail(err)
 		}
 		for shard, lb := range out {
-			data, err := proto.Marshal(lb)
-			if err != nil {
+			if err := publish(shard, lb); err != nil {
 				return fail(err)
 			}
-			w, err := s.pub.Publish(ctx, bus.LinksSubject(shard), "", data)
-			if err != nil {
-				return fail(err)
-			}
-			waits = append(waits, w)
 		}
 	}
 	s.pendingMu.Lock()
@@ -140,15 +168,60 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 		if err := txn.Commit(); err != nil {
 			return fmt.Errorf("cannot commit page results: %w", err)
 		}
-		for _, pr := range results {
-			s.fr.Done(pr.GetUrl(), time.Duration(pr.GetRetryAfterSeconds())*time.Second)
+		s.fr.Committed(pending)
+		for _, o := range outcomes {
+			s.fr.Done(o)
 		}
 		return nil
 	}, nil
 }
 
+func outcome(pr *lgv1.PageResult) frontier.Outcome {
+	return frontier.Outcome{
+		URL: pr.GetUrl(), Kind: pr.GetKind(), Status: pr.GetStatus(), ErrorReason: pr.GetErrorReason(),
+		RetryAfter: time.Duration(pr.GetRetryAfterSeconds()) * time.Second, RobotsTxt: pr.GetRobotsTxt(),
+	}
+}
+
+// recordRobots stores a robots.txt result for the frontier and queues the
+// sitemaps it names, plus the conventional /sitemap.xml, through the links
+// stream like seeds (they may belong to other shards).
+func (s *Shard) recordRobots(b *store.Batch, pr *lgv1.PageResult, publish func(int, *lgv1.LinkBatch) error) error {
+	hk := urlnorm.HostSURT(urlnorm.Host(pr.GetUrl()))
+	if err := s.fr.RecordRobots(b.Batch, hk, pr); err != nil {
+		return err
+	}
+	b.Count(frontier.CounterRobotsFetched, 1)
+	base, err := urlnorm.Parse(pr.GetUrl())
+	if err != nil || pr.GetErrorReason() != "" || pr.GetStatus() >= 500 {
+		return nil // the host did not answer; robots.txt is fetched again later
+	}
+	sitemaps := []string{"/sitemap.xml"}
+	if pr.GetStatus() >= 200 && pr.GetStatus() < 300 {
+		sitemaps = append(sitemaps, frontier.Sitemaps(pr.GetRobotsTxt())...)
+	}
+	byShard := make(map[int]*lgv1.LinkBatch)
+	for _, sm := range sitemaps {
+		u, err := urlnorm.Resolve(base, sm)
+		if err != nil {
+			continue
+		}
+		sh := urlnorm.Shard(urlnorm.Host(u), s.bus.Shards)
+		if byShard[sh] == nil {
+			byShard[sh] = &lgv1.LinkBatch{SourceDepth: -1}
+		}
+		byShard[sh].Edges = append(byShard[sh].Edges, &lgv1.Edge{TargetUrl: u, Op: lgv1.EdgeOp_EDGE_OP_SEEN, Crawl: true, Sitemap: true})
+	}
+	for sh, lb := range byShard {
+		if err := publish(sh, lb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // applyLinks updates the reverse map and offers in-scope targets to the
-// frontier. A batch without a source carries seeds.
+// frontier. A batch without a source carries seeds or sitemaps.
 func (s *Shard) applyLinks(ctx context.Context, msgs []jetstream.Msg) error {
 	txn := s.ix.Begin()
 	defer txn.Close()
@@ -163,18 +236,17 @@ func (s *Shard) applyLinks(ctx context.Context, msgs []jetstream.Msg) error {
 		if err := txn.ApplyLinks(lb); err != nil {
 			return err
 		}
-		seeds := lb.GetSourceUrl() == ""
 		for _, e := range lb.GetEdges() {
 			if !e.GetCrawl() || e.GetOp() != lgv1.EdgeOp_EDGE_OP_SEEN {
 				continue
 			}
-			if seeds {
-				if err := s.fr.AddScope(b, e.GetTargetUrl()); err != nil {
+			if lb.GetSeed() {
+				if err := s.fr.AddScope(b.Batch, e.GetTargetUrl()); err != nil {
 					return err
 				}
 				s.fr.ScopeAdded(e.GetTargetUrl())
 			}
-			if err := s.fr.Offer(b, pending, e.GetTargetUrl(), lb.GetSourceDepth()+1); err != nil {
+			if err := s.fr.Offer(b, pending, e.GetTargetUrl(), lb.GetSourceDepth()+1, e.GetSitemap()); err != nil {
 				return err
 			}
 		}

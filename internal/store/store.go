@@ -15,6 +15,8 @@
 //	q HostSURT(host) 0 seq(8 bytes BE)          -> task      (frontier, per-host FIFO queue)
 //	c kind value                                -> {}        (frontier, crawl scope: kind 'h' host, 'd' domain)
 //	m name                                      -> value     (store, metadata such as the shard count)
+//	r HostSURT(host)                            -> robots    (frontier, last robots.txt fetch)
+//	h HostSURT(host)                            -> varint    (frontier, URLs admitted, for the per-host budget)
 package store
 
 import (
@@ -45,6 +47,8 @@ const (
 	PrefixQueue   = 'q'
 	PrefixScope   = 'c'
 	PrefixMeta    = 'm'
+	PrefixRobots  = 'r'
+	PrefixHost    = 'h'
 )
 
 // ErrShardCount is returned by Shards when the data directory was created

@@ -208,6 +208,256 @@ func Resolve(base *url.URL, ref string) (string, error) {
 	return assemble(ref, baseScheme, host, dir, refPath, query, hasQuery)
 }
 
+// A Resolver resolves references against one base URL, for pages with many
+// links: r.Resolve(ref) returns exactly what Resolve(base, ref) returns,
+// result and error, but what depends only on the base (its normalized host
+// and escaped path) is computed once, and the normalized host of the last
+// absolute reference is remembered for the next one. Unlike Resolve, it
+// returns ref itself when ref is already in normal form. base must not be
+// modified while the Resolver is in use; a Resolver is not safe for
+// concurrent use.
+type Resolver struct {
+	base     *url.URL
+	scheme   string // the base's lowercased scheme if http or https, else ""
+	host     string // the base's normalized host, if hostOK
+	hostOK   bool
+	basePath string
+	// For the fast path: "scheme://host", and appendPath of the base path
+	// and of its directory, as assemble would write them.
+	prefix, basePathNorm, baseDirNorm string
+
+	// The last authority of an absolute or scheme-relative reference that
+	// normalized without error, with its scheme and normalized host.
+	lastScheme, lastAuthority, lastHost string
+}
+
+// NewResolver returns a Resolver for base (see Resolve for what base
+// should be).
+func NewResolver(base *url.URL) *Resolver {
+	r := &Resolver{base: base}
+	if base == nil {
+		return r
+	}
+	if scheme := strings.ToLower(base.Scheme); scheme == "http" || scheme == "https" {
+		r.scheme = scheme
+		if host, err := normalizeAuthority("", scheme, base.Host); err == nil {
+			r.host, r.hostOK = host, true
+		}
+	}
+	r.basePath = base.RawPath
+	if r.basePath == "" {
+		r.basePath = base.EscapedPath()
+	}
+	if !strings.HasPrefix(r.basePath, "/") {
+		r.basePath = "/" + r.basePath
+	}
+	if r.hostOK {
+		r.prefix = r.scheme + "://" + r.host
+		r.basePathNorm = string(appendPath(nil, r.basePath))
+		r.baseDirNorm = string(appendPath(nil, r.basePath[:strings.LastIndexByte(r.basePath, '/')+1]))
+	}
+	return r
+}
+
+// Resolve is Resolve(base, ref) for the Resolver's base.
+func (r *Resolver) Resolve(ref string) (string, error) {
+	// The steps and checks of Resolve, in the same order.
+	if r.base == nil {
+		return "", newError(ErrInvalidURL, ref, "nil base URL")
+	}
+	if u, ok := r.resolveFast(ref); ok {
+		return u, nil
+	}
+	s := clean(ref)
+	scheme, rest, hasScheme, err := splitScheme(ref, s)
+	if err != nil {
+		return "", err
+	}
+	if hasScheme {
+		if len(rest) < 2 || !isSlash(rest[0]) || !isSlash(rest[1]) {
+			return "", newError(ErrInvalidURL, ref, "missing \"//\" and host after scheme")
+		}
+		return r.normalizeRest(ref, scheme, rest[2:])
+	}
+	if r.scheme == "" {
+		return "", newError(ErrUnsupportedScheme, ref, "base URL scheme is "+strconv.Quote(r.base.Scheme))
+	}
+	if len(s) >= 2 && isSlash(s[0]) && isSlash(s[1]) {
+		return r.normalizeRest(ref, r.scheme, s[2:])
+	}
+	if !r.hostOK {
+		// The same error as Resolve's, which quotes ref.
+		_, err := normalizeAuthority(ref, r.scheme, r.base.Host)
+		return "", err
+	}
+	refPath, query, hasQuery := splitQuery(cutFragment(s))
+	var dir string
+	switch {
+	case refPath == "":
+		refPath = r.basePath
+		if !hasQuery {
+			query, hasQuery = r.base.RawQuery, true
+		}
+	case isSlash(refPath[0]):
+	default:
+		dir = r.basePath[:strings.LastIndexByte(r.basePath, '/')+1]
+	}
+	return r.assemble(ref, r.scheme, r.host, dir, refPath, query, hasQuery)
+}
+
+// fastPathByte marks the bytes that the fast path accepts in a path: those
+// that clean and appendPath leave alone and that end no part of the URL.
+// ':' is left out: resolveFast accepts it after a '/' only, where it cannot
+// end a scheme.
+var fastPathByte = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = !pathSpecial[c]
+	}
+	t['?'], t['#'], t[':'] = false, false, false
+	return t
+}()
+
+// resolveFast resolves the common references in one pass: a relative
+// reference whose path needs no cleaning or escaping ("../a/b.html?x=1",
+// "/a", "?q", "#f", ""), or such a path after "http://" or "https://" and
+// an authority. ok is false for anything else, left to the general code.
+// The result is what that code would return; FuzzResolver checks it.
+func (r *Resolver) resolveFast(ref string) (u string, ok bool) {
+	var scheme, host string
+	i := 0 // ref[i:] is the path, query and fragment
+	switch {
+	case strings.HasPrefix(ref, "https://"):
+		scheme, i = "https", len("https://")
+	case strings.HasPrefix(ref, "http://"):
+		scheme, i = "http", len("http://")
+	default:
+		if !r.hostOK {
+			return "", false
+		}
+		if len(ref) >= 2 && ref[0] == '/' && ref[1] == '/' {
+			return "", false // scheme-relative
+		}
+	}
+	if scheme != "" {
+		// The authority ends at the path, query or fragment. It is checked
+		// by normalizeAuthority, but it must not need clean (no byte <= ' '
+		// or tab, CR, LF) and must not end at a backslash.
+		start := i
+		for ; i < len(ref) && ref[i] != '/' && ref[i] != '?' && ref[i] != '#'; i++ {
+			if c := ref[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+				return "", false
+			}
+		}
+		authority := ref[start:i]
+		if scheme == r.lastScheme && authority == r.lastAuthority {
+			host = r.lastHost
+		} else {
+			h, err := normalizeAuthority(ref, scheme, authority)
+			if err != nil {
+				return "", false // the general code returns the error
+			}
+			r.lastScheme, r.lastAuthority, r.lastHost = scheme, authority, h
+			host = h
+		}
+	}
+
+	// The path: no byte that clean or appendPath would change, no scheme
+	// (a ':' before the first '/' of a relative reference).
+	pathStart, slash := i, scheme != ""
+	for ; i < len(ref) && ref[i] != '?' && ref[i] != '#'; i++ {
+		c := ref[i]
+		if c == '/' {
+			slash = true
+		} else if !fastPathByte[c] && (c != ':' || !slash) {
+			return "", false
+		}
+	}
+	path := ref[pathStart:i]
+	// The query: no byte that clean or appendQuery would change. The
+	// fragment is dropped: what clean would remove in it does not matter,
+	// nor does it end the reference with spaces the path or query had.
+	var query string
+	hasQuery := false
+	if i < len(ref) && ref[i] == '?' {
+		qStart := i + 1
+		for i = qStart; i < len(ref) && ref[i] != '#'; i++ {
+			if c := ref[i]; c <= ' ' || c >= 0x7f {
+				return "", false
+			}
+		}
+		query, hasQuery = ref[qStart:i], true
+	}
+
+	buf := make([]byte, 0, 256)
+	if scheme != "" {
+		buf = append(buf, scheme...)
+		buf = append(buf, "://"...)
+		buf = append(buf, host...)
+	} else {
+		buf = append(buf, r.prefix...)
+	}
+	pStart := len(buf)
+	switch {
+	case scheme != "" || (path != "" && path[0] == '/'):
+		buf = append(buf, path...)
+	case path == "":
+		buf = append(buf, r.basePathNorm...)
+		if !hasQuery {
+			query, hasQuery = r.base.RawQuery, true
+		}
+	default:
+		buf = append(buf, r.baseDirNorm...)
+		buf = append(buf, path...)
+	}
+	if len(buf) == pStart {
+		buf = append(buf, '/')
+	}
+	buf = buf[:pStart+removeDotSegments(buf[pStart:])]
+	if hasQuery && query != "" {
+		buf = append(buf, '?')
+		buf = appendQuery(buf, query)
+	}
+	if len(buf) > MaxLength {
+		return "", false
+	}
+	if string(buf) == ref {
+		return ref, true
+	}
+	return string(buf), true
+}
+
+// normalizeRest is normalizeRest with the host of the last call remembered.
+func (r *Resolver) normalizeRest(raw, scheme, rest string) (string, error) {
+	rest = cutFragment(rest)
+	end := 0
+	for end < len(rest) && rest[end] != '/' && rest[end] != '\\' && rest[end] != '?' {
+		end++
+	}
+	authority := rest[:end]
+	host := r.lastHost
+	if scheme != r.lastScheme || authority != r.lastAuthority {
+		var err error
+		if host, err = normalizeAuthority(raw, scheme, authority); err != nil {
+			return "", err
+		}
+		r.lastScheme, r.lastAuthority, r.lastHost = scheme, authority, host
+	}
+	path, query, hasQuery := splitQuery(rest[end:])
+	return r.assemble(raw, scheme, host, "", path, query, hasQuery)
+}
+
+// assemble is assemble, returning raw itself when that is the result.
+func (r *Resolver) assemble(raw, scheme, host, dir, path, query string, hasQuery bool) (string, error) {
+	buf, err := appendAssembled(make([]byte, 0, 256), raw, scheme, host, dir, path, query, hasQuery)
+	if err != nil {
+		return "", err
+	}
+	if string(buf) == raw {
+		return raw, nil
+	}
+	return string(buf), nil
+}
+
 // SURT returns the sort-friendly form of a normalized URL:
 //
 //	SURT("http://www.example.com/a?b")  == "com,example,www)/a?b"
@@ -691,7 +941,16 @@ func parseIPv4Number(s string) (uint64, bool) {
 // the length. dir is a normalized directory prefix (or ""), path the raw
 // path of the reference.
 func assemble(raw, scheme, host, dir, path, query string, hasQuery bool) (string, error) {
-	buf := make([]byte, 0, len(scheme)+3+len(host)+len(dir)+len(path)+1+len(query)+16)
+	buf, err := appendAssembled(make([]byte, 0, 256), raw, scheme, host, dir, path, query, hasQuery)
+	if err != nil {
+		return "", err
+	}
+	return string(buf), nil
+}
+
+// appendAssembled is assemble appending to buf; the make in assemble stays
+// on the stack for most URLs, leaving one allocation for the result.
+func appendAssembled(buf []byte, raw, scheme, host, dir, path, query string, hasQuery bool) ([]byte, error) {
 	buf = append(buf, scheme...)
 	buf = append(buf, "://"...)
 	buf = append(buf, host...)
@@ -707,9 +966,9 @@ func assemble(raw, scheme, host, dir, path, query string, hasQuery bool) (string
 		buf = appendQuery(buf, query)
 	}
 	if len(buf) > MaxLength {
-		return "", newError(ErrTooLong, raw, fmt.Sprintf("normalized URL is %d bytes, limit %d", len(buf), MaxLength))
+		return nil, newError(ErrTooLong, raw, fmt.Sprintf("normalized URL is %d bytes, limit %d", len(buf), MaxLength))
 	}
-	return string(buf), nil
+	return buf, nil
 }
 
 // appendPath appends p with backslashes read as '/' and percent-encoding

@@ -2,6 +2,7 @@ package urlnorm
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"testing"
 )
@@ -91,5 +92,43 @@ func FuzzResolve(f *testing.F) {
 			return
 		}
 		checkNormalized(t, ref, n)
+	})
+}
+
+// FuzzResolver checks that Resolver.Resolve is Resolve: the same result or
+// the same error, for bases from Parse and from net/url alone, over a
+// sequence of references so that the remembered host is exercised.
+func FuzzResolver(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add("http://example.com/a/b?q", s, "//Example.COM:80/x#f")
+		f.Add(s, "../x y/./z?é#f", s)
+	}
+	f.Add("https://www.example.com/news/2024/05/a.html", "../../2023/05/story-1.html?utm_source=article", "https://partner1.example.org/?ref=example")
+	f.Add("HTTP://Ex%41mple.com:0080/a%2fb/c", "HTTPS://EXAMPLE.com:443/", "https://example.com:443/y")
+	f.Add("ftp://example.com/a", "x", "http://example.com/")
+	f.Add("http://[::1]:8080", "?q", "")
+	f.Fuzz(func(t *testing.T, rawBase, ref1, ref2 string) {
+		bases := []*url.URL{nil}
+		if b, err := Parse(rawBase); err == nil {
+			bases = append(bases, b)
+		}
+		if b, err := url.Parse(rawBase); err == nil {
+			bases = append(bases, b)
+		}
+		for _, base := range bases {
+			r := NewResolver(base)
+			for _, ref := range []string{ref1, ref2, ref1, ref2} {
+				want, wantErr := Resolve(base, ref)
+				got, gotErr := r.Resolve(ref)
+				if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+					t.Fatalf("base %q, ref %q: Resolver gives %q, %v; Resolve gives %q, %v", rawBase, ref, got, gotErr, want, wantErr)
+				}
+				for _, sentinel := range []error{ErrInvalidURL, ErrNotAbsolute, ErrUnsupportedScheme, ErrTooLong} {
+					if errors.Is(gotErr, sentinel) != errors.Is(wantErr, sentinel) {
+						t.Fatalf("base %q, ref %q: errors %v and %v wrap different sentinels", rawBase, ref, gotErr, wantErr)
+					}
+				}
+			}
+		}
 	})
 }

@@ -475,3 +475,50 @@ func BenchmarkNormalize(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResolver resolves the links of a typical page with one Resolver.
+func BenchmarkResolver(b *testing.B) {
+	base, err := Parse("https://www.example.com/news/2024/05/some-article.html?ref=home")
+	if err != nil {
+		b.Fatal(err)
+	}
+	refs := []string{
+		"../../2023/11/another-story.html?utm_source=x",
+		"/section/3/",
+		"https://partner3.example.org/?ref=example",
+		"https://www.example.com/news/2024/05/other.html",
+		"#top",
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := NewResolver(base)
+		for _, ref := range refs {
+			if _, err := r.Resolve(ref); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkResolveLinks is BenchmarkResolver with Resolve.
+func BenchmarkResolveLinks(b *testing.B) {
+	base, err := Parse("https://www.example.com/news/2024/05/some-article.html?ref=home")
+	if err != nil {
+		b.Fatal(err)
+	}
+	refs := []string{
+		"../../2023/11/another-story.html?utm_source=x",
+		"/section/3/",
+		"https://partner3.example.org/?ref=example",
+		"https://www.example.com/news/2024/05/other.html",
+		"#top",
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, ref := range refs {
+			if _, err := Resolve(base, ref); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

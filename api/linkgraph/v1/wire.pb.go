@@ -135,8 +135,10 @@ type FetchTask struct {
 	Url   string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
 	Depth int32                  `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
 	// Unix nanoseconds when the frontier released it.
-	ReleasedAt    int64     `protobuf:"varint,3,opt,name=released_at,json=releasedAt,proto3" json:"released_at,omitempty"`
-	Kind          FetchKind `protobuf:"varint,4,opt,name=kind,proto3,enum=linkgraph.v1.FetchKind" json:"kind,omitempty"`
+	ReleasedAt int64     `protobuf:"varint,3,opt,name=released_at,json=releasedAt,proto3" json:"released_at,omitempty"`
+	Kind       FetchKind `protobuf:"varint,4,opt,name=kind,proto3,enum=linkgraph.v1.FetchKind" json:"kind,omitempty"`
+	// Earlier attempts that failed transiently (429, 503, network).
+	Attempt       int32 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -197,6 +199,13 @@ func (x *FetchTask) GetKind() FetchKind {
 		return x.Kind
 	}
 	return FetchKind_FETCH_KIND_PAGE
+}
+
+func (x *FetchTask) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
 }
 
 // OutLink is one link found on a fetched page.
@@ -316,7 +325,9 @@ type PageResult struct {
 	Kind              FetchKind `protobuf:"varint,18,opt,name=kind,proto3,enum=linkgraph.v1.FetchKind" json:"kind,omitempty"`
 	// For FETCH_KIND_ROBOTS: the body (at most 500 KiB) of the final response
 	// after up to 5 redirects; status is that response's status.
-	RobotsTxt     []byte `protobuf:"bytes,19,opt,name=robots_txt,json=robotsTxt,proto3" json:"robots_txt,omitempty"`
+	RobotsTxt []byte `protobuf:"bytes,19,opt,name=robots_txt,json=robotsTxt,proto3" json:"robots_txt,omitempty"`
+	// The task's attempt, copied from FetchTask.
+	Attempt       int32 `protobuf:"varint,20,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -484,6 +495,13 @@ func (x *PageResult) GetRobotsTxt() []byte {
 	return nil
 }
 
+func (x *PageResult) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
 // Edge is one link update routed to the shard that owns its target.
 type Edge struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -598,8 +616,10 @@ type LinkBatch struct {
 	SourceNofollow bool                   `protobuf:"varint,5,opt,name=source_nofollow,json=sourceNofollow,proto3" json:"source_nofollow,omitempty"`
 	FetchedAt      int64                  `protobuf:"varint,6,opt,name=fetched_at,json=fetchedAt,proto3" json:"fetched_at,omitempty"`
 	Edges          []*Edge                `protobuf:"bytes,7,rep,name=edges,proto3" json:"edges,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The edges are seeds (no source): put their hosts in scope.
+	Seed          bool `protobuf:"varint,8,opt,name=seed,proto3" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LinkBatch) Reset() {
@@ -681,17 +701,25 @@ func (x *LinkBatch) GetEdges() []*Edge {
 	return nil
 }
 
+func (x *LinkBatch) GetSeed() bool {
+	if x != nil {
+		return x.Seed
+	}
+	return false
+}
+
 var File_linkgraph_v1_wire_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\n" +
-	"\x17linkgraph/v1/wire.proto\x12\flinkgraph.v1\x1a\x1clinkgraph/v1/linkgraph.proto\"\x81\x01\n" +
+	"\x17linkgraph/v1/wire.proto\x12\flinkgraph.v1\x1a\x1clinkgraph/v1/linkgraph.proto\"\x9b\x01\n" +
 	"\tFetchTask\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
 	"\x05depth\x18\x02 \x01(\x05R\x05depth\x12\x1f\n" +
 	"\vreleased_at\x18\x03 \x01(\x03R\n" +
 	"releasedAt\x12+\n" +
-	"\x04kind\x18\x04 \x01(\x0e2\x17.linkgraph.v1.FetchKindR\x04kind\"\xbd\x01\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x17.linkgraph.v1.FetchKindR\x04kind\x12\x18\n" +
+	"\aattempt\x18\x05 \x01(\x05R\aattempt\"\xbd\x01\n" +
 	"\aOutLink\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n" +
 	"\vanchor_text\x18\x02 \x01(\tR\n" +
@@ -699,7 +727,7 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x03rel\x18\x03 \x03(\tR\x03rel\x12*\n" +
 	"\x04type\x18\x04 \x01(\x0e2\x16.linkgraph.v1.LinkTypeR\x04type\x12'\n" +
 	"\x0fredirect_status\x18\x05 \x01(\x05R\x0eredirectStatus\x12\x18\n" +
-	"\asitemap\x18\x06 \x01(\bR\asitemap\"\xf2\x04\n" +
+	"\asitemap\x18\x06 \x01(\bR\asitemap\"\x8c\x05\n" +
 	"\n" +
 	"PageResult\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
@@ -725,7 +753,8 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x13retry_after_seconds\x18\x11 \x01(\x05R\x11retryAfterSeconds\x12+\n" +
 	"\x04kind\x18\x12 \x01(\x0e2\x17.linkgraph.v1.FetchKindR\x04kind\x12\x1d\n" +
 	"\n" +
-	"robots_txt\x18\x13 \x01(\fR\trobotsTxt\"\x83\x02\n" +
+	"robots_txt\x18\x13 \x01(\fR\trobotsTxt\x12\x18\n" +
+	"\aattempt\x18\x14 \x01(\x05R\aattempt\"\x83\x02\n" +
 	"\x04Edge\x12\x1d\n" +
 	"\n" +
 	"target_url\x18\x01 \x01(\tR\ttargetUrl\x12\x1f\n" +
@@ -736,7 +765,7 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x0fredirect_status\x18\x05 \x01(\x05R\x0eredirectStatus\x12$\n" +
 	"\x02op\x18\x06 \x01(\x0e2\x14.linkgraph.v1.EdgeOpR\x02op\x12\x14\n" +
 	"\x05crawl\x18\a \x01(\bR\x05crawl\x12\x18\n" +
-	"\asitemap\x18\b \x01(\bR\asitemap\"\x87\x02\n" +
+	"\asitemap\x18\b \x01(\bR\asitemap\"\x9b\x02\n" +
 	"\tLinkBatch\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12!\n" +
@@ -746,7 +775,8 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x0fsource_nofollow\x18\x05 \x01(\bR\x0esourceNofollow\x12\x1d\n" +
 	"\n" +
 	"fetched_at\x18\x06 \x01(\x03R\tfetchedAt\x12(\n" +
-	"\x05edges\x18\a \x03(\v2\x12.linkgraph.v1.EdgeR\x05edges*O\n" +
+	"\x05edges\x18\a \x03(\v2\x12.linkgraph.v1.EdgeR\x05edges\x12\x12\n" +
+	"\x04seed\x18\b \x01(\bR\x04seed*O\n" +
 	"\tFetchKind\x12\x13\n" +
 	"\x0fFETCH_KIND_PAGE\x10\x00\x12\x15\n" +
 	"\x11FETCH_KIND_ROBOTS\x10\x01\x12\x16\n" +

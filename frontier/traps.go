@@ -1,0 +1,79 @@
+package frontier
+
+import (
+	"strings"
+
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+// Skip reasons, counted under "skipped/<reason>" (see CounterSkipped).
+const (
+	SkipDepth             = "max_depth"
+	SkipHostBudget        = "max_pages_per_host"
+	SkipURLLength         = "url_too_long"
+	SkipRepeatedSegments  = "repeated_path_segments"
+	SkipQueryParams       = "too_many_query_params"
+	SkipRobotsDisallowed  = "robots_disallowed"
+	SkipHostGivenUp       = "host_given_up"
+	SkipPrivateAddress    = "private_address"
+	SkipRetriesExhausted  = "retries_exhausted"
+	counterSkippedPrefix  = "skipped/"
+	counterRetries        = "fetch/retries"
+	counterRobotsFetched  = "robots/fetched"
+	counterRobotsDenyAll  = "robots/disallow_all"
+	counterHostsGivenUp   = "hosts/given_up"
+	counterSitemapsQueued = "sitemaps/queued"
+)
+
+// CounterSkipped names the counter of URLs skipped for reason.
+func CounterSkipped(reason string) string { return counterSkippedPrefix + reason }
+
+// Counter names the frontier keeps besides skips.
+const (
+	CounterRetries       = counterRetries
+	CounterRobotsFetched = counterRobotsFetched
+	CounterHostsGivenUp  = counterHostsGivenUp
+)
+
+// trapReason returns why url looks like a crawler trap under cfg, or "".
+// Calendars, session ids and link farms make URLs that are long, repeat
+// path segments or pile up query parameters.
+func trapReason(cfg *Config, url string) string {
+	if len(url) > cfg.MaxURLLength {
+		return SkipURLLength
+	}
+	path, query := pathAndQuery(url)
+	if query != "" && strings.Count(query, "&")+1 > cfg.MaxQueryParams {
+		return SkipQueryParams
+	}
+	if maxRepeats(path) > cfg.MaxRepeatedSegments {
+		return SkipRepeatedSegments
+	}
+	return ""
+}
+
+func pathAndQuery(url string) (path, query string) {
+	h := urlnorm.Host(url)
+	i := strings.Index(url, h)
+	rest := url[i+len(h):]
+	path, query, _ = strings.Cut(rest, "?")
+	return path, query
+}
+
+// maxRepeats returns how often the most repeated non-empty segment occurs.
+func maxRepeats(path string) int {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	if len(segs) < 2 {
+		return len(segs)
+	}
+	best := 0
+	counts := make(map[string]int, len(segs))
+	for _, s := range segs {
+		if s == "" {
+			continue
+		}
+		counts[s]++
+		best = max(best, counts[s])
+	}
+	return best
+}
