@@ -155,8 +155,12 @@ func checkTokenizer(t *testing.T, body []byte, flags uint8) {
 					t.Fatalf("token %d: text %q, html.Tokenizer says %q", n, got, want)
 				}
 			case html.CommentToken, html.DoctypeToken:
-				got := html.UnescapeString(string(convertNewlines(bytes.ReplaceAll(bytes.Clone(z.buf[z.data.start:z.data.end]), []byte("\x00"), []byte("\uFFFD")))))
-				if want := xz.Text(); got != string(want) {
+				// Text replaces NUL in comments, not in doctypes.
+				data := convertNewlines(bytes.Clone(z.buf[z.data.start:z.data.end]))
+				if tt == html.CommentToken {
+					data = bytes.ReplaceAll(data, []byte("\x00"), []byte("\uFFFD"))
+				}
+				if got, want := html.UnescapeString(string(data)), xz.Text(); got != string(want) {
 					t.Fatalf("token %d: data %q, html.Tokenizer says %q", n, got, want)
 				}
 			case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:

@@ -225,6 +225,9 @@ type Frontier struct {
 	released  int
 	wake      chan struct{}
 	seen      *seenCache // recently seen URLs, to skip disk lookups
+
+	uncommitted map[*Pending]uint64 // offers in flight -> their lowest sequence number
+	blocked     map[*host]struct{}  // hosts whose next entries are not visible yet
 }
 
 type host struct {
@@ -263,6 +266,7 @@ func Open(db *store.DB, cfg Config, pub Publisher, log *slog.Logger) (*Frontier,
 		db: db, cfg: cfg, pub: pub, log: log, now: time.Now,
 		hosts: make(map[string]*host), scopeHost: make(map[string]bool), scopeDom: make(map[string]bool),
 		wake: make(chan struct{}, 1), seen: newSeenCache(seenCacheSize),
+		uncommitted: make(map[*Pending]uint64), blocked: make(map[*host]struct{}),
 	}
 	if err := f.load(); err != nil {
 		return nil, err
@@ -379,14 +383,13 @@ func (f *Frontier) InScope(url string) bool {
 // the scheduler by Committed once the batch has committed. Not safe for
 // concurrent use.
 type Pending struct {
-	hosts  map[string]uint64 // host key -> lowest sequence number queued
-	counts map[string]int    // host key -> URLs queued
+	counts map[string]int // host key -> URLs queued
 	seen   map[uint64]struct{}
 }
 
 // NewPending returns an empty Pending.
 func NewPending() *Pending {
-	return &Pending{hosts: make(map[string]uint64), counts: make(map[string]int), seen: make(map[uint64]struct{})}
+	return &Pending{counts: make(map[string]int), seen: make(map[uint64]struct{})}
 }
 
 // Offer queues url (a page, or a sitemap if sitemap is set) at depth within
@@ -450,13 +453,13 @@ func (f *Frontier) enqueue(b *pebble.Batch, p *Pending, hk string, task *lgv1.Fe
 	f.mu.Lock()
 	f.seq++
 	seq := f.seq
+	if _, ok := f.uncommitted[p]; !ok {
+		f.uncommitted[p] = seq
+	}
 	f.mu.Unlock()
 	data, err := proto.Marshal(&lgv1.FetchTask{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt()})
 	if err != nil {
 		return err
-	}
-	if low, ok := p.hosts[hk]; !ok || seq < low {
-		p.hosts[hk] = seq
 	}
 	p.counts[hk]++
 	return b.Set(queueKey(hk, seq), data, nil)
@@ -495,28 +498,51 @@ func (f *Frontier) Committed(p *Pending) {
 		f.seen.add(h)
 	}
 	f.mu.Lock()
-	for hk, low := range p.hosts {
+	delete(f.uncommitted, p)
+	for hk, n := range p.counts {
 		h := f.hostLocked(hk)
-		// Another writer may have committed later sequence numbers first,
-		// and the host's read cursor may have passed these: move it back
-		// (buffered tasks are still on disk and are read again).
-		if h.cursor != nil {
-			if _, cur, ok := splitQueueKey(h.cursor); ok && low <= cur {
-				h.queued += int64(len(h.buf))
-				h.buf = nil
-				h.cursor = queueKey(hk, low-1)
-			}
-		}
-		n := int64(p.counts[hk])
-		h.queued += n
-		f.queued += n
+		h.queued += int64(n)
+		f.queued += int64(n)
 		f.scheduleLocked(h)
 	}
+	f.unblockLocked()
 	f.mu.Unlock()
-	clear(p.hosts)
 	clear(p.counts)
 	clear(p.seen)
 	f.signal()
+}
+
+// Abandon tells the frontier that the batch holding p's offers will not
+// commit.
+func (f *Frontier) Abandon(p *Pending) {
+	f.mu.Lock()
+	delete(f.uncommitted, p)
+	f.unblockLocked()
+	f.mu.Unlock()
+	clear(p.counts)
+	clear(p.seen)
+	f.signal()
+}
+
+// visibleLocked is the highest queue sequence number below which every
+// entry is committed (or abandoned). Queue reads stop there: two writers
+// (the link and the page appliers) commit in their own order, and a host's
+// read cursor must never pass an entry that has yet to appear.
+func (f *Frontier) visibleLocked() uint64 {
+	v := f.seq
+	for _, low := range f.uncommitted {
+		v = min(v, low-1)
+	}
+	return v
+}
+
+// unblockLocked reschedules hosts whose queue reads stopped at the
+// visibility limit.
+func (f *Frontier) unblockLocked() {
+	for h := range f.blocked {
+		delete(f.blocked, h)
+		f.scheduleLocked(h)
+	}
 }
 
 // Outcome says how a fetch ended, for Done.
@@ -823,7 +849,8 @@ func (f *Frontier) popLocked(h *host) (queuedTask, error) {
 		if h.cursor != nil {
 			lo = append(append([]byte(nil), h.cursor...), 0)
 		}
-		it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: store.PrefixEnd(queueKey(h.key, 0)[:len(h.key)+2])})
+		visible := f.visibleLocked()
+		it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: queueKey(h.key, visible+1)})
 		if err != nil {
 			return queuedTask{}, err
 		}
@@ -842,7 +869,12 @@ func (f *Frontier) popLocked(h *host) (queuedTask, error) {
 		if err := it.Close(); err != nil {
 			return queuedTask{}, err
 		}
-		if len(h.buf) == 0 {
+		switch {
+		case len(h.buf) > 0:
+		case visible < f.seq:
+			// The rest is behind an uncommitted batch; wait for it.
+			f.blocked[h] = struct{}{}
+		default:
 			// The count was ahead of the disk (e.g. after a crash); trust
 			// the disk.
 			f.queued -= h.queued

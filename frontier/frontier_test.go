@@ -235,3 +235,55 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoWritersCommitOutOfOrder: the link applier and the page applier
+// both queue URLs and commit in their own order. A batch that took its
+// sequence numbers first but commits last must not be skipped by a host's
+// read cursor.
+func TestTwoWritersCommitOutOfOrder(t *testing.T) {
+	fx := newFixture(t, t.TempDir(), Config{Scope: ScopeAll, PerHostConcurrency: 100})
+	offer := func(p *Pending, b *store.Batch, urls ...string) {
+		for _, u := range urls {
+			if err := fx.f.Offer(b, p, u, 0, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	early, late := NewPending(), NewPending()
+	be, bl := fx.db.NewWriteBatch(), fx.db.NewWriteBatch()
+	defer be.Close()
+	defer bl.Close()
+	offer(early, be, "http://a.example/1", "http://a.example/2")
+	offer(late, bl, "http://a.example/3", "http://a.example/4")
+	if err := bl.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	fx.f.Committed(late)
+	if got := fx.step(); len(got) != 0 {
+		t.Fatalf("released %q past an uncommitted batch with earlier sequence numbers", got)
+	}
+	if err := be.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	fx.f.Committed(early)
+	got := fx.step()
+	slices.Sort(got)
+	if want := []string{"http://a.example/1", "http://a.example/2", "http://a.example/3", "http://a.example/4"}; !slices.Equal(got, want) {
+		t.Fatalf("released %q, want %q", got, want)
+	}
+	// An abandoned batch does not block the others forever.
+	gone, more := NewPending(), NewPending()
+	bg, bm := fx.db.NewWriteBatch(), fx.db.NewWriteBatch()
+	defer bg.Close()
+	defer bm.Close()
+	offer(gone, bg, "http://a.example/lost")
+	offer(more, bm, "http://a.example/5")
+	if err := bm.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	fx.f.Committed(more)
+	fx.f.Abandon(gone)
+	if got := fx.step(); !slices.Equal(got, []string{"http://a.example/5"}) {
+		t.Fatalf("after an abandoned batch: %q", got)
+	}
+}

@@ -117,7 +117,7 @@ func TestCrawlFindsExactlyTheTrueGraph(t *testing.T) {
 
 	var want []string
 	for _, e := range web.Edges() {
-		nofollow := e.PageNoFollow || slices.ContainsFunc(e.Rel, func(r string) bool { return r == "nofollow" || r == "ugc" || r == "sponsored" })
+		nofollow := e.PageNoFollow || nofollowRel(e.Rel)
 		want = append(want, edgeString(e.Source, e.Target, e.Anchor, e.Rel, e.Type, e.RedirectStatus, nofollow))
 	}
 	slices.Sort(want)
@@ -277,4 +277,8 @@ func TestShardCountIsFixedPerDataDir(t *testing.T) {
 	if code, out, errOut := runCLI(t, "backlinks", "--data", dir, "--scope", "host", "--format", "tsv", web.Seeds()[0]); code != 0 || strings.Count(out, "\n") < 2 {
 		t.Errorf("backlinks on an 8-shard index: exit %d, %q %s", code, out, errOut)
 	}
+}
+
+func nofollowRel(rel []string) bool {
+	return slices.ContainsFunc(rel, func(r string) bool { return r == "nofollow" || r == "ugc" || r == "sponsored" })
 }

@@ -97,6 +97,27 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg Config) erro
 	return nil
 }
 
+// ResetConsumers deletes the worker and shard consumers, if they exist, so
+// that they are created anew and deliver every unacknowledged message at
+// once. Only a process that owns every consumer (the all-in-one commands)
+// may call it: it is how a restart after a crash avoids waiting out the ack
+// wait of the messages the dead process held.
+func ResetConsumers(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	for stream, name := range map[string]string{
+		FetchStream: WorkersConsumer,
+		PagesStream: shardConsumerName(0, cfg.Shards),
+		LinksStream: shardConsumerName(0, cfg.Shards),
+	} {
+		err := js.DeleteConsumer(ctx, stream, name)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("bus: cannot reset consumer %s on %s: %w", name, stream, err)
+		}
+	}
+	return nil
+}
+
+func shardConsumerName(lo, hi int) string { return fmt.Sprintf("shard-%d-%d", lo, hi) }
+
 // ShardConsumer creates (or updates) the durable consumer through which the
 // shard node owning shards [lo, hi) reads stream (PagesStream or
 // LinksStream).
@@ -106,7 +127,7 @@ func ShardConsumer(ctx context.Context, js jetstream.JetStream, stream string, l
 		return nil, fmt.Errorf("bus: no shard consumer for stream %q", stream)
 	}
 	cc := jetstream.ConsumerConfig{
-		Durable:       fmt.Sprintf("shard-%d-%d", lo, hi),
+		Durable:       shardConsumerName(lo, hi),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
 		MaxDeliver:    -1, // a shard must never drop an update; errors are retried

@@ -75,6 +75,9 @@ func OpenAllInOne(ctx context.Context, cfg Config, log *slog.Logger) (_ *AllInOn
 	if n.js, err = jetstream.New(n.nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if err = bus.ResetConsumers(ctx, n.js, cfg.Bus); err != nil {
+		return nil, err
+	}
 	if err = bus.EnsureStreams(ctx, n.js, cfg.Bus); err != nil {
 		return nil, err
 	}

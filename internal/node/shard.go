@@ -63,7 +63,7 @@ func newShard(ctx context.Context, db *store.DB, js jetstream.JetStream, bc bus.
 func (s *Shard) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return bus.ConsumePipelined(ctx, s.pages, shardBatch, s.log, s.preparePages) })
-	g.Go(func() error { return bus.ConsumeBatches(ctx, s.links, shardBatch, s.log, s.applyLinks) })
+	g.Go(func() error { return bus.ConsumePipelined(ctx, s.links, shardBatch, s.log, s.prepareLinks) })
 	g.Go(func() error { return s.fr.Run(ctx) })
 	return g.Wait()
 }
@@ -103,6 +103,7 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 	var waits []func() error
 	fail := func(err error) (func() error, error) {
 		txn.Close()
+		s.fr.Abandon(pending)
 		return nil, err
 	}
 	publish := func(shard int, lb *lgv1.LinkBatch) error {
@@ -160,6 +161,12 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 			}
 			s.pendingMu.Unlock()
 		}()
+		committed := false
+		defer func() {
+			if !committed {
+				s.fr.Abandon(pending)
+			}
+		}()
 		for _, w := range waits {
 			if err := w(); err != nil {
 				return err
@@ -167,6 +174,10 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 		}
 		if err := txn.Commit(); err != nil {
 			return fmt.Errorf("cannot commit page results: %w", err)
+		}
+		committed = true
+		if err := s.db.Sync(); err != nil {
+			return err
 		}
 		s.fr.Committed(pending)
 		for _, o := range outcomes {
@@ -220,13 +231,21 @@ func (s *Shard) recordRobots(b *store.Batch, pr *lgv1.PageResult, publish func(i
 	return nil
 }
 
-// applyLinks updates the reverse map and offers in-scope targets to the
-// frontier. A batch without a source carries seeds or sitemaps.
-func (s *Shard) applyLinks(ctx context.Context, msgs []jetstream.Msg) error {
+// prepareLinks updates the reverse map and offers in-scope targets to the
+// frontier, and commits; the returned finish makes it durable, which the
+// next batch does not need to wait for (it reads what was committed), and
+// only then lets the frontier release the new URLs. A batch without a source
+// carries seeds or sitemaps.
+func (s *Shard) prepareLinks(ctx context.Context, msgs []jetstream.Msg, _ func()) (_ func() error, err error) {
 	txn := s.ix.Begin()
 	defer txn.Close()
 	b := txn.Batch()
 	pending := frontier.NewPending()
+	defer func() {
+		if err != nil {
+			s.fr.Abandon(pending)
+		}
+	}()
 	for _, m := range msgs {
 		lb := &lgv1.LinkBatch{}
 		if err := proto.Unmarshal(m.Data(), lb); err != nil {
@@ -234,7 +253,7 @@ func (s *Shard) applyLinks(ctx context.Context, msgs []jetstream.Msg) error {
 			continue
 		}
 		if err := txn.ApplyLinks(lb); err != nil {
-			return err
+			return nil, err
 		}
 		for _, e := range lb.GetEdges() {
 			if !e.GetCrawl() || e.GetOp() != lgv1.EdgeOp_EDGE_OP_SEEN {
@@ -242,20 +261,24 @@ func (s *Shard) applyLinks(ctx context.Context, msgs []jetstream.Msg) error {
 			}
 			if lb.GetSeed() {
 				if err := s.fr.AddScope(b.Batch, e.GetTargetUrl()); err != nil {
-					return err
+					return nil, err
 				}
 				s.fr.ScopeAdded(e.GetTargetUrl())
 			}
 			if err := s.fr.Offer(b, pending, e.GetTargetUrl(), lb.GetSourceDepth()+1, e.GetSitemap()); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if err := txn.Commit(); err != nil {
-		return fmt.Errorf("cannot commit link updates: %w", err)
+		return nil, fmt.Errorf("cannot commit link updates: %w", err)
 	}
-	s.fr.Committed(pending)
-	return nil
+	return func() error {
+		// Committed even if the sync fails: the entries are in Pebble and
+		// the batch will be redelivered and find them seen.
+		defer s.fr.Committed(pending)
+		return s.db.Sync()
+	}, nil
 }
 
 // idle reports whether the shard has nothing left to do: the frontier is

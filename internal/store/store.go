@@ -139,6 +139,16 @@ func (d *DB) Shards(want, def int) (int, error) {
 	return want, nil
 }
 
+// Sync makes every write committed before the call durable (fsync of the
+// WAL). Concurrent calls share fsyncs through Pebble's group commit, so the
+// stages that ack messages can each call it once per batch.
+func (d *DB) Sync() error {
+	if err := d.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("store: cannot sync the index: %w", err)
+	}
+	return nil
+}
+
 // Counter reads a merge counter; a missing key is 0.
 func Counter(r pebble.Reader, key []byte) (int64, error) {
 	v, closer, err := r.Get(key)
@@ -223,9 +233,10 @@ func (b *Batch) Count(name string, delta int64) {
 	b.deltas[name] += delta
 }
 
-// Commit writes the counter deltas and commits without fsync: a killed
-// process loses nothing (the OS has the WAL); a power loss may lose the last
-// writes, which JetStream redelivers only if they were not yet acked.
+// Commit writes the counter deltas and commits, without waiting for the
+// write to be durable: call DB.Sync before acknowledging anything that
+// depends on it. (Pebble's WAL writer may still hold a NoSync batch in
+// memory, so a kill -9 could lose it.)
 func (b *Batch) Commit() error {
 	for name, d := range b.deltas {
 		if d == 0 {
