@@ -5,9 +5,12 @@
 package crawler
 
 import (
+	"strings"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"sync"
 	"time"
@@ -27,9 +30,23 @@ const DefaultWorkers = 16
 type WorkerConfig struct {
 	// Concurrency is the number of fetches in flight (default DefaultWorkers).
 	Concurrency int
+	// FetchSeconds, if set, observes every fetch's duration, labelled by
+	// kind (page, robots, sitemap) and outcome (HTTP status class or error
+	// reason). See NewFetchSeconds.
+	FetchSeconds *prometheus.HistogramVec
 	// Shards is the cluster's shard count.
 	Shards  int
 	Fetcher FetcherConfig
+}
+
+// NewFetchSeconds returns the fetch latency histogram for
+// WorkerConfig.FetchSeconds.
+func NewFetchSeconds() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "linkgraph_fetch_duration_seconds",
+		Help:    "Time from request start to full body, per fetch.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5 ms .. 41 s
+	}, []string{"kind", "outcome"})
 }
 
 // Worker runs fetches. Create with NewWorker, then Run.
@@ -116,6 +133,14 @@ func (w *Worker) handle(ctx context.Context, f *Fetcher, pub bus.Publisher, m je
 		return
 	}
 	res := f.Fetch(task)
+	if w.cfg.FetchSeconds != nil {
+		outcome := res.GetErrorReason()
+		if outcome == "" {
+			outcome = fmt.Sprintf("%dxx", res.GetStatus()/100)
+		}
+		kind := strings.ToLower(strings.TrimPrefix(task.GetKind().String(), "FETCH_KIND_"))
+		w.cfg.FetchSeconds.WithLabelValues(kind, outcome).Observe(time.Duration(res.GetDurationNs()).Seconds())
+	}
 	data, err := proto.Marshal(res)
 	if err != nil {
 		w.log.Error("cannot encode page result", "url", task.GetUrl(), "err", err)

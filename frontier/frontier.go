@@ -202,6 +202,8 @@ type Stats struct {
 	InFlight int   // released URLs without a result yet
 	Released int   // URLs released in this run
 	Hosts    int   // hosts known to the scheduler
+	// ReadyHosts may release a URL now.
+	ReadyHosts int
 }
 
 // Frontier schedules the fetches of one shard node. It is safe for
@@ -673,7 +675,7 @@ func (f *Frontier) Retry(task *lgv1.FetchTask, o Outcome) bool {
 func (f *Frontier) Stats() Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Stats{Queued: f.queued, InFlight: f.inflight, Released: f.released, Hosts: len(f.hosts)}
+	return Stats{Queued: f.queued, InFlight: f.inflight, Released: f.released, Hosts: len(f.hosts), ReadyHosts: len(f.ready)}
 }
 
 // Exhausted reports whether the frontier will release nothing more in this

@@ -16,14 +16,15 @@ const (
 	SkipRobotsDisallowed  = "robots_disallowed"
 	SkipHostGivenUp       = "host_given_up"
 	SkipPrivateAddress    = "private_address"
-	SkipRetriesExhausted  = "retries_exhausted"
 	counterSkippedPrefix  = "skipped/"
 	counterRetries        = "fetch/retries"
 	counterRobotsFetched  = "robots/fetched"
-	counterRobotsDenyAll  = "robots/disallow_all"
-	counterHostsGivenUp   = "hosts/given_up"
 	counterSitemapsQueued = "sitemaps/queued"
 )
+
+// SkipReasons lists every skip reason, for exporting zeros too.
+var SkipReasons = []string{SkipDepth, SkipHostBudget, SkipURLLength, SkipRepeatedSegments, SkipQueryParams,
+	SkipRobotsDisallowed, SkipHostGivenUp, SkipPrivateAddress}
 
 // CounterSkipped names the counter of URLs skipped for reason.
 func CounterSkipped(reason string) string { return counterSkippedPrefix + reason }
@@ -32,7 +33,6 @@ func CounterSkipped(reason string) string { return counterSkippedPrefix + reason
 const (
 	CounterRetries       = counterRetries
 	CounterRobotsFetched = counterRobotsFetched
-	CounterHostsGivenUp  = counterHostsGivenUp
 )
 
 // trapReason returns why url looks like a crawler trap under cfg, or "".

@@ -1,6 +1,13 @@
 package main
 
 import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,8 +25,11 @@ import (
 	"github.com/linkgraph/linkgraph/internal/node"
 )
 
-// DefaultGRPCAddr is where serve listens for gRPC by default.
-const DefaultGRPCAddr = "127.0.0.1:7070"
+// Default listen addresses of serve.
+const (
+	DefaultGRPCAddr = "127.0.0.1:7070"
+	DefaultHTTPAddr = "127.0.0.1:7071"
+)
 
 type serveCmd struct{}
 
@@ -40,6 +50,7 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	var seedArgs stringList
 	fs.Var(&seedArgs, "seed", "seed URL to crawl from (repeatable)")
 	addr := fs.String("grpc-addr", DefaultGRPCAddr, "gRPC listen address")
+	httpAddr := fs.String("http-addr", DefaultHTTPAddr, "HTTP listen address for /metrics, /healthz and /readyz")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -64,6 +75,11 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		return fmt.Errorf("cannot listen on --grpc-addr %s: %w", *addr, err)
 	}
 	defer lis.Close()
+	hlis, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on --http-addr %s: %w", *httpAddr, err)
+	}
+	defer hlis.Close()
 	n, err := node.OpenAllInOne(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -81,8 +97,32 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(lgv1.LinkGraphService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := n.Register(reg); err != nil {
+		return err
+	}
+	var ready atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.Run(gctx) })
+	g.Go(func() error {
+		if err := hsrv.Serve(hlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("HTTP server: %w", err)
+		}
+		return nil
+	})
 	g.Go(func() error {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("gRPC server: %w", err)
@@ -91,10 +131,14 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		ready.Store(false)
 		hs.Shutdown()
 		srv.GracefulStop()
-		return nil
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hsrv.Shutdown(sctx)
 	})
-	fmt.Fprintf(stderr, "linkgraph serving gRPC on %s (data %s)\n", lis.Addr(), cfg.DataDir)
+	ready.Store(true)
+	fmt.Fprintf(stderr, "linkgraph serving gRPC on %s, HTTP on %s (data %s)\n", lis.Addr(), hlis.Addr(), cfg.DataDir)
 	return g.Wait()
 }

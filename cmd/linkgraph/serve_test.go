@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"context"
 	"net"
 	"strings"
@@ -33,8 +35,8 @@ func freeAddr(t *testing.T) string {
 // and asks it over gRPC while it crawls, then stops it as SIGTERM would.
 func TestServeAnswersBacklinksOverGRPC(t *testing.T) {
 	web := testweb.Start(t, testweb.Options{Seed: 3, PagesPerHost: 40})
-	addr := freeAddr(t)
-	args := []string{"serve", "--data", t.TempDir(), "--grpc-addr", addr, "--allow-private-networks", "--delay", "0", "--per-host-concurrency", "4"}
+	addr, httpAddr := freeAddr(t), freeAddr(t)
+	args := []string{"serve", "--data", t.TempDir(), "--grpc-addr", addr, "--http-addr", httpAddr, "--allow-private-networks", "--delay", "0", "--per-host-concurrency", "4"}
 	for _, s := range web.Seeds() {
 		args = append(args, "--seed", s)
 	}
@@ -111,6 +113,29 @@ func TestServeAnswersBacklinksOverGRPC(t *testing.T) {
 			t.Fatalf("%s has %d backlinks after 30s, want %d", target, len(res.Backlinks), want[target])
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// /metrics tells what happened, /readyz that all is up.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		res, err := http.Get("http://" + httpAddr + path)
+		if err != nil || res.StatusCode != 200 {
+			t.Errorf("GET %s: %v %v", path, res, err)
+		}
+	}
+	res, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{
+		`linkgraph_pages_by_status_total{class="2xx"}`, `linkgraph_robots_fetches_total 3`,
+		"linkgraph_frontier_queued_urls", "linkgraph_frontier_ready_hosts", "linkgraph_edges",
+		`linkgraph_fetch_duration_seconds_bucket{kind="page",outcome="2xx"`, "linkgraph_skipped_urls_total",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 
 	// Bad requests are InvalidArgument with a message that says why.

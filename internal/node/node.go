@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"time"
 
@@ -45,13 +46,15 @@ type AllInOne struct {
 	js    jetstream.JetStream
 	db    *store.DB
 	shard *Shard
+
+	fetchSeconds *prometheus.HistogramVec
 }
 
 // OpenAllInOne opens the data directory (failing with store.ErrLocked if
 // another process has it), starts the embedded NATS server and creates the
 // streams. Nothing is fetched until Run.
 func OpenAllInOne(ctx context.Context, cfg Config, log *slog.Logger) (_ *AllInOne, err error) {
-	n := &AllInOne{cfg: cfg, log: log}
+	n := &AllInOne{cfg: cfg, log: log, fetchSeconds: crawler.NewFetchSeconds()}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -135,6 +138,7 @@ func (n *AllInOne) Run(ctx context.Context) error {
 
 func (n *AllInOne) withShards(c crawler.WorkerConfig) crawler.WorkerConfig {
 	c.Shards = n.cfg.Bus.Shards
+	c.FetchSeconds = n.fetchSeconds
 	return c
 }
 
