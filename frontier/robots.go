@@ -59,6 +59,10 @@ func queryPart(u *url.URL) string {
 // groups by product token, longest-match rules, * and $, Crawl-delay and
 // Sitemap lines.
 func parseRobots(status int32, errReason string, body []byte, now time.Time, ttl, maxDelay time.Duration) *robots {
+	return parseRobotsFor(ProductToken, status, errReason, body, now, ttl, maxDelay)
+}
+
+func parseRobotsFor(token string, status int32, errReason string, body []byte, now time.Time, ttl, maxDelay time.Duration) *robots {
 	if errReason != "" || status >= 500 || status == 0 {
 		// The caller sets when to retry.
 		return &robots{denyAll: true, unreachable: true, expires: now}
@@ -70,7 +74,7 @@ func parseRobots(status int32, errReason string, body []byte, now time.Time, ttl
 	if err != nil {
 		return &robots{expires: now.Add(ttl)}
 	}
-	g := data.FindGroup(ProductToken)
+	g := data.FindGroup(token)
 	return &robots{
 		group:      g,
 		crawlDelay: min(g.CrawlDelay, maxDelay),
