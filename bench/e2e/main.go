@@ -41,7 +41,8 @@ func main() {
 }
 
 func run() error {
-	pages := flag.Int("pages", 3000, "pages on the site")
+	pages := flag.Int("pages", 3000, "pages in all")
+	hosts := flag.Int("hosts", 1, "spread the pages over this many sites on distinct loopback addresses (127.0.x.y), crawled with one request at a time per host")
 	workers := flag.Int("workers", 16, "concurrent fetches, for both the crawl and the bare loop")
 	bin := flag.String("bin", "", "linkgraph binary (default: build ./cmd/linkgraph)")
 	cpuprofile := flag.String("cpuprofile", "", "pass --cpuprofile to the crawl (writes a CPU profile there)")
@@ -61,30 +62,48 @@ func run() error {
 		}
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
+	var sites []served
+	var nPages, nLinks int
+	var nBytes int64
+	for h := range *hosts {
+		addr := "127.0.0.1:0"
+		if *hosts > 1 {
+			addr = fmt.Sprintf("127.0.%d.%d:0", 1+h/250, 1+h%250)
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		base := "http://" + l.Addr().String()
+		site := testweb.NewSite(testweb.SiteOptions{Pages: *pages / *hosts, BaseURL: base, Seed: int64(1 + h)})
+		go site.Serve(l)
+		sites = append(sites, served{base, site})
+		nPages, nLinks, nBytes = nPages+site.Pages(), nLinks+site.Links(), nBytes+site.Bytes()
 	}
-	base := "http://" + l.Addr().String()
-	site := testweb.NewSite(testweb.SiteOptions{Pages: *pages, BaseURL: base, Seed: 1})
-	go site.Serve(l)
-	defer l.Close()
-	fmt.Printf("site: %d pages, %d links, %.1f MB (avg %.1f KB, %.0f links/page)\n", site.Pages(), site.Links(),
-		float64(site.Bytes())/1e6, float64(site.Bytes())/float64(site.Pages())/1e3, float64(site.Links())/float64(site.Pages()))
+	fmt.Printf("web: %d hosts, %d pages, %d links, %.1f MB (avg %.1f KB, %.0f links/page)\n", len(sites), nPages, nLinks,
+		float64(nBytes)/1e6, float64(nBytes)/float64(nPages)/1e3, float64(nLinks)/float64(nPages))
 
-	n, links, d, err := bareLoop(base, site, *workers)
+	n, links, d, err := bareLoop(sites, *workers)
 	if err != nil {
 		return err
 	}
 	bare := float64(n) / d.Seconds()
 	fmt.Printf("bare loop (net/http + tokenizer): %d pages, %d links in %s: %.0f pages/s\n", n, links, d.Round(time.Millisecond), bare)
 
+	perHost := *workers
+	if *hosts > 1 {
+		perHost = 1
+	}
 	args := []string{"crawl", "--data", filepath.Join(tmp, "data"), "--allow-private-networks", "--delay", "0",
-		"--per-host-concurrency", strconv.Itoa(*workers), "--workers", strconv.Itoa(*workers)}
+		"--per-host-concurrency", strconv.Itoa(perHost), "--workers", strconv.Itoa(*workers)}
 	if *cpuprofile != "" {
 		args = append(args, "--cpuprofile", *cpuprofile)
 	}
-	cmd := exec.Command(*bin, append(args, base+"/")...)
+	for _, s := range sites {
+		args = append(args, s.base+"/")
+	}
+	cmd := exec.Command(*bin, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	start := time.Now()
@@ -108,7 +127,12 @@ func run() error {
 // bareLoop fetches every page once with workers goroutines and extracts the
 // href of every <a> with the same tokenizer the crawler uses, resolving it
 // against the page URL. It is the ceiling for this machine and site.
-func bareLoop(base string, site *testweb.Site, workers int) (pages, links int64, d time.Duration, err error) {
+type served struct {
+	base string
+	site *testweb.Site
+}
+
+func bareLoop(sites []served, workers int) (pages, links int64, d time.Duration, err error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
 	urls := make(chan string)
 	var wg sync.WaitGroup
@@ -130,8 +154,10 @@ func bareLoop(base string, site *testweb.Site, workers int) (pages, links int64,
 			}
 		}()
 	}
-	for i := range site.Pages() {
-		urls <- base + site.Path(i)
+	for _, s := range sites {
+		for i := range s.site.Pages() {
+			urls <- s.base + s.site.Path(i)
+		}
 	}
 	close(urls)
 	wg.Wait()

@@ -303,7 +303,9 @@ type PageResult struct {
 	// HTTP status, 0 when no response was received (see error_reason).
 	Status int32 `protobuf:"varint,3,opt,name=status,proto3" json:"status,omitempty"`
 	// Short machine-readable reason when the fetch failed: "dns", "refused",
-	// "timeout", "private_address", "tls", "reset", "too_many_bytes", "other".
+	// "timeout", "private_address", "tls", "reset", "too_many_bytes" (an
+	// endless header), "bad_encoding" (a corrupt gzip body), "bad_url",
+	// "canceled", "other".
 	ErrorReason string `protobuf:"bytes,4,opt,name=error_reason,json=errorReason,proto3" json:"error_reason,omitempty"`
 	ErrorDetail string `protobuf:"bytes,5,opt,name=error_detail,json=errorDetail,proto3" json:"error_detail,omitempty"`
 	FetchedAt   int64  `protobuf:"varint,6,opt,name=fetched_at,json=fetchedAt,proto3" json:"fetched_at,omitempty"`
