@@ -6,8 +6,8 @@ import (
 )
 
 // seenCacheSize is the number of URL hashes per generation of the seen
-// cache: two generations of 1M take about 40 MB at most.
-const seenCacheSize = 1 << 20
+// cache: two generations of 256k take about 10 MB at most.
+const seenCacheSize = 1 << 18
 
 // seenCache remembers hashes of URLs known to be in the URL-seen set, so the
 // frequent re-discoveries of a URL (navigation links on every page) skip the

@@ -51,6 +51,9 @@ const (
 	PrefixHost    = 'h'
 )
 
+// CacheSize is the Pebble block cache of a shard node.
+const CacheSize = 256 << 20
+
 // ErrShardCount is returned by Shards when the data directory was created
 // with another shard count.
 var ErrShardCount = errors.New("store: shard count differs from the one this data directory was created with")
@@ -85,7 +88,12 @@ func Open(dir string) (*DB, error) {
 		}
 		return nil, fmt.Errorf("store: cannot lock %s: %w", dir, err)
 	}
+	// Filter and index blocks must stay cached: every URL-seen and
+	// edge-exists lookup consults them (Pebble's default cache is 8 MiB).
+	cache := pebble.NewCache(CacheSize)
+	defer cache.Unref() // the DB holds its own reference
 	opts := &pebble.Options{
+		Cache:              cache,
 		Merger:             CounterMerger,
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       64 << 20,
