@@ -473,6 +473,9 @@ func (f *Frontier) admit(b *store.Batch, hk string) (int64, error) {
 	h := f.hostLocked(hk)
 	n := h.admitted
 	f.mu.Unlock()
+	if f.cfg.MaxPagesPerHost > 0 && n >= int64(f.cfg.MaxPagesPerHost) {
+		return n + 1, nil // over budget for good: no need to write (link farms)
+	}
 	key := append([]byte{store.PrefixHost}, hk...)
 	if n < 0 {
 		raw, closer, err := b.Get(key)

@@ -26,6 +26,10 @@ const (
 var SkipReasons = []string{SkipDepth, SkipHostBudget, SkipURLLength, SkipRepeatedSegments, SkipQueryParams,
 	SkipRobotsDisallowed, SkipHostGivenUp, SkipPrivateAddress}
 
+// CounterRobotsError names the counter of robots.txt fetches that failed
+// for reason (a network error reason, or "5xx").
+func CounterRobotsError(reason string) string { return "robots/error/" + reason }
+
 // CounterSkipped names the counter of URLs skipped for reason.
 func CounterSkipped(reason string) string { return counterSkippedPrefix + reason }
 

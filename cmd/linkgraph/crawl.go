@@ -260,7 +260,7 @@ func printSummary(w io.Writer, before, after map[string]int64, elapsed time.Dura
 	}
 	fmt.Fprintf(w, "crawl %s in %s\n", state, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "  pages fetched     %d (%.1f pages/s)\n", pages, float64(pages)/elapsed.Seconds())
-	var status, errs, skips []string
+	var status, errs, skips, robotsErrs []string
 	for _, name := range slices.Sorted(maps.Keys(after)) {
 		if v := d(name); v != 0 {
 			if class, ok := strings.CutPrefix(name, indexer.StatusCounter("")); ok {
@@ -272,12 +272,15 @@ func printSummary(w io.Writer, before, after map[string]int64, elapsed time.Dura
 			if reason, ok := strings.CutPrefix(name, frontier.CounterSkipped("")); ok {
 				skips = append(skips, fmt.Sprintf("%s %d", reason, v))
 			}
+			if reason, ok := strings.CutPrefix(name, frontier.CounterRobotsError("")); ok {
+				robotsErrs = append(robotsErrs, fmt.Sprintf("%s %d", reason, v))
+			}
 		}
 	}
 	fmt.Fprintf(w, "  by status         %s\n", orNone(status))
 	fmt.Fprintf(w, "  fetch errors      %s\n", orNone(errs))
 	fmt.Fprintf(w, "  retries           %d (429, 503 and network errors fetched again)\n", d(frontier.CounterRetries))
-	fmt.Fprintf(w, "  robots.txt        %d fetched\n", d(frontier.CounterRobotsFetched))
+	fmt.Fprintf(w, "  robots.txt        %d fetched, failures: %s\n", d(frontier.CounterRobotsFetched), orNone(robotsErrs))
 	fmt.Fprintf(w, "  sitemaps          %d fetched\n", d(indexer.CounterSitemaps))
 	fmt.Fprintf(w, "  skipped URLs      %s\n", orNone(skips))
 	fmt.Fprintf(w, "  links indexed     %d (live edges added)\n", d(indexer.CounterEdges))

@@ -203,6 +203,11 @@ func (s *Shard) recordRobots(b *store.Batch, pr *lgv1.PageResult, publish func(i
 		return err
 	}
 	b.Count(frontier.CounterRobotsFetched, 1)
+	if r := pr.GetErrorReason(); r != "" {
+		b.Count(frontier.CounterRobotsError(r), 1)
+	} else if pr.GetStatus() >= 500 {
+		b.Count(frontier.CounterRobotsError("5xx"), 1)
+	}
 	base, err := urlnorm.Parse(pr.GetUrl())
 	if err != nil || pr.GetErrorReason() != "" || pr.GetStatus() >= 500 {
 		return nil // the host did not answer; robots.txt is fetched again later
