@@ -1,10 +1,10 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
