@@ -773,6 +773,12 @@ func (f *Frontier) take() (out, drops []queuedTask, wait time.Duration) {
 		h := f.ready[0]
 		f.ready = f.ready[1:]
 		h.inReady = false
+		if h.nextAt.After(now) {
+			// Done pushed the host's next slot back (delay, Crawl-delay,
+			// Retry-After, backoff) after it was made ready.
+			f.scheduleLocked(h)
+			continue
+		}
 		qt, err := f.popLocked(h)
 		if err != nil {
 			f.log.Error("cannot read host queue; will retry", "host", h.key, "err", err)

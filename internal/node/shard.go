@@ -179,10 +179,10 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 		if err := s.db.Sync(); err != nil {
 			return err
 		}
-		s.fr.Committed(pending)
 		for _, o := range outcomes {
 			s.fr.Done(o)
 		}
+		s.fr.Committed(pending)
 		return nil
 	}, nil
 }
