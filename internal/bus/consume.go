@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,9 @@ type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) error
 // calls it before touching anything the previous batch may still write.
 type PrepareFunc func(ctx context.Context, msgs []jetstream.Msg, barrier func()) (finish func() error, err error)
 
+// maxFinishing bounds the finish stages of ConsumePipelined in flight.
+const maxFinishing = 4
+
 // ConsumeBatches pulls from c and calls h with batches of up to maxBatch
 // messages: it waits for one message, then takes whatever else has already
 // arrived, so batches grow with load and latency stays low when idle. It
@@ -34,9 +38,11 @@ func ConsumeBatches(ctx context.Context, c jetstream.Consumer, maxBatch int, log
 	})
 }
 
-// ConsumePipelined is ConsumeBatches with two stages: while one batch's
-// finish runs (typically waiting for publish acks and committing), the next
-// batch is prepared. Batches finish, and are acked, in order.
+// ConsumePipelined is ConsumeBatches with two stages: while batches'
+// finish stages run (typically waiting for publish acks and an fsync), the
+// next batches are prepared. Up to maxFinishing finish stages run at once,
+// so that their fsyncs are grouped instead of queued one behind the other;
+// each batch is acked when its own finish returns.
 func ConsumePipelined(ctx context.Context, c jetstream.Consumer, maxBatch int, log *slog.Logger, prepare PrepareFunc) error {
 	stream := c.CachedInfo().Stream
 	it, err := c.Messages(jetstream.PullMaxMessages(2 * maxBatch))
@@ -63,10 +69,10 @@ func ConsumePipelined(ctx context.Context, c jetstream.Consumer, maxBatch int, l
 			in <- m
 		}
 	}()
-	// finished is closed when the previous batch's finish stage is done.
-	finished := make(chan struct{})
-	close(finished)
-	barrier := func() { <-finished }
+	// finishing tracks the finish stages in flight; barrier waits for all.
+	var finishing sync.WaitGroup
+	slots := make(chan struct{}, maxFinishing)
+	barrier := finishing.Wait
 	defer func() {
 		barrier()
 		it.Stop()
@@ -105,13 +111,12 @@ func ConsumePipelined(ctx context.Context, c jetstream.Consumer, maxBatch int, l
 			settle(log, batch, err)
 			continue
 		}
-		prev := finished
-		done := make(chan struct{})
-		finished = done
+		slots <- struct{}{}
+		finishing.Add(1)
 		go func() {
 			// Owned by ConsumePipelined, which waits for it through barrier.
-			defer close(done)
-			<-prev
+			defer finishing.Done()
+			defer func() { <-slots }()
 			settle(log, batch, finish())
 		}()
 	}

@@ -149,6 +149,12 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 		s.pendingPages[pr.GetUrl()]++
 	}
 	s.pendingMu.Unlock()
+	// The fetches have ended: free their hosts' slots now rather than after
+	// the fsync (politeness is about the servers, not our disk). Retries
+	// become visible only at Committed, after their Retry-After is set here.
+	for _, o := range outcomes {
+		s.fr.Done(o)
+	}
 
 	return func() error {
 		defer txn.Close()
@@ -178,9 +184,6 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 		committed = true
 		if err := s.db.Sync(); err != nil {
 			return err
-		}
-		for _, o := range outcomes {
-			s.fr.Done(o)
 		}
 		s.fr.Committed(pending)
 		return nil
