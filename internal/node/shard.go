@@ -182,11 +182,11 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 			return fmt.Errorf("cannot commit page results: %w", err)
 		}
 		committed = true
-		if err := s.db.Sync(); err != nil {
-			return err
-		}
+		// Committed even if the sync fails: the entries are in Pebble, and
+		// the redelivered batch will find its retries already queued.
+		err := s.db.Sync()
 		s.fr.Committed(pending)
-		return nil
+		return err
 	}, nil
 }
 
