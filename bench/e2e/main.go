@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,7 @@ func run() error {
 	workers := flag.Int("workers", 16, "concurrent fetches, for both the crawl and the bare loop")
 	bin := flag.String("bin", "", "linkgraph binary (default: build ./cmd/linkgraph)")
 	cpuprofile := flag.String("cpuprofile", "", "pass --cpuprofile to the crawl (writes a CPU profile there)")
+	extra := flag.String("crawl-flags", "", "more flags for the crawl, space-separated (e.g. \"--ignore-robots\")")
 	flag.Parse()
 
 	tmp, err := os.MkdirTemp("", "linkgraph-e2e-")
@@ -100,6 +102,7 @@ func run() error {
 	if *cpuprofile != "" {
 		args = append(args, "--cpuprofile", *cpuprofile)
 	}
+	args = append(args, strings.Fields(*extra)...)
 	for _, s := range sites {
 		args = append(args, s.base+"/")
 	}
