@@ -136,7 +136,9 @@ type served struct {
 }
 
 func bareLoop(sites []served, workers int) (pages, links int64, d time.Duration, err error) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
+	tr := &http.Transport{MaxIdleConnsPerHost: workers}
+	defer tr.CloseIdleConnections() // keep file descriptors for the crawl
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	urls := make(chan string)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
