@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/bus"
 	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
@@ -918,7 +919,7 @@ func (f *Frontier) release(ctx context.Context, batch, drops []queuedTask) error
 		if qt.key == nil { // robots.txt: one per host and expiry
 			id = fmt.Sprintf("robots %s %d", qt.task.GetUrl(), now)
 		}
-		w, err := f.pub.PublishTask(ctx, fmt.Sprintf("fetch.%d", shard), id, data)
+		w, err := f.pub.PublishTask(ctx, bus.FetchSubject(shard), id, data)
 		if err != nil {
 			return fmt.Errorf("frontier: cannot publish fetch task: %w", err)
 		}

@@ -11,10 +11,10 @@
 package indexer
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -42,8 +42,6 @@ const (
 // StatusCounter and ErrorCounter name the per-class and per-reason counters.
 func StatusCounter(class string) string { return counterStatusPrefix + class }
 func ErrorCounter(reason string) string { return counterErrorPrefix + reason }
-func isStatusCounter(name string) bool  { return strings.HasPrefix(name, counterStatusPrefix) }
-func isErrorCounter(name string) bool   { return strings.HasPrefix(name, counterErrorPrefix) }
 func statusClass(status int32) string   { return fmt.Sprintf("%dxx", status/100) }
 
 // Index is the reverse link map of one shard node. It is safe for concurrent
@@ -376,10 +374,7 @@ func (ix *Index) Counters() (map[string]int64, error) {
 	defer it.Close()
 	out := make(map[string]int64)
 	for it.First(); it.Valid(); it.Next() {
-		n, err := store.Counter(ix.db, it.Key())
-		if err != nil {
-			return nil, err
-		}
+		n, _ := binary.Varint(it.Value()) // the iterator yields merged values
 		out[string(it.Key()[1:])] = n
 	}
 	return out, it.Error()

@@ -11,34 +11,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// BatchHandler applies a batch of messages. It returns nil only once the
-// effects of every message are durable; the messages are then acked. On error
-// the whole batch is redelivered later, so a handler must be idempotent.
-type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) error
-
 // PrepareFunc is the first stage of a pipelined batch handler: it does the
 // work on msgs that may overlap with the previous batch's second stage and
 // returns that second stage, finish, which must make the batch durable.
-// barrier blocks until the previous batch's finish has returned; prepare
-// calls it before touching anything the previous batch may still write.
+// barrier blocks until every earlier batch's finish has returned; prepare
+// calls it before touching anything those batches may still write.
 type PrepareFunc func(ctx context.Context, msgs []jetstream.Msg, barrier func()) (finish func() error, err error)
 
 // maxFinishing bounds the finish stages of ConsumePipelined in flight.
 const maxFinishing = 4
 
-// ConsumeBatches pulls from c and calls h with batches of up to maxBatch
+// ConsumePipelined pulls from c and handles batches of up to maxBatch
 // messages: it waits for one message, then takes whatever else has already
-// arrived, so batches grow with load and latency stays low when idle. It
-// returns when ctx is done (after finishing the batch in hand) or when
-// pulling fails for good.
-func ConsumeBatches(ctx context.Context, c jetstream.Consumer, maxBatch int, log *slog.Logger, h BatchHandler) error {
-	return ConsumePipelined(ctx, c, maxBatch, log, func(ctx context.Context, msgs []jetstream.Msg, barrier func()) (func() error, error) {
-		barrier()
-		return func() error { return h(ctx, msgs) }, nil
-	})
-}
-
-// ConsumePipelined is ConsumeBatches with two stages: while batches'
+// arrived, so batches grow with load and latency stays low when idle. Each
+// batch goes through two stages: while batches'
 // finish stages run (typically waiting for publish acks and an fsync), the
 // next batches are prepared. Up to maxFinishing finish stages run at once,
 // so that their fsyncs are grouped instead of queued one behind the other;

@@ -18,13 +18,11 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
-	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/crawler"
 	"github.com/linkgraph/linkgraph/frontier"
 	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/bus"
 	"github.com/linkgraph/linkgraph/internal/store"
-	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
 // Config configures an all-in-one node.
@@ -101,16 +99,8 @@ func (n *AllInOne) Frontier() *frontier.Frontier { return n.shard.fr }
 // through the links stream like any discovered link, so seeding is the same
 // in a cluster.
 func (n *AllInOne) Seed(ctx context.Context, seeds []string) error {
-	byShard := make(map[int]*lgv1.LinkBatch)
-	for _, s := range seeds {
-		sh := urlnorm.Shard(urlnorm.Host(s), n.cfg.Bus.Shards)
-		if byShard[sh] == nil {
-			byShard[sh] = &lgv1.LinkBatch{SourceDepth: -1, Seed: true}
-		}
-		byShard[sh].Edges = append(byShard[sh].Edges, &lgv1.Edge{TargetUrl: s, Op: lgv1.EdgeOp_EDGE_OP_SEEN, Crawl: true})
-	}
 	pub := bus.Publisher{JS: n.js}
-	for sh, lb := range byShard {
+	for sh, lb := range sourcelessBatches(seeds, n.cfg.Bus.Shards, true, false) {
 		data, err := proto.Marshal(lb)
 		if err != nil {
 			return err

@@ -26,14 +26,12 @@ const shardBatch = 64
 // its pages, applies edge updates to its reverse map, and runs the frontier
 // of its hosts.
 type Shard struct {
-	db     *store.DB
-	ix     *indexer.Index
-	fr     *frontier.Frontier
-	js     jetstream.JetStream
-	pub    bus.Publisher
-	bus    bus.Config
-	lo, hi int
-	log    *slog.Logger
+	db  *store.DB
+	ix  *indexer.Index
+	fr  *frontier.Frontier
+	pub bus.Publisher
+	bus bus.Config
+	log *slog.Logger
 
 	pages, links jetstream.Consumer
 
@@ -43,7 +41,7 @@ type Shard struct {
 }
 
 func newShard(ctx context.Context, db *store.DB, js jetstream.JetStream, bc bus.Config, lo, hi int, fc frontier.Config, log *slog.Logger) (*Shard, error) {
-	s := &Shard{pendingPages: make(map[string]int), db: db, ix: indexer.New(db, bc.Shards), js: js, pub: bus.Publisher{JS: js}, bus: bc, lo: lo, hi: hi, log: log}
+	s := &Shard{pendingPages: make(map[string]int), db: db, ix: indexer.New(db, bc.Shards), pub: bus.Publisher{JS: js}, bus: bc, log: log}
 	fc.Shards = bc.Shards
 	fr, err := frontier.Open(db, fc, s.pub, log.With("component", "frontier"))
 	if err != nil {
@@ -219,19 +217,13 @@ func (s *Shard) recordRobots(b *store.Batch, pr *lgv1.PageResult, publish func(i
 	if pr.GetStatus() >= 200 && pr.GetStatus() < 300 {
 		sitemaps = append(sitemaps, frontier.Sitemaps(pr.GetRobotsTxt())...)
 	}
-	byShard := make(map[int]*lgv1.LinkBatch)
+	var urls []string
 	for _, sm := range sitemaps {
-		u, err := urlnorm.Resolve(base, sm)
-		if err != nil {
-			continue
+		if u, err := urlnorm.Resolve(base, sm); err == nil {
+			urls = append(urls, u)
 		}
-		sh := urlnorm.Shard(urlnorm.Host(u), s.bus.Shards)
-		if byShard[sh] == nil {
-			byShard[sh] = &lgv1.LinkBatch{SourceDepth: -1}
-		}
-		byShard[sh].Edges = append(byShard[sh].Edges, &lgv1.Edge{TargetUrl: u, Op: lgv1.EdgeOp_EDGE_OP_SEEN, Crawl: true, Sitemap: true})
 	}
-	for sh, lb := range byShard {
+	for sh, lb := range sourcelessBatches(urls, s.bus.Shards, false, true) {
 		if err := publish(sh, lb); err != nil {
 			return err
 		}
@@ -305,4 +297,20 @@ func (s *Shard) idle(ctx context.Context) (bool, error) {
 		}
 	}
 	return s.fr.Exhausted(), nil
+}
+
+// sourcelessBatches groups URLs that no page links to (seeds, sitemaps
+// named by robots.txt) into one LinkBatch per target shard, to be queued
+// through the links stream like discovered links. Seeds put their hosts in
+// scope; sitemap URLs are fetched as sitemaps.
+func sourcelessBatches(urls []string, shards int, seed, sitemap bool) map[int]*lgv1.LinkBatch {
+	out := make(map[int]*lgv1.LinkBatch)
+	for _, u := range urls {
+		sh := urlnorm.Shard(urlnorm.Host(u), shards)
+		if out[sh] == nil {
+			out[sh] = &lgv1.LinkBatch{SourceDepth: -1, Seed: seed}
+		}
+		out[sh].Edges = append(out[sh].Edges, &lgv1.Edge{TargetUrl: u, Op: lgv1.EdgeOp_EDGE_OP_SEEN, Crawl: true, Sitemap: sitemap})
+	}
+	return out
 }
