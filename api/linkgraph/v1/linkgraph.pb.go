@@ -120,8 +120,12 @@ const (
 	Scope_SCOPE_URL Scope = 1
 	// Every URL on the target's host.
 	Scope_SCOPE_HOST Scope = 2
-	// Every URL on the target's registrable domain and all its subdomains.
+	// Every URL on the target's registrable domain and all its subdomains
+	// (example.co.uk selects www.example.co.uk, shop.example.co.uk, ...).
 	Scope_SCOPE_DOMAIN Scope = 3
+	// Every URL that starts with the normalized target URL
+	// (http://example.com/blog/ selects /blog/, /blog/a, /blog/a?x=1, ...).
+	Scope_SCOPE_PREFIX Scope = 4
 )
 
 // Enum value maps for Scope.
@@ -131,12 +135,14 @@ var (
 		1: "SCOPE_URL",
 		2: "SCOPE_HOST",
 		3: "SCOPE_DOMAIN",
+		4: "SCOPE_PREFIX",
 	}
 	Scope_value = map[string]int32{
 		"SCOPE_UNSPECIFIED": 0,
 		"SCOPE_URL":         1,
 		"SCOPE_HOST":        2,
 		"SCOPE_DOMAIN":      3,
+		"SCOPE_PREFIX":      4,
 	}
 )
 
@@ -167,6 +173,232 @@ func (Scope) EnumDescriptor() ([]byte, []int) {
 	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{1}
 }
 
+// InternalLinks says whether links from the target's own registrable domain
+// count.
+type InternalLinks int32
+
+const (
+	// Excluded for SCOPE_HOST and SCOPE_DOMAIN, included for SCOPE_URL and
+	// SCOPE_PREFIX (and for Outlinks).
+	InternalLinks_INTERNAL_LINKS_UNSPECIFIED InternalLinks = 0
+	InternalLinks_INTERNAL_LINKS_INCLUDE     InternalLinks = 1
+	InternalLinks_INTERNAL_LINKS_EXCLUDE     InternalLinks = 2
+)
+
+// Enum value maps for InternalLinks.
+var (
+	InternalLinks_name = map[int32]string{
+		0: "INTERNAL_LINKS_UNSPECIFIED",
+		1: "INTERNAL_LINKS_INCLUDE",
+		2: "INTERNAL_LINKS_EXCLUDE",
+	}
+	InternalLinks_value = map[string]int32{
+		"INTERNAL_LINKS_UNSPECIFIED": 0,
+		"INTERNAL_LINKS_INCLUDE":     1,
+		"INTERNAL_LINKS_EXCLUDE":     2,
+	}
+)
+
+func (x InternalLinks) Enum() *InternalLinks {
+	p := new(InternalLinks)
+	*p = x
+	return p
+}
+
+func (x InternalLinks) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InternalLinks) Descriptor() protoreflect.EnumDescriptor {
+	return file_linkgraph_v1_linkgraph_proto_enumTypes[2].Descriptor()
+}
+
+func (InternalLinks) Type() protoreflect.EnumType {
+	return &file_linkgraph_v1_linkgraph_proto_enumTypes[2]
+}
+
+func (x InternalLinks) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InternalLinks.Descriptor instead.
+func (InternalLinks) EnumDescriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{2}
+}
+
+// BacklinkOrder sorts backlinks. The default (target URL, then source URL,
+// in SURT order) is read straight off the index and is the fastest; the
+// others read every matching link before returning the first page.
+type BacklinkOrder int32
+
+const (
+	BacklinkOrder_BACKLINK_ORDER_UNSPECIFIED BacklinkOrder = 0
+	BacklinkOrder_BACKLINK_ORDER_FIRST_SEEN  BacklinkOrder = 1
+	BacklinkOrder_BACKLINK_ORDER_LAST_SEEN   BacklinkOrder = 2
+	// By the source's registrable domain (SURT order: com,example before org,example).
+	BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN BacklinkOrder = 3
+)
+
+// Enum value maps for BacklinkOrder.
+var (
+	BacklinkOrder_name = map[int32]string{
+		0: "BACKLINK_ORDER_UNSPECIFIED",
+		1: "BACKLINK_ORDER_FIRST_SEEN",
+		2: "BACKLINK_ORDER_LAST_SEEN",
+		3: "BACKLINK_ORDER_SOURCE_DOMAIN",
+	}
+	BacklinkOrder_value = map[string]int32{
+		"BACKLINK_ORDER_UNSPECIFIED":   0,
+		"BACKLINK_ORDER_FIRST_SEEN":    1,
+		"BACKLINK_ORDER_LAST_SEEN":     2,
+		"BACKLINK_ORDER_SOURCE_DOMAIN": 3,
+	}
+)
+
+func (x BacklinkOrder) Enum() *BacklinkOrder {
+	p := new(BacklinkOrder)
+	*p = x
+	return p
+}
+
+func (x BacklinkOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BacklinkOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_linkgraph_v1_linkgraph_proto_enumTypes[3].Descriptor()
+}
+
+func (BacklinkOrder) Type() protoreflect.EnumType {
+	return &file_linkgraph_v1_linkgraph_proto_enumTypes[3]
+}
+
+func (x BacklinkOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BacklinkOrder.Descriptor instead.
+func (BacklinkOrder) EnumDescriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{3}
+}
+
+// Filter narrows the links a query considers. The zero Filter keeps every
+// live link (internal ones as InternalLinks says).
+type Filter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only links that pass authority: no rel nofollow/ugc/sponsored and no
+	// page-level nofollow on the source.
+	FollowOnly bool `protobuf:"varint,1,opt,name=follow_only,json=followOnly,proto3" json:"follow_only,omitempty"`
+	// Only these link types; empty keeps every type.
+	Types    []LinkType    `protobuf:"varint,2,rep,packed,name=types,proto3,enum=linkgraph.v1.LinkType" json:"types,omitempty"`
+	Internal InternalLinks `protobuf:"varint,3,opt,name=internal,proto3,enum=linkgraph.v1.InternalLinks" json:"internal,omitempty"`
+	// first_seen in [first_seen_from, first_seen_to); unset bounds are open.
+	FirstSeenFrom *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=first_seen_from,json=firstSeenFrom,proto3" json:"first_seen_from,omitempty"`
+	FirstSeenTo   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=first_seen_to,json=firstSeenTo,proto3" json:"first_seen_to,omitempty"`
+	// last_seen in [last_seen_from, last_seen_to); unset bounds are open.
+	LastSeenFrom *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_seen_from,json=lastSeenFrom,proto3" json:"last_seen_from,omitempty"`
+	LastSeenTo   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen_to,json=lastSeenTo,proto3" json:"last_seen_to,omitempty"`
+	// Case-insensitive substring of the anchor text.
+	AnchorContains string `protobuf:"bytes,8,opt,name=anchor_contains,json=anchorContains,proto3" json:"anchor_contains,omitempty"`
+	// Also keep lost links (gone from the source's latest crawl).
+	IncludeLost   bool `protobuf:"varint,9,opt,name=include_lost,json=includeLost,proto3" json:"include_lost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Filter) Reset() {
+	*x = Filter{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Filter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Filter) ProtoMessage() {}
+
+func (x *Filter) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Filter.ProtoReflect.Descriptor instead.
+func (*Filter) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Filter) GetFollowOnly() bool {
+	if x != nil {
+		return x.FollowOnly
+	}
+	return false
+}
+
+func (x *Filter) GetTypes() []LinkType {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *Filter) GetInternal() InternalLinks {
+	if x != nil {
+		return x.Internal
+	}
+	return InternalLinks_INTERNAL_LINKS_UNSPECIFIED
+}
+
+func (x *Filter) GetFirstSeenFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeenFrom
+	}
+	return nil
+}
+
+func (x *Filter) GetFirstSeenTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeenTo
+	}
+	return nil
+}
+
+func (x *Filter) GetLastSeenFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeenFrom
+	}
+	return nil
+}
+
+func (x *Filter) GetLastSeenTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeenTo
+	}
+	return nil
+}
+
+func (x *Filter) GetAnchorContains() string {
+	if x != nil {
+		return x.AnchorContains
+	}
+	return ""
+}
+
+func (x *Filter) GetIncludeLost() bool {
+	if x != nil {
+		return x.IncludeLost
+	}
+	return false
+}
+
 // Backlink is one link from a source page to a target URL.
 type Backlink struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -181,18 +413,20 @@ type Backlink struct {
 	RedirectStatus int32 `protobuf:"varint,6,opt,name=redirect_status,json=redirectStatus,proto3" json:"redirect_status,omitempty"`
 	// True when the link passes no authority: rel nofollow/ugc/sponsored, or
 	// the source page said nofollow in <meta name=robots> or X-Robots-Tag.
-	Nofollow      bool                   `protobuf:"varint,7,opt,name=nofollow,proto3" json:"nofollow,omitempty"`
-	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
-	SourceTitle   string                 `protobuf:"bytes,10,opt,name=source_title,json=sourceTitle,proto3" json:"source_title,omitempty"`
-	SourceStatus  int32                  `protobuf:"varint,11,opt,name=source_status,json=sourceStatus,proto3" json:"source_status,omitempty"`
+	Nofollow     bool                   `protobuf:"varint,7,opt,name=nofollow,proto3" json:"nofollow,omitempty"`
+	FirstSeen    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	SourceTitle  string                 `protobuf:"bytes,10,opt,name=source_title,json=sourceTitle,proto3" json:"source_title,omitempty"`
+	SourceStatus int32                  `protobuf:"varint,11,opt,name=source_status,json=sourceStatus,proto3" json:"source_status,omitempty"`
+	// Set when the source's latest crawl no longer has the link.
+	LostAt        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=lost_at,json=lostAt,proto3" json:"lost_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Backlink) Reset() {
 	*x = Backlink{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[0]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -204,7 +438,7 @@ func (x *Backlink) String() string {
 func (*Backlink) ProtoMessage() {}
 
 func (x *Backlink) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[0]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -217,7 +451,7 @@ func (x *Backlink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backlink.ProtoReflect.Descriptor instead.
 func (*Backlink) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{0}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Backlink) GetSourceUrl() string {
@@ -297,22 +531,35 @@ func (x *Backlink) GetSourceStatus() int32 {
 	return 0
 }
 
+func (x *Backlink) GetLostAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LostAt
+	}
+	return nil
+}
+
 type BacklinksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// An absolute http(s) URL, or for SCOPE_HOST / SCOPE_DOMAIN a host name or URL.
+	// An absolute http(s) URL; for SCOPE_HOST / SCOPE_DOMAIN also a bare host name.
 	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
 	Scope  Scope  `protobuf:"varint,2,opt,name=scope,proto3,enum=linkgraph.v1.Scope" json:"scope,omitempty"`
 	// Default 100, at most 10000.
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Opaque; from a previous response's next_page_token.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Opaque; from a previous response's next_page_token with the same request.
+	PageToken string        `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Filter    *Filter       `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	OrderBy   BacklinkOrder `protobuf:"varint,6,opt,name=order_by,json=orderBy,proto3,enum=linkgraph.v1.BacklinkOrder" json:"order_by,omitempty"`
+	// Newest first for the time orders; reverse SURT order otherwise.
+	Descending bool `protobuf:"varint,7,opt,name=descending,proto3" json:"descending,omitempty"`
+	// Keep one link per referring domain: the first in the chosen order.
+	OnePerDomain  bool `protobuf:"varint,8,opt,name=one_per_domain,json=onePerDomain,proto3" json:"one_per_domain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BacklinksRequest) Reset() {
 	*x = BacklinksRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[1]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +571,7 @@ func (x *BacklinksRequest) String() string {
 func (*BacklinksRequest) ProtoMessage() {}
 
 func (x *BacklinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[1]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +584,7 @@ func (x *BacklinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklinksRequest.ProtoReflect.Descriptor instead.
 func (*BacklinksRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{1}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *BacklinksRequest) GetTarget() string {
@@ -368,6 +615,34 @@ func (x *BacklinksRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *BacklinksRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *BacklinksRequest) GetOrderBy() BacklinkOrder {
+	if x != nil {
+		return x.OrderBy
+	}
+	return BacklinkOrder_BACKLINK_ORDER_UNSPECIFIED
+}
+
+func (x *BacklinksRequest) GetDescending() bool {
+	if x != nil {
+		return x.Descending
+	}
+	return false
+}
+
+func (x *BacklinksRequest) GetOnePerDomain() bool {
+	if x != nil {
+		return x.OnePerDomain
+	}
+	return false
+}
+
 type BacklinksResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Backlinks []*Backlink            `protobuf:"bytes,1,rep,name=backlinks,proto3" json:"backlinks,omitempty"`
@@ -379,7 +654,7 @@ type BacklinksResponse struct {
 
 func (x *BacklinksResponse) Reset() {
 	*x = BacklinksResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[2]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -391,7 +666,7 @@ func (x *BacklinksResponse) String() string {
 func (*BacklinksResponse) ProtoMessage() {}
 
 func (x *BacklinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[2]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -404,7 +679,7 @@ func (x *BacklinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklinksResponse.ProtoReflect.Descriptor instead.
 func (*BacklinksResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{2}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BacklinksResponse) GetBacklinks() []*Backlink {
@@ -421,11 +696,784 @@ func (x *BacklinksResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ReferringDomain is one registrable domain linking to the target.
+type ReferringDomain struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Domain          string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	Backlinks       int64                  `protobuf:"varint,2,opt,name=backlinks,proto3" json:"backlinks,omitempty"`
+	FollowBacklinks int64                  `protobuf:"varint,3,opt,name=follow_backlinks,json=followBacklinks,proto3" json:"follow_backlinks,omitempty"`
+	FirstSeen       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReferringDomain) Reset() {
+	*x = ReferringDomain{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferringDomain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferringDomain) ProtoMessage() {}
+
+func (x *ReferringDomain) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferringDomain.ProtoReflect.Descriptor instead.
+func (*ReferringDomain) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReferringDomain) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *ReferringDomain) GetBacklinks() int64 {
+	if x != nil {
+		return x.Backlinks
+	}
+	return 0
+}
+
+func (x *ReferringDomain) GetFollowBacklinks() int64 {
+	if x != nil {
+		return x.FollowBacklinks
+	}
+	return 0
+}
+
+func (x *ReferringDomain) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *ReferringDomain) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+type ReferringDomainsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Scope         Scope                  `protobuf:"varint,2,opt,name=scope,proto3,enum=linkgraph.v1.Scope" json:"scope,omitempty"`
+	PageSize      int32                  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Filter        *Filter                `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferringDomainsRequest) Reset() {
+	*x = ReferringDomainsRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferringDomainsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferringDomainsRequest) ProtoMessage() {}
+
+func (x *ReferringDomainsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferringDomainsRequest.ProtoReflect.Descriptor instead.
+func (*ReferringDomainsRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReferringDomainsRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ReferringDomainsRequest) GetScope() Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return Scope_SCOPE_UNSPECIFIED
+}
+
+func (x *ReferringDomainsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ReferringDomainsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ReferringDomainsRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+type ReferringDomainsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most backlinks first, then by domain.
+	Domains       []*ReferringDomain `protobuf:"bytes,1,rep,name=domains,proto3" json:"domains,omitempty"`
+	NextPageToken string             `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferringDomainsResponse) Reset() {
+	*x = ReferringDomainsResponse{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferringDomainsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferringDomainsResponse) ProtoMessage() {}
+
+func (x *ReferringDomainsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferringDomainsResponse.ProtoReflect.Descriptor instead.
+func (*ReferringDomainsResponse) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReferringDomainsResponse) GetDomains() []*ReferringDomain {
+	if x != nil {
+		return x.Domains
+	}
+	return nil
+}
+
+func (x *ReferringDomainsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Anchor is one anchor text used in links to the target.
+type Anchor struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	AnchorText       string                 `protobuf:"bytes,1,opt,name=anchor_text,json=anchorText,proto3" json:"anchor_text,omitempty"`
+	Backlinks        int64                  `protobuf:"varint,2,opt,name=backlinks,proto3" json:"backlinks,omitempty"`
+	ReferringDomains int64                  `protobuf:"varint,3,opt,name=referring_domains,json=referringDomains,proto3" json:"referring_domains,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Anchor) Reset() {
+	*x = Anchor{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Anchor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Anchor) ProtoMessage() {}
+
+func (x *Anchor) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Anchor.ProtoReflect.Descriptor instead.
+func (*Anchor) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Anchor) GetAnchorText() string {
+	if x != nil {
+		return x.AnchorText
+	}
+	return ""
+}
+
+func (x *Anchor) GetBacklinks() int64 {
+	if x != nil {
+		return x.Backlinks
+	}
+	return 0
+}
+
+func (x *Anchor) GetReferringDomains() int64 {
+	if x != nil {
+		return x.ReferringDomains
+	}
+	return 0
+}
+
+type AnchorsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Scope         Scope                  `protobuf:"varint,2,opt,name=scope,proto3,enum=linkgraph.v1.Scope" json:"scope,omitempty"`
+	PageSize      int32                  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Filter        *Filter                `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnchorsRequest) Reset() {
+	*x = AnchorsRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnchorsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnchorsRequest) ProtoMessage() {}
+
+func (x *AnchorsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnchorsRequest.ProtoReflect.Descriptor instead.
+func (*AnchorsRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AnchorsRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AnchorsRequest) GetScope() Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return Scope_SCOPE_UNSPECIFIED
+}
+
+func (x *AnchorsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *AnchorsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *AnchorsRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+type AnchorsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most backlinks first, then by anchor text.
+	Anchors       []*Anchor `protobuf:"bytes,1,rep,name=anchors,proto3" json:"anchors,omitempty"`
+	NextPageToken string    `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnchorsResponse) Reset() {
+	*x = AnchorsResponse{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnchorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnchorsResponse) ProtoMessage() {}
+
+func (x *AnchorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnchorsResponse.ProtoReflect.Descriptor instead.
+func (*AnchorsResponse) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AnchorsResponse) GetAnchors() []*Anchor {
+	if x != nil {
+		return x.Anchors
+	}
+	return nil
+}
+
+func (x *AnchorsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type SummaryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Scope         Scope                  `protobuf:"varint,2,opt,name=scope,proto3,enum=linkgraph.v1.Scope" json:"scope,omitempty"`
+	Filter        *Filter                `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SummaryRequest) Reset() {
+	*x = SummaryRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SummaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SummaryRequest) ProtoMessage() {}
+
+func (x *SummaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SummaryRequest.ProtoReflect.Descriptor instead.
+func (*SummaryRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SummaryRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *SummaryRequest) GetScope() Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return Scope_SCOPE_UNSPECIFIED
+}
+
+func (x *SummaryRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+// Summary is the backlink profile of a target.
+type Summary struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Backlinks int64                  `protobuf:"varint,1,opt,name=backlinks,proto3" json:"backlinks,omitempty"`
+	// Distinct source pages, hosts and registrable domains.
+	ReferringPages   int64 `protobuf:"varint,2,opt,name=referring_pages,json=referringPages,proto3" json:"referring_pages,omitempty"`
+	ReferringHosts   int64 `protobuf:"varint,3,opt,name=referring_hosts,json=referringHosts,proto3" json:"referring_hosts,omitempty"`
+	ReferringDomains int64 `protobuf:"varint,4,opt,name=referring_domains,json=referringDomains,proto3" json:"referring_domains,omitempty"`
+	// follow + (links with any of nofollow/ugc/sponsored or a page-level
+	// nofollow) = backlinks; nofollow, ugc and sponsored count the rel tokens
+	// (a link may have several), nofollow also the page-level ones.
+	Follow    int64 `protobuf:"varint,5,opt,name=follow,proto3" json:"follow,omitempty"`
+	Nofollow  int64 `protobuf:"varint,6,opt,name=nofollow,proto3" json:"nofollow,omitempty"`
+	Ugc       int64 `protobuf:"varint,7,opt,name=ugc,proto3" json:"ugc,omitempty"`
+	Sponsored int64 `protobuf:"varint,8,opt,name=sponsored,proto3" json:"sponsored,omitempty"`
+	// By link type name: "a", "img", "redirect", ...
+	ByType map[string]int64 `protobuf:"bytes,9,rep,name=by_type,json=byType,proto3" json:"by_type,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// By public suffix of the source host: "com", "co.uk", ...
+	ByTld         map[string]int64       `protobuf:"bytes,10,rep,name=by_tld,json=byTld,proto3" json:"by_tld,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Summary) Reset() {
+	*x = Summary{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Summary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Summary) ProtoMessage() {}
+
+func (x *Summary) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Summary.ProtoReflect.Descriptor instead.
+func (*Summary) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Summary) GetBacklinks() int64 {
+	if x != nil {
+		return x.Backlinks
+	}
+	return 0
+}
+
+func (x *Summary) GetReferringPages() int64 {
+	if x != nil {
+		return x.ReferringPages
+	}
+	return 0
+}
+
+func (x *Summary) GetReferringHosts() int64 {
+	if x != nil {
+		return x.ReferringHosts
+	}
+	return 0
+}
+
+func (x *Summary) GetReferringDomains() int64 {
+	if x != nil {
+		return x.ReferringDomains
+	}
+	return 0
+}
+
+func (x *Summary) GetFollow() int64 {
+	if x != nil {
+		return x.Follow
+	}
+	return 0
+}
+
+func (x *Summary) GetNofollow() int64 {
+	if x != nil {
+		return x.Nofollow
+	}
+	return 0
+}
+
+func (x *Summary) GetUgc() int64 {
+	if x != nil {
+		return x.Ugc
+	}
+	return 0
+}
+
+func (x *Summary) GetSponsored() int64 {
+	if x != nil {
+		return x.Sponsored
+	}
+	return 0
+}
+
+func (x *Summary) GetByType() map[string]int64 {
+	if x != nil {
+		return x.ByType
+	}
+	return nil
+}
+
+func (x *Summary) GetByTld() map[string]int64 {
+	if x != nil {
+		return x.ByTld
+	}
+	return nil
+}
+
+func (x *Summary) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *Summary) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+type SummaryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Summary       *Summary               `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SummaryResponse) Reset() {
+	*x = SummaryResponse{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SummaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SummaryResponse) ProtoMessage() {}
+
+func (x *SummaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SummaryResponse.ProtoReflect.Descriptor instead.
+func (*SummaryResponse) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SummaryResponse) GetSummary() *Summary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+type OutlinksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The source page, an absolute http(s) URL.
+	Source        string  `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	PageSize      int32   `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string  `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Filter        *Filter `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutlinksRequest) Reset() {
+	*x = OutlinksRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutlinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutlinksRequest) ProtoMessage() {}
+
+func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutlinksRequest.ProtoReflect.Descriptor instead.
+func (*OutlinksRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *OutlinksRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *OutlinksRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *OutlinksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *OutlinksRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+type OutlinksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In SURT order of target URL; source_title and source_status describe the page.
+	Links         []*Backlink `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	NextPageToken string      `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutlinksResponse) Reset() {
+	*x = OutlinksResponse{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutlinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutlinksResponse) ProtoMessage() {}
+
+func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutlinksResponse.ProtoReflect.Descriptor instead.
+func (*OutlinksResponse) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *OutlinksResponse) GetLinks() []*Backlink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+func (x *OutlinksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_linkgraph_v1_linkgraph_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\n" +
-	"\x1clinkgraph/v1/linkgraph.proto\x12\flinkgraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x03\n" +
+	"\x1clinkgraph/v1/linkgraph.proto\x12\flinkgraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x03\n" +
+	"\x06Filter\x12\x1f\n" +
+	"\vfollow_only\x18\x01 \x01(\bR\n" +
+	"followOnly\x12,\n" +
+	"\x05types\x18\x02 \x03(\x0e2\x16.linkgraph.v1.LinkTypeR\x05types\x127\n" +
+	"\binternal\x18\x03 \x01(\x0e2\x1b.linkgraph.v1.InternalLinksR\binternal\x12B\n" +
+	"\x0ffirst_seen_from\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rfirstSeenFrom\x12>\n" +
+	"\rfirst_seen_to\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vfirstSeenTo\x12@\n" +
+	"\x0elast_seen_from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenFrom\x12<\n" +
+	"\flast_seen_to\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastSeenTo\x12'\n" +
+	"\x0fanchor_contains\x18\b \x01(\tR\x0eanchorContains\x12!\n" +
+	"\finclude_lost\x18\t \x01(\bR\vincludeLost\"\xdd\x03\n" +
 	"\bBacklink\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12\x1d\n" +
@@ -442,15 +1490,91 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\tlast_seen\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12!\n" +
 	"\fsource_title\x18\n" +
 	" \x01(\tR\vsourceTitle\x12#\n" +
-	"\rsource_status\x18\v \x01(\x05R\fsourceStatus\"\x91\x01\n" +
+	"\rsource_status\x18\v \x01(\x05R\fsourceStatus\x123\n" +
+	"\alost_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06lostAt\"\xbd\x02\n" +
 	"\x10BacklinksRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"q\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12,\n" +
+	"\x06filter\x18\x05 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\x126\n" +
+	"\border_by\x18\x06 \x01(\x0e2\x1b.linkgraph.v1.BacklinkOrderR\aorderBy\x12\x1e\n" +
+	"\n" +
+	"descending\x18\a \x01(\bR\n" +
+	"descending\x12$\n" +
+	"\x0eone_per_domain\x18\b \x01(\bR\fonePerDomain\"q\n" +
 	"\x11BacklinksResponse\x124\n" +
 	"\tbacklinks\x18\x01 \x03(\v2\x16.linkgraph.v1.BacklinkR\tbacklinks\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe6\x01\n" +
+	"\x0fReferringDomain\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1c\n" +
+	"\tbacklinks\x18\x02 \x01(\x03R\tbacklinks\x12)\n" +
+	"\x10follow_backlinks\x18\x03 \x01(\x03R\x0ffollowBacklinks\x129\n" +
+	"\n" +
+	"first_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
+	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xc6\x01\n" +
+	"\x17ReferringDomainsRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12,\n" +
+	"\x06filter\x18\x05 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"{\n" +
+	"\x18ReferringDomainsResponse\x127\n" +
+	"\adomains\x18\x01 \x03(\v2\x1d.linkgraph.v1.ReferringDomainR\adomains\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"t\n" +
+	"\x06Anchor\x12\x1f\n" +
+	"\vanchor_text\x18\x01 \x01(\tR\n" +
+	"anchorText\x12\x1c\n" +
+	"\tbacklinks\x18\x02 \x01(\x03R\tbacklinks\x12+\n" +
+	"\x11referring_domains\x18\x03 \x01(\x03R\x10referringDomains\"\xbd\x01\n" +
+	"\x0eAnchorsRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12,\n" +
+	"\x06filter\x18\x05 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"i\n" +
+	"\x0fAnchorsResponse\x12.\n" +
+	"\aanchors\x18\x01 \x03(\v2\x14.linkgraph.v1.AnchorR\aanchors\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x01\n" +
+	"\x0eSummaryRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12,\n" +
+	"\x06filter\x18\x03 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"\xe8\x04\n" +
+	"\aSummary\x12\x1c\n" +
+	"\tbacklinks\x18\x01 \x01(\x03R\tbacklinks\x12'\n" +
+	"\x0freferring_pages\x18\x02 \x01(\x03R\x0ereferringPages\x12'\n" +
+	"\x0freferring_hosts\x18\x03 \x01(\x03R\x0ereferringHosts\x12+\n" +
+	"\x11referring_domains\x18\x04 \x01(\x03R\x10referringDomains\x12\x16\n" +
+	"\x06follow\x18\x05 \x01(\x03R\x06follow\x12\x1a\n" +
+	"\bnofollow\x18\x06 \x01(\x03R\bnofollow\x12\x10\n" +
+	"\x03ugc\x18\a \x01(\x03R\x03ugc\x12\x1c\n" +
+	"\tsponsored\x18\b \x01(\x03R\tsponsored\x12:\n" +
+	"\aby_type\x18\t \x03(\v2!.linkgraph.v1.Summary.ByTypeEntryR\x06byType\x127\n" +
+	"\x06by_tld\x18\n" +
+	" \x03(\v2 .linkgraph.v1.Summary.ByTldEntryR\x05byTld\x129\n" +
+	"\n" +
+	"first_seen\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
+	"\tlast_seen\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x1a9\n" +
+	"\vByTypeEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a8\n" +
+	"\n" +
+	"ByTldEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"B\n" +
+	"\x0fSummaryResponse\x12/\n" +
+	"\asummary\x18\x01 \x01(\v2\x15.linkgraph.v1.SummaryR\asummary\"\x93\x01\n" +
+	"\x0fOutlinksRequest\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12,\n" +
+	"\x06filter\x18\x04 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"h\n" +
+	"\x10OutlinksResponse\x12,\n" +
+	"\x05links\x18\x01 \x03(\v2\x16.linkgraph.v1.BacklinkR\x05links\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x85\x02\n" +
 	"\bLinkType\x12\x19\n" +
 	"\x15LINK_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n" +
@@ -464,15 +1588,32 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x13LINK_TYPE_ALTERNATE\x10\b\x12\x1a\n" +
 	"\x16LINK_TYPE_META_REFRESH\x10\t\x12\x15\n" +
 	"\x11LINK_TYPE_SITEMAP\x10\n" +
-	"*O\n" +
+	"*a\n" +
 	"\x05Scope\x12\x15\n" +
 	"\x11SCOPE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSCOPE_URL\x10\x01\x12\x0e\n" +
 	"\n" +
 	"SCOPE_HOST\x10\x02\x12\x10\n" +
-	"\fSCOPE_DOMAIN\x10\x032`\n" +
+	"\fSCOPE_DOMAIN\x10\x03\x12\x10\n" +
+	"\fSCOPE_PREFIX\x10\x04*g\n" +
+	"\rInternalLinks\x12\x1e\n" +
+	"\x1aINTERNAL_LINKS_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16INTERNAL_LINKS_INCLUDE\x10\x01\x12\x1a\n" +
+	"\x16INTERNAL_LINKS_EXCLUDE\x10\x02*\x8e\x01\n" +
+	"\rBacklinkOrder\x12\x1e\n" +
+	"\x1aBACKLINK_ORDER_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19BACKLINK_ORDER_FIRST_SEEN\x10\x01\x12\x1c\n" +
+	"\x18BACKLINK_ORDER_LAST_SEEN\x10\x02\x12 \n" +
+	"\x1cBACKLINK_ORDER_SOURCE_DOMAIN\x10\x032\x94\x05\n" +
 	"\x10LinkGraphService\x12L\n" +
-	"\tBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x1f.linkgraph.v1.BacklinksResponseB=Z;github.com/linkgraph/linkgraph/api/linkgraph/v1;linkgraphv1b\x06proto3"
+	"\tBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12K\n" +
+	"\x0fStreamBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x16.linkgraph.v1.Backlink0\x01\x12a\n" +
+	"\x10ReferringDomains\x12%.linkgraph.v1.ReferringDomainsRequest\x1a&.linkgraph.v1.ReferringDomainsResponse\x12`\n" +
+	"\x16StreamReferringDomains\x12%.linkgraph.v1.ReferringDomainsRequest\x1a\x1d.linkgraph.v1.ReferringDomain0\x01\x12F\n" +
+	"\aAnchors\x12\x1c.linkgraph.v1.AnchorsRequest\x1a\x1d.linkgraph.v1.AnchorsResponse\x12E\n" +
+	"\rStreamAnchors\x12\x1c.linkgraph.v1.AnchorsRequest\x1a\x14.linkgraph.v1.Anchor0\x01\x12F\n" +
+	"\aSummary\x12\x1c.linkgraph.v1.SummaryRequest\x1a\x1d.linkgraph.v1.SummaryResponse\x12I\n" +
+	"\bOutlinks\x12\x1d.linkgraph.v1.OutlinksRequest\x1a\x1e.linkgraph.v1.OutlinksResponseB=Z;github.com/linkgraph/linkgraph/api/linkgraph/v1;linkgraphv1b\x06proto3"
 
 var (
 	file_linkgraph_v1_linkgraph_proto_rawDescOnce sync.Once
@@ -486,29 +1627,85 @@ func file_linkgraph_v1_linkgraph_proto_rawDescGZIP() []byte {
 	return file_linkgraph_v1_linkgraph_proto_rawDescData
 }
 
-var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
-	(LinkType)(0),                 // 0: linkgraph.v1.LinkType
-	(Scope)(0),                    // 1: linkgraph.v1.Scope
-	(*Backlink)(nil),              // 2: linkgraph.v1.Backlink
-	(*BacklinksRequest)(nil),      // 3: linkgraph.v1.BacklinksRequest
-	(*BacklinksResponse)(nil),     // 4: linkgraph.v1.BacklinksResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(LinkType)(0),                    // 0: linkgraph.v1.LinkType
+	(Scope)(0),                       // 1: linkgraph.v1.Scope
+	(InternalLinks)(0),               // 2: linkgraph.v1.InternalLinks
+	(BacklinkOrder)(0),               // 3: linkgraph.v1.BacklinkOrder
+	(*Filter)(nil),                   // 4: linkgraph.v1.Filter
+	(*Backlink)(nil),                 // 5: linkgraph.v1.Backlink
+	(*BacklinksRequest)(nil),         // 6: linkgraph.v1.BacklinksRequest
+	(*BacklinksResponse)(nil),        // 7: linkgraph.v1.BacklinksResponse
+	(*ReferringDomain)(nil),          // 8: linkgraph.v1.ReferringDomain
+	(*ReferringDomainsRequest)(nil),  // 9: linkgraph.v1.ReferringDomainsRequest
+	(*ReferringDomainsResponse)(nil), // 10: linkgraph.v1.ReferringDomainsResponse
+	(*Anchor)(nil),                   // 11: linkgraph.v1.Anchor
+	(*AnchorsRequest)(nil),           // 12: linkgraph.v1.AnchorsRequest
+	(*AnchorsResponse)(nil),          // 13: linkgraph.v1.AnchorsResponse
+	(*SummaryRequest)(nil),           // 14: linkgraph.v1.SummaryRequest
+	(*Summary)(nil),                  // 15: linkgraph.v1.Summary
+	(*SummaryResponse)(nil),          // 16: linkgraph.v1.SummaryResponse
+	(*OutlinksRequest)(nil),          // 17: linkgraph.v1.OutlinksRequest
+	(*OutlinksResponse)(nil),         // 18: linkgraph.v1.OutlinksResponse
+	nil,                              // 19: linkgraph.v1.Summary.ByTypeEntry
+	nil,                              // 20: linkgraph.v1.Summary.ByTldEntry
+	(*timestamppb.Timestamp)(nil),    // 21: google.protobuf.Timestamp
 }
 var file_linkgraph_v1_linkgraph_proto_depIdxs = []int32{
-	0, // 0: linkgraph.v1.Backlink.type:type_name -> linkgraph.v1.LinkType
-	5, // 1: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
-	5, // 2: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
-	1, // 3: linkgraph.v1.BacklinksRequest.scope:type_name -> linkgraph.v1.Scope
-	2, // 4: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
-	3, // 5: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
-	4, // 6: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: linkgraph.v1.Filter.types:type_name -> linkgraph.v1.LinkType
+	2,  // 1: linkgraph.v1.Filter.internal:type_name -> linkgraph.v1.InternalLinks
+	21, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
+	21, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
+	21, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
+	21, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
+	0,  // 6: linkgraph.v1.Backlink.type:type_name -> linkgraph.v1.LinkType
+	21, // 7: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
+	21, // 8: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
+	21, // 9: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
+	1,  // 10: linkgraph.v1.BacklinksRequest.scope:type_name -> linkgraph.v1.Scope
+	4,  // 11: linkgraph.v1.BacklinksRequest.filter:type_name -> linkgraph.v1.Filter
+	3,  // 12: linkgraph.v1.BacklinksRequest.order_by:type_name -> linkgraph.v1.BacklinkOrder
+	5,  // 13: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
+	21, // 14: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
+	21, // 15: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
+	1,  // 16: linkgraph.v1.ReferringDomainsRequest.scope:type_name -> linkgraph.v1.Scope
+	4,  // 17: linkgraph.v1.ReferringDomainsRequest.filter:type_name -> linkgraph.v1.Filter
+	8,  // 18: linkgraph.v1.ReferringDomainsResponse.domains:type_name -> linkgraph.v1.ReferringDomain
+	1,  // 19: linkgraph.v1.AnchorsRequest.scope:type_name -> linkgraph.v1.Scope
+	4,  // 20: linkgraph.v1.AnchorsRequest.filter:type_name -> linkgraph.v1.Filter
+	11, // 21: linkgraph.v1.AnchorsResponse.anchors:type_name -> linkgraph.v1.Anchor
+	1,  // 22: linkgraph.v1.SummaryRequest.scope:type_name -> linkgraph.v1.Scope
+	4,  // 23: linkgraph.v1.SummaryRequest.filter:type_name -> linkgraph.v1.Filter
+	19, // 24: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
+	20, // 25: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
+	21, // 26: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
+	21, // 27: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
+	15, // 28: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
+	4,  // 29: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
+	5,  // 30: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
+	6,  // 31: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
+	6,  // 32: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
+	9,  // 33: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	9,  // 34: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	12, // 35: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
+	12, // 36: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
+	14, // 37: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
+	17, // 38: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
+	7,  // 39: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
+	5,  // 40: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
+	10, // 41: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
+	8,  // 42: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
+	13, // 43: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
+	11, // 44: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
+	16, // 45: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
+	18, // 46: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
+	39, // [39:47] is the sub-list for method output_type
+	31, // [31:39] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_linkgraph_proto_init() }
@@ -521,8 +1718,8 @@ func file_linkgraph_v1_linkgraph_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_linkgraph_proto_rawDesc), len(file_linkgraph_v1_linkgraph_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   3,
+			NumEnums:      4,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,18 +24,37 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LinkGraphService_Backlinks_FullMethodName = "/linkgraph.v1.LinkGraphService/Backlinks"
+	LinkGraphService_Backlinks_FullMethodName              = "/linkgraph.v1.LinkGraphService/Backlinks"
+	LinkGraphService_StreamBacklinks_FullMethodName        = "/linkgraph.v1.LinkGraphService/StreamBacklinks"
+	LinkGraphService_ReferringDomains_FullMethodName       = "/linkgraph.v1.LinkGraphService/ReferringDomains"
+	LinkGraphService_StreamReferringDomains_FullMethodName = "/linkgraph.v1.LinkGraphService/StreamReferringDomains"
+	LinkGraphService_Anchors_FullMethodName                = "/linkgraph.v1.LinkGraphService/Anchors"
+	LinkGraphService_StreamAnchors_FullMethodName          = "/linkgraph.v1.LinkGraphService/StreamAnchors"
+	LinkGraphService_Summary_FullMethodName                = "/linkgraph.v1.LinkGraphService/Summary"
+	LinkGraphService_Outlinks_FullMethodName               = "/linkgraph.v1.LinkGraphService/Outlinks"
 )
 
 // LinkGraphServiceClient is the client API for LinkGraphService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// LinkGraphService answers "who links to X" from the index.
+// LinkGraphService answers "who links to X" from the index. Every call
+// returns InvalidArgument for a request that can never succeed (a target
+// that is not a URL, an unknown scope, page_size out of range, a page_token
+// from another query or tampered with).
 type LinkGraphServiceClient interface {
-	// Backlinks lists the links whose target matches the request, ordered by
-	// target URL then source URL (SURT order).
+	// Backlinks lists the links whose target matches the request.
 	Backlinks(ctx context.Context, in *BacklinksRequest, opts ...grpc.CallOption) (*BacklinksResponse, error)
+	// StreamBacklinks sends every matching link; page_size is ignored and a
+	// page_token resumes from where a Backlinks page ended.
+	StreamBacklinks(ctx context.Context, in *BacklinksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Backlink], error)
+	ReferringDomains(ctx context.Context, in *ReferringDomainsRequest, opts ...grpc.CallOption) (*ReferringDomainsResponse, error)
+	StreamReferringDomains(ctx context.Context, in *ReferringDomainsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReferringDomain], error)
+	Anchors(ctx context.Context, in *AnchorsRequest, opts ...grpc.CallOption) (*AnchorsResponse, error)
+	StreamAnchors(ctx context.Context, in *AnchorsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Anchor], error)
+	Summary(ctx context.Context, in *SummaryRequest, opts ...grpc.CallOption) (*SummaryResponse, error)
+	// Outlinks lists the links of one source page from its latest crawl.
+	Outlinks(ctx context.Context, in *OutlinksRequest, opts ...grpc.CallOption) (*OutlinksResponse, error)
 }
 
 type linkGraphServiceClient struct {
@@ -56,15 +75,124 @@ func (c *linkGraphServiceClient) Backlinks(ctx context.Context, in *BacklinksReq
 	return out, nil
 }
 
+func (c *linkGraphServiceClient) StreamBacklinks(ctx context.Context, in *BacklinksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Backlink], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LinkGraphService_ServiceDesc.Streams[0], LinkGraphService_StreamBacklinks_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BacklinksRequest, Backlink]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LinkGraphService_StreamBacklinksClient = grpc.ServerStreamingClient[Backlink]
+
+func (c *linkGraphServiceClient) ReferringDomains(ctx context.Context, in *ReferringDomainsRequest, opts ...grpc.CallOption) (*ReferringDomainsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReferringDomainsResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_ReferringDomains_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *linkGraphServiceClient) StreamReferringDomains(ctx context.Context, in *ReferringDomainsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReferringDomain], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LinkGraphService_ServiceDesc.Streams[1], LinkGraphService_StreamReferringDomains_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReferringDomainsRequest, ReferringDomain]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LinkGraphService_StreamReferringDomainsClient = grpc.ServerStreamingClient[ReferringDomain]
+
+func (c *linkGraphServiceClient) Anchors(ctx context.Context, in *AnchorsRequest, opts ...grpc.CallOption) (*AnchorsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AnchorsResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_Anchors_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *linkGraphServiceClient) StreamAnchors(ctx context.Context, in *AnchorsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Anchor], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LinkGraphService_ServiceDesc.Streams[2], LinkGraphService_StreamAnchors_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AnchorsRequest, Anchor]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LinkGraphService_StreamAnchorsClient = grpc.ServerStreamingClient[Anchor]
+
+func (c *linkGraphServiceClient) Summary(ctx context.Context, in *SummaryRequest, opts ...grpc.CallOption) (*SummaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SummaryResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_Summary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *linkGraphServiceClient) Outlinks(ctx context.Context, in *OutlinksRequest, opts ...grpc.CallOption) (*OutlinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OutlinksResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_Outlinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LinkGraphServiceServer is the server API for LinkGraphService service.
 // All implementations must embed UnimplementedLinkGraphServiceServer
 // for forward compatibility.
 //
-// LinkGraphService answers "who links to X" from the index.
+// LinkGraphService answers "who links to X" from the index. Every call
+// returns InvalidArgument for a request that can never succeed (a target
+// that is not a URL, an unknown scope, page_size out of range, a page_token
+// from another query or tampered with).
 type LinkGraphServiceServer interface {
-	// Backlinks lists the links whose target matches the request, ordered by
-	// target URL then source URL (SURT order).
+	// Backlinks lists the links whose target matches the request.
 	Backlinks(context.Context, *BacklinksRequest) (*BacklinksResponse, error)
+	// StreamBacklinks sends every matching link; page_size is ignored and a
+	// page_token resumes from where a Backlinks page ended.
+	StreamBacklinks(*BacklinksRequest, grpc.ServerStreamingServer[Backlink]) error
+	ReferringDomains(context.Context, *ReferringDomainsRequest) (*ReferringDomainsResponse, error)
+	StreamReferringDomains(*ReferringDomainsRequest, grpc.ServerStreamingServer[ReferringDomain]) error
+	Anchors(context.Context, *AnchorsRequest) (*AnchorsResponse, error)
+	StreamAnchors(*AnchorsRequest, grpc.ServerStreamingServer[Anchor]) error
+	Summary(context.Context, *SummaryRequest) (*SummaryResponse, error)
+	// Outlinks lists the links of one source page from its latest crawl.
+	Outlinks(context.Context, *OutlinksRequest) (*OutlinksResponse, error)
 	mustEmbedUnimplementedLinkGraphServiceServer()
 }
 
@@ -77,6 +205,27 @@ type UnimplementedLinkGraphServiceServer struct{}
 
 func (UnimplementedLinkGraphServiceServer) Backlinks(context.Context, *BacklinksRequest) (*BacklinksResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Backlinks not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) StreamBacklinks(*BacklinksRequest, grpc.ServerStreamingServer[Backlink]) error {
+	return status.Errorf(codes.Unimplemented, "method StreamBacklinks not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) ReferringDomains(context.Context, *ReferringDomainsRequest) (*ReferringDomainsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReferringDomains not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) StreamReferringDomains(*ReferringDomainsRequest, grpc.ServerStreamingServer[ReferringDomain]) error {
+	return status.Errorf(codes.Unimplemented, "method StreamReferringDomains not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) Anchors(context.Context, *AnchorsRequest) (*AnchorsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Anchors not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) StreamAnchors(*AnchorsRequest, grpc.ServerStreamingServer[Anchor]) error {
+	return status.Errorf(codes.Unimplemented, "method StreamAnchors not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) Summary(context.Context, *SummaryRequest) (*SummaryResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Summary not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) Outlinks(context.Context, *OutlinksRequest) (*OutlinksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Outlinks not implemented")
 }
 func (UnimplementedLinkGraphServiceServer) mustEmbedUnimplementedLinkGraphServiceServer() {}
 func (UnimplementedLinkGraphServiceServer) testEmbeddedByValue()                          {}
@@ -117,6 +266,111 @@ func _LinkGraphService_Backlinks_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LinkGraphService_StreamBacklinks_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BacklinksRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LinkGraphServiceServer).StreamBacklinks(m, &grpc.GenericServerStream[BacklinksRequest, Backlink]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LinkGraphService_StreamBacklinksServer = grpc.ServerStreamingServer[Backlink]
+
+func _LinkGraphService_ReferringDomains_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReferringDomainsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).ReferringDomains(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_ReferringDomains_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).ReferringDomains(ctx, req.(*ReferringDomainsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LinkGraphService_StreamReferringDomains_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReferringDomainsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LinkGraphServiceServer).StreamReferringDomains(m, &grpc.GenericServerStream[ReferringDomainsRequest, ReferringDomain]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LinkGraphService_StreamReferringDomainsServer = grpc.ServerStreamingServer[ReferringDomain]
+
+func _LinkGraphService_Anchors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AnchorsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).Anchors(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_Anchors_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).Anchors(ctx, req.(*AnchorsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LinkGraphService_StreamAnchors_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(AnchorsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LinkGraphServiceServer).StreamAnchors(m, &grpc.GenericServerStream[AnchorsRequest, Anchor]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LinkGraphService_StreamAnchorsServer = grpc.ServerStreamingServer[Anchor]
+
+func _LinkGraphService_Summary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SummaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).Summary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_Summary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).Summary(ctx, req.(*SummaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LinkGraphService_Outlinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OutlinksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).Outlinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_Outlinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).Outlinks(ctx, req.(*OutlinksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LinkGraphService_ServiceDesc is the grpc.ServiceDesc for LinkGraphService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -128,7 +382,39 @@ var LinkGraphService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Backlinks",
 			Handler:    _LinkGraphService_Backlinks_Handler,
 		},
+		{
+			MethodName: "ReferringDomains",
+			Handler:    _LinkGraphService_ReferringDomains_Handler,
+		},
+		{
+			MethodName: "Anchors",
+			Handler:    _LinkGraphService_Anchors_Handler,
+		},
+		{
+			MethodName: "Summary",
+			Handler:    _LinkGraphService_Summary_Handler,
+		},
+		{
+			MethodName: "Outlinks",
+			Handler:    _LinkGraphService_Outlinks_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamBacklinks",
+			Handler:       _LinkGraphService_StreamBacklinks_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StreamReferringDomains",
+			Handler:       _LinkGraphService_StreamReferringDomains_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StreamAnchors",
+			Handler:       _LinkGraphService_StreamAnchors_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "linkgraph/v1/linkgraph.proto",
 }
