@@ -1,0 +1,55 @@
+package apiserver
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+)
+
+// TestNormalizeQuery runs a query through normalizeQuery and then through
+// grpc-gateway's own query parser, and compares the request it builds.
+func TestNormalizeQuery(t *testing.T) {
+	may1 := timestamppb.New(time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC))
+	cases := []struct {
+		query string
+		want  *lgv1.BacklinksRequest
+	}{
+		{"target=x&scope=host", &lgv1.BacklinksRequest{Target: "x", Scope: lgv1.Scope_SCOPE_HOST}},
+		{"target=x&scope=SCOPE_PREFIX", &lgv1.BacklinksRequest{Target: "x", Scope: lgv1.Scope_SCOPE_PREFIX}},
+		{"target=x&scope=Domain", &lgv1.BacklinksRequest{Target: "x", Scope: lgv1.Scope_SCOPE_DOMAIN}},
+		{"target=x&scope=2", &lgv1.BacklinksRequest{Target: "x", Scope: lgv1.Scope_SCOPE_HOST}},
+		{"target=x&order_by=first_seen&descending=true&one_per_domain=true", &lgv1.BacklinksRequest{
+			Target: "x", OrderBy: lgv1.BacklinkOrder_BACKLINK_ORDER_FIRST_SEEN, Descending: true, OnePerDomain: true}},
+		{"target=x&filter.types=a,img&filter.types=meta-refresh", &lgv1.BacklinksRequest{Target: "x", Filter: &lgv1.Filter{
+			Types: []lgv1.LinkType{lgv1.LinkType_LINK_TYPE_A, lgv1.LinkType_LINK_TYPE_IMG, lgv1.LinkType_LINK_TYPE_META_REFRESH}}}},
+		{"target=x&filter.internal=exclude&filter.follow_only=true&filter.include_lost=true&filter.anchor_contains=seo", &lgv1.BacklinksRequest{
+			Target: "x", Filter: &lgv1.Filter{Internal: lgv1.InternalLinks_INTERNAL_LINKS_EXCLUDE, FollowOnly: true, IncludeLost: true, AnchorContains: "seo"}}},
+		{"target=x&filter.first_seen_from=2024-05-01&filter.lastSeenTo=2024-05-01T00:00:00Z", &lgv1.BacklinksRequest{
+			Target: "x", Filter: &lgv1.Filter{FirstSeenFrom: may1, LastSeenTo: may1}}},
+		{"target=x&page_size=5&page_token=abc", &lgv1.BacklinksRequest{Target: "x", PageSize: 5, PageToken: "abc"}},
+	}
+	for _, c := range cases {
+		var got *lgv1.BacklinksRequest
+		h := normalizeQuery(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got = &lgv1.BacklinksRequest{}
+			if err := r.ParseForm(); err != nil {
+				t.Fatal(err)
+			}
+			if err := runtime.PopulateQueryParameters(got, r.Form, utilities.NewDoubleArray(nil)); err != nil {
+				t.Errorf("%s: %v", c.query, err)
+			}
+		}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/backlinks?"+c.query, nil))
+		if !proto.Equal(got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.query, got, c.want)
+		}
+	}
+}
