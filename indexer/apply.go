@@ -57,6 +57,10 @@ type Index struct {
 	// keeps the cache a subset of what is on disk.
 	knownMu sync.Mutex
 	known   map[string]struct{}
+
+	// scanOnly makes the views ignore the aggregates, for tests that check
+	// the aggregates against a scan.
+	scanOnly bool
 }
 
 // knownCacheSize bounds the known-target cache (about 100 bytes an entry).
@@ -76,11 +80,14 @@ type Txn struct {
 	// targets holds the target SURTs that gained an edge, resolved once
 	// per target at Commit: the same popular targets recur across a batch.
 	targets map[string]struct{}
+	agg     *aggregator
+	// hostScopes caches the aggregate scopes of target hosts.
+	hostScopes map[string]*targetScopes
 }
 
 // Begin starts a transaction.
 func (ix *Index) Begin() *Txn {
-	return &Txn{ix: ix, b: ix.db.NewWriteBatch(), targets: make(map[string]struct{})}
+	return &Txn{ix: ix, b: ix.db.NewWriteBatch(), targets: make(map[string]struct{}), agg: newAggregator(), hostScopes: make(map[string]*targetScopes)}
 }
 
 // Batch is the transaction's Pebble batch, for other components' writes
@@ -93,6 +100,9 @@ func (t *Txn) Close() { t.b.Close() }
 // Commit marks the targets seen for the first time, updates the counters
 // and commits.
 func (t *Txn) Commit() error {
+	if err := t.agg.flush(t.b); err != nil {
+		return err
+	}
 	if len(t.targets) == 0 {
 		return t.b.Commit()
 	}
@@ -287,26 +297,40 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 	// edges need no existence check. A redelivered batch finds the source
 	// record and takes the checked path.
 	fresh := true
+	var old sourceValue
 	if raw, closer, err := b.Get(srcKey); err == nil {
 		fresh = false
-		old, derr := decodeSourceValue(raw)
+		var derr error
+		old, derr = decodeSourceValue(raw)
 		closer.Close()
-		if derr == nil && old.fetchedAt > lb.GetFetchedAt() {
+		if derr != nil {
+			return fmt.Errorf("%w (source %s)", derr, lb.GetSourceUrl())
+		}
+		if old.fetchedAt > lb.GetFetchedAt() {
 			// A late, older crawl of the source: the newer one already applied.
 			return nil
 		}
 	} else if !errors.Is(err, pebble.ErrNotFound) {
 		return err
 	}
-	src := sourceValue{fetchedAt: lb.GetFetchedAt(), status: lb.GetSourceStatus(), nofollow: lb.GetSourceNofollow(), title: lb.GetSourceTitle()}
-	if err := b.Set(srcKey, src.encode(), nil); err != nil {
-		return err
+	src := sourceValue{fetchedAt: lb.GetFetchedAt(), status: lb.GetSourceStatus(), nofollow: lb.GetSourceNofollow(), title: lb.GetSourceTitle(), scopes: old.scopes}
+	if src.scopes == nil {
+		src.scopes = make(map[string]int64)
 	}
+	pagesBefore := make(map[string]int64, len(src.scopes))
+	for k, c := range src.scopes {
+		pagesBefore[k] = c
+	}
+	info := newSourceInfo(lb.GetSourceUrl())
+	// spans collects, per target scope, the first and last seen of the
+	// live external links, written once per batch.
+	var spans map[string][2]int64
 
 	var key, val []byte
 	for _, e := range lb.GetEdges() {
 		tgtSURT := urlnorm.SURT(e.GetTargetUrl())
-		key = edgeKey(key[:0], tgtSURT, srcSURT, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
+		anchor := truncateUTF8(e.GetAnchorText(), MaxAnchorBytes)
+		key = edgeKey(key[:0], tgtSURT, srcSURT, e.GetType(), anchor)
 		var raw []byte
 		var closer io.Closer
 		err := pebble.ErrNotFound
@@ -325,7 +349,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		case !errors.Is(err, pebble.ErrNotFound):
 			return err
 		}
-		wasLive := exists && v.lostAt == 0
+		wasLive, oldFlags := exists && v.lostAt == 0, v.flags
 		switch e.GetOp() {
 		case lgv1.EdgeOp_EDGE_OP_SEEN:
 			if !exists || at < v.firstSeen {
@@ -334,6 +358,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			if at >= v.lastSeen {
 				v.lastSeen = at
 				v.rel = e.GetRel()
+				v.flags = flagsOf(e.GetRel(), lb.GetSourceNofollow())
 				v.redirectStatus = e.GetRedirectStatus()
 				v.lostAt = 0
 			}
@@ -351,7 +376,8 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		if err := b.Set(key, val, nil); err != nil {
 			return err
 		}
-		if isLive := v.lostAt == 0; isLive != wasLive {
+		isLive := v.lostAt == 0
+		if isLive != wasLive {
 			delta := int64(1)
 			if !isLive {
 				delta = -1
@@ -361,8 +387,45 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			}
 			b.Count(CounterEdges, delta)
 		}
+		ts := t.scopesOf(e.GetTargetUrl())
+		if ts.domain == info.domain {
+			continue // internal links are not aggregated
+		}
+		if wasLive && (!isLive || oldFlags != v.flags) {
+			if err := t.contribute(&info, ts, -1, oldFlags, e.GetType(), anchor, src.scopes); err != nil {
+				return err
+			}
+		}
+		if isLive && (!wasLive || oldFlags != v.flags) {
+			if err := t.contribute(&info, ts, +1, v.flags, e.GetType(), anchor, src.scopes); err != nil {
+				return err
+			}
+		}
+		if isLive {
+			if spans == nil {
+				spans = make(map[string][2]int64)
+			}
+			for _, scope := range ts.scopes {
+				sp, ok := spans[scope]
+				if !ok || v.firstSeen < sp[0] {
+					sp[0] = v.firstSeen
+				}
+				sp[1] = max(sp[1], v.lastSeen)
+				spans[scope] = sp
+			}
+		}
 	}
-	return nil
+	for scope, sp := range spans {
+		t.seenSpan(&info, scope, sp[0], sp[1])
+	}
+	// The source is one of a scope's referring pages while it has a live
+	// external link into it.
+	for scope, c := range src.scopes {
+		if d := transition(pagesBefore[scope], c); d != 0 {
+			t.agg.add(scope+string(recSummary)+sumPages, store.ShapeSum, d)
+		}
+	}
+	return b.Set(srcKey, src.encode(), nil)
 }
 
 // Counters returns every total counter by name.

@@ -59,14 +59,48 @@ func parseEdgeKey(k []byte) (edgeKeyParts, error) {
 type edgeValue struct {
 	firstSeen, lastSeen, lostAt int64
 	redirectStatus              int32
-	rel                         []string
+	// flags are the link's authority flags as of lastSeen; they decide
+	// what the link contributes to its target's aggregates.
+	flags linkFlags
+	rel   []string
 }
+
+// linkFlags say why a link passes no authority; zero is a follow link.
+type linkFlags byte
+
+const (
+	flagNofollow     linkFlags = 1 << iota // rel=nofollow
+	flagUGC                                // rel=ugc
+	flagSponsored                          // rel=sponsored
+	flagPageNofollow                       // <meta name=robots content=nofollow> or X-Robots-Tag on the source
+)
+
+func flagsOf(rel []string, pageNofollow bool) linkFlags {
+	var f linkFlags
+	for _, r := range rel {
+		switch r {
+		case "nofollow":
+			f |= flagNofollow
+		case "ugc":
+			f |= flagUGC
+		case "sponsored":
+			f |= flagSponsored
+		}
+	}
+	if pageNofollow {
+		f |= flagPageNofollow
+	}
+	return f
+}
+
+func (f linkFlags) follow() bool { return f == 0 }
 
 func (v *edgeValue) encode(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(v.firstSeen))
 	dst = binary.AppendUvarint(dst, uint64(v.lastSeen))
 	dst = binary.AppendUvarint(dst, uint64(v.lostAt))
 	dst = binary.AppendUvarint(dst, uint64(v.redirectStatus))
+	dst = append(dst, byte(v.flags))
 	return append(dst, strings.Join(v.rel, " ")...)
 }
 
@@ -83,6 +117,10 @@ func decodeEdgeValue(b []byte) (edgeValue, error) {
 	}
 	v.firstSeen, v.lastSeen, v.lostAt = int64(fields[0]), int64(fields[1]), int64(fields[2])
 	v.redirectStatus = int32(fields[3])
+	if len(b) == 0 {
+		return v, fmt.Errorf("indexer: malformed edge value")
+	}
+	v.flags, b = linkFlags(b[0]), b[1:]
 	if len(b) > 0 {
 		v.rel = strings.Split(string(b), " ")
 	}
@@ -94,8 +132,14 @@ type sourceValue struct {
 	fetchedAt int64
 	status    int32
 	nofollow  bool
-	title     string
+	// scopes counts the page's live external links into each target
+	// aggregate scope (aggregate scope key -> links), so that the page
+	// counts once among the scope's referring pages.
+	scopes map[string]int64
+	title  string
 }
+
+var errBadSource = errors.New("indexer: malformed source value")
 
 func (v *sourceValue) encode() []byte {
 	dst := binary.AppendUvarint(nil, uint64(v.fetchedAt))
@@ -105,23 +149,57 @@ func (v *sourceValue) encode() []byte {
 		flag = 1
 	}
 	dst = append(dst, flag)
+	n := 0
+	for _, c := range v.scopes {
+		if c > 0 {
+			n++
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(n))
+	for k, c := range v.scopes {
+		if c > 0 {
+			dst = binary.AppendUvarint(dst, uint64(len(k)))
+			dst = append(dst, k...)
+			dst = binary.AppendUvarint(dst, uint64(c))
+		}
+	}
 	return append(dst, v.title...)
 }
 
 func decodeSourceValue(b []byte) (sourceValue, error) {
 	var v sourceValue
-	f, n := binary.Uvarint(b)
-	if n <= 0 {
-		return v, errors.New("indexer: malformed source value")
+	var u [3]uint64
+	for i := range u {
+		if i == 2 { // the flag byte comes before the scope count
+			if len(b) == 0 {
+				return v, errBadSource
+			}
+			v.nofollow, b = b[0] == 1, b[1:]
+		}
+		x, n := binary.Uvarint(b)
+		if n <= 0 {
+			return v, errBadSource
+		}
+		u[i], b = x, b[n:]
 	}
-	b = b[n:]
-	s, n := binary.Uvarint(b)
-	if n <= 0 || len(b) < n+1 {
-		return v, errors.New("indexer: malformed source value")
+	v.fetchedAt, v.status = int64(u[0]), int32(u[1])
+	if u[2] > 0 {
+		v.scopes = make(map[string]int64, u[2])
 	}
-	v.fetchedAt, v.status = int64(f), int32(s)
-	v.nofollow = b[n] == 1
-	v.title = string(b[n+1:])
+	for range u[2] {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return v, errBadSource
+		}
+		k := string(b[n : n+int(l)])
+		b = b[n+int(l):]
+		c, n := binary.Uvarint(b)
+		if n <= 0 {
+			return v, errBadSource
+		}
+		v.scopes[k], b = int64(c), b[n:]
+	}
+	v.title = string(b)
 	return v, nil
 }
 

@@ -3,13 +3,10 @@ package indexer
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -20,15 +17,15 @@ import (
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
-// Paging limits of Backlinks.
+// Paging limits of every paged view.
 const (
 	DefaultPageSize = 100
 	MaxPageSize     = 10000
 )
 
 // ErrInvalidArgument is returned (wrapped, with the reason) by query methods
-// for a request that can never succeed: a bad target, scope, page size or
-// page token. The gRPC layer maps it to codes.InvalidArgument.
+// for a request that can never succeed: a bad target, scope, filter, page
+// size or page token. The gRPC layer maps it to codes.InvalidArgument.
 var ErrInvalidArgument = errors.New("indexer: invalid argument")
 
 // Query selects backlinks.
@@ -41,8 +38,17 @@ type Query struct {
 	PageSize int
 	// PageToken continues a previous query; empty for the first page.
 	PageToken string
-	// IncludeLost also returns edges whose source no longer has them.
+	// Filter narrows the links; nil keeps every live link (internal ones
+	// as lgv1.InternalLinks says).
+	Filter *lgv1.Filter
+	// IncludeLost also returns edges whose source no longer has them
+	// (the same as Filter.IncludeLost).
 	IncludeLost bool
+	Order       lgv1.BacklinkOrder
+	// Descending reverses the order.
+	Descending bool
+	// OnePerDomain keeps the first link in the order per referring domain.
+	OnePerDomain bool
 }
 
 // Page is one page of query results.
@@ -52,89 +58,232 @@ type Page struct {
 	NextPageToken string
 }
 
-// Backlinks returns the links to the query's target in SURT order of (target,
-// source). Page tokens are keyset positions, so a token stays valid while the
-// index changes: rows added before the position are not returned, rows after
-// it are, and no row is returned twice.
+// Backlinks returns the links to the query's target. In the default order
+// (target, then source, in SURT order) rows are read straight off the
+// index; other orders, and one link per domain over more than one target
+// URL, read every matching link first. Page tokens are keyset positions, so
+// a token stays valid while the index changes: rows added before the
+// position are not returned, rows after it are, and no row is returned twice.
 func (ix *Index) Backlinks(ctx context.Context, q Query) (*Page, error) {
-	ranges, err := targetRanges(q.Target, q.Scope)
+	sel, err := newSelection(q.Target, q.Scope, q.Filter, q.IncludeLost)
 	if err != nil {
 		return nil, err
 	}
-	size := q.PageSize
-	switch {
-	case size == 0:
-		size = DefaultPageSize
-	case size < 0 || size > MaxPageSize:
-		return nil, fmt.Errorf("%w: page_size %d out of range 1..%d", ErrInvalidArgument, size, MaxPageSize)
+	size, err := pageSize(q.PageSize)
+	if err != nil {
+		return nil, err
 	}
+	qid := queryID(sel, byte(q.Order), q.Descending, q.OnePerDomain)
 	var after []byte
 	if q.PageToken != "" {
-		after, err = decodeToken(q.PageToken, q.Scope, ranges)
-		if err != nil {
+		if after, err = decodeToken(q.PageToken, qid); err != nil {
 			return nil, err
 		}
 	}
+	snap := ix.db.NewSnapshot()
+	defer snap.Close()
+	var rows []edgeRow
+	if q.Order == lgv1.BacklinkOrder_BACKLINK_ORDER_UNSPECIFIED && (!q.OnePerDomain || sel.scope == lgv1.Scope_SCOPE_URL) {
+		rows, err = ix.scanOrdered(ctx, snap, sel, after, size+1, q.Descending, q.OnePerDomain)
+	} else {
+		rows, err = ix.scanSorted(ctx, snap, sel, after, size+1, q.Order, q.Descending, q.OnePerDomain)
+	}
+	if err != nil {
+		return nil, err
+	}
+	page := &Page{}
+	if len(rows) > size {
+		rows = rows[:size]
+		page.NextPageToken = encodeToken(qid, rows[size-1].sortKey)
+	}
+	for i := range rows {
+		bl, err := ix.backlink(snap, &rows[i])
+		if err != nil {
+			return nil, err
+		}
+		page.Backlinks = append(page.Backlinks, bl)
+	}
+	return page, nil
+}
 
-	it, err := ix.db.NewIterWithContext(ctx, &pebble.IterOptions{
-		LowerBound: ranges[0][0], UpperBound: ranges[len(ranges)-1][1],
-	})
+func pageSize(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultPageSize, nil
+	case n < 0 || n > MaxPageSize:
+		return 0, fmt.Errorf("%w: page_size %d out of range 1..%d", ErrInvalidArgument, n, MaxPageSize)
+	}
+	return n, nil
+}
+
+// edgeRow is one matching edge as read from the index.
+type edgeRow struct {
+	key     []byte
+	k       edgeKeyParts
+	v       edgeValue
+	sortKey []byte // the row's position in the query's order
+	// srcDomain is the HostSURT of the source's registrable domain, when
+	// the order needs it.
+	srcDomain string
+}
+
+// scanOrdered reads up to limit rows after the keyset position after, in
+// key order (or reversed). With onePerDomain (URL scope only, where one
+// domain's sources are adjacent) it seeks past the rest of a domain's rows.
+func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selection, after []byte, limit int, desc, onePerDomain bool) ([]edgeRow, error) {
+	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: sel.ranges[0][0], UpperBound: sel.ranges[len(sel.ranges)-1][1]})
 	if err != nil {
 		return nil, err
 	}
 	defer it.Close()
-	page := &Page{}
-	var last []byte
-	for _, r := range ranges {
-		start := r[0]
-		if after != nil {
-			if bytes.Compare(after, r[1]) >= 0 {
-				continue
-			}
-			if bytes.Compare(after, start) >= 0 {
-				start = append(slices.Clip(after), 0) // the key's successor
-			}
+	var rows []edgeRow
+	lastDomain := ""
+	if after != nil && onePerDomain {
+		if k, err := parseEdgeKey(after); err == nil {
+			lastDomain = sel.domainSURTOf(k.sourceSURT)
 		}
-		for valid := it.SeekGE(start); valid && bytes.Compare(it.Key(), r[1]) < 0; valid = it.Next() {
-			if err := ctx.Err(); err != nil {
-				return nil, err
+	}
+	ranges := slices.Clone(sel.ranges)
+	if desc {
+		slices.Reverse(ranges)
+	}
+	n := 0
+	for _, rg := range ranges {
+		in := func() bool {
+			return it.Valid() && bytes.Compare(it.Key(), rg[0]) >= 0 && bytes.Compare(it.Key(), rg[1]) < 0
+		}
+		switch {
+		case !desc && after != nil && bytes.Compare(after, rg[1]) >= 0,
+			desc && after != nil && bytes.Compare(after, rg[0]) <= 0:
+			continue // the position is past this range
+		case !desc && after != nil && bytes.Compare(after, rg[0]) >= 0:
+			it.SeekGE(append(slices.Clip(after), 0)) // the key's successor
+		case !desc:
+			it.SeekGE(rg[0])
+		case after != nil && bytes.Compare(after, rg[1]) < 0:
+			it.SeekLT(after)
+		default:
+			it.SeekLT(rg[1])
+		}
+		for ; in() && len(rows) < limit; n++ {
+			if n%256 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
 			}
-			if len(page.Backlinks) == size {
-				page.NextPageToken = encodeToken(q.Scope, last)
-				return page, nil
-			}
-			bl, live, err := ix.backlink(ix.db, it.Key(), it.Value())
+			row, ok, err := sel.match(it.Key(), it.Value())
 			if err != nil {
 				return nil, err
 			}
-			if live || q.IncludeLost {
-				page.Backlinks = append(page.Backlinks, bl)
-				last = append(last[:0], it.Key()...)
+			if ok && onePerDomain {
+				if d := sel.domainSURTOf(row.k.sourceSURT); d == lastDomain {
+					// Skip the rest of this domain's sources of this target:
+					// their SURTs continue the domain with ')', ',' or ':'.
+					prefix := append(append(prefixed(store.PrefixEdge, row.k.targetSURT), 0), d...)
+					if desc {
+						it.SeekLT(append(prefix, ')'))
+					} else {
+						it.SeekGE(append(prefix, ';'))
+					}
+					continue
+				} else {
+					lastDomain = d
+				}
+			}
+			if ok {
+				row.key = slices.Clone(row.key)
+				row.sortKey = row.key
+				rows = append(rows, row)
+			}
+			if desc {
+				it.Prev()
+			} else {
+				it.Next()
 			}
 		}
 		if err := it.Error(); err != nil {
 			return nil, err
 		}
 	}
-	return page, nil
+	return rows, nil
 }
 
-func (ix *Index) backlink(r pebble.Reader, key, val []byte) (*lgv1.Backlink, bool, error) {
-	k, err := parseEdgeKey(key)
-	if err != nil {
-		return nil, false, err
+// scanSorted reads every matching row and returns the first limit after
+// the keyset position after in the given order.
+func (ix *Index) scanSorted(ctx context.Context, r pebble.Reader, sel *selection, after []byte, limit int, order lgv1.BacklinkOrder, desc, onePerDomain bool) ([]edgeRow, error) {
+	cmp := func(a, b []byte) int {
+		if desc {
+			return bytes.Compare(b, a)
+		}
+		return bytes.Compare(a, b)
 	}
-	v, err := decodeEdgeValue(val)
-	if err != nil {
-		return nil, false, err
+	best := make(map[string]edgeRow) // per referring domain, with onePerDomain
+	var top []edgeRow                // the limit first rows after the position, sorted
+	keep := func(row edgeRow) {
+		if after != nil && cmp(row.sortKey, after) <= 0 {
+			return
+		}
+		if len(top) == limit && cmp(row.sortKey, top[limit-1].sortKey) >= 0 {
+			return
+		}
+		row.key = slices.Clone(row.key)
+		i, _ := slices.BinarySearchFunc(top, row, func(x, y edgeRow) int { return cmp(x.sortKey, y.sortKey) })
+		top = slices.Insert(top, i, row)
+		if len(top) > limit {
+			top = top[:limit]
+		}
 	}
+	err := sel.scan(ctx, r, func(row edgeRow) error {
+		if onePerDomain || order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN {
+			row.srcDomain = sel.domainSURTOf(row.k.sourceSURT)
+		}
+		row.sortKey = sortKey(row, order)
+		if !onePerDomain {
+			keep(row)
+			return nil
+		}
+		if b, ok := best[row.srcDomain]; ok && cmp(b.sortKey, row.sortKey) <= 0 {
+			return nil
+		}
+		row.key = slices.Clone(row.key)
+		best[row.srcDomain] = row
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range best {
+		keep(row)
+	}
+	return top, nil
+}
+
+// sortKey is a row's position in an order: the order's value, then the
+// edge key to make it unique. It is a new slice.
+func sortKey(row edgeRow, order lgv1.BacklinkOrder) []byte {
+	var k []byte
+	switch order {
+	case lgv1.BacklinkOrder_BACKLINK_ORDER_FIRST_SEEN:
+		k = binary.BigEndian.AppendUint64(k, uint64(row.v.firstSeen))
+	case lgv1.BacklinkOrder_BACKLINK_ORDER_LAST_SEEN:
+		k = binary.BigEndian.AppendUint64(k, uint64(row.v.lastSeen))
+	case lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN:
+		k = append(append(k, row.srcDomain...), 0)
+	}
+	return append(k, row.key...)
+}
+
+// backlink builds the answer row of an edge, with what the index knows of
+// its source page.
+func (ix *Index) backlink(r pebble.Reader, row *edgeRow) (*lgv1.Backlink, error) {
+	k, v := &row.k, &row.v
 	src, err := urlnorm.FromSURT(k.sourceSURT)
 	if err != nil {
-		return nil, false, fmt.Errorf("indexer: corrupt source in key %q: %w", key, err)
+		return nil, fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
 	}
 	tgt, err := urlnorm.FromSURT(k.targetSURT)
 	if err != nil {
-		return nil, false, fmt.Errorf("indexer: corrupt target in key %q: %w", key, err)
+		return nil, fmt.Errorf("indexer: corrupt target in key %q: %w", row.key, err)
 	}
 	bl := &lgv1.Backlink{
 		SourceUrl:      src,
@@ -143,13 +292,12 @@ func (ix *Index) backlink(r pebble.Reader, key, val []byte) (*lgv1.Backlink, boo
 		Rel:            v.rel,
 		Type:           k.typ,
 		RedirectStatus: v.redirectStatus,
+		Nofollow:       !v.flags.follow(),
 		FirstSeen:      timestamppb.New(time.UnixMilli(v.firstSeen)),
 		LastSeen:       timestamppb.New(time.UnixMilli(v.lastSeen)),
 	}
-	for _, r := range v.rel {
-		if r == "nofollow" || r == "ugc" || r == "sponsored" {
-			bl.Nofollow = true
-		}
+	if v.lostAt != 0 {
+		bl.LostAt = timestamppb.New(time.UnixMilli(v.lostAt))
 	}
 	raw, closer, err := r.Get(sourceKey(ix.shardOf(tgt), k.sourceSURT))
 	if err == nil {
@@ -157,79 +305,11 @@ func (ix *Index) backlink(r pebble.Reader, key, val []byte) (*lgv1.Backlink, boo
 		closer.Close()
 		if derr == nil {
 			bl.SourceTitle, bl.SourceStatus = s.title, s.status
-			bl.Nofollow = bl.Nofollow || s.nofollow
 		}
 	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return nil, false, err
+		return nil, err
 	}
-	return bl, v.lostAt == 0, nil
-}
-
-// targetRanges returns the key ranges [lo, hi) of the edges a target selects,
-// in key order.
-func targetRanges(target string, scope lgv1.Scope) ([][2][]byte, error) {
-	if strings.TrimSpace(target) == "" {
-		return nil, fmt.Errorf("%w: target is empty; give a URL, host or domain", ErrInvalidArgument)
-	}
-	prefix := func(s string) [2][]byte {
-		lo := prefixed(store.PrefixEdge, s)
-		return [2][]byte{lo, store.PrefixEnd(lo)}
-	}
-	switch scope {
-	case lgv1.Scope_SCOPE_UNSPECIFIED, lgv1.Scope_SCOPE_URL:
-		n, err := urlnorm.Normalize(target)
-		if err != nil {
-			return nil, fmt.Errorf("%w: target %q is not an absolute http(s) URL: %v", ErrInvalidArgument, target, err)
-		}
-		return [][2][]byte{prefix(urlnorm.SURT(n) + "\x00")}, nil
-	case lgv1.Scope_SCOPE_HOST, lgv1.Scope_SCOPE_DOMAIN:
-		u := target
-		if !strings.Contains(u, "://") {
-			u = "http://" + u
-		}
-		n, err := urlnorm.Normalize(u)
-		if err != nil {
-			return nil, fmt.Errorf("%w: target %q is not a host name or URL: %v", ErrInvalidArgument, target, err)
-		}
-		host := urlnorm.Host(n)
-		if scope == lgv1.Scope_SCOPE_HOST {
-			return [][2][]byte{prefix(urlnorm.HostSURT(host) + ")")}, nil
-		}
-		d := urlnorm.HostSURT(urlnorm.RegistrableDomain(host))
-		// ')' < ',' < ':' so these ranges are in key order: the domain
-		// itself, its subdomains, then the domain on other ports.
-		return [][2][]byte{prefix(d + ")"), prefix(d + ","), prefix(d + ":")}, nil
-	default:
-		return nil, fmt.Errorf("%w: unknown scope %v; use url, host or domain", ErrInvalidArgument, scope)
-	}
-}
-
-// A page token is base64url(crc32 | scope | last key). The checksum catches
-// corrupted or hand-edited tokens; the range check makes a token from one
-// query useless for another.
-func encodeToken(scope lgv1.Scope, last []byte) string {
-	payload := append([]byte{byte(scope)}, last...)
-	buf := binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(payload))
-	return base64.RawURLEncoding.EncodeToString(append(buf, payload...))
-}
-
-func decodeToken(tok string, scope lgv1.Scope, ranges [][2][]byte) ([]byte, error) {
-	bad := fmt.Errorf("%w: page_token is not valid for this query; start again without it", ErrInvalidArgument)
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(raw) < 6 {
-		return nil, bad
-	}
-	payload := raw[4:]
-	if crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(raw) || lgv1.Scope(payload[0]) != scope {
-		return nil, bad
-	}
-	key := payload[1:]
-	for _, r := range ranges {
-		if bytes.Compare(key, r[0]) >= 0 && bytes.Compare(key, r[1]) < 0 {
-			return key, nil
-		}
-	}
-	return nil, bad
+	return bl, nil
 }
 
 // ScanEdges calls fn for every edge in the index, live and lost, in key
@@ -247,11 +327,19 @@ func (ix *Index) ScanEdges(ctx context.Context, fn func(bl *lgv1.Backlink, live 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		bl, live, err := ix.backlink(snap, it.Key(), it.Value())
+		k, err := parseEdgeKey(it.Key())
 		if err != nil {
 			return err
 		}
-		if err := fn(bl, live); err != nil {
+		v, err := decodeEdgeValue(it.Value())
+		if err != nil {
+			return err
+		}
+		bl, err := ix.backlink(snap, &edgeRow{key: it.Key(), k: k, v: v})
+		if err != nil {
+			return err
+		}
+		if err := fn(bl, v.lostAt == 0); err != nil {
 			return err
 		}
 	}

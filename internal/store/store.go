@@ -17,6 +17,10 @@
 //	m name                                      -> value     (store, metadata such as the shard count)
 //	r HostSURT(host)                            -> robots    (frontier, last robots.txt fetch)
 //	h HostSURT(host)                            -> varint    (frontier, URLs admitted, for the per-host budget)
+//	a kind HostSURT(host|domain) 0 rec ...      -> Record    (indexer, backlink aggregates of a target host or domain; see indexer/agg.go)
+//
+// Values under n and a are written with merge operations (see CounterMerger),
+// so totals and aggregates change without a read.
 package store
 
 import (
@@ -37,18 +41,19 @@ import (
 
 // Key prefixes; see the package doc.
 const (
-	PrefixEdge    = 'e'
-	PrefixSource  = 's'
-	PrefixForward = 'f'
-	PrefixPage    = 'p'
-	PrefixTarget  = 't'
-	PrefixCounter = 'n'
-	PrefixSeen    = 'u'
-	PrefixQueue   = 'q'
-	PrefixScope   = 'c'
-	PrefixMeta    = 'm'
-	PrefixRobots  = 'r'
-	PrefixHost    = 'h'
+	PrefixEdge      = 'e'
+	PrefixSource    = 's'
+	PrefixForward   = 'f'
+	PrefixPage      = 'p'
+	PrefixTarget    = 't'
+	PrefixCounter   = 'n'
+	PrefixSeen      = 'u'
+	PrefixQueue     = 'q'
+	PrefixScope     = 'c'
+	PrefixMeta      = 'm'
+	PrefixRobots    = 'r'
+	PrefixHost      = 'h'
+	PrefixAggregate = 'a'
 )
 
 // CacheSize is the Pebble block cache of a shard node.
@@ -107,7 +112,49 @@ func Open(dir string) (*DB, error) {
 		lock.Close()
 		return nil, fmt.Errorf("store: cannot open index in %s: %w", dir, err)
 	}
-	return &DB{DB: db, lock: lock}, nil
+	d := &DB{DB: db, lock: lock}
+	if err := d.checkLayout(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("store: %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+// Layout is the version of the key space and value encodings. A data
+// directory written with another layout is refused rather than misread.
+const Layout = 2
+
+// ErrLayout is returned by Open for a data directory written by a linkgraph
+// with another index layout.
+var ErrLayout = errors.New("the index was written by another version of linkgraph (index layout differs); crawl into a new --data")
+
+func (d *DB) checkLayout() error {
+	key := []byte{PrefixMeta, 'l', 'a', 'y', 'o', 'u', 't'}
+	raw, closer, err := d.Get(key)
+	switch {
+	case err == nil:
+		have, _ := binary.Uvarint(raw)
+		closer.Close()
+		if have != Layout {
+			return fmt.Errorf("%w: layout %d, this binary reads %d", ErrLayout, have, Layout)
+		}
+		return nil
+	case !errors.Is(err, pebble.ErrNotFound):
+		return err
+	}
+	// Layout 1 did not record itself; it is recognisable by its edges.
+	it, err := d.NewIter(&pebble.IterOptions{LowerBound: []byte{PrefixEdge}, UpperBound: []byte{PrefixEdge + 1}})
+	if err != nil {
+		return err
+	}
+	old := it.First()
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if old {
+		return fmt.Errorf("%w: layout 1, this binary reads %d", ErrLayout, Layout)
+	}
+	return d.Set(key, binary.AppendUvarint(nil, Layout), pebble.Sync)
 }
 
 // Close flushes and closes the database and releases the lock. Calls after
@@ -182,10 +229,22 @@ func CounterKey(name string) []byte {
 	return append([]byte{PrefixCounter}, name...)
 }
 
-// CounterMerger sums signed varints, so counters can be bumped without a read.
+// CounterMerger merges the values of merge operations: the total counters
+// under PrefixCounter sum signed varints, and the aggregate records under
+// PrefixAggregate combine field by field as their Shape says (see Record),
+// so both can be updated without a read.
 var CounterMerger = &pebble.Merger{
+	// The name predates aggregate records; counters merge as before, so
+	// data directories written before them still open.
 	Name: "linkgraph.counter.v1",
 	Merge: func(key, value []byte) (pebble.ValueMerger, error) {
+		if len(key) > 0 && key[0] == PrefixAggregate {
+			r, err := DecodeRecord(value)
+			if err != nil {
+				return nil, fmt.Errorf("%w (key %q)", err, key)
+			}
+			return &recordMerger{r: r}, nil
+		}
 		n, _ := binary.Varint(value)
 		return &sum{n: n}, nil
 	},
@@ -197,6 +256,21 @@ func (s *sum) MergeNewer(v []byte) error { n, _ := binary.Varint(v); s.n += n; r
 func (s *sum) MergeOlder(v []byte) error { n, _ := binary.Varint(v); s.n += n; return nil }
 func (s *sum) Finish(bool) ([]byte, io.Closer, error) {
 	return binary.AppendVarint(nil, s.n), nil, nil
+}
+
+type recordMerger struct{ r Record }
+
+func (m *recordMerger) MergeNewer(v []byte) error { return m.merge(v) }
+func (m *recordMerger) MergeOlder(v []byte) error { return m.merge(v) }
+func (m *recordMerger) merge(v []byte) error {
+	o, err := DecodeRecord(v)
+	if err != nil {
+		return err
+	}
+	return m.r.Merge(o)
+}
+func (m *recordMerger) Finish(bool) ([]byte, io.Closer, error) {
+	return m.r.Append(nil), nil, nil
 }
 
 // quietLogger drops Pebble's informational chatter; errors still surface as

@@ -1,0 +1,298 @@
+package indexer
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/store"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+// selection is a validated target scope plus filter: the edge key ranges
+// to read and the test each edge must pass.
+type selection struct {
+	scope lgv1.Scope
+	// target is the normalized target URL, or the host or domain name.
+	target string
+	// ranges are the edge key ranges [lo, hi) in key order.
+	ranges [][2][]byte
+	// domainSURT is the HostSURT of the target's registrable domain; a
+	// source on it is internal.
+	domainSURT      string
+	excludeInternal bool
+
+	filter      *lgv1.Filter
+	includeLost bool
+	types       map[lgv1.LinkType]bool
+	anchor      string // lowercased anchor_contains
+	// Time bounds in Unix ms; 0 is open.
+	firstFrom, firstTo, lastFrom, lastTo int64
+
+	// domains caches domainSURTOf per source host SURT.
+	domains map[string]string
+}
+
+// newSelection validates a query's target, scope and filter.
+func newSelection(target string, scope lgv1.Scope, f *lgv1.Filter, includeLost bool) (*selection, error) {
+	if f == nil {
+		f = &lgv1.Filter{}
+	}
+	sel := &selection{scope: scope, filter: f, includeLost: includeLost || f.GetIncludeLost(), domains: make(map[string]string)}
+	if strings.TrimSpace(target) == "" {
+		return nil, fmt.Errorf("%w: target is empty; give a URL, host or domain", ErrInvalidArgument)
+	}
+	prefix := func(s string) [2][]byte {
+		lo := prefixed(store.PrefixEdge, s)
+		return [2][]byte{lo, store.PrefixEnd(lo)}
+	}
+	var host string
+	switch scope {
+	case lgv1.Scope_SCOPE_UNSPECIFIED, lgv1.Scope_SCOPE_URL, lgv1.Scope_SCOPE_PREFIX:
+		n, err := urlnorm.Normalize(target)
+		if err != nil {
+			return nil, fmt.Errorf("%w: target %q is not an absolute http(s) URL: %v", ErrInvalidArgument, target, err)
+		}
+		sel.target, host = n, urlnorm.Host(n)
+		if scope == lgv1.Scope_SCOPE_PREFIX {
+			sel.ranges = [][2][]byte{prefix(urlnorm.SURT(n))}
+		} else {
+			sel.scope = lgv1.Scope_SCOPE_URL
+			sel.ranges = [][2][]byte{prefix(urlnorm.SURT(n) + "\x00")}
+		}
+	case lgv1.Scope_SCOPE_HOST, lgv1.Scope_SCOPE_DOMAIN:
+		u := target
+		if !strings.Contains(u, "://") {
+			u = "http://" + u
+		}
+		n, err := urlnorm.Normalize(u)
+		if err != nil {
+			return nil, fmt.Errorf("%w: target %q is not a host name or URL: %v", ErrInvalidArgument, target, err)
+		}
+		host = urlnorm.Host(n)
+		if scope == lgv1.Scope_SCOPE_HOST {
+			sel.target = host
+			sel.ranges = [][2][]byte{prefix(urlnorm.HostSURT(host) + ")")}
+		} else {
+			sel.target = urlnorm.RegistrableDomain(host)
+			d := urlnorm.HostSURT(sel.target)
+			// ')' < ',' < ':' so these ranges are in key order: the domain
+			// itself, its subdomains, then the domain on other ports.
+			sel.ranges = [][2][]byte{prefix(d + ")"), prefix(d + ","), prefix(d + ":")}
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown scope %v; use url, prefix, host or domain", ErrInvalidArgument, scope)
+	}
+	sel.domainSURT = urlnorm.HostSURT(urlnorm.RegistrableDomain(host))
+	switch f.GetInternal() {
+	case lgv1.InternalLinks_INTERNAL_LINKS_UNSPECIFIED:
+		sel.excludeInternal = sel.scope == lgv1.Scope_SCOPE_HOST || sel.scope == lgv1.Scope_SCOPE_DOMAIN
+	case lgv1.InternalLinks_INTERNAL_LINKS_EXCLUDE:
+		sel.excludeInternal = true
+	case lgv1.InternalLinks_INTERNAL_LINKS_INCLUDE:
+	default:
+		return nil, fmt.Errorf("%w: unknown internal links setting %v; use include or exclude", ErrInvalidArgument, f.GetInternal())
+	}
+	if err := sel.compileFilter(); err != nil {
+		return nil, err
+	}
+	return sel, nil
+}
+
+func (sel *selection) compileFilter() error {
+	f := sel.filter
+	for _, t := range f.GetTypes() {
+		if _, ok := lgv1.LinkType_name[int32(t)]; !ok || t == lgv1.LinkType_LINK_TYPE_UNSPECIFIED {
+			return fmt.Errorf("%w: unknown link type %v", ErrInvalidArgument, t)
+		}
+		if sel.types == nil {
+			sel.types = make(map[lgv1.LinkType]bool)
+		}
+		sel.types[t] = true
+	}
+	sel.anchor = strings.ToLower(f.GetAnchorContains())
+	ms := func(name string, ts interface {
+		IsValid() bool
+		AsTime() time.Time
+	}, present bool) (int64, error) {
+		if !present {
+			return 0, nil
+		}
+		if !ts.IsValid() {
+			return 0, fmt.Errorf("%w: filter.%s is not a valid timestamp", ErrInvalidArgument, name)
+		}
+		return ts.AsTime().UnixMilli(), nil
+	}
+	var err error
+	if sel.firstFrom, err = ms("first_seen_from", f.GetFirstSeenFrom(), f.FirstSeenFrom != nil); err != nil {
+		return err
+	}
+	if sel.firstTo, err = ms("first_seen_to", f.GetFirstSeenTo(), f.FirstSeenTo != nil); err != nil {
+		return err
+	}
+	if sel.lastFrom, err = ms("last_seen_from", f.GetLastSeenFrom(), f.LastSeenFrom != nil); err != nil {
+		return err
+	}
+	if sel.lastTo, err = ms("last_seen_to", f.GetLastSeenTo(), f.LastSeenTo != nil); err != nil {
+		return err
+	}
+	return nil
+}
+
+// aggregated reports whether the maintained aggregates answer views of
+// this selection: a host or domain whose filter asks for nothing the
+// aggregates do not keep (they hold live external links only).
+func (sel *selection) aggregated() bool {
+	f := sel.filter
+	return (sel.scope == lgv1.Scope_SCOPE_HOST || sel.scope == lgv1.Scope_SCOPE_DOMAIN) &&
+		sel.excludeInternal && !sel.includeLost && !f.GetFollowOnly() && len(sel.types) == 0 &&
+		sel.anchor == "" && f.FirstSeenFrom == nil && f.FirstSeenTo == nil && f.LastSeenFrom == nil && f.LastSeenTo == nil
+}
+
+// aggScope is the aggregate key prefix of an aggregated selection.
+func (sel *selection) aggScope() string {
+	if sel.scope == lgv1.Scope_SCOPE_HOST {
+		return aggScope(aggKindHost, urlnorm.HostSURT(sel.target))
+	}
+	return aggScope(aggKindDomain, urlnorm.HostSURT(sel.target))
+}
+
+// match decodes an edge and tests it against the filter.
+func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
+	k, err := parseEdgeKey(key)
+	if err != nil {
+		return edgeRow{}, false, err
+	}
+	if sel.types != nil && !sel.types[k.typ] {
+		return edgeRow{}, false, nil
+	}
+	if sel.anchor != "" && !strings.Contains(strings.ToLower(k.anchor), sel.anchor) {
+		return edgeRow{}, false, nil
+	}
+	v, err := decodeEdgeValue(val)
+	if err != nil {
+		return edgeRow{}, false, err
+	}
+	switch {
+	case v.lostAt != 0 && !sel.includeLost,
+		sel.filter.GetFollowOnly() && !v.flags.follow(),
+		sel.firstFrom != 0 && v.firstSeen < sel.firstFrom,
+		sel.firstTo != 0 && v.firstSeen >= sel.firstTo,
+		sel.lastFrom != 0 && v.lastSeen < sel.lastFrom,
+		sel.lastTo != 0 && v.lastSeen >= sel.lastTo:
+		return edgeRow{}, false, nil
+	}
+	if sel.excludeInternal && sel.internal(k.sourceSURT) {
+		return edgeRow{}, false, nil
+	}
+	return edgeRow{key: key, k: k, v: v}, true, nil
+}
+
+// inDomain reports whether a SURT's host is the domain or one of its
+// subdomains ("com,example-other)/" is neither).
+func inDomain(surt, domainSURT string) bool {
+	if !strings.HasPrefix(surt, domainSURT) || len(surt) == len(domainSURT) {
+		return false
+	}
+	c := surt[len(domainSURT)]
+	return c == ')' || c == ',' || c == ':'
+}
+
+// internal reports whether a source SURT is on the target's registrable
+// domain. Only sources whose host starts like the domain can be.
+func (sel *selection) internal(sourceSURT string) bool {
+	return inDomain(sourceSURT, sel.domainSURT) && sel.domainSURTOf(sourceSURT) == sel.domainSURT
+}
+
+// domainSURTOf returns the HostSURT of the registrable domain of a SURT's
+// host ("com,example,www)/a" -> "com,example").
+func (sel *selection) domainSURTOf(surt string) string {
+	host := surt
+	if i := strings.IndexByte(surt, ')'); i >= 0 {
+		host = surt[:i]
+	}
+	if d, ok := sel.domains[host]; ok {
+		return d
+	}
+	d := host
+	if u, err := urlnorm.FromSURT(host + ")/"); err == nil {
+		d = urlnorm.HostSURT(urlnorm.RegistrableDomain(urlnorm.Host(u)))
+	}
+	if len(sel.domains) >= 1<<16 {
+		clear(sel.domains)
+	}
+	sel.domains[host] = d
+	return d
+}
+
+// scan calls fn for every matching edge in key order; the row's key is
+// valid only during the call.
+func (sel *selection) scan(ctx context.Context, r pebble.Reader, fn func(edgeRow) error) error {
+	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: sel.ranges[0][0], UpperBound: sel.ranges[len(sel.ranges)-1][1]})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	n := 0
+	for _, rg := range sel.ranges {
+		for valid := it.SeekGE(rg[0]); valid && bytes.Compare(it.Key(), rg[1]) < 0; valid = it.Next() {
+			if n++; n%256 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			row, ok, err := sel.match(it.Key(), it.Value())
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := fn(row); err != nil {
+					return err
+				}
+			}
+		}
+		if err := it.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queryID fingerprints everything about a query but its page size and
+// token, so that a token is refused by any other query.
+func queryID(sel *selection, extra ...any) uint32 {
+	f, _ := proto.MarshalOptions{Deterministic: true}.Marshal(sel.filter)
+	return crc32.ChecksumIEEE(fmt.Appendf(nil, "%d\x00%s\x00%x\x00%t\x00%v", sel.scope, sel.target, f, sel.includeLost, extra))
+}
+
+// A page token is base64url(crc32 | query id | position). The checksum
+// catches corrupted or hand-edited tokens; the query id makes a token from
+// one query useless for another.
+func encodeToken(qid uint32, pos []byte) string {
+	payload := binary.BigEndian.AppendUint32(nil, qid)
+	payload = append(payload, pos...)
+	buf := binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(payload))
+	return base64.RawURLEncoding.EncodeToString(append(buf, payload...))
+}
+
+func decodeToken(tok string, qid uint32) ([]byte, error) {
+	bad := fmt.Errorf("%w: page_token is not valid for this query; start again without it", ErrInvalidArgument)
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(raw) < 9 {
+		return nil, bad
+	}
+	payload := raw[4:]
+	if crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(raw) || binary.BigEndian.Uint32(payload) != qid {
+		return nil, bad
+	}
+	return payload[4:], nil
+}

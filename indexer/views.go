@@ -1,0 +1,394 @@
+package indexer
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/store"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+// The views below answer from the maintained aggregates when the selection
+// allows (see selection.aggregated) and otherwise by scanning the
+// selection's edges once per call.
+
+// ReferringDomains lists the registrable domains linking to a target, most
+// backlinks first, then by domain.
+func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomainsRequest) (*lgv1.ReferringDomainsResponse, error) {
+	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter(), false)
+	if err != nil {
+		return nil, err
+	}
+	size, after, qid, err := paging(sel, int(req.GetPageSize()), req.GetPageToken(), "domains")
+	if err != nil {
+		return nil, err
+	}
+	snap := ix.db.NewSnapshot()
+	defer snap.Close()
+	var rows []*lgv1.ReferringDomain
+	if sel.aggregated() && !ix.scanOnly {
+		prefix := []byte(sel.aggScope() + string(recDomain))
+		err = scanRecords(ctx, snap, prefix, func(suffix string, r store.Record) {
+			if f := r.Fields; len(f) == 4 && f[0] > 0 {
+				rows = append(rows, &lgv1.ReferringDomain{Domain: hostOfSURT(suffix), Backlinks: f[0], FollowBacklinks: f[1], FirstSeen: ts(f[2]), LastSeen: ts(f[3])})
+			}
+		})
+	} else {
+		byDomain := make(map[string]*lgv1.ReferringDomain)
+		spans := make(map[string][2]int64)
+		err = sel.scan(ctx, snap, func(row edgeRow) error {
+			d := sel.domainSURTOf(row.k.sourceSURT)
+			rd := byDomain[d]
+			if rd == nil {
+				rd = &lgv1.ReferringDomain{Domain: hostOfSURT(d)}
+				byDomain[d] = rd
+				spans[d] = [2]int64{row.v.firstSeen, row.v.lastSeen}
+			}
+			rd.Backlinks++
+			if row.v.flags.follow() {
+				rd.FollowBacklinks++
+			}
+			sp := spans[d]
+			spans[d] = [2]int64{min(sp[0], row.v.firstSeen), max(sp[1], row.v.lastSeen)}
+			return nil
+		})
+		for d, rd := range byDomain {
+			rd.FirstSeen, rd.LastSeen = ts(spans[d][0]), ts(spans[d][1])
+			rows = append(rows, rd)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	page, next := pageOf(rows, func(r *lgv1.ReferringDomain) []byte { return countPos(r.Backlinks, r.Domain) }, after, size)
+	resp := &lgv1.ReferringDomainsResponse{Domains: page}
+	if next != nil {
+		resp.NextPageToken = encodeToken(qid, next)
+	}
+	return resp, nil
+}
+
+// Anchors lists the anchor texts of the links to a target, most backlinks
+// first, then by text.
+func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.AnchorsResponse, error) {
+	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter(), false)
+	if err != nil {
+		return nil, err
+	}
+	size, after, qid, err := paging(sel, int(req.GetPageSize()), req.GetPageToken(), "anchors")
+	if err != nil {
+		return nil, err
+	}
+	snap := ix.db.NewSnapshot()
+	defer snap.Close()
+	var rows []*lgv1.Anchor
+	if sel.aggregated() && !ix.scanOnly {
+		prefix := []byte(sel.aggScope() + string(recAnchor))
+		err = scanRecords(ctx, snap, prefix, func(suffix string, r store.Record) {
+			if f := r.Fields; len(f) == 2 && f[0] > 0 {
+				rows = append(rows, &lgv1.Anchor{AnchorText: suffix, Backlinks: f[0], ReferringDomains: f[1]})
+			}
+		})
+	} else {
+		byAnchor := make(map[string]*lgv1.Anchor)
+		domains := make(map[[2]string]struct{})
+		err = sel.scan(ctx, snap, func(row edgeRow) error {
+			a := byAnchor[row.k.anchor]
+			if a == nil {
+				a = &lgv1.Anchor{AnchorText: row.k.anchor}
+				byAnchor[row.k.anchor] = a
+			}
+			a.Backlinks++
+			d := [2]string{row.k.anchor, sel.domainSURTOf(row.k.sourceSURT)}
+			if _, ok := domains[d]; !ok {
+				domains[d] = struct{}{}
+				a.ReferringDomains++
+			}
+			return nil
+		})
+		for _, a := range byAnchor {
+			rows = append(rows, a)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	page, next := pageOf(rows, func(r *lgv1.Anchor) []byte { return countPos(r.Backlinks, r.AnchorText) }, after, size)
+	resp := &lgv1.AnchorsResponse{Anchors: page}
+	if next != nil {
+		resp.NextPageToken = encodeToken(qid, next)
+	}
+	return resp, nil
+}
+
+// Summary returns the backlink profile of a target.
+func (ix *Index) Summary(ctx context.Context, req *lgv1.SummaryRequest) (*lgv1.SummaryResponse, error) {
+	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter(), false)
+	if err != nil {
+		return nil, err
+	}
+	snap := ix.db.NewSnapshot()
+	defer snap.Close()
+	s := &lgv1.Summary{ByType: map[string]int64{}, ByTld: map[string]int64{}}
+	if sel.aggregated() && !ix.scanOnly {
+		scope := sel.aggScope()
+		err = scanRecords(ctx, snap, []byte(scope+string(recSummary)), func(name string, r store.Record) {
+			if len(r.Fields) != 1 || r.Fields[0] == 0 {
+				return
+			}
+			n := r.Fields[0]
+			switch name {
+			case sumBacklinks:
+				s.Backlinks = n
+			case sumFollow:
+				s.Follow = n
+			case sumNofollow:
+				s.Nofollow = n
+			case sumUGC:
+				s.Ugc = n
+			case sumSponsored:
+				s.Sponsored = n
+			case sumPages:
+				s.ReferringPages = n
+			case sumHosts:
+				s.ReferringHosts = n
+			case sumDomains:
+				s.ReferringDomains = n
+			default:
+				if t, ok := strings.CutPrefix(name, sumTypeP); ok {
+					s.ByType[t] = n
+				} else if t, ok := strings.CutPrefix(name, sumTLDP); ok {
+					s.ByTld[t] = n
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		if s.Backlinks > 0 {
+			raw, closer, err := snap.Get([]byte(scope + string(recSpan)))
+			if err == nil {
+				r, derr := store.DecodeRecord(raw)
+				closer.Close()
+				if derr == nil && len(r.Fields) == 2 {
+					s.FirstSeen, s.LastSeen = ts(r.Fields[0]), ts(r.Fields[1])
+				}
+			} else if !errors.Is(err, pebble.ErrNotFound) {
+				return nil, err
+			}
+		}
+		return &lgv1.SummaryResponse{Summary: s}, nil
+	}
+	pages := make(map[string]struct{})
+	hosts := make(map[string]struct{})
+	domains := make(map[string]struct{})
+	var first, last int64
+	err = sel.scan(ctx, snap, func(row edgeRow) error {
+		v := &row.v
+		s.Backlinks++
+		if v.flags.follow() {
+			s.Follow++
+		}
+		if v.flags&(flagNofollow|flagPageNofollow) != 0 {
+			s.Nofollow++
+		}
+		if v.flags&flagUGC != 0 {
+			s.Ugc++
+		}
+		if v.flags&flagSponsored != 0 {
+			s.Sponsored++
+		}
+		s.ByType[typeName(row.k.typ)]++
+		d := sel.domainSURTOf(row.k.sourceSURT)
+		s.ByTld[publicSuffix(hostOfSURT(d))]++
+		pages[row.k.sourceSURT] = struct{}{}
+		host, _, _ := strings.Cut(row.k.sourceSURT, ")")
+		hosts[host] = struct{}{}
+		domains[d] = struct{}{}
+		if first == 0 || v.firstSeen < first {
+			first = v.firstSeen
+		}
+		last = max(last, v.lastSeen)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.ReferringPages, s.ReferringHosts, s.ReferringDomains = int64(len(pages)), int64(len(hosts)), int64(len(domains))
+	if s.Backlinks > 0 {
+		s.FirstSeen, s.LastSeen = ts(first), ts(last)
+	}
+	return &lgv1.SummaryResponse{Summary: s}, nil
+}
+
+// Outlinks lists the links of a source page from its latest crawl, in SURT
+// order of target (then type and anchor).
+func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1.OutlinksResponse, error) {
+	f := req.GetFilter()
+	if f.GetIncludeLost() {
+		return nil, fmt.Errorf("%w: outlinks are the links of the latest crawl; include_lost does not apply", ErrInvalidArgument)
+	}
+	// The source page plays the target's part in the selection: its
+	// domain decides which links are internal.
+	sel, err := newSelection(req.GetSource(), lgv1.Scope_SCOPE_URL, f, false)
+	if err != nil {
+		return nil, fmt.Errorf("%w (source)", err)
+	}
+	size, after, qid, err := paging(sel, int(req.GetPageSize()), req.GetPageToken(), "outlinks")
+	if err != nil {
+		return nil, err
+	}
+	snap := ix.db.NewSnapshot()
+	defer snap.Close()
+	surt := urlnorm.SURT(sel.target)
+	var pr lgv1.PageResult
+	if _, err := getProto(snap, prefixed(store.PrefixPage, surt), &pr); err != nil {
+		return nil, err
+	}
+	var fwd lgv1.LinkBatch
+	if _, err := getProto(snap, prefixed(store.PrefixForward, surt), &fwd); err != nil {
+		return nil, err
+	}
+	type out struct {
+		pos []byte
+		bl  *lgv1.Backlink
+	}
+	var rows []out
+	for _, e := range fwd.GetEdges() {
+		key := edgeKey(nil, urlnorm.SURT(e.GetTargetUrl()), surt, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
+		raw, closer, err := snap.Get(key)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue // not applied yet on the target's shard
+		}
+		if err != nil {
+			return nil, err
+		}
+		val := slices.Clone(raw)
+		closer.Close()
+		row, ok, err := sel.matchOutlink(key, val, e.GetTargetUrl())
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		bl, err := ix.backlink(snap, &row)
+		if err != nil {
+			return nil, err
+		}
+		bl.SourceTitle, bl.SourceStatus = pr.GetTitle(), pr.GetStatus()
+		pos := append([]byte(row.k.targetSURT), 0, byte(row.k.typ))
+		rows = append(rows, out{pos: append(pos, row.k.anchor...), bl: bl})
+	}
+	page, next := pageOf(rows, func(o out) []byte { return o.pos }, after, size)
+	resp := &lgv1.OutlinksResponse{}
+	for _, o := range page {
+		resp.Links = append(resp.Links, o.bl)
+	}
+	if next != nil {
+		resp.NextPageToken = encodeToken(qid, next)
+	}
+	return resp, nil
+}
+
+// matchOutlink is match for a link of the selection's page: internal means
+// a target on the page's own domain.
+func (sel *selection) matchOutlink(key, val []byte, targetURL string) (edgeRow, bool, error) {
+	exclude := sel.excludeInternal
+	sel.excludeInternal = false
+	row, ok, err := sel.match(key, val)
+	sel.excludeInternal = exclude
+	if !ok || err != nil || !exclude {
+		return row, ok, err
+	}
+	d := urlnorm.HostSURT(urlnorm.RegistrableDomain(urlnorm.Host(targetURL)))
+	return row, d != sel.domainSURT, nil
+}
+
+// paging validates a view's page size and token.
+func paging(sel *selection, n int, token, view string) (size int, after []byte, qid uint32, err error) {
+	if size, err = pageSize(n); err != nil {
+		return 0, nil, 0, err
+	}
+	qid = queryID(sel, view)
+	if token != "" {
+		after, err = decodeToken(token, qid)
+	}
+	return size, after, qid, err
+}
+
+// pageOf sorts rows by their position and returns the first size rows
+// after the position after, and the position to continue from (nil on the
+// last page).
+func pageOf[T any](rows []T, pos func(T) []byte, after []byte, size int) ([]T, []byte) {
+	slices.SortFunc(rows, func(a, b T) int { return bytes.Compare(pos(a), pos(b)) })
+	i := 0
+	if after != nil {
+		i, _ = slices.BinarySearchFunc(rows, after, func(r T, t []byte) int {
+			if bytes.Compare(pos(r), t) <= 0 {
+				return -1
+			}
+			return 1
+		})
+	}
+	rows = rows[i:]
+	if len(rows) <= size {
+		return rows, nil
+	}
+	return rows[:size], pos(rows[size-1])
+}
+
+// countPos orders rows by count, highest first, then by name.
+func countPos(n int64, name string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, ^uint64(n)), name...)
+}
+
+// scanRecords calls fn with the key suffix and record of every aggregate
+// under prefix.
+func scanRecords(ctx context.Context, r pebble.Reader, prefix []byte, fn func(suffix string, rec store.Record)) error {
+	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		rec, err := store.DecodeRecord(it.Value())
+		if err != nil {
+			return fmt.Errorf("%w (key %q)", err, it.Key())
+		}
+		fn(string(it.Key()[len(prefix):]), rec)
+	}
+	return it.Error()
+}
+
+// hostOfSURT turns a host SURT back into a host name ("com,example" ->
+// "example.com").
+func hostOfSURT(s string) string {
+	if u, err := urlnorm.FromSURT(s + ")/"); err == nil {
+		return urlnorm.Host(u)
+	}
+	return s
+}
+
+func ts(ms int64) *timestamppb.Timestamp {
+	if ms == 0 {
+		return nil
+	}
+	return timestamppb.New(time.UnixMilli(ms))
+}
