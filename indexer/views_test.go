@@ -189,6 +189,8 @@ func (w *truthWeb) selectTruth(target string, scope lgv1.Scope, internal bool, k
 		switch scope {
 		case lgv1.Scope_SCOPE_URL:
 			in = l.target == target
+		case lgv1.Scope_SCOPE_PREFIX:
+			in = strings.HasPrefix(l.target, target)
 		case lgv1.Scope_SCOPE_HOST:
 			in = urlnorm.Host(l.target) == target
 		case lgv1.Scope_SCOPE_DOMAIN:
@@ -411,7 +413,11 @@ func TestBacklinkFiltersMatchTruth(t *testing.T) {
 		{"last seen to", &lgv1.Filter{LastSeenTo: ms(2000)}, func(l *truthLink) bool { return l.last < 2000 }},
 		{"anchor contains", &lgv1.Filter{AnchorContains: "HERE"}, func(l *truthLink) bool { return strings.Contains(strings.ToLower(l.anchor), "here") }},
 	}
-	for _, c := range viewCases() {
+	cases := append(viewCases(),
+		viewCase{"prefix", "http://www.alpha.com/p1", lgv1.Scope_SCOPE_PREFIX, true},
+		viewCase{"prefix of a host", "http://delta.net/", lgv1.Scope_SCOPE_PREFIX, true},
+		viewCase{"url", "http://www.beta.org/p3", lgv1.Scope_SCOPE_URL, true})
+	for _, c := range cases {
 		for _, f := range filters {
 			fl := proto.Clone(f.f).(*lgv1.Filter)
 			if fl == nil {
