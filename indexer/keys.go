@@ -95,10 +95,16 @@ func flagsOf(rel []string, pageNofollow bool) linkFlags {
 
 func (f linkFlags) follow() bool { return f == 0 }
 
+// encode writes firstSeen, then lastSeen and lostAt as deltas (lostAt+1, 0
+// when live): a link's times are close, so this takes about half the bytes.
 func (v *edgeValue) encode(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(v.firstSeen))
-	dst = binary.AppendUvarint(dst, uint64(v.lastSeen))
-	dst = binary.AppendUvarint(dst, uint64(v.lostAt))
+	dst = binary.AppendUvarint(dst, uint64(v.lastSeen-v.firstSeen))
+	lost := uint64(0)
+	if v.lostAt != 0 {
+		lost = uint64(v.lostAt-v.lastSeen) + 1
+	}
+	dst = binary.AppendUvarint(dst, lost)
 	dst = binary.AppendUvarint(dst, uint64(v.redirectStatus))
 	dst = append(dst, byte(v.flags))
 	return append(dst, strings.Join(v.rel, " ")...)
@@ -115,7 +121,11 @@ func decodeEdgeValue(b []byte) (edgeValue, error) {
 		fields[i] = x
 		b = b[n:]
 	}
-	v.firstSeen, v.lastSeen, v.lostAt = int64(fields[0]), int64(fields[1]), int64(fields[2])
+	v.firstSeen = int64(fields[0])
+	v.lastSeen = v.firstSeen + int64(fields[1])
+	if fields[2] != 0 {
+		v.lostAt = v.lastSeen + int64(fields[2]) - 1
+	}
 	v.redirectStatus = int32(fields[3])
 	if len(b) == 0 {
 		return v, fmt.Errorf("indexer: malformed edge value")

@@ -107,6 +107,14 @@ func Open(dir string) (*DB, error) {
 	// Most point reads (URL-seen, edge exists?) are for keys that do not
 	// exist; a bloom filter answers those without reading data blocks.
 	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	// The index is mostly URLs and anchor text, which zstd on large blocks
+	// shrinks far better than Snappy; Pebble's "Good" settings use it only
+	// in the two bottom levels (where nearly all data ends up), so flushes
+	// and upper-level compactions stay cheap.
+	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionGood })
+	for i := range opts.Levels {
+		opts.Levels[i].BlockSize = 32 << 10
+	}
 	db, err := pebble.Open(filepath.Join(dir, "index"), opts)
 	if err != nil {
 		lock.Close()
