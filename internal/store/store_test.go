@@ -1,0 +1,117 @@
+package store
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+func TestRecordMerge(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		shape      Shape
+		a, b, want []int64
+	}{
+		{"sum", ShapeSum, []int64{1, 2}, []int64{3, -5}, []int64{4, -3}},
+		{"sum pads", ShapeSum, []int64{1}, []int64{3, 4}, []int64{4, 4}},
+		{"span", ShapeSpan, []int64{50, 60}, []int64{40, 55}, []int64{40, 60}},
+		{"span ignores an unset first", ShapeSpan, []int64{50, 60}, []int64{0, 70}, []int64{50, 70}},
+		{"span from unset", ShapeSpan, []int64{0, 0}, []int64{40, 55}, []int64{40, 55}},
+		{"sum and span", ShapeSumSpan, []int64{1, 1, 50, 60}, []int64{-1, 0, 30, 40}, []int64{0, 1, 30, 60}},
+	} {
+		r := Record{Shape: c.shape, Fields: slices.Clone(c.a)}
+		if err := r.Merge(Record{Shape: c.shape, Fields: c.b}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(r.Fields, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, r.Fields, c.want)
+		}
+		back, err := DecodeRecord(r.Append(nil))
+		if err != nil || back.Shape != c.shape || !slices.Equal(back.Fields, c.want) {
+			t.Errorf("%s: round trip gave %v, %v", c.name, back, err)
+		}
+	}
+	r := Record{Shape: ShapeSum, Fields: []int64{1}}
+	if err := r.Merge(Record{Shape: ShapeSpan, Fields: []int64{1, 2}}); err == nil {
+		t.Error("merging records of two shapes succeeded")
+	}
+	for _, bad := range [][]byte{nil, {1}, {1, 2, 0x80}} {
+		if _, err := DecodeRecord(bad); err == nil {
+			t.Errorf("DecodeRecord(%v) succeeded", bad)
+		}
+	}
+}
+
+// Merge operations on aggregate keys combine as records, on counter keys as
+// sums, through Pebble's merge path (memtable and after a flush).
+func TestMergeOperator(t *testing.T) {
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	agg := []byte{PrefixAggregate, 'x'}
+	for _, f := range [][]int64{{2, 1, 500, 600}, {1, 0, 400, 450}} {
+		if err := db.Merge(agg, Record{Shape: ShapeSumSpan, Fields: f}.Append(nil), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := db.NewIndexedBatch()
+	if err := AddCounter(b, CounterKey("c"), 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddCounter(b, CounterKey("c"), -2); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	raw, closer, err := db.Get(agg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := DecodeRecord(raw)
+	closer.Close()
+	if err != nil || !slices.Equal(r.Fields, []int64{3, 1, 400, 600}) {
+		t.Errorf("aggregate: got %v %v, want [3 1 400 600]", r, err)
+	}
+	if n, err := Counter(db, CounterKey("c")); n != 3 || err != nil {
+		t.Errorf("counter: got %d %v, want 3", n, err)
+	}
+}
+
+func TestOpenRefusesAnotherLayout(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A layout-1 directory: edges but no layout record.
+	if err := db.Set([]byte{PrefixEdge, 'x'}, nil, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Delete([]byte{PrefixMeta, 'l', 'a', 'y', 'o', 'u', 't'}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(dir); !errors.Is(err, ErrLayout) {
+		t.Fatalf("opening a layout-1 directory: got %v, want ErrLayout", err)
+	}
+	// A fresh directory records its layout and opens again.
+	dir = t.TempDir()
+	db, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(dir)
+	if err != nil {
+		t.Fatalf("reopening: %v", err)
+	}
+	db.Close()
+}
