@@ -1,210 +1,149 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
-	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
-	"github.com/linkgraph/linkgraph/indexer"
-	"github.com/linkgraph/linkgraph/internal/bus"
-	"github.com/linkgraph/linkgraph/internal/store"
 )
 
 type backlinksCmd struct{}
 
 func (*backlinksCmd) name() string     { return "backlinks" }
-func (*backlinksCmd) synopsis() string { return "list the pages that link to a URL, host or domain" }
+func (*backlinksCmd) synopsis() string { return "list the links to a URL, URL prefix, host or domain" }
 
-// tsvColumns is the header of --format tsv, in order.
-var tsvColumns = []string{"source_url", "target_url", "anchor_text", "rel", "type", "redirect_status", "nofollow", "first_seen", "last_seen", "source_title", "source_status"}
-
-func (c *backlinksCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("backlinks", "backlinks [--data DIR | --server ADDR] [flags] TARGET", stderr)
-	data := fs.String("data", "", "read the index in this data directory (default "+DefaultDataDir+" unless --server is given)")
-	server := fs.String("server", "", "ask the linkgraph server at this gRPC address (host:port)")
-	format := fs.String("format", "table", "output format: table, tsv or json (one object per line)")
-	scope := fs.String("scope", "url", "what TARGET names: url (exactly), host or domain (all subdomains)")
-	limit := fs.Int("limit", 0, "print at most this many backlinks (0: all)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("give exactly one TARGET (a URL, or a host/domain with --scope)")
-	}
-	sc, ok := map[string]lgv1.Scope{"url": lgv1.Scope_SCOPE_URL, "host": lgv1.Scope_SCOPE_HOST, "domain": lgv1.Scope_SCOPE_DOMAIN}[*scope]
-	if !ok {
-		return usagef("--scope %q: use url, host or domain", *scope)
-	}
-	if *format != "table" && *format != "tsv" && *format != "json" {
-		return usagef("--format %q: use table, tsv or json", *format)
-	}
-	if *data != "" && *server != "" {
-		return usagef("give --data or --server, not both")
-	}
-	if *limit < 0 {
-		return usagef("--limit %d: must not be negative", *limit)
-	}
-
-	var fetch func(ctx context.Context, req *lgv1.BacklinksRequest) (*lgv1.BacklinksResponse, error)
-	if *server != "" {
-		conn, err := grpc.NewClient(*server, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			return usagef("--server %q: %v", *server, err)
-		}
-		defer conn.Close()
-		client := lgv1.NewLinkGraphServiceClient(conn)
-		fetch = func(ctx context.Context, req *lgv1.BacklinksRequest) (*lgv1.BacklinksResponse, error) {
-			return client.Backlinks(ctx, req)
-		}
-	} else {
-		if *data == "" {
-			*data = DefaultDataDir
-		}
-		db, err := store.Open(*data)
-		if err != nil {
-			if errors.Is(err, store.ErrLocked) {
-				return fmt.Errorf("%w; while a crawl or server runs on it, ask that process with --server ADDR", err)
+// backlinkColumns are the columns of backlinks and outlinks. The TSV/CSV
+// order is kept stable for scripts: new columns go at the end.
+var backlinkColumns = []column[*lgv1.Backlink]{
+	{name: "source_url", title: "SOURCE", value: (*lgv1.Backlink).GetSourceUrl, table: (*lgv1.Backlink).GetSourceUrl},
+	{name: "target_url", title: "TARGET", value: (*lgv1.Backlink).GetTargetUrl, table: (*lgv1.Backlink).GetTargetUrl},
+	{name: "anchor_text", title: "ANCHOR", value: (*lgv1.Backlink).GetAnchorText,
+		table: func(b *lgv1.Backlink) string { return orDash(truncate(b.AnchorText, 60)) }},
+	{name: "rel", value: func(b *lgv1.Backlink) string { return strings.Join(b.Rel, " ") },
+		table: func(b *lgv1.Backlink) string { return orDash(strings.Join(b.Rel, " ")) }},
+	{name: "type", value: func(b *lgv1.Backlink) string { return linkTypeName(b.Type) },
+		table: func(b *lgv1.Backlink) string { return linkTypeName(b.Type) }},
+	{name: "redirect_status", value: func(b *lgv1.Backlink) string { return fmt.Sprint(b.RedirectStatus) }},
+	{name: "nofollow", value: func(b *lgv1.Backlink) string { return fmt.Sprint(b.Nofollow) }},
+	{name: "first_seen", value: func(b *lgv1.Backlink) string { return timeString(b.FirstSeen) },
+		table: func(b *lgv1.Backlink) string { return tableTime(b.FirstSeen) }},
+	{name: "last_seen", value: func(b *lgv1.Backlink) string { return timeString(b.LastSeen) },
+		table: func(b *lgv1.Backlink) string { return tableTime(b.LastSeen) }},
+	{name: "source_title", value: (*lgv1.Backlink).GetSourceTitle},
+	{name: "source_status", value: func(b *lgv1.Backlink) string { return fmt.Sprint(b.SourceStatus) }},
+	{name: "lost_at", value: func(b *lgv1.Backlink) string { return timeString(b.LostAt) },
+		table: func(b *lgv1.Backlink) string {
+			if b.LostAt == nil {
+				return ""
 			}
-			return err
-		}
-		defer db.Close()
-		shards, err := db.Shards(0, bus.DefaultShards)
-		if err != nil {
-			return err
-		}
-		ix := indexer.New(db, shards)
-		fetch = func(ctx context.Context, req *lgv1.BacklinksRequest) (*lgv1.BacklinksResponse, error) {
-			page, err := ix.Backlinks(ctx, indexer.Query{Target: req.Target, Scope: req.Scope, PageSize: int(req.PageSize), PageToken: req.PageToken})
-			if err != nil {
-				return nil, err
-			}
-			return &lgv1.BacklinksResponse{Backlinks: page.Backlinks, NextPageToken: page.NextPageToken}, nil
-		}
-	}
-
-	out := newBacklinkWriter(*format, stdout)
-	req := &lgv1.BacklinksRequest{Target: pos[0], Scope: sc, PageSize: indexer.MaxPageSize}
-	n := 0
-	for {
-		resp, err := fetch(ctx, req)
-		if err != nil {
-			if errors.Is(err, indexer.ErrInvalidArgument) {
-				return usageError{err}
-			}
-			return err
-		}
-		for _, b := range resp.Backlinks {
-			if *limit > 0 && n == *limit {
-				return out.Flush()
-			}
-			if err := out.Write(b); err != nil {
-				return err
-			}
-			n++
-		}
-		if resp.NextPageToken == "" {
-			break
-		}
-		req.PageToken = resp.NextPageToken
-	}
-	return out.Flush()
+			return tableTime(b.LostAt)
+		}},
 }
 
-type backlinkWriter struct {
-	format string
-	w      io.Writer
-	tw     *tabwriter.Writer
-	header bool
-}
-
-func newBacklinkWriter(format string, w io.Writer) *backlinkWriter {
-	bw := &backlinkWriter{format: format, w: w}
-	if format == "table" {
-		bw.tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+// tsvColumns is the header of --format tsv and csv for backlinks and
+// outlinks, in order.
+var tsvColumns = func() []string {
+	var names []string
+	for _, c := range backlinkColumns {
+		names = append(names, c.name)
 	}
-	return bw
-}
+	return names
+}()
 
-// LinkTypeName is the short lowercase name of a link type ("a", "img",
-// "redirect", ...), as used in TSV, tables and flags.
+// linkTypeName is the short lowercase name of a link type ("a", "img",
+// "meta_refresh", ...), as used in TSV, tables and flags.
 func linkTypeName(t lgv1.LinkType) string {
 	return strings.ToLower(strings.TrimPrefix(t.String(), "LINK_TYPE_"))
 }
 
-func (bw *backlinkWriter) Write(b *lgv1.Backlink) error {
-	switch bw.format {
-	case "json":
-		raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(b)
-		if err != nil {
-			return err
-		}
-		// protojson may add spaces at random; compact it to one line.
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
-			return err
-		}
-		buf.WriteByte('\n')
-		_, err = bw.w.Write(buf.Bytes())
-		return err
-	case "tsv":
-		if !bw.header {
-			bw.header = true
-			if _, err := fmt.Fprintln(bw.w, strings.Join(tsvColumns, "\t")); err != nil {
-				return err
-			}
-		}
-		_, err := fmt.Fprintln(bw.w, strings.Join([]string{
-			b.SourceUrl, b.TargetUrl, tsvField(b.AnchorText), strings.Join(b.Rel, " "), linkTypeName(b.Type),
-			fmt.Sprint(b.RedirectStatus), fmt.Sprint(b.Nofollow), rfc3339(b.FirstSeen.AsTime()), rfc3339(b.LastSeen.AsTime()),
-			tsvField(b.SourceTitle), fmt.Sprint(b.SourceStatus),
-		}, "\t"))
-		return err
-	default:
-		if !bw.header {
-			bw.header = true
-			fmt.Fprintln(bw.tw, "SOURCE\tTYPE\tREL\tANCHOR\tTARGET\tLAST SEEN")
-		}
-		anchor := b.AnchorText
-		if len(anchor) > 60 {
-			anchor = anchor[:57] + "..."
-		}
-		_, err := fmt.Fprintf(bw.tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.SourceUrl, linkTypeName(b.Type), orDash(strings.Join(b.Rel, " ")), orDash(anchor), b.TargetUrl, b.LastSeen.AsTime().UTC().Format(time.DateTime))
-		return err
-	}
+var orderNames = map[string]lgv1.BacklinkOrder{
+	"target":        lgv1.BacklinkOrder_BACKLINK_ORDER_UNSPECIFIED,
+	"first_seen":    lgv1.BacklinkOrder_BACKLINK_ORDER_FIRST_SEEN,
+	"last_seen":     lgv1.BacklinkOrder_BACKLINK_ORDER_LAST_SEEN,
+	"source_domain": lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN,
 }
 
-func (bw *backlinkWriter) Flush() error {
-	if bw.tw != nil {
-		if !bw.header {
-			fmt.Fprintln(bw.w, "no backlinks found")
-			return nil
-		}
-		return bw.tw.Flush()
+func (c *backlinksCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("backlinks", "backlinks [--data DIR | --server ADDR] [flags] TARGET", stderr)
+	var f queryFlags
+	f.register(fs, true, true)
+	order := fs.String("order", "target", "sort by target (target URL, then source URL, in SURT order; the fastest), first_seen, last_seen or source_domain")
+	desc := fs.Bool("desc", false, "newest first for the time orders, reverse order otherwise")
+	onePerDomain := fs.Bool("one-per-domain", false, "keep one link per referring domain, the first in the order")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
 	}
-	return nil
+	target, err := oneTarget(pos, "TARGET (a URL, or a host/domain with --scope)")
+	if err != nil {
+		return err
+	}
+	scope, filter, err := f.check()
+	if err != nil {
+		return err
+	}
+	ord, ok := orderNames[*order]
+	if !ok {
+		return usagef("--order %q: use target, first_seen, last_seen or source_domain", *order)
+	}
+	api, closeAPI, err := f.open()
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+
+	out := newRowWriter(f.format, stdout, "no backlinks found", backlinkColumns)
+	req := &lgv1.BacklinksRequest{Target: target, Scope: scope, Filter: filter, PageSize: f.pageSize(),
+		OrderBy: ord, Descending: *desc, OnePerDomain: *onePerDomain}
+	err = pageThrough(ctx, f.limit, func(ctx context.Context, token string) ([]*lgv1.Backlink, string, error) {
+		req.PageToken = token
+		res, err := api.Backlinks(ctx, req)
+		return res.GetBacklinks(), res.GetNextPageToken(), err
+	}, out.Write)
+	if err != nil {
+		return err
+	}
+	return out.Flush()
 }
 
-func tsvField(s string) string {
-	return strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s)
-}
+type outlinksCmd struct{}
 
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+func (*outlinksCmd) name() string     { return "outlinks" }
+func (*outlinksCmd) synopsis() string { return "list the links of one page from its latest crawl" }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+func (c *outlinksCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("outlinks", "outlinks [--data DIR | --server ADDR] [flags] URL", stderr)
+	var f queryFlags
+	f.register(fs, false, true)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
 	}
-	return s
+	source, err := oneTarget(pos, "URL (the source page)")
+	if err != nil {
+		return err
+	}
+	_, filter, err := f.check()
+	if err != nil {
+		return err
+	}
+	api, closeAPI, err := f.open()
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+
+	out := newRowWriter(f.format, stdout, "no outlinks found", backlinkColumns)
+	req := &lgv1.OutlinksRequest{Source: source, Filter: filter, PageSize: f.pageSize()}
+	err = pageThrough(ctx, f.limit, func(ctx context.Context, token string) ([]*lgv1.Backlink, string, error) {
+		req.PageToken = token
+		res, err := api.Outlinks(ctx, req)
+		return res.GetLinks(), res.GetNextPageToken(), err
+	}, out.Write)
+	if err != nil {
+		return err
+	}
+	return out.Flush()
 }
