@@ -1,27 +1,24 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
 
-	"context"
-	"errors"
-	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"io"
-	"net"
-
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 
-	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/internal/apiserver"
 	"github.com/linkgraph/linkgraph/internal/node"
 )
 
@@ -50,13 +47,31 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	var seedArgs stringList
 	fs.Var(&seedArgs, "seed", "seed URL to crawl from (repeatable)")
 	addr := fs.String("grpc-addr", DefaultGRPCAddr, "gRPC listen address")
-	httpAddr := fs.String("http-addr", DefaultHTTPAddr, "HTTP listen address for /metrics, /healthz and /readyz")
+	httpAddr := fs.String("http-addr", DefaultHTTPAddr, "HTTP listen address for the HTTP/JSON API under /v1/, /metrics, /healthz and /readyz")
+	tokenFile := fs.String("auth-token-file", "", "require \"authorization: Bearer <token>\" with the token in this file on every gRPC call but health checks and every /v1/ request")
+	tlsCert := fs.String("tls-cert", "", "serve gRPC and HTTP over TLS with this PEM certificate chain (needs --tls-key)")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q: give seeds with --seed", pos[0])
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usagef("give --tls-cert and --tls-key together")
+	}
+	var token string
+	if *tokenFile != "" {
+		if token, err = apiserver.LoadToken(*tokenFile); err != nil {
+			return usagef("--auth-token-file: %w", err)
+		}
+	}
+	var tlsConfig *tls.Config
+	if *tlsCert != "" {
+		if tlsConfig, err = apiserver.LoadServerTLS(*tlsCert, *tlsKey); err != nil {
+			return usagef("--tls-cert/--tls-key: %w", err)
+		}
 	}
 	cfg, err := f.config()
 	if err != nil {
@@ -89,13 +104,13 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 
-	srv := grpc.NewServer()
-	lgv1.RegisterLinkGraphServiceServer(srv, &indexer.GRPCServer{Index: n.Index()})
-	hs := health.NewServer()
-	healthpb.RegisterHealthServer(srv, hs)
-	reflection.Register(srv)
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(lgv1.LinkGraphService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	api, err := apiserver.New(apiserver.Config{Service: &indexer.GRPCServer{Index: n.Index()}, Token: token, TLS: tlsConfig})
+	if err != nil {
+		return err
+	}
+	if token != "" && tlsConfig == nil && !isLoopback(lis.Addr()) {
+		log.Warn("--auth-token-file without TLS on a non-loopback address: tokens cross the network in clear text", "grpc_addr", lis.Addr())
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -104,6 +119,10 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	var ready atomic.Bool
 	mux := http.NewServeMux()
+	// The HTTP/JSON mirror shares this listener with the metrics rather than
+	// the gRPC one, so that gRPC keeps grpc-go's own HTTP/2 transport (its
+	// http.Handler mode is much slower) and /v1/ needs no protocol sniffing.
+	mux.Handle(apiserver.GatewayPrefix, api.Gateway())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -113,18 +132,22 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.Run(gctx) })
 	g.Go(func() error {
-		if err := hsrv.Serve(hlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := hsrv.Serve
+		if tlsConfig != nil {
+			serve = func(l net.Listener) error { return hsrv.ServeTLS(l, "", "") }
+		}
+		if err := serve(hlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("HTTP server: %w", err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		if err := srv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := api.GRPC.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("gRPC server: %w", err)
 		}
 		return nil
@@ -132,13 +155,23 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	g.Go(func() error {
 		<-gctx.Done()
 		ready.Store(false)
-		hs.Shutdown()
-		srv.GracefulStop()
+		api.Stop()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return hsrv.Shutdown(sctx)
 	})
 	ready.Store(true)
-	fmt.Fprintf(stderr, "linkgraph serving gRPC on %s, HTTP on %s (data %s)\n", lis.Addr(), hlis.Addr(), cfg.DataDir)
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	fmt.Fprintf(stderr, "linkgraph serving gRPC on %s, HTTP on %s://%s (data %s)\n", lis.Addr(), scheme, hlis.Addr(), cfg.DataDir)
 	return g.Wait()
+}
+
+// isLoopback reports whether a listener's address is on the loopback
+// interface, where a token in clear text stays on the machine.
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/apiserver"
+	"github.com/linkgraph/linkgraph/internal/testweb"
+)
+
+// TestServeHTTPGatewayWithAuthAndTLS runs serve with a token and TLS and
+// asks it over HTTPS (/v1/ needs the token, /healthz does not), over gRPC
+// and through the CLI.
+func TestServeHTTPGatewayWithAuthAndTLS(t *testing.T) {
+	web := testweb.Start(t, testweb.Options{Seed: 5, PagesPerHost: 20})
+	tmp := t.TempDir()
+	certFile, keyFile := writeSelfSigned(t, tmp)
+	tokenFile := filepath.Join(tmp, "token")
+	if err := os.WriteFile(tokenFile, []byte("serve-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, httpAddr := freeAddr(t), freeAddr(t)
+	args := []string{"serve", "--data", t.TempDir(), "--grpc-addr", addr, "--http-addr", httpAddr,
+		"--allow-private-networks", "--delay", "0", "--per-host-concurrency", "4",
+		"--auth-token-file", tokenFile, "--tls-cert", certFile, "--tls-key", keyFile}
+	for _, s := range web.Seeds() {
+		args = append(args, "--seed", s)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	var code int
+	var errOut strings.Builder
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		code = run(ctx, args, &strings.Builder{}, &errOut)
+	}()
+
+	// gRPC: health without a token, queries only with it.
+	conn, err := apiserver.Dial(addr, apiserver.ClientConfig{CAFile: certFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil && res.Status == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not serving after 30s: %v; stderr: %s", err, errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := lgv1.NewLinkGraphServiceClient(conn).Backlinks(ctx, &lgv1.BacklinksRequest{Target: web.Seeds()[0]}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("gRPC without token: got %v, want Unauthenticated", err)
+	}
+
+	// HTTPS with the certificate trusted.
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer hc.CloseIdleConnections()
+	get := func(path string, q url.Values, token string) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+httpAddr+path+"?"+q.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, body
+	}
+	if c, body := get("/healthz", nil, ""); c != http.StatusOK {
+		t.Errorf("/healthz without token: %d %s", c, body)
+	}
+	// The most linked target of the web, once crawled, has its backlinks
+	// on /v1/backlinks.
+	want := map[string]int{}
+	for _, e := range web.Edges() {
+		want[e.Target]++
+	}
+	var target string
+	for tg, n := range want {
+		if n > want[target] {
+			target = tg
+		}
+	}
+	q := url.Values{"target": {target}, "page_size": {"1000"}}
+	for {
+		c, body := get("/v1/backlinks", q, "serve-token")
+		if c != http.StatusOK {
+			t.Fatalf("/v1/backlinks with token: HTTP %d %s", c, body)
+		}
+		var res struct {
+			Backlinks []json.RawMessage `json:"backlinks"`
+		}
+		if err := json.Unmarshal(body, &res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Backlinks) == want[target] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d backlinks over HTTP after 30s, want %d", target, len(res.Backlinks), want[target])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if c, body := get("/v1/backlinks", q, ""); c != http.StatusUnauthorized {
+		t.Errorf("/v1/backlinks without token: HTTP %d %s, want 401", c, body)
+	}
+	if c, body := get("/v1/backlinks", q, "wrong"); c != http.StatusUnauthorized {
+		t.Errorf("/v1/backlinks with a wrong token: HTTP %d %s, want 401", c, body)
+	}
+	if c, body := get("/v1/backlinks", url.Values{"target": {"not a url"}}, "serve-token"); c != http.StatusBadRequest {
+		t.Errorf("/v1/backlinks of a bad target: HTTP %d %s, want 400", c, body)
+	}
+
+	// The CLI asks the same server.
+	if c, out, e := runCLI(t, "backlinks", "--server", addr, "--tls-ca", certFile, "--token-file", tokenFile, "--format", "tsv", target); c != 0 || strings.Count(out, "\n") != want[target]+1 {
+		t.Errorf("CLI: exit %d, %d lines, want %d; %s", c, strings.Count(out, "\n"), want[target]+1, e)
+	}
+
+	stop()
+	wg.Wait()
+	if code != 0 {
+		t.Fatalf("serve exited %d after shutdown; stderr: %s", code, errOut.String())
+	}
+}
+
+func TestServeAPIUsageErrors(t *testing.T) {
+	tmp := t.TempDir()
+	certFile, keyFile := writeSelfSigned(t, tmp)
+	empty := filepath.Join(tmp, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-cert", certFile}, "--tls-cert and --tls-key together"},
+		{[]string{"--tls-key", keyFile}, "--tls-cert and --tls-key together"},
+		{[]string{"--tls-cert", keyFile, "--tls-key", certFile}, "--tls-cert/--tls-key"},
+		{[]string{"--auth-token-file", filepath.Join(tmp, "missing")}, "--auth-token-file"},
+		{[]string{"--auth-token-file", empty}, "is empty"},
+	} {
+		args := append([]string{"serve", "--data", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, c.args...)
+		code, _, errOut := runCLI(t, args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 mentioning %q", c.args, code, errOut, c.want)
+		}
+	}
+}
