@@ -1,7 +1,9 @@
 package indexer
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -22,49 +24,116 @@ import (
 // stored state, so a redelivered batch never counts twice. Keys, under
 // store.PrefixAggregate:
 //
-//	a kind scope 0 's' name              -> Sum [n]                 summary counter (names below)
-//	a kind scope 0 't'                   -> Span [first, last]      first and last seen of any link
-//	a kind scope 0 'd' domain            -> SumSpan [links, follow, first, last]  a referring domain
-//	a kind scope 0 'h' host              -> Sum [links]             a referring host
-//	a kind scope 0 'a' anchor            -> Sum [links, domains]    an anchor text
-//	a kind scope 0 'A' domain 0 anchor   -> Sum [links]             an anchor's links from one domain
+//	a kind scope 0 's'         -> SumSpan [summary fields, first, last]  (sum* below)
+//	a kind scope 0 'l' suffix  -> Sum [links]            links by public suffix of the source
+//	a kind scope 0 'a' anchor  -> Sum [links, domains]   an anchor text
+//	a kind scope 0 'd' domain  -> domainRecord           a referring domain, with its hosts and anchors
 //
 // kind is 'h' (scope is HostSURT of the host, port included) or 'd' (scope
-// is HostSURT of the registrable domain). Referring pages are counted from
-// the per-source record (sourceValue.scopes), which ApplyLinks reads anyway.
+// is HostSURT of the registrable domain). The first three are written with
+// blind merge operands. A domain record is read, changed and written whole:
+// it holds the per-host and per-anchor counts whose transitions (0 <-> 1)
+// move the referring hosts and the anchors' referring domains, and a link
+// batch (one source page) touches one domain record per scope. Referring
+// pages are counted from the per-source record (sourceValue.scopes), which
+// ApplyLinks reads anyway.
 //
-// Aggregates are read-modify-write only through transition counts kept in
-// the Txn, and only the links applier of a node writes them; two Txns
-// applying links concurrently would race on them.
+// Only the links applier of a node writes aggregates, one Txn at a time;
+// two Txns applying links concurrently would race on the domain records.
 const (
 	aggKindHost   = 'h'
 	aggKindDomain = 'd'
 
-	recSummary      = 's'
-	recSpan         = 't'
-	recDomain       = 'd'
-	recHost         = 'h'
-	recAnchor       = 'a'
-	recAnchorDomain = 'A'
+	recSummary = 's'
+	recTLD     = 'l'
+	recAnchor  = 'a'
+	recDomain  = 'd'
 )
 
-// Summary counter names.
+// Fields of the summary record.
 const (
-	sumBacklinks = "backlinks"
-	sumFollow    = "follow"
-	sumNofollow  = "nofollow"
-	sumUGC       = "ugc"
-	sumSponsored = "sponsored"
-	sumPages     = "pages"
-	sumHosts     = "hosts"
-	sumDomains   = "domains"
-	sumTypeP     = "type/" // + link type name
-	sumTLDP      = "tld/"  // + public suffix of the source
+	sumBacklinks = iota
+	sumFollow
+	sumNofollow
+	sumUGC
+	sumSponsored
+	sumPages
+	sumHosts
+	sumDomains
+	sumTypes // + LinkType - 1, for each link type
+	sumFirst = sumTypes + maxLinkType
+	sumLast  = sumFirst + 1
+	sumLen   = sumLast + 1
 )
+
+// maxLinkType is the highest link type the summary record counts.
+const maxLinkType = int(lgv1.LinkType_LINK_TYPE_SITEMAP)
 
 // aggScope is the key prefix of a scope's aggregates: a kind scope 0.
 func aggScope(kind byte, scopeSURT string) string {
 	return string([]byte{store.PrefixAggregate, kind}) + scopeSURT + "\x00"
+}
+
+// domainRecord is a referring domain of a scope: its live external links
+// into the scope, how many are follow, when they were first and last seen,
+// and its links by source host and by anchor text.
+type domainRecord struct {
+	links, follow, first, last int64
+	hosts, anchors             map[string]int64
+}
+
+func (d *domainRecord) encode(dst []byte) []byte {
+	for _, v := range []int64{d.links, d.follow, d.first, d.last} {
+		dst = binary.AppendVarint(dst, v)
+	}
+	for _, m := range []map[string]int64{d.hosts, d.anchors} {
+		dst = binary.AppendUvarint(dst, uint64(len(m)))
+		for k, v := range m {
+			dst = binary.AppendUvarint(dst, uint64(len(k)))
+			dst = append(dst, k...)
+			dst = binary.AppendVarint(dst, v)
+		}
+	}
+	return dst
+}
+
+var errBadDomainRecord = errors.New("indexer: malformed referring domain record")
+
+// decodeDomainRecord parses a record; with headOnly it skips the maps.
+func decodeDomainRecord(b []byte, headOnly bool) (*domainRecord, error) {
+	d := &domainRecord{}
+	for _, p := range []*int64{&d.links, &d.follow, &d.first, &d.last} {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return nil, errBadDomainRecord
+		}
+		*p, b = v, b[n:]
+	}
+	if headOnly {
+		return d, nil
+	}
+	for _, m := range []*map[string]int64{&d.hosts, &d.anchors} {
+		c, n := binary.Uvarint(b)
+		if n <= 0 || c > uint64(len(b)) {
+			return nil, errBadDomainRecord
+		}
+		b = b[n:]
+		*m = make(map[string]int64, c)
+		for range c {
+			l, n := binary.Uvarint(b)
+			if n <= 0 || uint64(len(b)-n) < l {
+				return nil, errBadDomainRecord
+			}
+			k := string(b[n : n+int(l)])
+			b = b[n+int(l):]
+			v, n := binary.Varint(b)
+			if n <= 0 {
+				return nil, errBadDomainRecord
+			}
+			(*m)[k], b = v, b[n:]
+		}
+	}
+	return d, nil
 }
 
 // typeName is the short name of a link type ("a", "img", "meta_refresh").
@@ -98,13 +167,12 @@ func isIPv4(s string) bool {
 type aggregator struct {
 	// pending is the merge operand to write per key.
 	pending map[string]*store.Record
-	// counts is the current first field of transition-counted keys: the
-	// committed value plus pending, loaded on first use.
-	counts map[string]int64
+	// domains are the domain records read (and changed) by this Txn.
+	domains map[string]*domainRecord
 }
 
 func newAggregator() *aggregator {
-	return &aggregator{pending: make(map[string]*store.Record), counts: make(map[string]int64)}
+	return &aggregator{pending: make(map[string]*store.Record), domains: make(map[string]*domainRecord)}
 }
 
 // add merges fields into key's pending operand.
@@ -117,33 +185,40 @@ func (a *aggregator) add(key string, shape store.Shape, fields ...int64) {
 	_ = r.Merge(store.Record{Shape: shape, Fields: fields}) // same shape by construction
 }
 
-// count adds delta to the first field of key (plus the other fields, merged
-// blindly) and reports the field's value before and after.
-func (a *aggregator) count(r pebble.Reader, key string, shape store.Shape, delta int64, more ...int64) (before, after int64, err error) {
-	before, ok := a.counts[key]
-	if !ok {
-		raw, closer, err := r.Get([]byte(key))
-		switch {
-		case err == nil:
-			rec, derr := store.DecodeRecord(raw)
-			closer.Close()
-			if derr != nil {
-				return 0, 0, derr
-			}
-			if len(rec.Fields) > 0 {
-				before = rec.Fields[0]
-			}
-		case !errors.Is(err, pebble.ErrNotFound):
-			return 0, 0, err
-		}
+// summary returns the pending summary operand of a scope.
+func (a *aggregator) summary(scope string) []int64 {
+	key := scope + string(recSummary)
+	r := a.pending[key]
+	if r == nil {
+		r = &store.Record{Shape: store.ShapeSumSpan, Fields: make([]int64, sumLen)}
+		a.pending[key] = r
 	}
-	after = before + delta
-	a.counts[key] = after
-	a.add(key, shape, append([]int64{delta}, more...)...)
-	return before, after, nil
+	return r.Fields
 }
 
-// flush writes the pending operands into b and resets the aggregator.
+// domain returns the domain record at key, read on first use.
+func (a *aggregator) domain(r pebble.Reader, key string) (*domainRecord, error) {
+	if d, ok := a.domains[key]; ok {
+		return d, nil
+	}
+	d := &domainRecord{hosts: map[string]int64{}, anchors: map[string]int64{}}
+	raw, closer, err := r.Get([]byte(key))
+	switch {
+	case err == nil:
+		d, err = decodeDomainRecord(raw, false)
+		closer.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%w (key %q)", err, key)
+		}
+	case !errors.Is(err, pebble.ErrNotFound):
+		return nil, err
+	}
+	a.domains[key] = d
+	return d, nil
+}
+
+// flush writes the pending operands and the domain records into b and
+// resets the aggregator.
 func (a *aggregator) flush(b *store.Batch) error {
 	var buf []byte
 	for k, r := range a.pending {
@@ -152,8 +227,13 @@ func (a *aggregator) flush(b *store.Batch) error {
 			return err
 		}
 	}
+	for k, d := range a.domains {
+		if err := b.Set([]byte(k), d.encode(nil), nil); err != nil {
+			return err
+		}
+	}
 	clear(a.pending)
-	clear(a.counts)
+	clear(a.domains)
 	return nil
 }
 
@@ -195,51 +275,53 @@ func (t *Txn) scopesOf(targetURL string) *targetScopes {
 // contribution to the aggregates of its target's host and domain. pages
 // collects the source's per-scope link counts for the referring-pages count.
 func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags linkFlags, typ lgv1.LinkType, anchor string, pages map[string]int64) error {
-	a, b := t.agg, t.b
-	follow := int64(0)
-	if flags.follow() {
-		follow = sign
-	}
+	a := t.agg
 	for _, scope := range ts.scopes {
 		pages[scope] += sign
-		sum := func(name string) { a.add(scope+string(recSummary)+name, store.ShapeSum, sign) }
-		sum(sumBacklinks)
+		s := a.summary(scope)
+		s[sumBacklinks] += sign
 		if flags.follow() {
-			sum(sumFollow)
+			s[sumFollow] += sign
 		}
 		if flags&(flagNofollow|flagPageNofollow) != 0 {
-			sum(sumNofollow)
+			s[sumNofollow] += sign
 		}
 		if flags&flagUGC != 0 {
-			sum(sumUGC)
+			s[sumUGC] += sign
 		}
 		if flags&flagSponsored != 0 {
-			sum(sumSponsored)
+			s[sumSponsored] += sign
 		}
-		sum(sumTypeP + typeName(typ))
-		sum(sumTLDP + src.tld)
+		if typ > 0 && int(typ) <= maxLinkType {
+			s[sumTypes+int(typ)-1] += sign
+		}
+		a.add(scope+string(recTLD)+src.tld, store.ShapeSum, sign)
 
-		before, after, err := a.count(b, scope+string(recDomain)+src.domainSURT, store.ShapeSumSpan, sign, follow, 0, 0)
+		d, err := a.domain(t.b, scope+string(recDomain)+src.domainSURT)
 		if err != nil {
 			return err
 		}
-		if d := transition(before, after); d != 0 {
-			sum(sumDomains) // sign == d here
+		s[sumDomains] += transition(d.links, d.links+sign)
+		d.links += sign
+		if flags.follow() {
+			d.follow += sign
 		}
-		before, after, err = a.count(b, scope+string(recHost)+src.hostSURT, store.ShapeSum, sign)
-		if err != nil {
-			return err
-		}
-		if transition(before, after) != 0 {
-			sum(sumHosts)
-		}
-		before, after, err = a.count(b, scope+string(recAnchorDomain)+src.domainSURT+"\x00"+anchor, store.ShapeSum, sign)
-		if err != nil {
-			return err
-		}
-		a.add(scope+string(recAnchor)+anchor, store.ShapeSum, sign, transition(before, after))
+		s[sumHosts] += bump(d.hosts, src.hostSURT, sign)
+		a.add(scope+string(recAnchor)+anchor, store.ShapeSum, sign, bump(d.anchors, anchor, sign))
 	}
 	return nil
+}
+
+// bump adds delta to m[k], dropping zero counts, and returns the count's
+// transition.
+func bump(m map[string]int64, k string, delta int64) int64 {
+	before := m[k]
+	if after := before + delta; after != 0 {
+		m[k] = after
+	} else {
+		delete(m, k)
+	}
+	return transition(before, before+delta)
 }
 
 // transition is +1 when a count becomes positive, -1 when it drops to zero.
@@ -255,7 +337,19 @@ func transition(before, after int64) int64 {
 
 // seenSpan extends the first/last seen of a scope the batch's source links
 // into and of the source's domain among the scope's referring domains.
-func (t *Txn) seenSpan(src *sourceInfo, scope string, first, last int64) {
-	t.agg.add(scope+string(recSpan), store.ShapeSpan, first, last)
-	t.agg.add(scope+string(recDomain)+src.domainSURT, store.ShapeSumSpan, 0, 0, first, last)
+func (t *Txn) seenSpan(src *sourceInfo, scope string, first, last int64) error {
+	s := t.agg.summary(scope)
+	if s[sumFirst] == 0 || first < s[sumFirst] {
+		s[sumFirst] = first
+	}
+	s[sumLast] = max(s[sumLast], last)
+	d, err := t.agg.domain(t.b, scope+string(recDomain)+src.domainSURT)
+	if err != nil {
+		return err
+	}
+	if d.first == 0 || first < d.first {
+		d.first = first
+	}
+	d.last = max(d.last, last)
+	return nil
 }

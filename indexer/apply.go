@@ -416,13 +416,15 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		}
 	}
 	for scope, sp := range spans {
-		t.seenSpan(&info, scope, sp[0], sp[1])
+		if err := t.seenSpan(&info, scope, sp[0], sp[1]); err != nil {
+			return err
+		}
 	}
 	// The source is one of a scope's referring pages while it has a live
 	// external link into it.
 	for scope, c := range src.scopes {
 		if d := transition(pagesBefore[scope], c); d != 0 {
-			t.agg.add(scope+string(recSummary)+sumPages, store.ShapeSum, d)
+			t.agg.summary(scope)[sumPages] += d
 		}
 	}
 	return b.Set(srcKey, src.encode(), nil)

@@ -10,10 +10,17 @@ import (
 
 // BenchmarkApply measures the index write path as the shard role runs it:
 // RecordPage for a fetched page with 100 links, then ApplyLinks of the
-// resulting batches, committed every 16 pages. Reports edges/s.
+// resulting batches, committed every 16 pages. Reports edges/s. In the
+// external case 30 of the 100 links point to other sites, whose host and
+// domain aggregates are maintained.
 //
 //	go test -run ^$ -bench Apply -benchtime 20000x ./indexer
 func BenchmarkApply(b *testing.B) {
+	b.Run("internal", func(b *testing.B) { benchmarkApply(b, 0) })
+	b.Run("external", func(b *testing.B) { benchmarkApply(b, 30) })
+}
+
+func benchmarkApply(b *testing.B, external int) {
 	_, ix := openIndex(b)
 	rng := rand.New(rand.NewPCG(1, 2))
 	const linksPerPage, sitePages, perTxn = 100, 50000, 16
@@ -33,7 +40,11 @@ func BenchmarkApply(b *testing.B) {
 				if k < 10 {
 					t = k // navigation: the same popular pages everywhere
 				}
-				links[k] = &lgv1.OutLink{Url: page(t), AnchorText: fmt.Sprintf("anchor text %d", t), Type: lgv1.LinkType_LINK_TYPE_A}
+				u := page(t)
+				if k >= linksPerPage-external {
+					u = fmt.Sprintf("https://site%d.example.org/post/%d", rng.IntN(1000), t)
+				}
+				links[k] = &lgv1.OutLink{Url: u, AnchorText: fmt.Sprintf("anchor text %d", t%500), Type: lgv1.LinkType_LINK_TYPE_A}
 			}
 			out, err := txn.RecordPage(&lgv1.PageResult{Url: page(j), Status: 200, FetchedAt: int64(j) + 1, Title: "a title", Links: links})
 			if err != nil {

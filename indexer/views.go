@@ -38,10 +38,15 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 	var rows []*lgv1.ReferringDomain
 	if sel.aggregated() && !ix.scanOnly {
 		prefix := []byte(sel.aggScope() + string(recDomain))
-		err = scanRecords(ctx, snap, prefix, func(suffix string, r store.Record) {
-			if f := r.Fields; len(f) == 4 && f[0] > 0 {
-				rows = append(rows, &lgv1.ReferringDomain{Domain: hostOfSURT(suffix), Backlinks: f[0], FollowBacklinks: f[1], FirstSeen: ts(f[2]), LastSeen: ts(f[3])})
+		err = scanPrefix(ctx, snap, prefix, func(suffix string, val []byte) error {
+			d, err := decodeDomainRecord(val, true)
+			if err != nil {
+				return fmt.Errorf("%w (domain %q of %s)", err, suffix, sel.target)
 			}
+			if d.links > 0 {
+				rows = append(rows, &lgv1.ReferringDomain{Domain: hostOfSURT(suffix), Backlinks: d.links, FollowBacklinks: d.follow, FirstSeen: ts(d.first), LastSeen: ts(d.last)})
+			}
+			return nil
 		})
 	} else {
 		byDomain := make(map[string]*lgv1.ReferringDomain)
@@ -142,50 +147,36 @@ func (ix *Index) Summary(ctx context.Context, req *lgv1.SummaryRequest) (*lgv1.S
 	s := &lgv1.Summary{ByType: map[string]int64{}, ByTld: map[string]int64{}}
 	if sel.aggregated() && !ix.scanOnly {
 		scope := sel.aggScope()
-		err = scanRecords(ctx, snap, []byte(scope+string(recSummary)), func(name string, r store.Record) {
-			if len(r.Fields) != 1 || r.Fields[0] == 0 {
-				return
+		raw, closer, err := snap.Get([]byte(scope + string(recSummary)))
+		switch {
+		case errors.Is(err, pebble.ErrNotFound):
+			return &lgv1.SummaryResponse{Summary: s}, nil
+		case err != nil:
+			return nil, err
+		}
+		r, err := store.DecodeRecord(raw)
+		closer.Close()
+		if err != nil || len(r.Fields) != sumLen {
+			return nil, fmt.Errorf("indexer: malformed summary of %s: %v", sel.target, err)
+		}
+		f := r.Fields
+		s.Backlinks, s.Follow, s.Nofollow, s.Ugc, s.Sponsored = f[sumBacklinks], f[sumFollow], f[sumNofollow], f[sumUGC], f[sumSponsored]
+		s.ReferringPages, s.ReferringHosts, s.ReferringDomains = f[sumPages], f[sumHosts], f[sumDomains]
+		for t := 1; t <= maxLinkType; t++ {
+			if n := f[sumTypes+t-1]; n != 0 {
+				s.ByType[typeName(lgv1.LinkType(t))] = n
 			}
-			n := r.Fields[0]
-			switch name {
-			case sumBacklinks:
-				s.Backlinks = n
-			case sumFollow:
-				s.Follow = n
-			case sumNofollow:
-				s.Nofollow = n
-			case sumUGC:
-				s.Ugc = n
-			case sumSponsored:
-				s.Sponsored = n
-			case sumPages:
-				s.ReferringPages = n
-			case sumHosts:
-				s.ReferringHosts = n
-			case sumDomains:
-				s.ReferringDomains = n
-			default:
-				if t, ok := strings.CutPrefix(name, sumTypeP); ok {
-					s.ByType[t] = n
-				} else if t, ok := strings.CutPrefix(name, sumTLDP); ok {
-					s.ByTld[t] = n
-				}
+		}
+		if s.Backlinks > 0 {
+			s.FirstSeen, s.LastSeen = ts(f[sumFirst]), ts(f[sumLast])
+		}
+		err = scanRecords(ctx, snap, []byte(scope+string(recTLD)), func(tld string, r store.Record) {
+			if len(r.Fields) == 1 && r.Fields[0] != 0 {
+				s.ByTld[tld] = r.Fields[0]
 			}
 		})
 		if err != nil {
 			return nil, err
-		}
-		if s.Backlinks > 0 {
-			raw, closer, err := snap.Get([]byte(scope + string(recSpan)))
-			if err == nil {
-				r, derr := store.DecodeRecord(raw)
-				closer.Close()
-				if derr == nil && len(r.Fields) == 2 {
-					s.FirstSeen, s.LastSeen = ts(r.Fields[0]), ts(r.Fields[1])
-				}
-			} else if !errors.Is(err, pebble.ErrNotFound) {
-				return nil, err
-			}
 		}
 		return &lgv1.SummaryResponse{Summary: s}, nil
 	}
@@ -354,8 +345,21 @@ func countPos(n int64, name string) []byte {
 }
 
 // scanRecords calls fn with the key suffix and record of every aggregate
-// under prefix.
+// record under prefix.
 func scanRecords(ctx context.Context, r pebble.Reader, prefix []byte, fn func(suffix string, rec store.Record)) error {
+	return scanPrefix(ctx, r, prefix, func(suffix string, val []byte) error {
+		rec, err := store.DecodeRecord(val)
+		if err != nil {
+			return fmt.Errorf("%w (key suffix %q)", err, suffix)
+		}
+		fn(suffix, rec)
+		return nil
+	})
+}
+
+// scanPrefix calls fn with the key suffix and value of every key under
+// prefix; val is valid only during the call.
+func scanPrefix(ctx context.Context, r pebble.Reader, prefix []byte, fn func(suffix string, val []byte) error) error {
 	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(prefix)})
 	if err != nil {
 		return err
@@ -368,11 +372,9 @@ func scanRecords(ctx context.Context, r pebble.Reader, prefix []byte, fn func(su
 				return err
 			}
 		}
-		rec, err := store.DecodeRecord(it.Value())
-		if err != nil {
-			return fmt.Errorf("%w (key %q)", err, it.Key())
+		if err := fn(string(it.Key()[len(prefix):]), it.Value()); err != nil {
+			return err
 		}
-		fn(string(it.Key()[len(prefix):]), rec)
 	}
 	return it.Error()
 }

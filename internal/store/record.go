@@ -16,8 +16,8 @@ const (
 	// ShapeSpan holds (first, last): the minimum non-zero first and the
 	// maximum last.
 	ShapeSpan Shape = 2
-	// ShapeSumSpan holds (a, b, first, last): a and b add, first and last
-	// combine as in ShapeSpan.
+	// ShapeSumSpan holds sums then (first, last): the sums add, the last two
+	// fields combine as in ShapeSpan.
 	ShapeSumSpan Shape = 3
 )
 
@@ -71,7 +71,7 @@ func (r *Record) Merge(o Record) error {
 	case ShapeSpan:
 		span = 0
 	case ShapeSumSpan:
-		span = 2
+		span = len(r.Fields) - 2
 	}
 	for i, v := range o.Fields {
 		switch {

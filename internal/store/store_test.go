@@ -20,6 +20,7 @@ func TestRecordMerge(t *testing.T) {
 		{"span ignores an unset first", ShapeSpan, []int64{50, 60}, []int64{0, 70}, []int64{50, 70}},
 		{"span from unset", ShapeSpan, []int64{0, 0}, []int64{40, 55}, []int64{40, 55}},
 		{"sum and span", ShapeSumSpan, []int64{1, 1, 50, 60}, []int64{-1, 0, 30, 40}, []int64{0, 1, 30, 60}},
+		{"three sums and span", ShapeSumSpan, []int64{1, 1, 1, 50, 60}, []int64{1, 2, 3, 30, 70}, []int64{2, 3, 4, 30, 70}},
 	} {
 		r := Record{Shape: c.shape, Fields: slices.Clone(c.a)}
 		if err := r.Merge(Record{Shape: c.shape, Fields: c.b}); err != nil {
