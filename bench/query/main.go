@@ -1,0 +1,368 @@
+// Command query measures query latency and throughput over gRPC on an index
+// written by `linkgraph generate`. It serves the index in process on
+// 127.0.0.1 (the same indexer.GRPCServer that `linkgraph serve` registers)
+// or asks a running server at -addr, and for each case runs -clients
+// concurrent clients, each with its own connection, issuing one call after
+// another for -duration. It prints p50/p90/p99/max latency and QPS per case:
+//
+//   - backlinks of random targets (sampled by generate into generate.json),
+//     first page of 100 and of 10;
+//   - backlinks of the hub URL (1M backlinks by default), first page;
+//   - Summary and first page of ReferringDomains of the hub domain at
+//     SCOPE_DOMAIN (1M backlinks from other domains by default);
+//   - backlinks of the hub domain at SCOPE_DOMAIN, first page.
+//
+// A case whose RPC the server does not implement yet is reported as such.
+//
+//	go run ./cmd/linkgraph generate --data /tmp/gen10m --edges 10000000
+//	go run ./bench/query -data /tmp/gen10m -clients 8 -duration 20s
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/graphgen"
+	"github.com/linkgraph/linkgraph/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, "query:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "query:", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+// call issues one request; rows is how many rows it returned.
+type call func(ctx context.Context, c lgv1.LinkGraphServiceClient, rng *rand.Rand) (rows int, err error)
+
+type benchCase struct {
+	name string
+	call call
+}
+
+func cases(m *graphgen.Manifest) []benchCase {
+	random := func(size int32) call {
+		return func(ctx context.Context, c lgv1.LinkGraphServiceClient, rng *rand.Rand) (int, error) {
+			t := m.SampleTargets[rng.IntN(len(m.SampleTargets))]
+			r, err := c.Backlinks(ctx, &lgv1.BacklinksRequest{Target: t, Scope: lgv1.Scope_SCOPE_URL, PageSize: size})
+			return len(r.GetBacklinks()), err
+		}
+	}
+	backlinks := func(target string, scope lgv1.Scope, size int32) call {
+		return func(ctx context.Context, c lgv1.LinkGraphServiceClient, _ *rand.Rand) (int, error) {
+			r, err := c.Backlinks(ctx, &lgv1.BacklinksRequest{Target: target, Scope: scope, PageSize: size})
+			return len(r.GetBacklinks()), err
+		}
+	}
+	var cs []benchCase
+	if len(m.SampleTargets) > 0 {
+		cs = append(cs,
+			benchCase{"backlinks-random-100", random(100)},
+			benchCase{"backlinks-random-10", random(10)})
+	}
+	if m.HubURL != "" {
+		cs = append(cs,
+			benchCase{"backlinks-hub-100", backlinks(m.HubURL, lgv1.Scope_SCOPE_URL, 100)},
+			benchCase{"backlinks-hub-10", backlinks(m.HubURL, lgv1.Scope_SCOPE_URL, 10)})
+	}
+	if m.HubDomain != "" {
+		cs = append(cs,
+			benchCase{"summary-hub-domain", func(ctx context.Context, c lgv1.LinkGraphServiceClient, _ *rand.Rand) (int, error) {
+				_, err := c.Summary(ctx, &lgv1.SummaryRequest{Target: m.HubDomain, Scope: lgv1.Scope_SCOPE_DOMAIN})
+				return 1, err
+			}},
+			benchCase{"refdomains-hub-domain-100", func(ctx context.Context, c lgv1.LinkGraphServiceClient, _ *rand.Rand) (int, error) {
+				r, err := c.ReferringDomains(ctx, &lgv1.ReferringDomainsRequest{Target: m.HubDomain, Scope: lgv1.Scope_SCOPE_DOMAIN, PageSize: 100})
+				return len(r.GetDomains()), err
+			}},
+			benchCase{"backlinks-hub-domain-100", backlinks(m.HubDomain, lgv1.Scope_SCOPE_DOMAIN, 100)})
+	}
+	return cs
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	data := fs.String("data", "", "data directory written by `linkgraph generate` (required: its "+graphgen.ManifestFile+" says what to query)")
+	addr := fs.String("addr", "", "ask the linkgraph server at this gRPC address instead of serving -data in process")
+	clients := fs.Int("clients", 8, "concurrent clients, each with its own connection")
+	duration := fs.Duration("duration", 20*time.Second, "measuring time per case")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured calls before each case")
+	timeout := fs.Duration("timeout", 10*time.Second, "deadline of each call")
+	only := fs.String("cases", "", "comma-separated case names to run (default: all)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	switch {
+	case *data == "":
+		return usageError{errors.New("-data is required")}
+	case *clients < 1:
+		return usageError{fmt.Errorf("-clients %d: must be at least 1", *clients)}
+	case *duration <= 0:
+		return usageError{fmt.Errorf("-duration %v: must be positive", *duration)}
+	}
+	m, err := graphgen.ReadManifest(*data)
+	if err != nil {
+		return err
+	}
+	all := cases(m)
+	if *only != "" {
+		var sel []benchCase
+		for _, name := range strings.Split(*only, ",") {
+			i := slices.IndexFunc(all, func(c benchCase) bool { return c.name == name })
+			if i < 0 {
+				return usageError{fmt.Errorf("-cases: unknown case %q", name)}
+			}
+			sel = append(sel, all[i])
+		}
+		all = sel
+	}
+
+	target := *addr
+	where := "external server " + target
+	if target == "" {
+		srvAddr, stopServer, err := serve(*data)
+		if err != nil {
+			return err
+		}
+		defer stopServer()
+		target, where = srvAddr, "in-process server on "+srvAddr
+	}
+	conns := make([]*grpc.ClientConn, *clients)
+	for i := range conns {
+		conns[i], err = grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fmt.Errorf("cannot connect to %s: %w", target, err)
+		}
+		defer conns[i].Close()
+	}
+
+	fmt.Fprintf(stdout, "index: %s (%d edges, %d pages, seed %d); %s\n", *data, m.Edges, m.Pages, m.Seed, where)
+	fmt.Fprintf(stdout, "hub URL %s (%d backlinks), hub domain %s (%d from other domains), %d sample targets\n",
+		m.HubURL, m.HubBacklinks, m.HubDomain, m.DomainBacklinks, len(m.SampleTargets))
+	fmt.Fprintf(stdout, "%d clients, %v per case after %v warm-up, deadline %v per call\n\n", *clients, *duration, *warmup, *timeout)
+	if err := checkAnswers(ctx, lgv1.NewLinkGraphServiceClient(conns[0]), m, *timeout, stdout); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(stdout, tableFormat, "case", "calls", "QPS", "p50", "p90", "p99", "max", "rows/call", "errors")
+	for _, c := range all {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// One row per case as it finishes: a run takes minutes.
+		fmt.Fprint(stdout, measure(ctx, c, conns, *warmup, *duration, *timeout).row())
+	}
+	return nil
+}
+
+const tableFormat = "%-26s %8s %8s %9s %9s %9s %9s %9s  %s\n"
+
+// serve opens the index in dir and serves it on a loopback port, as
+// `linkgraph serve` registers it.
+func serve(dir string) (string, func(), error) {
+	db, err := store.Open(dir)
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return "", nil, fmt.Errorf("%w; while a server runs on it, give its address with -addr", err)
+		}
+		return "", nil, err
+	}
+	shards, err := db.Shards(0, bus.DefaultShards)
+	if err != nil {
+		db.Close()
+		return "", nil, err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("cannot listen on loopback: %w", err)
+	}
+	srv := grpc.NewServer()
+	lgv1.RegisterLinkGraphServiceServer(srv, &indexer.GRPCServer{Index: indexer.New(db, shards)})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(lis) // returns when stopped
+	}()
+	return lis.Addr().String(), func() {
+		srv.Stop()
+		<-done
+		db.Close()
+	}, nil
+}
+
+// checkAnswers prints what the planted targets look like through the API,
+// so that a fast answer that is wrong does not go unnoticed.
+func checkAnswers(ctx context.Context, c lgv1.LinkGraphServiceClient, m *graphgen.Manifest, timeout time.Duration, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*timeout)
+	defer cancel()
+	if m.HubDomain != "" {
+		r, err := c.Summary(ctx, &lgv1.SummaryRequest{Target: m.HubDomain, Scope: lgv1.Scope_SCOPE_DOMAIN})
+		switch {
+		case status.Code(err) == codes.Unimplemented:
+			fmt.Fprintf(w, "Summary(%s): unimplemented\n", m.HubDomain)
+		case err != nil:
+			fmt.Fprintf(w, "Summary(%s): %v\n", m.HubDomain, err)
+		default:
+			s := r.GetSummary()
+			mark := "as planted"
+			if s.GetBacklinks() != m.DomainBacklinks {
+				mark = fmt.Sprintf("MISMATCH: planted %d", m.DomainBacklinks)
+			}
+			fmt.Fprintf(w, "Summary(%s): %d backlinks (%s), %d referring pages, %d hosts, %d domains, %d follow\n",
+				m.HubDomain, s.GetBacklinks(), mark, s.GetReferringPages(), s.GetReferringHosts(), s.GetReferringDomains(), s.GetFollow())
+		}
+	}
+	if m.HubURL != "" {
+		r, err := c.Summary(ctx, &lgv1.SummaryRequest{Target: m.HubURL, Scope: lgv1.Scope_SCOPE_URL})
+		switch {
+		case status.Code(err) == codes.Unimplemented:
+		case err != nil:
+			fmt.Fprintf(w, "Summary(%s): %v\n", m.HubURL, err)
+		default:
+			mark := "as planted"
+			if r.GetSummary().GetBacklinks() != m.HubBacklinks {
+				mark = fmt.Sprintf("MISMATCH: planted %d", m.HubBacklinks)
+			}
+			fmt.Fprintf(w, "Summary(%s): %d backlinks (%s)\n", m.HubURL, r.GetSummary().GetBacklinks(), mark)
+		}
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+type result struct {
+	name          string
+	calls, rows   int
+	elapsed       time.Duration
+	lat           []time.Duration
+	errs          map[codes.Code]int
+	unimplemented bool
+}
+
+// measure runs c on every connection at once, one client per connection,
+// first for warmup, then for d, and collects every call's latency.
+func measure(ctx context.Context, c benchCase, conns []*grpc.ClientConn, warmup, d, timeout time.Duration) result {
+	res := result{name: c.name, errs: make(map[codes.Code]int)}
+	// One call first: an RPC the server lacks fails at once, and the case
+	// is reported as such instead of measuring errors.
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	_, err := c.call(cctx, lgv1.NewLinkGraphServiceClient(conns[0]), rand.New(rand.NewPCG(0, 0)))
+	cancel()
+	if status.Code(err) == codes.Unimplemented {
+		res.unimplemented = true
+		return res
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	warmEnd, end := start.Add(warmup), start.Add(warmup+d)
+	for i, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := lgv1.NewLinkGraphServiceClient(conn)
+			rng := rand.New(rand.NewPCG(uint64(i), 1))
+			var lat []time.Duration
+			errs := make(map[codes.Code]int)
+			rows := 0
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if t0.After(end) {
+					break
+				}
+				cctx, cancel := context.WithTimeout(ctx, timeout)
+				n, err := c.call(cctx, client, rng)
+				cancel()
+				if t0.Before(warmEnd) {
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+				rows += n
+				if err != nil {
+					errs[status.Code(err)]++
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.lat = append(res.lat, lat...)
+			res.rows += rows
+			for code, n := range errs {
+				res.errs[code] += n
+			}
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(warmEnd)
+	res.calls = len(res.lat)
+	slices.Sort(res.lat)
+	return res
+}
+
+func (r result) row() string {
+	if r.unimplemented {
+		return fmt.Sprintf(tableFormat, r.name, "-", "-", "-", "-", "-", "-", "-", "unimplemented")
+	}
+	if r.calls == 0 {
+		return fmt.Sprintf(tableFormat, r.name, "0", "-", "-", "-", "-", "-", "-", "")
+	}
+	q := func(p float64) string {
+		return fmtDur(r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))])
+	}
+	var errs []string
+	for code, n := range r.errs {
+		errs = append(errs, fmt.Sprintf("%d %v", n, code))
+	}
+	slices.Sort(errs)
+	e := strings.Join(errs, ", ")
+	if e == "" {
+		e = "0"
+	}
+	return fmt.Sprintf(tableFormat, r.name, fmt.Sprint(r.calls), fmt.Sprintf("%.0f", float64(r.calls)/r.elapsed.Seconds()),
+		q(0.50), q(0.90), q(0.99), fmtDur(r.lat[len(r.lat)-1]), fmt.Sprintf("%.1f", float64(r.rows)/float64(r.calls)), e)
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
