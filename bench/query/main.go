@@ -259,7 +259,9 @@ func checkAnswers(ctx context.Context, c lgv1.LinkGraphServiceClient, m *graphge
 			if r.GetSummary().GetBacklinks() != m.HubBacklinks {
 				mark = fmt.Sprintf("MISMATCH: planted %d", m.HubBacklinks)
 			}
-			fmt.Fprintf(w, "Summary(%s): %d backlinks (%s)\n", m.HubURL, r.GetSummary().GetBacklinks(), mark)
+			s := r.GetSummary()
+			fmt.Fprintf(w, "Summary(%s): %d backlinks (%s), %d referring pages, %d domains, %d follow\n",
+				m.HubURL, s.GetBacklinks(), mark, s.GetReferringPages(), s.GetReferringDomains(), s.GetFollow())
 		}
 	}
 	fmt.Fprintln(w)

@@ -225,8 +225,10 @@ func (p *planner) addRegularDomain() {
 	w := p.w
 	name := w.domains[d].name
 	var hosts []int32
+	platform := false
 	switch r := p.rng.Float64(); {
 	case r < 0.02: // a platform: user subdomains, each a small blog
+		platform = true
 		hosts = append(hosts, p.addHost(d, "www."+name, styleCorp, t.lang))
 		n := min(400, int(10/math.Pow(1-p.rng.Float64(), 1/1.2)))
 		for i := range n {
@@ -253,7 +255,7 @@ func (p *planner) addRegularDomain() {
 			break
 		}
 		limit := p.maxHost
-		if w.hosts[h].style == styleBlog && len(hosts) > 10 {
+		if platform && h != hosts[0] {
 			limit = 30 // platform users write little
 		}
 		p.crawl(h, min(limit, int(2/math.Pow(1-p.rng.Float64(), 1/1.05))))
