@@ -1,7 +1,6 @@
 package indexer
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,30 +23,36 @@ import (
 // stored state, so a redelivered batch never counts twice. Keys, under
 // store.PrefixAggregate:
 //
-//	a kind scope 0 's'         -> SumSpan [summary fields, first, last]  (sum* below)
-//	a kind scope 0 'l' suffix  -> Sum [links]            links by public suffix of the source
-//	a kind scope 0 'a' anchor  -> Sum [links, domains]   an anchor text
-//	a kind scope 0 'd' domain  -> domainRecord           a referring domain, with its hosts and anchors
+//	a kind scope 0 's'                  -> SumSpan [summary fields, first, last]  (sum* below)
+//	a kind scope 0 'l' suffix           -> Sum [links]            links by public suffix of the source
+//	a kind scope 0 'a' anchor           -> Sum [links, domains]   an anchor text
+//	a kind scope 0 'd' domain           -> SumSpan [links, follow, first, last]  a referring domain
+//	a kind scope 0 'h' host             -> Sum [links]            a referring host
+//	a kind scope 0 'A' domain 0 anchor  -> Sum [links]            an anchor's links from one domain
 //
 // kind is 'h' (scope is HostSURT of the host, port included) or 'd' (scope
 // is HostSURT of the registrable domain). The first three are written with
-// blind merge operands. A domain record is read, changed and written whole:
-// it holds the per-host and per-anchor counts whose transitions (0 <-> 1)
-// move the referring hosts and the anchors' referring domains, and a link
-// batch (one source page) touches one domain record per scope. Referring
-// pages are counted from the per-source record (sourceValue.scopes), which
-// ApplyLinks reads anyway.
+// blind merge operands. The last three are read to see a count go from 0
+// to 1 or back (which moves the referring domains, the referring hosts and
+// an anchor's referring domains), so they are read, changed and written
+// whole: merge operands would pile up in the memtable for every read to
+// walk. A link batch (one source page) reads one 'd' and one 'h' record per
+// scope, and one 'A' record per scope and anchor. Referring pages are
+// counted from the per-source record (sourceValue.scopes), which ApplyLinks
+// reads anyway.
 //
 // Only the links applier of a node writes aggregates, one Txn at a time;
-// two Txns applying links concurrently would race on the domain records.
+// two Txns applying links concurrently would race on the read records.
 const (
 	aggKindHost   = 'h'
 	aggKindDomain = 'd'
 
-	recSummary = 's'
-	recTLD     = 'l'
-	recAnchor  = 'a'
-	recDomain  = 'd'
+	recSummary      = 's'
+	recTLD          = 'l'
+	recAnchor       = 'a'
+	recDomain       = 'd'
+	recHost         = 'h'
+	recAnchorDomain = 'A'
 )
 
 // Fields of the summary record.
@@ -66,74 +71,21 @@ const (
 	sumLen   = sumLast + 1
 )
 
+// Fields of a referring domain record.
+const (
+	domLinks = iota
+	domFollow
+	domFirst
+	domLast
+	domLen
+)
+
 // maxLinkType is the highest link type the summary record counts.
 const maxLinkType = int(lgv1.LinkType_LINK_TYPE_SITEMAP)
 
 // aggScope is the key prefix of a scope's aggregates: a kind scope 0.
 func aggScope(kind byte, scopeSURT string) string {
 	return string([]byte{store.PrefixAggregate, kind}) + scopeSURT + "\x00"
-}
-
-// domainRecord is a referring domain of a scope: its live external links
-// into the scope, how many are follow, when they were first and last seen,
-// and its links by source host and by anchor text.
-type domainRecord struct {
-	links, follow, first, last int64
-	hosts, anchors             map[string]int64
-}
-
-func (d *domainRecord) encode(dst []byte) []byte {
-	for _, v := range []int64{d.links, d.follow, d.first, d.last} {
-		dst = binary.AppendVarint(dst, v)
-	}
-	for _, m := range []map[string]int64{d.hosts, d.anchors} {
-		dst = binary.AppendUvarint(dst, uint64(len(m)))
-		for k, v := range m {
-			dst = binary.AppendUvarint(dst, uint64(len(k)))
-			dst = append(dst, k...)
-			dst = binary.AppendVarint(dst, v)
-		}
-	}
-	return dst
-}
-
-var errBadDomainRecord = errors.New("indexer: malformed referring domain record")
-
-// decodeDomainRecord parses a record; with headOnly it skips the maps.
-func decodeDomainRecord(b []byte, headOnly bool) (*domainRecord, error) {
-	d := &domainRecord{}
-	for _, p := range []*int64{&d.links, &d.follow, &d.first, &d.last} {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			return nil, errBadDomainRecord
-		}
-		*p, b = v, b[n:]
-	}
-	if headOnly {
-		return d, nil
-	}
-	for _, m := range []*map[string]int64{&d.hosts, &d.anchors} {
-		c, n := binary.Uvarint(b)
-		if n <= 0 || c > uint64(len(b)) {
-			return nil, errBadDomainRecord
-		}
-		b = b[n:]
-		*m = make(map[string]int64, c)
-		for range c {
-			l, n := binary.Uvarint(b)
-			if n <= 0 || uint64(len(b)-n) < l {
-				return nil, errBadDomainRecord
-			}
-			k := string(b[n : n+int(l)])
-			b = b[n+int(l):]
-			v, n := binary.Varint(b)
-			if n <= 0 {
-				return nil, errBadDomainRecord
-			}
-			(*m)[k], b = v, b[n:]
-		}
-	}
-	return d, nil
 }
 
 // typeName is the short name of a link type ("a", "img", "meta_refresh").
@@ -167,12 +119,12 @@ func isIPv4(s string) bool {
 type aggregator struct {
 	// pending is the merge operand to write per key.
 	pending map[string]*store.Record
-	// domains are the domain records read (and changed) by this Txn.
-	domains map[string]*domainRecord
+	// current is the whole record of each read key, read on first use.
+	current map[string]*store.Record
 }
 
 func newAggregator() *aggregator {
-	return &aggregator{pending: make(map[string]*store.Record), domains: make(map[string]*domainRecord)}
+	return &aggregator{pending: make(map[string]*store.Record), current: make(map[string]*store.Record)}
 }
 
 // add merges fields into key's pending operand.
@@ -196,29 +148,45 @@ func (a *aggregator) summary(scope string) []int64 {
 	return r.Fields
 }
 
-// domain returns the domain record at key, read on first use.
-func (a *aggregator) domain(r pebble.Reader, key string) (*domainRecord, error) {
-	if d, ok := a.domains[key]; ok {
-		return d, nil
+// read returns the fields of the whole record at key, read on first use
+// (zeros if there is none).
+func (a *aggregator) read(r pebble.Reader, key string, shape store.Shape, n int) ([]int64, error) {
+	if rec, ok := a.current[key]; ok {
+		return rec.Fields, nil
 	}
-	d := &domainRecord{hosts: map[string]int64{}, anchors: map[string]int64{}}
+	rec := &store.Record{Shape: shape, Fields: make([]int64, n)}
 	raw, closer, err := r.Get([]byte(key))
 	switch {
 	case err == nil:
-		d, err = decodeDomainRecord(raw, false)
+		old, derr := store.DecodeRecord(raw)
 		closer.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%w (key %q)", err, key)
+		if derr != nil {
+			return nil, fmt.Errorf("%w (key %q)", derr, key)
 		}
+		if len(old.Fields) != n || old.Shape != shape {
+			return nil, fmt.Errorf("indexer: aggregate %q has shape %d with %d fields, want %d with %d", key, old.Shape, len(old.Fields), shape, n)
+		}
+		copy(rec.Fields, old.Fields)
 	case !errors.Is(err, pebble.ErrNotFound):
 		return nil, err
 	}
-	a.domains[key] = d
-	return d, nil
+	a.current[key] = rec
+	return rec.Fields, nil
 }
 
-// flush writes the pending operands and the domain records into b and
-// resets the aggregator.
+// count adds delta to the count at key and returns its transition.
+func (a *aggregator) count(r pebble.Reader, key string, delta int64) (int64, error) {
+	f, err := a.read(r, key, store.ShapeSum, 1)
+	if err != nil {
+		return 0, err
+	}
+	before := f[0]
+	f[0] += delta
+	return transition(before, f[0]), nil
+}
+
+// flush writes the pending operands and the read records into b and
+// resets the aggregator. A read count back at zero is deleted.
 func (a *aggregator) flush(b *store.Batch) error {
 	var buf []byte
 	for k, r := range a.pending {
@@ -227,13 +195,20 @@ func (a *aggregator) flush(b *store.Batch) error {
 			return err
 		}
 	}
-	for k, d := range a.domains {
-		if err := b.Set([]byte(k), d.encode(nil), nil); err != nil {
+	for k, r := range a.current {
+		var err error
+		if r.Shape == store.ShapeSum && len(r.Fields) == 1 && r.Fields[0] == 0 {
+			err = b.Delete([]byte(k), nil)
+		} else {
+			buf = r.Append(buf[:0])
+			err = b.Set([]byte(k), buf, nil)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	clear(a.pending)
-	clear(a.domains)
+	clear(a.current)
 	return nil
 }
 
@@ -297,31 +272,27 @@ func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags li
 		}
 		a.add(scope+string(recTLD)+src.tld, store.ShapeSum, sign)
 
-		d, err := a.domain(t.b, scope+string(recDomain)+src.domainSURT)
+		d, err := a.read(t.b, scope+string(recDomain)+src.domainSURT, store.ShapeSumSpan, domLen)
 		if err != nil {
 			return err
 		}
-		s[sumDomains] += transition(d.links, d.links+sign)
-		d.links += sign
+		s[sumDomains] += transition(d[domLinks], d[domLinks]+sign)
+		d[domLinks] += sign
 		if flags.follow() {
-			d.follow += sign
+			d[domFollow] += sign
 		}
-		s[sumHosts] += bump(d.hosts, src.hostSURT, sign)
-		a.add(scope+string(recAnchor)+anchor, store.ShapeSum, sign, bump(d.anchors, anchor, sign))
+		tr, err := a.count(t.b, scope+string(recHost)+src.hostSURT, sign)
+		if err != nil {
+			return err
+		}
+		s[sumHosts] += tr
+		tr, err = a.count(t.b, scope+string(recAnchorDomain)+src.domainSURT+"\x00"+anchor, sign)
+		if err != nil {
+			return err
+		}
+		a.add(scope+string(recAnchor)+anchor, store.ShapeSum, sign, tr)
 	}
 	return nil
-}
-
-// bump adds delta to m[k], dropping zero counts, and returns the count's
-// transition.
-func bump(m map[string]int64, k string, delta int64) int64 {
-	before := m[k]
-	if after := before + delta; after != 0 {
-		m[k] = after
-	} else {
-		delete(m, k)
-	}
-	return transition(before, before+delta)
 }
 
 // transition is +1 when a count becomes positive, -1 when it drops to zero.
@@ -343,13 +314,13 @@ func (t *Txn) seenSpan(src *sourceInfo, scope string, first, last int64) error {
 		s[sumFirst] = first
 	}
 	s[sumLast] = max(s[sumLast], last)
-	d, err := t.agg.domain(t.b, scope+string(recDomain)+src.domainSURT)
+	d, err := t.agg.read(t.b, scope+string(recDomain)+src.domainSURT, store.ShapeSumSpan, domLen)
 	if err != nil {
 		return err
 	}
-	if d.first == 0 || first < d.first {
-		d.first = first
+	if d[domFirst] == 0 || first < d[domFirst] {
+		d[domFirst] = first
 	}
-	d.last = max(d.last, last)
+	d[domLast] = max(d[domLast], last)
 	return nil
 }

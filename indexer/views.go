@@ -38,15 +38,10 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 	var rows []*lgv1.ReferringDomain
 	if sel.aggregated() && !ix.scanOnly {
 		prefix := []byte(sel.aggScope() + string(recDomain))
-		err = scanPrefix(ctx, snap, prefix, func(suffix string, val []byte) error {
-			d, err := decodeDomainRecord(val, true)
-			if err != nil {
-				return fmt.Errorf("%w (domain %q of %s)", err, suffix, sel.target)
+		err = scanRecords(ctx, snap, prefix, func(suffix string, r store.Record) {
+			if f := r.Fields; len(f) == domLen && f[domLinks] > 0 {
+				rows = append(rows, &lgv1.ReferringDomain{Domain: hostOfSURT(suffix), Backlinks: f[domLinks], FollowBacklinks: f[domFollow], FirstSeen: ts(f[domFirst]), LastSeen: ts(f[domLast])})
 			}
-			if d.links > 0 {
-				rows = append(rows, &lgv1.ReferringDomain{Domain: hostOfSURT(suffix), Backlinks: d.links, FollowBacklinks: d.follow, FirstSeen: ts(d.first), LastSeen: ts(d.last)})
-			}
-			return nil
 		})
 	} else {
 		byDomain := make(map[string]*lgv1.ReferringDomain)
