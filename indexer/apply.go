@@ -301,7 +301,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 	if raw, closer, err := b.Get(srcKey); err == nil {
 		fresh = false
 		var derr error
-		old, derr = decodeSourceValue(raw)
+		old, derr = decodeSourceValue(raw, false)
 		closer.Close()
 		if derr != nil {
 			return fmt.Errorf("%w (source %s)", derr, lb.GetSourceUrl())

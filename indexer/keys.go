@@ -151,6 +151,9 @@ type sourceValue struct {
 
 var errBadSource = errors.New("indexer: malformed source value")
 
+// encode writes fetchedAt, status, the nofollow flag, the title (length
+// first) and then the scope counts, so that queries can read a source's
+// title without decoding its scopes.
 func (v *sourceValue) encode() []byte {
 	dst := binary.AppendUvarint(nil, uint64(v.fetchedAt))
 	dst = binary.AppendUvarint(dst, uint64(v.status))
@@ -159,6 +162,8 @@ func (v *sourceValue) encode() []byte {
 		flag = 1
 	}
 	dst = append(dst, flag)
+	dst = binary.AppendUvarint(dst, uint64(len(v.title)))
+	dst = append(dst, v.title...)
 	n := 0
 	for _, c := range v.scopes {
 		if c > 0 {
@@ -173,43 +178,55 @@ func (v *sourceValue) encode() []byte {
 			dst = binary.AppendUvarint(dst, uint64(c))
 		}
 	}
-	return append(dst, v.title...)
+	return dst
 }
 
-func decodeSourceValue(b []byte) (sourceValue, error) {
+// decodeSourceValue parses a source record; with headOnly it leaves out
+// the scope counts.
+func decodeSourceValue(b []byte, headOnly bool) (sourceValue, error) {
 	var v sourceValue
-	var u [3]uint64
-	for i := range u {
-		if i == 2 { // the flag byte comes before the scope count
-			if len(b) == 0 {
-				return v, errBadSource
-			}
-			v.nofollow, b = b[0] == 1, b[1:]
-		}
+	uv := func() (uint64, bool) {
 		x, n := binary.Uvarint(b)
 		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return x, true
+	}
+	f, ok1 := uv()
+	st, ok2 := uv()
+	if !ok1 || !ok2 || len(b) == 0 {
+		return v, errBadSource
+	}
+	v.fetchedAt, v.status, v.nofollow, b = int64(f), int32(st), b[0] == 1, b[1:]
+	l, ok := uv()
+	if !ok || uint64(len(b)) < l {
+		return v, errBadSource
+	}
+	v.title, b = string(b[:l]), b[l:]
+	if headOnly {
+		return v, nil
+	}
+	c, ok := uv()
+	if !ok || c > uint64(len(b)) {
+		return v, errBadSource
+	}
+	if c > 0 {
+		v.scopes = make(map[string]int64, c)
+	}
+	for range c {
+		l, ok := uv()
+		if !ok || uint64(len(b)) < l {
 			return v, errBadSource
 		}
-		u[i], b = x, b[n:]
-	}
-	v.fetchedAt, v.status = int64(u[0]), int32(u[1])
-	if u[2] > 0 {
-		v.scopes = make(map[string]int64, u[2])
-	}
-	for range u[2] {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || uint64(len(b)-n) < l {
+		k := string(b[:l])
+		b = b[l:]
+		n, ok := uv()
+		if !ok {
 			return v, errBadSource
 		}
-		k := string(b[n : n+int(l)])
-		b = b[n+int(l):]
-		c, n := binary.Uvarint(b)
-		if n <= 0 {
-			return v, errBadSource
-		}
-		v.scopes[k], b = int64(c), b[n:]
+		v.scopes[k] = int64(n)
 	}
-	v.title = string(b)
 	return v, nil
 }
 

@@ -96,8 +96,9 @@ func (ix *Index) Backlinks(ctx context.Context, q Query) (*Page, error) {
 		rows = rows[:size]
 		page.NextPageToken = encodeToken(qid, rows[size-1].sortKey)
 	}
+	var src sourceCache
 	for i := range rows {
-		bl, err := ix.backlink(snap, &rows[i])
+		bl, err := ix.backlink(snap, &rows[i], &src)
 		if err != nil {
 			return nil, err
 		}
@@ -273,15 +274,23 @@ func sortKey(row edgeRow, order lgv1.BacklinkOrder) []byte {
 	return append(k, row.key...)
 }
 
+// sourceCache holds the last source record a page of rows read: rows
+// from one source page are adjacent in the default order.
+type sourceCache struct {
+	key []byte
+	val sourceValue
+	ok  bool
+}
+
 // backlink builds the answer row of an edge, with what the index knows of
 // its source page.
-func (ix *Index) backlink(r pebble.Reader, row *edgeRow) (*lgv1.Backlink, error) {
+func (ix *Index) backlink(r pebble.Reader, row *edgeRow, cache *sourceCache) (*lgv1.Backlink, error) {
 	k, v := &row.k, &row.v
-	src, err := urlnorm.FromSURT(k.sourceSURT)
+	src, err := urlnorm.UnSURT(k.sourceSURT)
 	if err != nil {
 		return nil, fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
 	}
-	tgt, err := urlnorm.FromSURT(k.targetSURT)
+	tgt, err := urlnorm.UnSURT(k.targetSURT)
 	if err != nil {
 		return nil, fmt.Errorf("indexer: corrupt target in key %q: %w", row.key, err)
 	}
@@ -299,15 +308,26 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow) (*lgv1.Backlink, error)
 	if v.lostAt != 0 {
 		bl.LostAt = timestamppb.New(time.UnixMilli(v.lostAt))
 	}
-	raw, closer, err := r.Get(sourceKey(ix.shardOf(tgt), k.sourceSURT))
-	if err == nil {
-		s, derr := decodeSourceValue(raw)
-		closer.Close()
-		if derr == nil {
-			bl.SourceTitle, bl.SourceStatus = s.title, s.status
+	key := sourceKey(ix.shardOf(tgt), k.sourceSURT)
+	if cache == nil || !bytes.Equal(cache.key, key) {
+		var c sourceCache
+		raw, closer, err := r.Get(key)
+		if err == nil {
+			c.val, err = decodeSourceValue(raw, true)
+			c.ok = err == nil
+			closer.Close()
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return nil, err
 		}
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return nil, err
+		c.key = key
+		if cache == nil {
+			cache = &c
+		} else {
+			*cache = c
+		}
+	}
+	if cache.ok {
+		bl.SourceTitle, bl.SourceStatus = cache.val.title, cache.val.status
 	}
 	return bl, nil
 }
@@ -335,7 +355,7 @@ func (ix *Index) ScanEdges(ctx context.Context, fn func(bl *lgv1.Backlink, live 
 		if err != nil {
 			return err
 		}
-		bl, err := ix.backlink(snap, &edgeRow{key: it.Key(), k: k, v: v})
+		bl, err := ix.backlink(snap, &edgeRow{key: it.Key(), k: k, v: v}, nil)
 		if err != nil {
 			return err
 		}

@@ -224,7 +224,7 @@ func (sel *selection) domainSURTOf(surt string) string {
 		return d
 	}
 	d := host
-	if u, err := urlnorm.FromSURT(host + ")/"); err == nil {
+	if u, err := urlnorm.UnSURT(host + ")/"); err == nil {
 		d = urlnorm.HostSURT(urlnorm.RegistrableDomain(urlnorm.Host(u)))
 	}
 	if len(sel.domains) >= 1<<16 {

@@ -268,7 +268,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		if !ok {
 			continue
 		}
-		bl, err := ix.backlink(snap, &row)
+		bl, err := ix.backlink(snap, &row, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -377,7 +377,7 @@ func scanPrefix(ctx context.Context, r pebble.Reader, prefix []byte, fn func(suf
 // hostOfSURT turns a host SURT back into a host name ("com,example" ->
 // "example.com").
 func hostOfSURT(s string) string {
-	if u, err := urlnorm.FromSURT(s + ")/"); err == nil {
+	if u, err := urlnorm.UnSURT(s + ")/"); err == nil {
 		return urlnorm.Host(u)
 	}
 	return s

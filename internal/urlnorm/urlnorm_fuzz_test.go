@@ -50,6 +50,9 @@ func checkNormalized(t *testing.T, input, n string) {
 	if back, err := FromSURT(SURT(n)); err != nil || back != n {
 		t.Fatalf("FromSURT(SURT(%q)) = %q, %v (SURT %q)", n, back, err, SURT(n))
 	}
+	if back, err := UnSURT(SURT(n)); err != nil || back != n {
+		t.Fatalf("UnSURT(SURT(%q)) = %q, %v (SURT %q)", n, back, err, SURT(n))
+	}
 }
 
 func checkErr(t *testing.T, input string, err error) {

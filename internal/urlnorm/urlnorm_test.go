@@ -310,6 +310,9 @@ func TestSURT(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("SURT(%q) = %q, want %q", tt.url, got, tt.want)
 			}
+			if back, err := UnSURT(got); err != nil || back != tt.url {
+				t.Errorf("UnSURT(%q) = %q, %v; want %q", got, back, err, tt.url)
+			}
 			back, err := FromSURT(got)
 			if err != nil || back != tt.url {
 				t.Errorf("FromSURT(%q) = %q, %v; want %q", got, back, err, tt.url)
