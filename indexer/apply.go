@@ -179,8 +179,8 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 	}
 
 	fwdKey := prefixed(store.PrefixForward, surt)
-	var old lgv1.LinkBatch
-	if _, err := getProto(b, fwdKey, &old); err != nil {
+	old, err := getForward(b, fwdKey)
+	if err != nil {
 		return nil, err
 	}
 	cur := make([]*lgv1.Edge, 0, len(pr.GetLinks()))
@@ -204,7 +204,7 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 		cur = append(cur, e)
 	}
 	var removed []*lgv1.Edge
-	for _, e := range old.GetEdges() {
+	for _, e := range old {
 		if _, still := seen[edgeID(e)]; !still {
 			removed = append(removed, &lgv1.Edge{
 				TargetUrl: e.GetTargetUrl(), AnchorText: e.GetAnchorText(), Type: e.GetType(),
@@ -217,11 +217,7 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 			return nil, err
 		}
 	} else {
-		fwd := &lgv1.LinkBatch{Edges: make([]*lgv1.Edge, len(cur))}
-		for i, e := range cur {
-			fwd.Edges[i] = &lgv1.Edge{TargetUrl: e.TargetUrl, AnchorText: e.AnchorText, Rel: e.Rel, Type: e.Type, RedirectStatus: e.RedirectStatus}
-		}
-		if err := setProto(b, fwdKey, fwd); err != nil {
+		if err := b.Set(fwdKey, encodeForward(cur), nil); err != nil {
 			return nil, err
 		}
 	}

@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/internal/store"
@@ -242,4 +245,128 @@ func sourceKey(shard int, sourceSURT string) []byte {
 func prefixed(p byte, s string) []byte {
 	k := make([]byte, 0, 1+len(s))
 	return append(append(k, p), s...)
+}
+
+// A forward list (f record) is the links of a page's latest crawl, sorted by
+// target URL, with each URL front-coded against the previous one: most of a
+// page's links share their scheme and host, and often a path prefix.
+//
+//	version(1) count, then per link: shared suffixLen suffix type anchorLen
+//	anchor redirectStatus relLen rel
+//
+// (uvarints, type one byte, rel the tokens joined by spaces).
+const forwardVersion = 1
+
+func encodeForward(edges []*lgv1.Edge) []byte {
+	sorted := slices.Clone(edges)
+	slices.SortFunc(sorted, func(a, b *lgv1.Edge) int {
+		if c := strings.Compare(a.GetTargetUrl(), b.GetTargetUrl()); c != 0 {
+			return c
+		}
+		if c := int(a.GetType()) - int(b.GetType()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.GetAnchorText(), b.GetAnchorText())
+	})
+	dst := []byte{forwardVersion}
+	dst = binary.AppendUvarint(dst, uint64(len(sorted)))
+	prev := ""
+	for _, e := range sorted {
+		u := e.GetTargetUrl()
+		n := 0
+		for n < len(u) && n < len(prev) && u[n] == prev[n] {
+			n++
+		}
+		dst = binary.AppendUvarint(dst, uint64(n))
+		dst = binary.AppendUvarint(dst, uint64(len(u)-n))
+		dst = append(dst, u[n:]...)
+		dst = append(dst, byte(e.GetType()))
+		dst = binary.AppendUvarint(dst, uint64(len(e.GetAnchorText())))
+		dst = append(dst, e.GetAnchorText()...)
+		dst = binary.AppendUvarint(dst, uint64(e.GetRedirectStatus()))
+		rel := strings.Join(e.GetRel(), " ")
+		dst = binary.AppendUvarint(dst, uint64(len(rel)))
+		dst = append(dst, rel...)
+		prev = u
+	}
+	return dst
+}
+
+var errBadForward = errors.New("indexer: malformed forward list")
+
+func decodeForward(b []byte) ([]*lgv1.Edge, error) {
+	if len(b) == 0 || b[0] != forwardVersion {
+		return nil, errBadForward
+	}
+	b = b[1:]
+	uv := func() (uint64, bool) {
+		x, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return x, true
+	}
+	bytesOf := func() (string, bool) {
+		l, ok := uv()
+		if !ok || uint64(len(b)) < l {
+			return "", false
+		}
+		s := string(b[:l])
+		b = b[l:]
+		return s, true
+	}
+	count, ok := uv()
+	if !ok || count > uint64(len(b)) {
+		return nil, errBadForward
+	}
+	edges := make([]*lgv1.Edge, 0, count)
+	prev := ""
+	for range count {
+		shared, ok := uv()
+		if !ok || shared > uint64(len(prev)) {
+			return nil, errBadForward
+		}
+		suffix, ok := bytesOf()
+		if !ok || len(b) == 0 {
+			return nil, errBadForward
+		}
+		e := &lgv1.Edge{TargetUrl: prev[:shared] + suffix, Type: lgv1.LinkType(b[0])}
+		b = b[1:]
+		if e.AnchorText, ok = bytesOf(); !ok {
+			return nil, errBadForward
+		}
+		status, ok := uv()
+		if !ok {
+			return nil, errBadForward
+		}
+		e.RedirectStatus = int32(status)
+		rel, ok := bytesOf()
+		if !ok {
+			return nil, errBadForward
+		}
+		if rel != "" {
+			e.Rel = strings.Split(rel, " ")
+		}
+		edges = append(edges, e)
+		prev = e.TargetUrl
+	}
+	return edges, nil
+}
+
+// getForward reads the forward list at key; a missing one is empty.
+func getForward(r pebble.Reader, key []byte) ([]*lgv1.Edge, error) {
+	raw, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	edges, err := decodeForward(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %q", err, key)
+	}
+	return edges, nil
 }

@@ -241,8 +241,8 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	if _, err := getProto(snap, prefixed(store.PrefixPage, surt), &pr); err != nil {
 		return nil, err
 	}
-	var fwd lgv1.LinkBatch
-	if _, err := getProto(snap, prefixed(store.PrefixForward, surt), &fwd); err != nil {
+	fwd, err := getForward(snap, prefixed(store.PrefixForward, surt))
+	if err != nil {
 		return nil, err
 	}
 	type out struct {
@@ -250,7 +250,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		bl  *lgv1.Backlink
 	}
 	var rows []out
-	for _, e := range fwd.GetEdges() {
+	for _, e := range fwd {
 		key := edgeKey(nil, urlnorm.SURT(e.GetTargetUrl()), surt, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
 		raw, closer, err := snap.Get(key)
 		if errors.Is(err, pebble.ErrNotFound) {
