@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strings"
 	"time"
 
@@ -237,6 +238,12 @@ func (sel *selection) domainSURTOf(surt string) string {
 // scan calls fn for every matching edge in key order; the row's key is
 // valid only during the call.
 func (sel *selection) scan(ctx context.Context, r pebble.Reader, fn func(edgeRow) error) error {
+	return sel.scanAfter(ctx, r, nil, fn)
+}
+
+// scanAfter is scan from the first key after the position after (nil: from
+// the start).
+func (sel *selection) scanAfter(ctx context.Context, r pebble.Reader, after []byte, fn func(edgeRow) error) error {
 	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: sel.ranges[0][0], UpperBound: sel.ranges[len(sel.ranges)-1][1]})
 	if err != nil {
 		return err
@@ -244,7 +251,16 @@ func (sel *selection) scan(ctx context.Context, r pebble.Reader, fn func(edgeRow
 	defer it.Close()
 	n := 0
 	for _, rg := range sel.ranges {
-		for valid := it.SeekGE(rg[0]); valid && bytes.Compare(it.Key(), rg[1]) < 0; valid = it.Next() {
+		start := rg[0]
+		if after != nil {
+			if bytes.Compare(after, rg[1]) >= 0 {
+				continue
+			}
+			if bytes.Compare(after, start) >= 0 {
+				start = append(slices.Clip(after), 0) // the key's successor
+			}
+		}
+		for valid := it.SeekGE(start); valid && bytes.Compare(it.Key(), rg[1]) < 0; valid = it.Next() {
 			if n++; n%256 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err

@@ -651,3 +651,68 @@ func TestViewsRejectBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestExportAllAndResume(t *testing.T) {
+	ix, w := crawlWeb(t, 9)
+	ctx := context.Background()
+	var want []string
+	for _, l := range w.live {
+		want = append(want, linkString(l.source, l.target, l.typ, l.anchor))
+	}
+	slices.Sort(want)
+	var got []string
+	var positions [][]byte
+	err := ix.Export(ctx, ExportQuery{}, func(bl *lgv1.Backlink, pos []byte) error {
+		if bl.SourceTitle != "T "+bl.SourceUrl {
+			t.Errorf("%s: source title %q", bl.SourceUrl, bl.SourceTitle)
+		}
+		got = append(got, linkString(bl.SourceUrl, bl.TargetUrl, bl.Type, bl.AnchorText))
+		positions = append(positions, slices.Clone(pos))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(got)), want) {
+		t.Fatalf("export: %d rows, want the %d live links", len(got), len(want))
+	}
+	// Resuming after any row gives exactly the rows after it.
+	for _, i := range []int{0, len(got) / 3, len(got) - 2} {
+		tok, err := ix.ResumeToken(ExportQuery{}, positions[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rest []string
+		err = ix.Export(ctx, ExportQuery{ResumeToken: tok}, func(bl *lgv1.Backlink, _ []byte) error {
+			rest = append(rest, linkString(bl.SourceUrl, bl.TargetUrl, bl.Type, bl.AnchorText))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(rest, got[i+1:]) {
+			t.Errorf("resumed after row %d: %d rows, want %d", i, len(rest), len(got)-i-1)
+		}
+	}
+	// A token is bound to its query.
+	tok, _ := ix.ResumeToken(ExportQuery{}, positions[1])
+	if err := ix.Export(ctx, ExportQuery{ResumeToken: tok, Filter: &lgv1.Filter{FollowOnly: true}}, func(*lgv1.Backlink, []byte) error { return nil }); err == nil {
+		t.Error("a resume token of another export was accepted")
+	}
+	// A filtered export of a domain.
+	var gotF, wantF []string
+	for _, l := range w.selectTruth("beta.org", lgv1.Scope_SCOPE_DOMAIN, true, func(l *truthLink) bool { return l.flags().follow() }) {
+		wantF = append(wantF, linkString(l.source, l.target, l.typ, l.anchor))
+	}
+	err = ix.Export(ctx, ExportQuery{Target: "beta.org", Scope: lgv1.Scope_SCOPE_DOMAIN, Filter: &lgv1.Filter{FollowOnly: true}}, func(bl *lgv1.Backlink, _ []byte) error {
+		gotF = append(gotF, linkString(bl.SourceUrl, bl.TargetUrl, bl.Type, bl.AnchorText))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(wantF)
+	if !slices.Equal(slices.Sorted(slices.Values(gotF)), wantF) {
+		t.Errorf("filtered export: %d rows, want %d", len(gotF), len(wantF))
+	}
+}
