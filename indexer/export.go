@@ -48,18 +48,11 @@ func (ix *Index) Export(ctx context.Context, q ExportQuery, fn func(bl *lgv1.Bac
 	}
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
-	sources := make(map[string]sourceCache)
+	cache := newRowCache(exportSources)
 	return sel.scanAfter(ctx, snap, after, func(row edgeRow) error {
-		c, ok := sources[row.k.sourceSURT]
-		bl, err := ix.backlink(snap, &row, &c) // reads the source unless c holds it
+		bl, err := ix.backlink(snap, &row, cache)
 		if err != nil {
 			return err
-		}
-		if !ok {
-			if len(sources) >= exportSources {
-				clear(sources)
-			}
-			sources[row.k.sourceSURT] = c
 		}
 		return fn(bl, row.key)
 	})

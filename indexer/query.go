@@ -96,9 +96,9 @@ func (ix *Index) Backlinks(ctx context.Context, q Query) (*Page, error) {
 		rows = rows[:size]
 		page.NextPageToken = encodeToken(qid, rows[size-1].sortKey)
 	}
-	var src sourceCache
+	cache := newRowCache(size)
 	for i := range rows {
-		bl, err := ix.backlink(snap, &rows[i], &src)
+		bl, err := ix.backlink(snap, &rows[i], cache)
 		if err != nil {
 			return nil, err
 		}
@@ -274,29 +274,66 @@ func sortKey(row edgeRow, order lgv1.BacklinkOrder) []byte {
 	return append(k, row.key...)
 }
 
-// sourceCache holds the last source record a page of rows read: rows
-// from one source page are adjacent in the default order.
-type sourceCache struct {
-	key []byte
+// rowCache keeps what consecutive rows share: rows of one target are
+// adjacent in key order, and a page's links appear in many rows.
+type rowCache struct {
+	tgtSURT, tgtURL string
+	tgtShard        int
+	sources         map[sourceID]*sourceEntry
+	max             int // bound of sources
+}
+
+type sourceID struct {
+	shard int
+	surt  string
+}
+
+// sourceEntry is a source page as rows show it.
+type sourceEntry struct {
+	url string
 	val sourceValue
-	ok  bool
+	ok  bool // there is a source record
+}
+
+func newRowCache(max int) *rowCache {
+	return &rowCache{sources: make(map[sourceID]*sourceEntry), max: max}
 }
 
 // backlink builds the answer row of an edge, with what the index knows of
 // its source page.
-func (ix *Index) backlink(r pebble.Reader, row *edgeRow, cache *sourceCache) (*lgv1.Backlink, error) {
+func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Backlink, error) {
 	k, v := &row.k, &row.v
-	src, err := urlnorm.UnSURT(k.sourceSURT)
-	if err != nil {
-		return nil, fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
+	if c.tgtURL == "" || c.tgtSURT != k.targetSURT {
+		tgt, err := urlnorm.UnSURT(k.targetSURT)
+		if err != nil {
+			return nil, fmt.Errorf("indexer: corrupt target in key %q: %w", row.key, err)
+		}
+		c.tgtSURT, c.tgtURL, c.tgtShard = k.targetSURT, tgt, ix.shardOf(tgt)
 	}
-	tgt, err := urlnorm.UnSURT(k.targetSURT)
-	if err != nil {
-		return nil, fmt.Errorf("indexer: corrupt target in key %q: %w", row.key, err)
+	id := sourceID{c.tgtShard, k.sourceSURT}
+	src := c.sources[id]
+	if src == nil {
+		u, err := urlnorm.UnSURT(k.sourceSURT)
+		if err != nil {
+			return nil, fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
+		}
+		src = &sourceEntry{url: u}
+		raw, closer, err := r.Get(sourceKey(id.shard, id.surt))
+		if err == nil {
+			src.val, err = decodeSourceValue(raw, true)
+			src.ok = err == nil
+			closer.Close()
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return nil, err
+		}
+		if len(c.sources) >= c.max {
+			clear(c.sources)
+		}
+		c.sources[id] = src
 	}
 	bl := &lgv1.Backlink{
-		SourceUrl:      src,
-		TargetUrl:      tgt,
+		SourceUrl:      src.url,
+		TargetUrl:      c.tgtURL,
 		AnchorText:     k.anchor,
 		Rel:            v.rel,
 		Type:           k.typ,
@@ -308,26 +345,8 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, cache *sourceCache) (*l
 	if v.lostAt != 0 {
 		bl.LostAt = timestamppb.New(time.UnixMilli(v.lostAt))
 	}
-	key := sourceKey(ix.shardOf(tgt), k.sourceSURT)
-	if cache == nil || !bytes.Equal(cache.key, key) {
-		var c sourceCache
-		raw, closer, err := r.Get(key)
-		if err == nil {
-			c.val, err = decodeSourceValue(raw, true)
-			c.ok = err == nil
-			closer.Close()
-		} else if !errors.Is(err, pebble.ErrNotFound) {
-			return nil, err
-		}
-		c.key = key
-		if cache == nil {
-			cache = &c
-		} else {
-			*cache = c
-		}
-	}
-	if cache.ok {
-		bl.SourceTitle, bl.SourceStatus = cache.val.title, cache.val.status
+	if src.ok {
+		bl.SourceTitle, bl.SourceStatus = src.val.title, src.val.status
 	}
 	return bl, nil
 }
@@ -343,6 +362,7 @@ func (ix *Index) ScanEdges(ctx context.Context, fn func(bl *lgv1.Backlink, live 
 		return err
 	}
 	defer it.Close()
+	cache := newRowCache(exportSources)
 	for it.First(); it.Valid(); it.Next() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -355,7 +375,7 @@ func (ix *Index) ScanEdges(ctx context.Context, fn func(bl *lgv1.Backlink, live 
 		if err != nil {
 			return err
 		}
-		bl, err := ix.backlink(snap, &edgeRow{key: it.Key(), k: k, v: v}, nil)
+		bl, err := ix.backlink(snap, &edgeRow{key: it.Key(), k: k, v: v}, cache)
 		if err != nil {
 			return err
 		}

@@ -250,6 +250,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		bl  *lgv1.Backlink
 	}
 	var rows []out
+	cache := newRowCache(1)
 	for _, e := range fwd {
 		key := edgeKey(nil, urlnorm.SURT(e.GetTargetUrl()), surt, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
 		raw, closer, err := snap.Get(key)
@@ -268,7 +269,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		if !ok {
 			continue
 		}
-		bl, err := ix.backlink(snap, &row, nil)
+		bl, err := ix.backlink(snap, &row, cache)
 		if err != nil {
 			return nil, err
 		}
