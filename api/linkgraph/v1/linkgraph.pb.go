@@ -1457,6 +1457,145 @@ func (x *OutlinksResponse) GetNextPageToken() string {
 	return ""
 }
 
+type ExportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Like BacklinksRequest.target; empty exports the whole index.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Scope  Scope  `protobuf:"varint,2,opt,name=scope,proto3,enum=linkgraph.v1.Scope" json:"scope,omitempty"`
+	// Narrows the rows. Unlike Backlinks, an export keeps internal links
+	// unless filter.internal is INTERNAL_LINKS_EXCLUDE, which needs a target.
+	Filter *Filter `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Opaque; from an ExportBatch of an Export with the same target, scope
+	// and filter. The export continues after the last row of that batch.
+	ResumeToken string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// Rows per batch: default 1000, at most 10000. A batch is cut earlier at
+	// about 1 MiB, so that it stays under gRPC's default 4 MiB message limit.
+	BatchSize     int32 `protobuf:"varint,5,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportRequest) Reset() {
+	*x = ExportRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportRequest) ProtoMessage() {}
+
+func (x *ExportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
+func (*ExportRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ExportRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ExportRequest) GetScope() Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return Scope_SCOPE_UNSPECIFIED
+}
+
+func (x *ExportRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ExportRequest) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *ExportRequest) GetBatchSize() int32 {
+	if x != nil {
+		return x.BatchSize
+	}
+	return 0
+}
+
+// ExportBatch is a run of consecutive export rows.
+type ExportBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In key order: target URL, then source URL, in SURT order.
+	Rows []*Backlink `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// Resumes the export after the last row of this batch. Keep the token of
+	// the last batch received; an export that ends normally needs none.
+	ResumeToken   string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportBatch) Reset() {
+	*x = ExportBatch{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportBatch) ProtoMessage() {}
+
+func (x *ExportBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportBatch.ProtoReflect.Descriptor instead.
+func (*ExportBatch) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ExportBatch) GetRows() []*Backlink {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *ExportBatch) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
 var File_linkgraph_v1_linkgraph_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
@@ -1575,7 +1714,17 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x06filter\x18\x04 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"h\n" +
 	"\x10OutlinksResponse\x12,\n" +
 	"\x05links\x18\x01 \x03(\v2\x16.linkgraph.v1.BacklinkR\x05links\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x85\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc2\x01\n" +
+	"\rExportRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12,\n" +
+	"\x06filter\x18\x03 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\x12!\n" +
+	"\fresume_token\x18\x04 \x01(\tR\vresumeToken\x12\x1d\n" +
+	"\n" +
+	"batch_size\x18\x05 \x01(\x05R\tbatchSize\"\\\n" +
+	"\vExportBatch\x12*\n" +
+	"\x04rows\x18\x01 \x03(\v2\x16.linkgraph.v1.BacklinkR\x04rows\x12!\n" +
+	"\fresume_token\x18\x02 \x01(\tR\vresumeToken*\x85\x02\n" +
 	"\bLinkType\x12\x19\n" +
 	"\x15LINK_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vLINK_TYPE_A\x10\x01\x12\x11\n" +
@@ -1604,7 +1753,7 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x1aBACKLINK_ORDER_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19BACKLINK_ORDER_FIRST_SEEN\x10\x01\x12\x1c\n" +
 	"\x18BACKLINK_ORDER_LAST_SEEN\x10\x02\x12 \n" +
-	"\x1cBACKLINK_ORDER_SOURCE_DOMAIN\x10\x032\x94\x05\n" +
+	"\x1cBACKLINK_ORDER_SOURCE_DOMAIN\x10\x032\xd8\x05\n" +
 	"\x10LinkGraphService\x12L\n" +
 	"\tBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12K\n" +
 	"\x0fStreamBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x16.linkgraph.v1.Backlink0\x01\x12a\n" +
@@ -1613,7 +1762,8 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\aAnchors\x12\x1c.linkgraph.v1.AnchorsRequest\x1a\x1d.linkgraph.v1.AnchorsResponse\x12E\n" +
 	"\rStreamAnchors\x12\x1c.linkgraph.v1.AnchorsRequest\x1a\x14.linkgraph.v1.Anchor0\x01\x12F\n" +
 	"\aSummary\x12\x1c.linkgraph.v1.SummaryRequest\x1a\x1d.linkgraph.v1.SummaryResponse\x12I\n" +
-	"\bOutlinks\x12\x1d.linkgraph.v1.OutlinksRequest\x1a\x1e.linkgraph.v1.OutlinksResponseB=Z;github.com/linkgraph/linkgraph/api/linkgraph/v1;linkgraphv1b\x06proto3"
+	"\bOutlinks\x12\x1d.linkgraph.v1.OutlinksRequest\x1a\x1e.linkgraph.v1.OutlinksResponse\x12B\n" +
+	"\x06Export\x12\x1b.linkgraph.v1.ExportRequest\x1a\x19.linkgraph.v1.ExportBatch0\x01B=Z;github.com/linkgraph/linkgraph/api/linkgraph/v1;linkgraphv1b\x06proto3"
 
 var (
 	file_linkgraph_v1_linkgraph_proto_rawDescOnce sync.Once
@@ -1628,7 +1778,7 @@ func file_linkgraph_v1_linkgraph_proto_rawDescGZIP() []byte {
 }
 
 var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
 	(LinkType)(0),                    // 0: linkgraph.v1.LinkType
 	(Scope)(0),                       // 1: linkgraph.v1.Scope
@@ -1649,27 +1799,29 @@ var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
 	(*SummaryResponse)(nil),          // 16: linkgraph.v1.SummaryResponse
 	(*OutlinksRequest)(nil),          // 17: linkgraph.v1.OutlinksRequest
 	(*OutlinksResponse)(nil),         // 18: linkgraph.v1.OutlinksResponse
-	nil,                              // 19: linkgraph.v1.Summary.ByTypeEntry
-	nil,                              // 20: linkgraph.v1.Summary.ByTldEntry
-	(*timestamppb.Timestamp)(nil),    // 21: google.protobuf.Timestamp
+	(*ExportRequest)(nil),            // 19: linkgraph.v1.ExportRequest
+	(*ExportBatch)(nil),              // 20: linkgraph.v1.ExportBatch
+	nil,                              // 21: linkgraph.v1.Summary.ByTypeEntry
+	nil,                              // 22: linkgraph.v1.Summary.ByTldEntry
+	(*timestamppb.Timestamp)(nil),    // 23: google.protobuf.Timestamp
 }
 var file_linkgraph_v1_linkgraph_proto_depIdxs = []int32{
 	0,  // 0: linkgraph.v1.Filter.types:type_name -> linkgraph.v1.LinkType
 	2,  // 1: linkgraph.v1.Filter.internal:type_name -> linkgraph.v1.InternalLinks
-	21, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
-	21, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
-	21, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
-	21, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
+	23, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
+	23, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
+	23, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
+	23, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
 	0,  // 6: linkgraph.v1.Backlink.type:type_name -> linkgraph.v1.LinkType
-	21, // 7: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
-	21, // 8: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
-	21, // 9: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
+	23, // 7: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
+	23, // 8: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
+	23, // 9: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
 	1,  // 10: linkgraph.v1.BacklinksRequest.scope:type_name -> linkgraph.v1.Scope
 	4,  // 11: linkgraph.v1.BacklinksRequest.filter:type_name -> linkgraph.v1.Filter
 	3,  // 12: linkgraph.v1.BacklinksRequest.order_by:type_name -> linkgraph.v1.BacklinkOrder
 	5,  // 13: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
-	21, // 14: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
-	21, // 15: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
+	23, // 14: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
+	23, // 15: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
 	1,  // 16: linkgraph.v1.ReferringDomainsRequest.scope:type_name -> linkgraph.v1.Scope
 	4,  // 17: linkgraph.v1.ReferringDomainsRequest.filter:type_name -> linkgraph.v1.Filter
 	8,  // 18: linkgraph.v1.ReferringDomainsResponse.domains:type_name -> linkgraph.v1.ReferringDomain
@@ -1678,34 +1830,39 @@ var file_linkgraph_v1_linkgraph_proto_depIdxs = []int32{
 	11, // 21: linkgraph.v1.AnchorsResponse.anchors:type_name -> linkgraph.v1.Anchor
 	1,  // 22: linkgraph.v1.SummaryRequest.scope:type_name -> linkgraph.v1.Scope
 	4,  // 23: linkgraph.v1.SummaryRequest.filter:type_name -> linkgraph.v1.Filter
-	19, // 24: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
-	20, // 25: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
-	21, // 26: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
-	21, // 27: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
+	21, // 24: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
+	22, // 25: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
+	23, // 26: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
+	23, // 27: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
 	15, // 28: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
 	4,  // 29: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
 	5,  // 30: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
-	6,  // 31: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
-	6,  // 32: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
-	9,  // 33: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	9,  // 34: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	12, // 35: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
-	12, // 36: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
-	14, // 37: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
-	17, // 38: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
-	7,  // 39: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
-	5,  // 40: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
-	10, // 41: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
-	8,  // 42: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
-	13, // 43: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
-	11, // 44: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
-	16, // 45: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
-	18, // 46: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
-	39, // [39:47] is the sub-list for method output_type
-	31, // [31:39] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	1,  // 31: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
+	4,  // 32: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
+	5,  // 33: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
+	6,  // 34: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
+	6,  // 35: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
+	9,  // 36: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	9,  // 37: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	12, // 38: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
+	12, // 39: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
+	14, // 40: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
+	17, // 41: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
+	19, // 42: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
+	7,  // 43: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
+	5,  // 44: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
+	10, // 45: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
+	8,  // 46: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
+	13, // 47: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
+	11, // 48: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
+	16, // 49: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
+	18, // 50: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
+	20, // 51: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
+	43, // [43:52] is the sub-list for method output_type
+	34, // [34:43] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_linkgraph_proto_init() }
@@ -1719,7 +1876,7 @@ func file_linkgraph_v1_linkgraph_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_linkgraph_proto_rawDesc), len(file_linkgraph_v1_linkgraph_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	LinkGraphService_StreamAnchors_FullMethodName          = "/linkgraph.v1.LinkGraphService/StreamAnchors"
 	LinkGraphService_Summary_FullMethodName                = "/linkgraph.v1.LinkGraphService/Summary"
 	LinkGraphService_Outlinks_FullMethodName               = "/linkgraph.v1.LinkGraphService/Outlinks"
+	LinkGraphService_Export_FullMethodName                 = "/linkgraph.v1.LinkGraphService/Export"
 )
 
 // LinkGraphServiceClient is the client API for LinkGraphService service.
@@ -55,6 +56,17 @@ type LinkGraphServiceClient interface {
 	Summary(ctx context.Context, in *SummaryRequest, opts ...grpc.CallOption) (*SummaryResponse, error)
 	// Outlinks lists the links of one source page from its latest crawl.
 	Outlinks(ctx context.Context, in *OutlinksRequest, opts ...grpc.CallOption) (*OutlinksResponse, error)
+	// Export sends every link the request selects, in batches, all read from
+	// one snapshot of the index (a crawl writing meanwhile does not tear it).
+	// Each batch carries a token that resumes after its last row: a transfer
+	// broken by a dropped connection or a restarted client continues with a
+	// new Export of the same request and the token of the last batch
+	// received, and gets every row exactly once overall (the resumed part is
+	// read from a newer snapshot: rows added or removed in between, after
+	// the resume point, show as such). An export with no rows sends no batch.
+	// InvalidArgument for a bad target, scope or filter, a resume_token of
+	// another export or tampered with, and batch_size out of range.
+	Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportBatch], error)
 }
 
 type linkGraphServiceClient struct {
@@ -172,6 +184,25 @@ func (c *linkGraphServiceClient) Outlinks(ctx context.Context, in *OutlinksReque
 	return out, nil
 }
 
+func (c *linkGraphServiceClient) Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportBatch], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LinkGraphService_ServiceDesc.Streams[3], LinkGraphService_Export_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportRequest, ExportBatch]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LinkGraphService_ExportClient = grpc.ServerStreamingClient[ExportBatch]
+
 // LinkGraphServiceServer is the server API for LinkGraphService service.
 // All implementations must embed UnimplementedLinkGraphServiceServer
 // for forward compatibility.
@@ -193,6 +224,17 @@ type LinkGraphServiceServer interface {
 	Summary(context.Context, *SummaryRequest) (*SummaryResponse, error)
 	// Outlinks lists the links of one source page from its latest crawl.
 	Outlinks(context.Context, *OutlinksRequest) (*OutlinksResponse, error)
+	// Export sends every link the request selects, in batches, all read from
+	// one snapshot of the index (a crawl writing meanwhile does not tear it).
+	// Each batch carries a token that resumes after its last row: a transfer
+	// broken by a dropped connection or a restarted client continues with a
+	// new Export of the same request and the token of the last batch
+	// received, and gets every row exactly once overall (the resumed part is
+	// read from a newer snapshot: rows added or removed in between, after
+	// the resume point, show as such). An export with no rows sends no batch.
+	// InvalidArgument for a bad target, scope or filter, a resume_token of
+	// another export or tampered with, and batch_size out of range.
+	Export(*ExportRequest, grpc.ServerStreamingServer[ExportBatch]) error
 	mustEmbedUnimplementedLinkGraphServiceServer()
 }
 
@@ -226,6 +268,9 @@ func (UnimplementedLinkGraphServiceServer) Summary(context.Context, *SummaryRequ
 }
 func (UnimplementedLinkGraphServiceServer) Outlinks(context.Context, *OutlinksRequest) (*OutlinksResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Outlinks not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) Export(*ExportRequest, grpc.ServerStreamingServer[ExportBatch]) error {
+	return status.Errorf(codes.Unimplemented, "method Export not implemented")
 }
 func (UnimplementedLinkGraphServiceServer) mustEmbedUnimplementedLinkGraphServiceServer() {}
 func (UnimplementedLinkGraphServiceServer) testEmbeddedByValue()                          {}
@@ -371,6 +416,17 @@ func _LinkGraphService_Outlinks_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LinkGraphService_Export_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LinkGraphServiceServer).Export(m, &grpc.GenericServerStream[ExportRequest, ExportBatch]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LinkGraphService_ExportServer = grpc.ServerStreamingServer[ExportBatch]
+
 // LinkGraphService_ServiceDesc is the grpc.ServiceDesc for LinkGraphService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -413,6 +469,11 @@ var LinkGraphService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "StreamAnchors",
 			Handler:       _LinkGraphService_StreamAnchors_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Export",
+			Handler:       _LinkGraphService_Export_Handler,
 			ServerStreams: true,
 		},
 	},
