@@ -117,14 +117,15 @@ func isIPv4(s string) bool {
 
 // aggregator holds a Txn's aggregate updates until Commit.
 type aggregator struct {
+	ix *Index
 	// pending is the merge operand to write per key.
 	pending map[string]*store.Record
 	// current is the whole record of each read key, read on first use.
 	current map[string]*store.Record
 }
 
-func newAggregator() *aggregator {
-	return &aggregator{pending: make(map[string]*store.Record), current: make(map[string]*store.Record)}
+func newAggregator(ix *Index) *aggregator {
+	return &aggregator{ix: ix, pending: make(map[string]*store.Record), current: make(map[string]*store.Record)}
 }
 
 // add merges fields into key's pending operand.
@@ -155,6 +156,14 @@ func (a *aggregator) read(r pebble.Reader, key string, shape store.Shape, n int)
 		return rec.Fields, nil
 	}
 	rec := &store.Record{Shape: shape, Fields: make([]int64, n)}
+	a.ix.aggsMu.Lock()
+	cached, ok := a.ix.aggs[key]
+	a.ix.aggsMu.Unlock()
+	if ok && len(cached) == n {
+		copy(rec.Fields, cached)
+		a.current[key] = rec
+		return rec.Fields, nil
+	}
 	raw, closer, err := r.Get([]byte(key))
 	switch {
 	case err == nil:
@@ -185,8 +194,8 @@ func (a *aggregator) count(r pebble.Reader, key string, delta int64) (int64, err
 	return transition(before, f[0]), nil
 }
 
-// flush writes the pending operands and the read records into b and
-// resets the aggregator. A read count back at zero is deleted.
+// flush writes the pending operands and the read records into b. A read
+// count back at zero is deleted.
 func (a *aggregator) flush(b *store.Batch) error {
 	var buf []byte
 	for k, r := range a.pending {
@@ -208,8 +217,21 @@ func (a *aggregator) flush(b *store.Batch) error {
 		}
 	}
 	clear(a.pending)
-	clear(a.current)
 	return nil
+}
+
+// committed puts the read records, now committed, in the index's cache and
+// resets the aggregator.
+func (a *aggregator) committed(ix *Index) {
+	ix.aggsMu.Lock()
+	defer ix.aggsMu.Unlock()
+	if len(ix.aggs)+len(a.current) > aggCacheSize {
+		clear(ix.aggs)
+	}
+	for k, r := range a.current {
+		ix.aggs[k] = r.Fields
+	}
+	clear(a.current)
 }
 
 // sourceInfo is what the aggregates need of a link batch's source.

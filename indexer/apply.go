@@ -61,14 +61,23 @@ type Index struct {
 	// scanOnly makes the views ignore the aggregates, for tests that check
 	// the aggregates against a scan.
 	scanOnly bool
+
+	// aggs caches committed aggregate records that links appliers read
+	// (see aggregator.read), so the records of busy targets are not
+	// looked up in Pebble for every batch. Only committed values enter it.
+	aggsMu sync.Mutex
+	aggs   map[string][]int64
 }
+
+// aggCacheSize bounds Index.aggs.
+const aggCacheSize = 1 << 18
 
 // knownCacheSize bounds the known-target cache (about 100 bytes an entry).
 const knownCacheSize = 1 << 18
 
 // New returns an Index over db for a cluster of shards shards. It does no I/O.
 func New(db *store.DB, shards int) *Index {
-	return &Index{db: db, shards: shards, known: make(map[string]struct{})}
+	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64)}
 }
 
 // Txn is one write transaction on the index: the shard role applies a batch
@@ -87,7 +96,7 @@ type Txn struct {
 
 // Begin starts a transaction.
 func (ix *Index) Begin() *Txn {
-	return &Txn{ix: ix, b: ix.db.NewWriteBatch(), targets: make(map[string]struct{}), agg: newAggregator(), hostScopes: make(map[string]*targetScopes)}
+	return &Txn{ix: ix, b: ix.db.NewWriteBatch(), targets: make(map[string]struct{}), agg: newAggregator(ix), hostScopes: make(map[string]*targetScopes)}
 }
 
 // Batch is the transaction's Pebble batch, for other components' writes
@@ -100,6 +109,14 @@ func (t *Txn) Close() { t.b.Close() }
 // Commit marks the targets seen for the first time, updates the counters
 // and commits.
 func (t *Txn) Commit() error {
+	if err := t.commit(); err != nil {
+		return err
+	}
+	t.agg.committed(t.ix)
+	return nil
+}
+
+func (t *Txn) commit() error {
 	if err := t.agg.flush(t.b); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 )
@@ -101,6 +102,67 @@ func (s *GRPCServer) Summary(ctx context.Context, req *lgv1.SummaryRequest) (*lg
 func (s *GRPCServer) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1.OutlinksResponse, error) {
 	resp, err := s.Index.Outlinks(ctx, req)
 	return resp, toStatus(err)
+}
+
+// Batch sizes of Export.
+const (
+	DefaultExportBatch = 1000
+	MaxExportBatch     = 10000
+	// exportBatchBytes cuts a batch early when its rows reach this encoded
+	// size: gRPC clients refuse messages over 4 MiB by default, and 10000
+	// rows with long URLs and titles can exceed that.
+	exportBatchBytes = 1 << 20
+)
+
+// Export implements lgv1.LinkGraphServiceServer: it sends the rows of
+// Index.Export in batches, each with the token that resumes after its last
+// row. The scan stops when the client cancels the stream.
+func (s *GRPCServer) Export(req *lgv1.ExportRequest, stream grpc.ServerStreamingServer[lgv1.ExportBatch]) error {
+	size := int(req.GetBatchSize())
+	switch {
+	case size == 0:
+		size = DefaultExportBatch
+	case size < 0 || size > MaxExportBatch:
+		return status.Errorf(codes.InvalidArgument, "batch_size %d out of range 1..%d", size, MaxExportBatch)
+	}
+	q := ExportQuery{Target: req.GetTarget(), Scope: req.GetScope(), Filter: req.GetFilter(), ResumeToken: req.GetResumeToken()}
+	var (
+		batch   = &lgv1.ExportBatch{Rows: make([]*lgv1.Backlink, 0, size)}
+		nbytes  int
+		last    []byte // position of the batch's last row
+		sendErr error  // an error of the stream, returned as it is
+	)
+	send := func() error {
+		tok, err := s.Index.ResumeToken(q, last)
+		if err != nil {
+			return err
+		}
+		batch.ResumeToken = tok
+		if err := stream.Send(batch); err != nil {
+			sendErr = err
+			return err
+		}
+		// A new batch rather than a reset: gRPC may still read a sent
+		// message (stats handlers, tracing) after Send returns.
+		batch, nbytes = &lgv1.ExportBatch{Rows: make([]*lgv1.Backlink, 0, size)}, 0
+		return nil
+	}
+	err := s.Index.Export(stream.Context(), q, func(bl *lgv1.Backlink, pos []byte) error {
+		batch.Rows = append(batch.Rows, bl)
+		nbytes += proto.Size(bl)
+		last = append(last[:0], pos...) // pos is valid only during the call
+		if len(batch.Rows) >= size || nbytes >= exportBatchBytes {
+			return send()
+		}
+		return nil
+	})
+	if err == nil && len(batch.Rows) > 0 {
+		err = send()
+	}
+	if sendErr != nil {
+		return sendErr
+	}
+	return toStatus(err)
 }
 
 // streamPages sends every row of a paged view, MaxPageSize at a time.
