@@ -1,7 +1,8 @@
 // Package apiserver serves the public linkgraph.v1 API and dials it: a gRPC
 // server with health and reflection, the HTTP/JSON mirror of its unary calls
-// through grpc-gateway, optional bearer-token auth on both, and the TLS and
-// token wiring of the clients (the CLI's --server mode).
+// through grpc-gateway and the HTTP download of its Export call, optional
+// bearer-token auth on both, and the TLS and token wiring of the clients
+// (the CLI's --server mode).
 //
 // The gateway calls the service in process rather than through a loopback
 // gRPC connection, so an HTTP request costs no second hop; because gRPC
@@ -13,6 +14,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -80,16 +82,23 @@ func New(cfg Config) (*Server, error) {
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(lgv1.LinkGraphService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
-	gw, err := newGateway(cfg.Service)
+	gw, marshaler, err := newGateway(cfg.Service)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{GRPC: srv, Health: hs, gateway: auth.HTTPMiddleware(normalizeQuery(gw))}, nil
+	// The download is served beside the gateway, not by it: grpc-gateway's
+	// in-process handlers do not stream. It sits behind the same auth and
+	// query normalization.
+	mux := http.NewServeMux()
+	mux.Handle("GET "+ExportPath, &exportHandler{svc: cfg.Service, mux: gw, marshaler: marshaler})
+	mux.Handle("/", gw)
+	return &Server{GRPC: srv, Health: hs, gateway: auth.HTTPMiddleware(normalizeQuery(mux))}, nil
 }
 
 // Gateway is the HTTP/JSON mirror of the unary calls (GET /v1/backlinks,
 // /v1/referring-domains, /v1/anchors, /v1/summary, /v1/outlinks; routes in
-// api/linkgraph/v1/linkgraph_gateway.yaml), to be mounted at GatewayPrefix.
+// api/linkgraph/v1/linkgraph_gateway.yaml) and the NDJSON/CSV download of
+// Export (GET /v1/export, see ExportPath), to be mounted at GatewayPrefix.
 // Errors are JSON {"code", "message", "details"} with the HTTP status
 // grpc-gateway maps the gRPC code to: 400 for InvalidArgument, 401 for
 // Unauthenticated.
@@ -102,20 +111,20 @@ func (s *Server) Stop() {
 	s.GRPC.GracefulStop()
 }
 
-// newGateway registers the in-process handlers on a grpc-gateway mux.
-func newGateway(svc lgv1.LinkGraphServiceServer) (http.Handler, error) {
-	mux := runtime.NewServeMux(
-		// Field names as in the proto, the same names the query parameters
-		// and the CLI's JSON use; unpopulated fields are emitted so that every
-		// row has every key and next_page_token is always present.
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
-		}),
-	)
+// newGateway registers the in-process handlers on a grpc-gateway mux and
+// returns it with its JSON marshaler.
+func newGateway(svc lgv1.LinkGraphServiceServer) (*runtime.ServeMux, runtime.Marshaler, error) {
+	// Field names as in the proto, the same names the query parameters and
+	// the CLI's JSON use; unpopulated fields are emitted so that every row
+	// has every key and next_page_token is always present.
+	marshaler := &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+	}
+	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler))
 	// The context only bounds the registration; handlers use each request's.
 	if err := lgv1.RegisterLinkGraphServiceHandlerServer(context.Background(), mux, svc); err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("cannot register the HTTP gateway: %w", err)
 	}
-	return mux, nil
+	return mux, marshaler, nil
 }

@@ -34,6 +34,7 @@ var routeRequests = map[string]protoreflect.MessageDescriptor{
 	"/v1/anchors":           (*lgv1.AnchorsRequest)(nil).ProtoReflect().Descriptor(),
 	"/v1/summary":           (*lgv1.SummaryRequest)(nil).ProtoReflect().Descriptor(),
 	"/v1/outlinks":          (*lgv1.OutlinksRequest)(nil).ProtoReflect().Descriptor(),
+	ExportPath:              (*lgv1.ExportRequest)(nil).ProtoReflect().Descriptor(),
 }
 
 // normalizeQuery rewrites query parameters into the forms grpc-gateway
