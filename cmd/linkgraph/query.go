@@ -78,18 +78,25 @@ type queryFlags struct {
 // register adds the shared flags to fs; withScope adds --scope (not for
 // outlinks, which name one page), withPage adds --limit (not for stats).
 func (f *queryFlags) register(fs *flag.FlagSet, withScope, withPage bool) {
-	f.withScope, f.withPage = withScope, withPage
+	f.registerSelection(fs, withScope)
+	fs.StringVar(&f.format, "format", "table", "output format: table, tsv, csv (both with a header row) or json (one object per line)")
+	if withPage {
+		f.withPage = true
+		fs.IntVar(&f.limit, "limit", 0, "print at most this many rows, paging as needed (0: all)")
+		fs.IntVar(&f.size, "page-size", 0, fmt.Sprintf("rows per request, 1..%d (default: --limit if smaller, else %d)", indexer.MaxPageSize, indexer.MaxPageSize))
+	}
+}
+
+// registerSelection adds the flags that say where to ask and which links
+// to select, without those of printing: export has its own.
+func (f *queryFlags) registerSelection(fs *flag.FlagSet, withScope bool) {
+	f.withScope = withScope
 	fs.StringVar(&f.data, "data", "", "read the index in this data directory (default "+DefaultDataDir+" unless --server is given)")
 	fs.StringVar(&f.server, "server", "", "ask the linkgraph server at this gRPC address (host:port)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "with --server: send the bearer token in this file")
 	fs.BoolVar(&f.tls, "tls", false, "with --server: connect with TLS, verifying the server against the system roots")
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "with --server: connect with TLS, verifying the server against the PEM certificates in this file")
 	fs.BoolVar(&f.insecure, "insecure", false, "with --server: connect with TLS without verifying the server's certificate")
-	fs.StringVar(&f.format, "format", "table", "output format: table, tsv, csv (both with a header row) or json (one object per line)")
-	if withPage {
-		fs.IntVar(&f.limit, "limit", 0, "print at most this many rows, paging as needed (0: all)")
-		fs.IntVar(&f.size, "page-size", 0, fmt.Sprintf("rows per request, 1..%d (default: --limit if smaller, else %d)", indexer.MaxPageSize, indexer.MaxPageSize))
-	}
 	if withScope {
 		fs.StringVar(&f.scope, "scope", "url", "what TARGET names: url (exactly), prefix (every URL starting with it), host, or domain (with all subdomains)")
 	}
@@ -126,23 +133,33 @@ func (f *queryFlags) check() (lgv1.Scope, *lgv1.Filter, error) {
 	if !formats[f.format] {
 		errs = append(errs, fmt.Errorf("--format %q: use table, tsv, csv or json", f.format))
 	}
-	if f.data != "" && f.server != "" {
-		errs = append(errs, errors.New("give --data or --server, not both"))
-	}
-	if f.server == "" && (f.tokenFile != "" || f.tls || f.tlsCA != "" || f.insecure) {
-		errs = append(errs, errors.New("--token-file, --tls, --tls-ca and --insecure need --server"))
-	}
 	if f.limit < 0 {
 		errs = append(errs, fmt.Errorf("--limit %d: must not be negative", f.limit))
 	}
 	if f.size < 0 || f.size > indexer.MaxPageSize {
 		errs = append(errs, fmt.Errorf("--page-size %d: use 1..%d", f.size, indexer.MaxPageSize))
 	}
+	sc, flt := f.selection(&errs)
+	if len(errs) > 0 {
+		return 0, nil, usageError{errors.Join(errs...)}
+	}
+	return sc, flt, nil
+}
+
+// selection validates the flags of registerSelection, adding what is
+// wrong to errs, and returns the scope and filter they ask for.
+func (f *queryFlags) selection(errs *[]error) (lgv1.Scope, *lgv1.Filter) {
+	if f.data != "" && f.server != "" {
+		*errs = append(*errs, errors.New("give --data or --server, not both"))
+	}
+	if f.server == "" && (f.tokenFile != "" || f.tls || f.tlsCA != "" || f.insecure) {
+		*errs = append(*errs, errors.New("--token-file, --tls, --tls-ca and --insecure need --server"))
+	}
 	var sc lgv1.Scope
 	if f.withScope {
 		var ok bool
 		if sc, ok = scopeNames[f.scope]; !ok {
-			errs = append(errs, fmt.Errorf("--scope %q: use url, prefix, host or domain", f.scope))
+			*errs = append(*errs, fmt.Errorf("--scope %q: use url, prefix, host or domain", f.scope))
 		}
 	}
 	flt := &lgv1.Filter{FollowOnly: f.followOnly, AnchorContains: f.anchorContains, IncludeLost: f.includeLost}
@@ -150,7 +167,7 @@ func (f *queryFlags) check() (lgv1.Scope, *lgv1.Filter, error) {
 		for _, name := range strings.Split(f.types, ",") {
 			n, ok := apiserver.EnumName(lgv1.LinkType(0).Descriptor(), name)
 			if !ok || n == lgv1.LinkType_LINK_TYPE_UNSPECIFIED.String() {
-				errs = append(errs, fmt.Errorf("--types: unknown link type %q: use %s", name, strings.Join(linkTypeNames(), ", ")))
+				*errs = append(*errs, fmt.Errorf("--types: unknown link type %q: use %s", name, strings.Join(linkTypeNames(), ", ")))
 				continue
 			}
 			flt.Types = append(flt.Types, lgv1.LinkType(lgv1.LinkType_value[n]))
@@ -163,7 +180,7 @@ func (f *queryFlags) check() (lgv1.Scope, *lgv1.Filter, error) {
 	case "exclude":
 		flt.Internal = lgv1.InternalLinks_INTERNAL_LINKS_EXCLUDE
 	default:
-		errs = append(errs, fmt.Errorf("--internal %q: use include or exclude", f.internal))
+		*errs = append(*errs, fmt.Errorf("--internal %q: use include or exclude", f.internal))
 	}
 	timeFlag := func(name, v string) *timestamppb.Timestamp {
 		if v == "" {
@@ -171,7 +188,7 @@ func (f *queryFlags) check() (lgv1.Scope, *lgv1.Filter, error) {
 		}
 		t, err := apiserver.ParseTime(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--%s: %w", name, err))
+			*errs = append(*errs, fmt.Errorf("--%s: %w", name, err))
 			return nil
 		}
 		return timestamppb.New(t)
@@ -183,13 +200,10 @@ func (f *queryFlags) check() (lgv1.Scope, *lgv1.Filter, error) {
 		from, to *timestamppb.Timestamp
 	}{{"first-seen", flt.FirstSeenFrom, flt.FirstSeenTo}, {"last-seen", flt.LastSeenFrom, flt.LastSeenTo}} {
 		if r.from != nil && r.to != nil && !r.from.AsTime().Before(r.to.AsTime()) {
-			errs = append(errs, fmt.Errorf("--%s-from is not before --%s-to: the range is empty", r.name, r.name))
+			*errs = append(*errs, fmt.Errorf("--%s-from is not before --%s-to: the range is empty", r.name, r.name))
 		}
 	}
-	if len(errs) > 0 {
-		return 0, nil, usageError{errors.Join(errs...)}
-	}
-	return sc, flt, nil
+	return sc, flt
 }
 
 // open returns the API to ask, in process on --data or remote on --server,

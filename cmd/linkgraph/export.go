@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/export"
+	"github.com/linkgraph/linkgraph/indexer"
+)
+
+type exportCmd struct{}
+
+func (*exportCmd) name() string { return "export" }
+func (*exportCmd) synopsis() string {
+	return "write the index, or the links to a target, as NDJSON, CSV, Parquet or a host graph"
+}
+
+func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("export", "export [--data DIR | --server ADDR] --format ndjson|csv|parquet|hostgraph [--level host|domain] [--out PATH|-] [flags] [TARGET]", stderr)
+	var f queryFlags
+	f.registerSelection(fs, true)
+	// An export keeps internal links by default, unlike the views: it is
+	// the index's contents, not a backlink profile.
+	fs.Lookup("internal").Usage = "links from the target's own registrable domain: include (the default) or exclude (needs a TARGET)"
+	format := fs.String("format", "", "ndjson (one object per line, proto field names), csv (header row, the columns of backlinks --format csv), parquet (typed columns, zstd) or hostgraph (Common Crawl's host-graph layout, a directory)")
+	level := fs.String("level", "", "with --format hostgraph: host (a vertex per host name, the default) or domain (per registrable domain)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the export to this file")
+	out := fs.String("out", export.Stdout, "file to write (a directory for hostgraph), replaced atomically when complete; - writes to stdout (ndjson and csv only)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	var target string
+	switch len(pos) {
+	case 0:
+	case 1:
+		target = pos[0]
+	default:
+		errs = append(errs, fmt.Errorf("give at most one TARGET, not %d", len(pos)))
+	}
+	if *format == "" {
+		errs = append(errs, errors.New("--format is required: ndjson, csv, parquet or hostgraph"))
+	}
+	scope, filter := f.selection(&errs)
+	if target == "" && f.scope != "url" {
+		errs = append(errs, errors.New("--scope needs a TARGET"))
+	}
+	if target == "" && f.internal == "exclude" {
+		errs = append(errs, errors.New("--internal exclude needs a TARGET: internal to which domain?"))
+	}
+	opts := export.Options{Format: *format, Level: *level, Out: *out, Stdout: stdout}
+	if *format != "" {
+		if err := opts.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return usageError{errors.Join(errs...)}
+	}
+
+	bar := newProgress(stderr)
+	opts.Progress = bar.update
+	// The output is prepared before the index is opened, so that an
+	// unwritable path fails before any work.
+	job, err := export.Create(opts)
+	if err != nil {
+		return usageError{err}
+	}
+	api, closeAPI, err := f.open()
+	if err != nil {
+		job.Abort()
+		return err
+	}
+	defer closeAPI()
+	var src export.Source
+	switch a := api.(type) {
+	case *indexer.GRPCServer:
+		src = export.IndexSource{Index: a.Index, Query: indexer.ExportQuery{Target: target, Scope: scope, Filter: filter}}
+	case remoteAPI:
+		src = &export.RemoteSource{Client: a.c, Request: &lgv1.ExportRequest{Target: target, Scope: scope, Filter: filter},
+			Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	default:
+		job.Abort()
+		return fmt.Errorf("export: no export from %T", api)
+	}
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			job.Abort()
+			return fmt.Errorf("cannot create --cpuprofile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			job.Abort()
+			return fmt.Errorf("cannot start the CPU profile: %w", err)
+		}
+	}
+	st, err := job.Run(ctx, src)
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	bar.finish()
+	switch {
+	case errors.Is(err, indexer.ErrInvalidArgument):
+		return usageError{err}
+	case err != nil:
+		return callError(err)
+	}
+	where := *out
+	if where == export.Stdout {
+		where = "stdout"
+	}
+	rate := float64(st.Rows) / max(st.Elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(stderr, "exported %d rows, %d bytes to %s in %v (%.0f rows/s)", st.Rows, st.Bytes, where, st.Elapsed.Round(time.Millisecond), rate)
+	if *format == export.HostGraph {
+		fmt.Fprintf(stderr, "; %d vertices, %d edges", st.Vertices, st.Edges)
+	}
+	fmt.Fprintln(stderr)
+	return nil
+}
+
+// progress draws rows, rows/s and the elapsed time on stderr while an
+// export runs, when stderr is a terminal; otherwise it does nothing, so
+// that logs and pipes get no control characters.
+type progress struct {
+	bar  *progressbar.ProgressBar
+	last int64
+}
+
+func newProgress(stderr io.Writer) *progress {
+	if !isTerminal(stderr) {
+		return &progress{}
+	}
+	return &progress{bar: progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetDescription("exporting"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("rows"),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionClearOnFinish(),
+	)}
+}
+
+func (p *progress) update(rows int64) {
+	if p.bar == nil {
+		return
+	}
+	p.bar.Add64(rows - p.last)
+	p.last = rows
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,392 @@
+// Package export writes bulk exports of the backlink index in the formats
+// analysts load straight into their tools: NDJSON (pipelines), CSV
+// (spreadsheets), Parquet (DuckDB, Spark, pandas) and Common Crawl's
+// host-graph layout (graph research).
+//
+// An export reads its rows from a Source, in the index's key order: in
+// process from one snapshot of the index (IndexSource), so a crawl writing
+// at the same time does not tear it. Its output appears atomically: the
+// files are written aside, synced and given their name only when
+// complete; on any error, a cancelled context included, nothing is left
+// behind (see Create).
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer"
+)
+
+// Formats of an export.
+const (
+	NDJSON    = "ndjson"
+	CSV       = "csv"
+	Parquet   = "parquet"
+	HostGraph = "hostgraph"
+)
+
+// Formats lists the formats in the order usage texts name them.
+var Formats = []string{NDJSON, CSV, Parquet, HostGraph}
+
+// Stdout is the Out that streams the export to Options.Stdout.
+const Stdout = "-"
+
+var (
+	// ErrOptions is wrapped by the errors of Options.Validate and Create
+	// for options that cannot work (unknown format, stdout for a binary
+	// format, ...).
+	ErrOptions = errors.New("export: invalid options")
+	// ErrOutput is wrapped by the errors of Create when the output path
+	// cannot be written.
+	ErrOutput = errors.New("export: cannot write the output")
+)
+
+// Options describe an export. The zero value is not valid: Format and Out
+// are required.
+type Options struct {
+	// Format is one of Formats.
+	Format string
+	// Level is LevelHost (the default) or LevelDomain; only for HostGraph.
+	Level string
+	// Out is the file to write (a directory for HostGraph), replaced if it
+	// exists, or Stdout (NDJSON and CSV only).
+	Out string
+	// Stdout receives the rows when Out is Stdout.
+	Stdout io.Writer
+	// Progress, if set, is called with the rows written so far every
+	// ProgressEvery rows and once at the end, on the goroutine that
+	// writes; the export waits while it runs.
+	Progress func(rows int64)
+	// ProgressEvery is the rows between calls of Progress (default
+	// DefaultProgressEvery).
+	ProgressEvery int
+	// RowGroupRows is the rows of a Parquet row group (default
+	// DefaultRowGroupRows).
+	RowGroupRows int
+	// SortPairs bounds the edges a hostgraph export buffers in memory
+	// before it spills a sorted run to disk (default DefaultSortPairs).
+	SortPairs int
+}
+
+// DefaultProgressEvery is Options.ProgressEvery when it is zero: often
+// enough for a progress bar at a million rows a second, rarely enough to
+// cost nothing.
+const DefaultProgressEvery = 16384
+
+// Validate reports every problem of o at once; each wraps ErrOptions.
+func (o Options) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrOptions}, args...)...))
+	}
+	if !slices.Contains(Formats, o.Format) {
+		bad("unknown format %q: use ndjson, csv, parquet or hostgraph", o.Format)
+	}
+	switch {
+	case o.Level == "", o.Level == LevelHost, o.Level == LevelDomain:
+	default:
+		bad("unknown level %q: use host or domain", o.Level)
+	}
+	if o.Level != "" && o.Format != HostGraph {
+		bad("a level is only for the hostgraph format")
+	}
+	switch {
+	case o.Out == "":
+		bad("no output: give a path, or - for stdout")
+	case o.Out == Stdout && (o.Format == Parquet || o.Format == HostGraph):
+		bad("%s cannot go to stdout: Parquet needs to seek back for its footer and hostgraph is a directory; give a path", o.Format)
+	case o.Out == Stdout && o.Stdout == nil:
+		bad("no writer for stdout")
+	}
+	if o.RowGroupRows < 0 {
+		bad("row group rows %d: must not be negative", o.RowGroupRows)
+	}
+	if o.SortPairs < 0 {
+		bad("sort pairs %d: must not be negative", o.SortPairs)
+	}
+	if o.ProgressEvery < 0 {
+		bad("progress every %d rows: must not be negative", o.ProgressEvery)
+	}
+	return errors.Join(errs...)
+}
+
+// Source yields the rows of an export.
+type Source interface {
+	// Rows calls fn for every row in order and stops at the first error
+	// fn returns, returning it. fn may keep the rows.
+	Rows(ctx context.Context, fn func(*lgv1.Backlink) error) error
+}
+
+// IndexSource exports from an index in process: every row of Query, read
+// from one snapshot.
+type IndexSource struct {
+	Index *indexer.Index
+	Query indexer.ExportQuery
+}
+
+var _ Source = IndexSource{}
+
+// Rows implements Source.
+func (s IndexSource) Rows(ctx context.Context, fn func(*lgv1.Backlink) error) error {
+	return s.Index.Export(ctx, s.Query, func(bl *lgv1.Backlink, _ []byte) error { return fn(bl) })
+}
+
+// Stats describe a finished export.
+type Stats struct {
+	// Rows are the backlinks exported.
+	Rows int64
+	// Bytes is the size of the output (of both files for HostGraph).
+	Bytes int64
+	// Vertices and Edges are the hostgraph's.
+	Vertices, Edges int64
+	Elapsed         time.Duration
+}
+
+// rowWriter encodes rows in one format. Close finishes the output; it is
+// complete once Close returns nil.
+type rowWriter interface {
+	Write(bl *lgv1.Backlink) error
+	Close() error
+}
+
+// Job is an export whose output is ready to be written: Create checks the
+// options and the path, Run writes. Not safe for concurrent use; call Run
+// or Abort exactly once.
+type Job struct {
+	opts  Options
+	file  *asideFile            // NDJSON, CSV and Parquet to a path
+	files map[string]*asideFile // HostGraph
+	done  bool
+}
+
+// Create validates the options and prepares the output, so that a bad
+// format, an unwritable path or a missing directory fail before any row
+// is read. The files are created aside at once: unnamed where the system
+// allows (a killed process leaves nothing), else hidden temporary files
+// beside Out. It returns errors wrapping ErrOptions or ErrOutput.
+func Create(opts Options) (*Job, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.RowGroupRows == 0 {
+		opts.RowGroupRows = DefaultRowGroupRows
+	}
+	if opts.SortPairs == 0 {
+		opts.SortPairs = DefaultSortPairs
+	}
+	if opts.ProgressEvery == 0 {
+		opts.ProgressEvery = DefaultProgressEvery
+	}
+	if opts.Format == HostGraph && opts.Level == "" {
+		opts.Level = LevelHost
+	}
+	j := &Job{opts: opts}
+	if opts.Out == Stdout {
+		return j, nil
+	}
+	dir := filepath.Dir(opts.Out)
+	if opts.Format == HostGraph {
+		if err := checkDirOut(opts.Out, []string{VerticesFile, EdgesFile}); err != nil {
+			return nil, err
+		}
+		j.files = make(map[string]*asideFile)
+		for _, name := range []string{VerticesFile, EdgesFile} {
+			f, err := createAside(dir)
+			if err != nil {
+				j.Abort()
+				return nil, fmt.Errorf("%w: %w", ErrOutput, err)
+			}
+			j.files[name] = f
+		}
+		return j, nil
+	}
+	if err := checkFileOut(opts.Out); err != nil {
+		return nil, err
+	}
+	f, err := createAside(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
+	}
+	j.file = f
+	return j, nil
+}
+
+// Abort removes what Create prepared; Run does it on failure.
+func (j *Job) Abort() {
+	j.done = true
+	if j.file != nil {
+		j.file.discard()
+	}
+	for _, f := range j.files {
+		f.discard()
+	}
+}
+
+// batchRows is how many rows travel together from the source to the
+// writer: the channel's cost is spread over them.
+const batchRows = 512
+
+// Run reads every row of src and writes the output. The source and the
+// encoding run on two goroutines, so an export uses up to two cores. On
+// success the output is in place, synced; on any error it is removed and
+// Run returns the error.
+func (j *Job) Run(ctx context.Context, src Source) (Stats, error) {
+	if j.done {
+		return Stats{}, errors.New("export: Run after Run or Abort")
+	}
+	start := time.Now()
+	st, err := j.run(ctx, src)
+	if err != nil {
+		j.Abort()
+		return st, err
+	}
+	j.done = true
+	st.Elapsed = time.Since(start)
+	return st, nil
+}
+
+func (j *Job) run(ctx context.Context, src Source) (Stats, error) {
+	var st Stats
+	var w rowWriter
+	var counted *countingWriter
+	switch j.opts.Format {
+	case HostGraph:
+		w = newHostGraphWriter(filepath.Dir(j.opts.Out), j.opts.Level == LevelDomain, j.opts.SortPairs, j.files)
+	default:
+		out := j.opts.Stdout
+		if j.file != nil {
+			out = j.file
+		}
+		counted = &countingWriter{w: out}
+		switch j.opts.Format {
+		case NDJSON:
+			w = newNDJSONWriter(counted)
+		case CSV:
+			w = newCSVWriter(counted)
+		case Parquet:
+			w = newParquetWriter(counted, j.opts.RowGroupRows)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	full := make(chan []*lgv1.Backlink, 8)
+	free := make(chan []*lgv1.Backlink, 10)
+	g.Go(func() error {
+		defer close(full)
+		batch := make([]*lgv1.Backlink, 0, batchRows)
+		send := func() error {
+			select {
+			case full <- batch:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			select {
+			case batch = <-free:
+			default:
+				batch = make([]*lgv1.Backlink, 0, batchRows)
+			}
+			return nil
+		}
+		err := src.Rows(gctx, func(bl *lgv1.Backlink) error {
+			batch = append(batch, bl)
+			if len(batch) < batchRows {
+				return nil
+			}
+			return send()
+		})
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			return send()
+		}
+		return nil
+	})
+	g.Go(func() error {
+		every := int64(j.opts.ProgressEvery)
+		next := every
+		for batch := range full {
+			for _, bl := range batch {
+				if err := w.Write(bl); err != nil {
+					return err
+				}
+			}
+			st.Rows += int64(len(batch))
+			if j.opts.Progress != nil && st.Rows >= next {
+				j.opts.Progress(st.Rows)
+				next = st.Rows + every
+			}
+			clear(batch)
+			select {
+			case free <- batch[:0]:
+			default:
+			}
+			// The source stops on its own when the context ends, but a
+			// writer held up by a slow output should not wait for it.
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return st, err
+	}
+	// The source may end without error after the context is cancelled;
+	// a cancelled export must not be published as if complete.
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	if err := w.Close(); err != nil {
+		return st, err
+	}
+	if j.opts.Progress != nil {
+		j.opts.Progress(st.Rows)
+	}
+	if hg, ok := w.(*hostGraphWriter); ok {
+		st.Vertices, st.Edges = hg.vertices, hg.edges
+	}
+	switch {
+	case j.file != nil:
+		if err := j.file.publish(j.opts.Out); err != nil {
+			return st, fmt.Errorf("cannot put the export at %s: %w", j.opts.Out, err)
+		}
+		j.file.Close()
+		st.Bytes = counted.n
+	case j.files != nil:
+		if err := publishDir(j.opts.Out, j.files); err != nil {
+			return st, fmt.Errorf("cannot put the export at %s: %w", j.opts.Out, err)
+		}
+		for name, f := range j.files {
+			if fi, err := os.Stat(filepath.Join(j.opts.Out, name)); err == nil {
+				st.Bytes += fi.Size()
+			}
+			f.Close()
+		}
+	default:
+		st.Bytes = counted.n
+	}
+	return st, nil
+}
+
+// countingWriter counts the bytes of the output.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

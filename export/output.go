@@ -1,0 +1,235 @@
+package export
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// An export's files are written aside and appear under their name only
+// when complete. Where the system allows it (Linux, a file system with
+// O_TMPFILE, /proc mounted) they have no name at all until then, so not
+// even a killed process leaves a partial file behind; elsewhere they are
+// hidden temporary files in the same directory, removed on any error.
+
+// asideFile is a file being written for an export, not yet under its name.
+// Not safe for concurrent use.
+type asideFile struct {
+	*os.File
+	// named is the temporary path of a named temporary file; "" for an
+	// unnamed one.
+	named string
+}
+
+// tmpPattern names the temporary files and directories of the fallback
+// and of the last step of publishing.
+const tmpPattern = ".linkgraph-export-*.tmp"
+
+// createAside creates an aside file in dir. It fails when dir is not a
+// writable directory, which is how an export checks its output before any
+// work.
+func createAside(dir string) (*asideFile, error) {
+	if f, err := openUnnamed(dir); err == nil {
+		return &asideFile{File: f}, nil
+	}
+	f, err := os.CreateTemp(dir, tmpPattern)
+	if err != nil {
+		return nil, err
+	}
+	return &asideFile{File: f, named: f.Name()}, nil
+}
+
+// createScratch creates a file in dir that is never published (sort
+// runs): unnamed, or named and unlinked at once, so it goes away with the
+// process whatever happens.
+func createScratch(dir string) (*os.File, error) {
+	if f, err := openUnnamed(dir); err == nil {
+		return f, nil
+	}
+	f, err := os.CreateTemp(dir, tmpPattern)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// linkInto syncs the file and gives it the name path, which must not
+// exist. The file stays open.
+func (a *asideFile) linkInto(path string) error {
+	if err := a.Sync(); err != nil {
+		return err
+	}
+	if a.named != "" {
+		if err := os.Rename(a.named, path); err != nil {
+			return err
+		}
+		a.named = ""
+		return nil
+	}
+	return linkUnnamed(a.File, path)
+}
+
+// publish syncs the file and puts it at path, replacing a file there, in
+// one rename, then syncs the directory so the new name survives a crash.
+func (a *asideFile) publish(path string) error {
+	dir := filepath.Dir(path)
+	tmp, err := tempName(dir)
+	if err != nil {
+		return err
+	}
+	if err := a.linkInto(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+// discard closes the file and removes it if it has a name.
+func (a *asideFile) discard() {
+	a.Close()
+	if a.named != "" {
+		os.Remove(a.named)
+		a.named = ""
+	}
+}
+
+// tempName returns an unused name in dir for the moment between linking
+// and renaming.
+func tempName(dir string) (string, error) {
+	f, err := os.CreateTemp(dir, tmpPattern)
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	f.Close()
+	return name, os.Remove(name)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cannot sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// checkFileOut checks that path can become an export file: its directory
+// exists and it is not a directory.
+func checkFileOut(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%w: %s is a directory", ErrOutput, path)
+	}
+	return checkParent(path)
+}
+
+func checkParent(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrOutput, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%w: %s is not a directory", ErrOutput, dir)
+	}
+	return nil
+}
+
+// checkDirOut checks that path can become an export directory holding
+// names: it does not exist, or it is a directory holding nothing but
+// those names (an earlier export of the same kind, which it replaces).
+// Anything else is refused: replacing it would delete what the user put
+// there.
+func checkDirOut(path string, names []string) error {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return checkParent(path)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrOutput, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%w: %s exists and is not a directory", ErrOutput, path)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrOutput, err)
+	}
+	for _, e := range entries {
+		if !slices.Contains(names, e.Name()) || !e.Type().IsRegular() {
+			return fmt.Errorf("%w: %s exists and holds %s, which is not from an export; remove it or choose another --out", ErrOutput, path, e.Name())
+		}
+	}
+	return nil
+}
+
+// publishDir puts files at path/name, all at once: it links them into a
+// temporary directory beside path, syncs it and then moves it to path,
+// swapping it with an earlier export there (see checkDirOut), which it
+// then removes.
+func publishDir(path string, files map[string]*asideFile) error {
+	parent := filepath.Dir(path)
+	// Not os.MkdirTemp: its 0700 would stay on the published directory.
+	tmp, err := tempName(parent)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(tmp, 0o777); err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+	for name, f := range files {
+		if err := f.linkInto(filepath.Join(tmp, name)); err != nil {
+			return err
+		}
+	}
+	if err := syncDir(tmp); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		// The old export moves to tmp and is removed below.
+		if err := exchange(tmp, path); err != nil {
+			return err
+		}
+	} else if err := os.Rename(tmp, path); err != nil {
+		return err
+	} else {
+		done = true
+	}
+	return syncDir(parent)
+}
+
+// exchangeByRenames swaps a and b with three renames, for systems without
+// an atomic exchange: b is missing for a moment.
+func exchangeByRenames(a, b string) error {
+	old, err := tempName(filepath.Dir(b))
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(b, old); err != nil {
+		return err
+	}
+	if err := os.Rename(a, b); err != nil {
+		os.Rename(old, b)
+		return err
+	}
+	return os.Rename(old, a)
+}

@@ -1,0 +1,131 @@
+package export
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+)
+
+// DefaultRowGroupRows is Options.RowGroupRows when it is zero. A row
+// group is held in memory until it is written (about 60 bytes a row once
+// compressed, plus the page being filled per column), so this bounds the
+// writer's memory near 20 MiB; readers such as DuckDB and Spark
+// parallelise by row group and like groups of 100k to 1M rows.
+const DefaultRowGroupRows = 256 << 10
+
+// ParquetRow is one row of a Parquet export; its tags are the file's
+// schema (see the README):
+//
+//	source_url       BYTE_ARRAY STRING, required
+//	target_url       BYTE_ARRAY STRING, required, dictionary (rows are sorted by target)
+//	anchor_text      BYTE_ARRAY STRING, required
+//	rel              LIST of required BYTE_ARRAY STRING, dictionary
+//	type             BYTE_ARRAY ENUM ("a", "img", ... as in CSV), dictionary
+//	redirect_status  INT32, required
+//	nofollow         BOOLEAN, required
+//	first_seen       INT64 TIMESTAMP(MILLIS, UTC), required
+//	last_seen        INT64 TIMESTAMP(MILLIS, UTC), required
+//	source_title     BYTE_ARRAY STRING, required
+//	source_status    INT32, required
+//	lost_at          INT64 TIMESTAMP(MILLIS, UTC), optional (null while the link is live)
+//
+// It is exported so that Go programs (and the tests) read the files back
+// with parquet.GenericReader[ParquetRow].
+type ParquetRow struct {
+	SourceURL      string   `parquet:"source_url"`
+	TargetURL      string   `parquet:"target_url,dict"`
+	AnchorText     string   `parquet:"anchor_text"`
+	Rel            []string `parquet:"rel,list" parquet-element:",dict"`
+	Type           string   `parquet:"type,enum,dict"`
+	RedirectStatus int32    `parquet:"redirect_status"`
+	Nofollow       bool     `parquet:"nofollow"`
+	FirstSeen      int64    `parquet:"first_seen,timestamp(millisecond)"`
+	LastSeen       int64    `parquet:"last_seen,timestamp(millisecond)"`
+	SourceTitle    string   `parquet:"source_title"`
+	SourceStatus   int32    `parquet:"source_status"`
+	LostAt         *int64   `parquet:"lost_at,optional,timestamp(millisecond)"`
+}
+
+// parquetBatch is how many rows the writer converts before handing them to
+// parquet-go at once: its per-call cost is spread over the batch.
+const parquetBatch = 1024
+
+// parquetWriter writes rows as Parquet with zstd. Not safe for concurrent
+// use.
+type parquetWriter struct {
+	w    *parquet.GenericWriter[ParquetRow]
+	rows []ParquetRow
+	// lost holds the lost_at values the rows of the batch point to, so
+	// that they need no allocation each.
+	lost []int64
+}
+
+func newParquetWriter(w io.Writer, rowGroupRows int) *parquetWriter {
+	return &parquetWriter{
+		w: parquet.NewGenericWriter[ParquetRow](w,
+			parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+			parquet.MaxRowsPerRowGroup(int64(rowGroupRows)),
+			parquet.CreatedBy("linkgraph", "export", ""),
+			parquet.WriteBufferSize(1<<20),
+		),
+		rows: make([]ParquetRow, 0, parquetBatch),
+		lost: make([]int64, 0, parquetBatch),
+	}
+}
+
+func (p *parquetWriter) Write(bl *lgv1.Backlink) error {
+	r := ParquetRow{
+		SourceURL:      bl.SourceUrl,
+		TargetURL:      bl.TargetUrl,
+		AnchorText:     bl.AnchorText,
+		Rel:            bl.Rel,
+		Type:           typeName(bl.Type),
+		RedirectStatus: bl.RedirectStatus,
+		Nofollow:       bl.Nofollow,
+		FirstSeen:      millis(bl.FirstSeen.GetSeconds(), bl.FirstSeen.GetNanos()),
+		LastSeen:       millis(bl.LastSeen.GetSeconds(), bl.LastSeen.GetNanos()),
+		SourceTitle:    bl.SourceTitle,
+		SourceStatus:   bl.SourceStatus,
+	}
+	if bl.LostAt != nil {
+		p.lost = append(p.lost, millis(bl.LostAt.GetSeconds(), bl.LostAt.GetNanos()))
+		r.LostAt = &p.lost[len(p.lost)-1]
+	}
+	p.rows = append(p.rows, r)
+	if len(p.rows) == cap(p.rows) {
+		return p.flushBatch()
+	}
+	return nil
+}
+
+func (p *parquetWriter) flushBatch() error {
+	if len(p.rows) == 0 {
+		return nil
+	}
+	if _, err := p.w.Write(p.rows); err != nil {
+		return fmt.Errorf("cannot write Parquet rows: %w", err)
+	}
+	// parquet-go has copied the values into its column buffers.
+	clear(p.rows)
+	p.rows, p.lost = p.rows[:0], p.lost[:0]
+	return nil
+}
+
+// Close writes the last rows, row group and the footer.
+func (p *parquetWriter) Close() error {
+	if err := p.flushBatch(); err != nil {
+		return err
+	}
+	if err := p.w.Close(); err != nil {
+		return fmt.Errorf("cannot finish the Parquet file: %w", err)
+	}
+	return nil
+}
+
+// millis is a timestamp in milliseconds since the epoch; the index keeps
+// no finer times.
+func millis(secs int64, nanos int32) int64 { return secs*1000 + int64(nanos)/1e6 }

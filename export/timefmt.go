@@ -1,0 +1,109 @@
+package export
+
+import (
+	"errors"
+	"time"
+)
+
+// The index keeps times in milliseconds and every row carries three of
+// them, so formatting them is a large share of a text export: time.Format
+// costs about 100ns a call, these appenders a fraction of that. They write
+// the same bytes as time.Format(time.RFC3339Nano) and protojson, which
+// the tests check over a wide range.
+
+// Seconds bounds of protojson's Timestamp: 0001-01-01 to 9999-12-31.
+const (
+	minProtoSeconds = -62135596800
+	maxProtoSeconds = 253402300799
+)
+
+var errTimeRange = errors.New("export: timestamp out of range 0001-01-01..9999-12-31")
+
+// appendDateTime appends "YYYY-MM-DDTHH:MM:SS" of secs (UTC), for years 1
+// to 9999.
+func appendDateTime(dst []byte, secs int64) []byte {
+	days, sod := secs/86400, secs%86400
+	if sod < 0 {
+		days, sod = days-1, sod+86400
+	}
+	y, m, d := civil(days)
+	h, mi, s := int(sod/3600), int(sod/60%60), int(sod%60)
+	return append(dst,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':',
+		byte('0'+s/10), byte('0'+s%10))
+}
+
+// civil converts days since 1970-01-01 to a proleptic Gregorian date
+// (Howard Hinnant's days_from_civil inverse: no tables, no loops).
+func civil(days int64) (y, m, d int) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = int(doy - (153*mp+2)/5 + 1)
+	if mp < 10 {
+		m = int(mp + 3)
+	} else {
+		m = int(mp - 9)
+	}
+	y = int(yoe + era*400)
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}
+
+// appendFrac appends nanos as 9 digits and returns dst.
+func appendFrac9(dst []byte, nanos int32) []byte {
+	var b [9]byte
+	for i := 8; i >= 0; i-- {
+		b[i] = byte('0' + nanos%10)
+		nanos /= 10
+	}
+	return append(dst, b[:]...)
+}
+
+// appendRFC3339Nano appends the time as time.RFC3339Nano formats it in
+// UTC: trailing zeros of the fraction dropped, no fraction when it is zero.
+func appendRFC3339Nano(dst []byte, secs int64, nanos int32) []byte {
+	if secs < minProtoSeconds || secs > maxProtoSeconds || nanos < 0 || nanos >= 1e9 {
+		return time.Unix(secs, int64(nanos)).UTC().AppendFormat(dst, time.RFC3339Nano)
+	}
+	dst = appendDateTime(dst, secs)
+	if nanos != 0 {
+		dst = append(dst, '.')
+		dst = appendFrac9(dst, nanos)
+		for dst[len(dst)-1] == '0' {
+			dst = dst[:len(dst)-1]
+		}
+	}
+	return append(dst, 'Z')
+}
+
+// appendProtoTime appends the time as protojson writes a Timestamp: UTC,
+// with 0, 3, 6 or 9 fractional digits. Like protojson, it refuses years
+// outside 1..9999.
+func appendProtoTime(dst []byte, secs int64, nanos int32) ([]byte, error) {
+	if secs < minProtoSeconds || secs > maxProtoSeconds || nanos < 0 || nanos >= 1e9 {
+		return dst, errTimeRange
+	}
+	dst = appendDateTime(dst, secs)
+	if nanos != 0 {
+		dst = append(dst, '.')
+		dst = appendFrac9(dst, nanos)
+		switch {
+		case nanos%1e6 == 0:
+			dst = dst[:len(dst)-6]
+		case nanos%1e3 == 0:
+			dst = dst[:len(dst)-3]
+		}
+	}
+	return append(dst, 'Z'), nil
+}
