@@ -25,19 +25,21 @@ import (
 //
 //	a kind scope 0 's'                  -> SumSpan [summary fields, first, last]  (sum* below)
 //	a kind scope 0 'l' suffix           -> Sum [links]            links by public suffix of the source
-//	a kind scope 0 'a' anchor           -> Sum [links, domains]   an anchor text
+//	a kind scope 0 'a' anchor           -> Sum [links]            an anchor text
+//	a kind scope 0 'A' anchor 0 domain  -> Sum [links]            an anchor's links from one domain
 //	a kind scope 0 'd' domain           -> SumSpan [links, follow, first, last]  a referring domain
 //	a kind scope 0 'h' host             -> Sum [links]            a referring host
-//	a kind scope 0 'A' domain 0 anchor  -> Sum [links]            an anchor's links from one domain
 //
 // kind is 'h' (scope is HostSURT of the host, port included) or 'd' (scope
-// is HostSURT of the registrable domain). The first three are written with
-// blind merge operands. The last three are read to see a count go from 0
-// to 1 or back (which moves the referring domains, the referring hosts and
-// an anchor's referring domains), so they are read, changed and written
-// whole: merge operands would pile up in the memtable for every read to
-// walk. A link batch (one source page) reads one 'd' and one 'h' record per
-// scope, and one 'A' record per scope and anchor. Referring pages are
+// is HostSURT of the registrable domain). The first four are written with
+// blind merge operands; an anchor's referring domains are counted when it
+// is queried, from its 'A' records (anchors come from the HTML tokenizer,
+// which turns NUL into U+FFFD, so "anchor 0" is an exact prefix). The last
+// two are read to see a count go from 0 to 1 or back (which moves the
+// summary's referring domains and hosts), so they are read, changed and
+// written whole: merge operands would pile up in the memtable for every
+// read to walk. A link batch (one source page) reads one 'd' and one 'h'
+// record per scope, whatever its number of links. Referring pages are
 // counted from the per-source record (sourceValue.scopes), which ApplyLinks
 // reads anyway.
 //
@@ -308,11 +310,8 @@ func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags li
 			return err
 		}
 		s[sumHosts] += tr
-		tr, err = a.count(t.b, scope+string(recAnchorDomain)+src.domainSURT+"\x00"+anchor, sign)
-		if err != nil {
-			return err
-		}
-		a.add(scope+string(recAnchor)+anchor, store.ShapeSum, sign, tr)
+		a.add(scope+string(recAnchor)+anchor, store.ShapeSum, sign)
+		a.add(scope+string(recAnchorDomain)+anchor+"\x00"+src.domainSURT, store.ShapeSum, sign)
 	}
 	return nil
 }

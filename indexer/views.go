@@ -93,12 +93,28 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 	defer snap.Close()
 	var rows []*lgv1.Anchor
 	if sel.aggregated() && !ix.scanOnly {
-		prefix := []byte(sel.aggScope() + string(recAnchor))
-		err = scanRecords(ctx, snap, prefix, func(suffix string, r store.Record) {
-			if f := r.Fields; len(f) == 2 && f[0] > 0 {
-				rows = append(rows, &lgv1.Anchor{AnchorText: suffix, Backlinks: f[0], ReferringDomains: f[1]})
+		scope := sel.aggScope()
+		err = scanRecords(ctx, snap, []byte(scope+string(recAnchor)), func(suffix string, r store.Record) {
+			if f := r.Fields; len(f) == 1 && f[0] > 0 {
+				rows = append(rows, &lgv1.Anchor{AnchorText: suffix, Backlinks: f[0]})
 			}
 		})
+		if err != nil {
+			return nil, err
+		}
+		page, next := pageOf(rows, anchorPos, after, size)
+		for _, a := range page {
+			// Referring domains are counted for the rows returned only.
+			err := scanRecords(ctx, snap, []byte(scope+string(recAnchorDomain)+a.AnchorText+"\x00"), func(_ string, r store.Record) {
+				if len(r.Fields) == 1 && r.Fields[0] > 0 {
+					a.ReferringDomains++
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		return anchorsPage(qid, page, next), nil
 	} else {
 		byAnchor := make(map[string]*lgv1.Anchor)
 		domains := make(map[[2]string]struct{})
@@ -123,12 +139,18 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 	if err != nil {
 		return nil, err
 	}
-	page, next := pageOf(rows, func(r *lgv1.Anchor) []byte { return countPos(r.Backlinks, r.AnchorText) }, after, size)
+	page, next := pageOf(rows, anchorPos, after, size)
+	return anchorsPage(qid, page, next), nil
+}
+
+func anchorPos(a *lgv1.Anchor) []byte { return countPos(a.Backlinks, a.AnchorText) }
+
+func anchorsPage(qid uint32, page []*lgv1.Anchor, next []byte) *lgv1.AnchorsResponse {
 	resp := &lgv1.AnchorsResponse{Anchors: page}
 	if next != nil {
 		resp.NextPageToken = encodeToken(qid, next)
 	}
-	return resp, nil
+	return resp
 }
 
 // Summary returns the backlink profile of a target.
