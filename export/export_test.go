@@ -41,20 +41,24 @@ func nsOf(ms int64) int64 { return ms * 1e6 }
 // transaction, as a shard that owns both the page and its targets does.
 func crawl(t testing.TB, ix *indexer.Index, pr *lgv1.PageResult) {
 	t.Helper()
+	if err := crawlErr(ix, pr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func crawlErr(ix *indexer.Index, pr *lgv1.PageResult) error {
 	txn := ix.Begin()
 	defer txn.Close()
 	out, err := txn.RecordPage(pr)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for _, lb := range out {
 		if err := txn.ApplyLinks(lb); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
-	if err := txn.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	return txn.Commit()
 }
 
 func link(u, anchor string, typ lgv1.LinkType, rel ...string) *lgv1.OutLink {
