@@ -1,0 +1,105 @@
+package export
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/linkrow"
+)
+
+// TestTimeFormats compares the time appenders with time.Format and
+// protojson over the whole range protojson accepts.
+func TestTimeFormats(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	check := func(secs int64, nanos int32) {
+		ts := &timestamppb.Timestamp{Seconds: secs, Nanos: nanos}
+		if got, want := string(appendRFC3339Nano(nil, secs, nanos)), ts.AsTime().UTC().Format(time.RFC3339Nano); got != want {
+			t.Fatalf("appendRFC3339Nano(%d, %d) = %s, want %s", secs, nanos, got, want)
+		}
+		raw, err := protojson.Marshal(ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendProtoTime([]byte{'"'}, secs, nanos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.TrimSuffix(string(raw), `"`); string(got) != want {
+			t.Fatalf("appendProtoTime(%d, %d) = %s, want %s", secs, nanos, got, want)
+		}
+	}
+	for _, secs := range []int64{minProtoSeconds, maxProtoSeconds, 0, -1, 86399, 86400, 951782400, 951868800, 4107542400} {
+		for _, nanos := range []int32{0, 1, 10, 999999999, 5e8, 120e6, 123e6, 123400, 1000} {
+			check(secs, nanos)
+		}
+	}
+	for range 200000 {
+		nanos := int32(r.IntN(1e9))
+		switch r.IntN(3) {
+		case 0:
+			nanos = nanos / 1e6 * 1e6 // the index's milliseconds
+		case 1:
+			nanos = 0
+		}
+		check(minProtoSeconds+r.Int64N(maxProtoSeconds-minProtoSeconds+1), nanos)
+	}
+	if _, err := appendProtoTime(nil, maxProtoSeconds+1, 0); err == nil {
+		t.Error("year 10000: no error (protojson refuses it)")
+	}
+}
+
+// FuzzText checks the NDJSON and CSV encoders on arbitrary strings
+// against protojson and encoding/csv.
+func FuzzText(f *testing.F) {
+	for _, s := range []string{"", " ", "\\.", "a,b", "\"", "x\r\ny", "\x00\x1f\x7f", "日本\u2028", "\xff", "\t lead", "\u00a0nbsp"} {
+		f.Add(s, s, int32(3), int64(1e12))
+	}
+	f.Fuzz(func(t *testing.T, anchor, title string, typ int32, ms int64) {
+		ms = ms % (maxProtoSeconds * 1000)
+		if ms < 0 {
+			ms = -ms
+		}
+		ts := timestamppb.New(time.UnixMilli(ms))
+		bl := &lgv1.Backlink{SourceUrl: "http://s.example/" + title, TargetUrl: "http://t.example/", AnchorText: anchor,
+			Rel: strings.Fields(title), Type: lgv1.LinkType(typ), SourceTitle: title, FirstSeen: ts, LastSeen: ts}
+		raw, perr := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(bl)
+		got, err := appendNDJSON(nil, bl)
+		if (perr != nil) != (err != nil) {
+			t.Fatalf("protojson error %v, ours %v", perr, err)
+		}
+		if perr == nil {
+			var want bytes.Buffer
+			if err := json.Compact(&want, raw); err != nil {
+				t.Fatal(err)
+			}
+			want.WriteByte('\n')
+			if !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("NDJSON\n got %s\nwant %s", got, want.Bytes())
+			}
+		}
+		var want bytes.Buffer
+		cw := csv.NewWriter(&want)
+		cw.Write(linkrow.AppendFields(nil, bl))
+		cw.Flush()
+		if got := appendCSV(nil, bl); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("CSV\n got %q\nwant %q", got, want.Bytes())
+		}
+	})
+}
+
+func TestTypeNames(t *testing.T) {
+	for v := range int32(len(typeNames) + 3) {
+		if got, want := typeName(lgv1.LinkType(v)), linkrow.TypeName(lgv1.LinkType(v)); got != want {
+			t.Errorf("typeName(%d) = %q, linkrow says %q", v, got, want)
+		}
+	}
+}
