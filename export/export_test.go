@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -782,5 +783,37 @@ func TestReplace(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Errorf("entries %v, want x.csv and hg", entries)
+	}
+}
+
+// TestDiskFullLeavesNothing exports into a 64 KiB tmpfs, too small for the
+// output: Run fails with ENOSPC and the file system is empty again, with
+// all its space. It needs the privilege to mount (root), else it skips.
+func TestDiskFullLeavesNothing(t *testing.T) {
+	ix := testIndex(t, 5000)
+	for _, format := range []string{export.NDJSON, export.CSV, export.Parquet} {
+		dir := t.TempDir()
+		if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+			t.Skipf("cannot mount a small tmpfs: %v", err)
+		}
+		t.Cleanup(func() { syscall.Unmount(dir, 0) })
+		job, err := export.Create(export.Options{Format: format, Out: filepath.Join(dir, "out"), RowGroupRows: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = job.Run(context.Background(), all(ix))
+		if !errors.Is(err, syscall.ENOSPC) {
+			t.Errorf("%s: Run: %v, want ENOSPC", format, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("%s: left %v behind", format, entries)
+		}
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Bfree != st.Blocks {
+			t.Errorf("%s: %d of %d blocks still used", format, st.Blocks-st.Bfree, st.Blocks)
+		}
 	}
 }

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linkgraph/linkgraph/internal/apiserver"
+)
+
+// TestExportCommandAgrees checks the export command against the query
+// commands and itself: the CSV and NDJSON export of a URL are byte for
+// byte what backlinks prints with --format csv and json, and every format
+// is the same file whether the index is read in process (--data) or over
+// gRPC (--server).
+func TestExportCommandAgrees(t *testing.T) {
+	dir := buildQueryIndex(t)
+	for _, c := range []struct{ export, backlinks []string }{
+		{[]string{"--format", "csv"}, []string{"--format", "csv"}},
+		{[]string{"--format", "ndjson"}, []string{"--format", "json"}},
+		{[]string{"--format", "csv", "--follow-only"}, []string{"--format", "csv", "--follow-only"}},
+		{[]string{"--format", "ndjson", "--scope", "host", "--internal", "include"}, []string{"--format", "json", "--scope", "host", "--internal", "include"}},
+	} {
+		args := append(append([]string{"export", "--data", dir}, c.export...), "http://t.example/")
+		if c.export[len(c.export)-1] == "include" {
+			args[len(args)-1] = "t.example"
+		}
+		code, got, errOut := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", args, code, errOut)
+		}
+		bargs := append(append([]string{"backlinks", "--data", dir}, c.backlinks...), args[len(args)-1])
+		code, want, berr := runCLI(t, bargs...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", bargs, code, berr)
+		}
+		if got != want || strings.Count(got, "\n") < 2 {
+			t.Errorf("%q printed\n%s\n%q printed\n%s", args, got, bargs, want)
+		}
+		if !strings.Contains(errOut, "exported") {
+			t.Errorf("%q: no summary on stderr: %q", args, errOut)
+		}
+	}
+
+	// Every format, in process and then over gRPC from a server on the
+	// same index.
+	out := t.TempDir()
+	formats := []string{"ndjson", "csv", "parquet", "hostgraph"}
+	read := func(from []string, format, path string) string {
+		t.Helper()
+		args := append([]string{"export", "--format", format, "--out", path, "--include-lost"}, from...)
+		if code, _, errOut := runCLI(t, args...); code != 0 {
+			t.Fatalf("%q: exit %d: %s", args, code, errOut)
+		}
+		if format == "hostgraph" {
+			path = filepath.Join(path, "edges.txt.gz")
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
+	}
+	local := map[string]string{}
+	for _, format := range formats {
+		local[format] = read([]string{"--data", dir}, format, filepath.Join(out, format+"-data"))
+	}
+	addr := serveIndex(t, dir, apiserver.Config{})
+	for _, format := range formats {
+		remote := read([]string{"--server", addr}, format, filepath.Join(out, format+"-server"))
+		if remote != local[format] || len(remote) < 20 {
+			t.Errorf("%s: --data wrote %d bytes, --server %d", format, len(local[format]), len(remote))
+		}
+	}
+}
+
+// TestExportCommandBadInput runs the export command with bad input: each
+// must exit 2 with a message saying what is wrong, before any work, and
+// leave nothing in the output directory.
+func TestExportCommandBadInput(t *testing.T) {
+	dir := buildQueryIndex(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "xml"}, `unknown format "xml"`},
+		{[]string{}, "--format is required"},
+		{[]string{"--format", "parquet", "--out", "-"}, "parquet cannot go to stdout"},
+		{[]string{"--format", "parquet"}, "parquet cannot go to stdout"},
+		{[]string{"--format", "hostgraph", "--out", "-"}, "hostgraph cannot go to stdout"},
+		{[]string{"--format", "csv", "--level", "domain", "--out", "OUT/x"}, "only for the hostgraph format"},
+		{[]string{"--format", "hostgraph", "--level", "page", "--out", "OUT/x"}, `unknown level "page"`},
+		{[]string{"--format", "csv", "--out", "OUT/missing/x.csv"}, "no such file or directory"},
+		{[]string{"--format", "parquet", "--out", "/proc/x.parquet"}, "cannot write the output"},
+		{[]string{"--format", "csv", "--scope", "host"}, "--scope needs a TARGET"},
+		{[]string{"--format", "csv", "--internal", "exclude"}, "--internal exclude needs a TARGET"},
+		{[]string{"--format", "csv", "--types", "nope"}, `unknown link type "nope"`},
+		{[]string{"--format", "csv", "--out", "OUT/x.csv", "not a url"}, "not a url"},
+		{[]string{"--format", "csv", "a", "b"}, "at most one TARGET"},
+	} {
+		out := t.TempDir()
+		args := []string{"export", "--data", dir}
+		for _, a := range c.args {
+			args = append(args, strings.ReplaceAll(a, "OUT", out))
+		}
+		code, stdout, stderr := runCLI(t, args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 and %q", c.args, code, stderr, c.want)
+		}
+		if stdout != "" {
+			t.Errorf("%q: printed %q", c.args, stdout)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("%q: left %v behind", c.args, entries)
+		}
+	}
+}
+
+// TestProgressOnlyOnTerminal checks the decision to draw progress:
+// only when stderr is a terminal (a pseudo-terminal here), never for a
+// pipe, a file or a buffer.
+func TestProgressOnlyOnTerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for name, w := range map[string]any{"pipe": w, "file": f, "buffer": &bytes.Buffer{}} {
+		if isTerminal(w.(interface{ Write([]byte) (int, error) })) {
+			t.Errorf("%s: taken for a terminal", name)
+		}
+	}
+	if p := newProgress(w); p.bar != nil {
+		t.Error("a progress bar on a pipe")
+	}
+	master, slave, err := openPTY()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	if !isTerminal(slave) {
+		t.Fatal("a pseudo-terminal is not taken for a terminal")
+	}
+	p := newProgress(slave)
+	if p.bar == nil {
+		t.Fatal("no progress bar on a terminal")
+	}
+	// Throttled: the first update draws, later ones within 200ms do not.
+	p.update(16384)
+	time.Sleep(250 * time.Millisecond)
+	p.update(32768)
+	buf := make([]byte, 4096)
+	master.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := master.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(buf[:n]); !strings.Contains(s, "rows") || !strings.Contains(s, "exporting") {
+		t.Errorf("the terminal shows %q, want rows and a rate", s)
+	}
+	p.finish()
+}
+
+// openPTY opens a pseudo-terminal pair through /dev/ptmx.
+func openPTY() (master, slave *os.File, err error) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, s, nil
+}
+
+// generated returns a data directory with a generated index of edges
+// links, made once per test binary run.
+func generated(t *testing.T, edges int) string {
+	t.Helper()
+	dir := t.TempDir()
+	code, _, errOut := runCLI(t, "generate", "--data", dir, "--edges", strconv.Itoa(edges), "--hub-backlinks", "0",
+		"--domain-backlinks", "0", "--samples", "0", "--compact=false")
+	if code != 0 {
+		t.Fatalf("generate: exit %d: %s", code, errOut)
+	}
+	return dir
+}
+
+// TestExportKilledLeavesNothing kills an export with SIGKILL while it
+// writes rows: the output directory must hold nothing, not even a
+// temporary file (the rows go to an unnamed O_TMPFILE until the end).
+// And SIGINT ends one with exit 1, leaving nothing either.
+func TestExportKilledLeavesNothing(t *testing.T) {
+	data := generated(t, 30000)
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
+		for _, format := range []string{"ndjson", "parquet", "hostgraph"} {
+			out := t.TempDir()
+			cmd, stderr := startCLI(t, "export", "--data", data, "--format", format, "--out", filepath.Join(out, "x"))
+			// Parquet writes a row group (256Ki rows) at a time, and
+			// hostgraph its files only at the end, from memory.
+			if !waitWriting(cmd.Process.Pid, out, format == "ndjson") {
+				cmd.Wait()
+				t.Fatalf("%s: the export ended before it wrote anything to kill: %s", format, stderr)
+			}
+			cmd.Process.Signal(sig)
+			err := cmd.Wait()
+			code := cmd.ProcessState.ExitCode()
+			switch {
+			case sig == syscall.SIGKILL && code != -1:
+				t.Errorf("%s: SIGKILL: exit %d (%v)", format, code, err)
+			case sig == syscall.SIGINT && code != 1:
+				t.Errorf("%s: SIGINT: exit %d, want 1: %s", format, code, stderr)
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 0 {
+				t.Errorf("%s killed by %v: left %v behind; stderr: %s", format, sig, entries, stderr)
+			}
+		}
+	}
+}
+
+// waitWriting waits until process pid has an unnamed file open in dir
+// (its fd links to "dir/#inode (deleted)") and, with written, has written
+// to it (its offset is past 0).
+func waitWriting(pid int, dir string, written bool) bool {
+	fds := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		entries, err := os.ReadDir(fds)
+		if err != nil {
+			return false // exited
+		}
+		for _, e := range entries {
+			target, err := os.Readlink(fds + e.Name())
+			if err != nil || !strings.HasPrefix(target, dir+"/") {
+				continue
+			}
+			info, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/fdinfo/" + e.Name())
+			if err == nil && (!written || !strings.HasPrefix(string(info), "pos:\t0\n")) {
+				return true
+			}
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return false
+}
+
+// TestExportFileTooLarge runs an export under a file size limit
+// (RLIMIT_FSIZE, as a full disk would stop it): it fails with exit 1 and
+// says why, and leaves nothing behind.
+func TestExportFileTooLarge(t *testing.T) {
+	data := generated(t, 10000)
+	out := t.TempDir()
+	// 2 MiB: enough for the index's own files, not for the export.
+	cmd := exec.Command("sh", "-c", `ulimit -f 4096 && exec "$0" "$@"`, os.Args[0],
+		"export", "--data", data, "--format", "ndjson", "--out", filepath.Join(out, "x.ndjson"))
+	cmd.Env = append(os.Environ(), "LINKGRAPH_AS_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "file too large") {
+		t.Errorf("exit %d, stderr %q; want 1 and file too large", code, stderr.String())
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("left %v behind", entries)
+	}
+}
