@@ -340,21 +340,25 @@ func paging(sel *selection, n int, token, view string) (size int, after []byte, 
 // after the position after, and the position to continue from (nil on the
 // last page).
 func pageOf[T any](rows []T, pos func(T) []byte, after []byte, size int) ([]T, []byte) {
-	slices.SortFunc(rows, func(a, b T) int { return bytes.Compare(pos(a), pos(b)) })
-	i := 0
-	if after != nil {
-		i, _ = slices.BinarySearchFunc(rows, after, func(r T, t []byte) int {
-			if bytes.Compare(pos(r), t) <= 0 {
-				return -1
-			}
-			return 1
-		})
+	type posRow struct {
+		pos []byte
+		row T
 	}
-	rows = rows[i:]
-	if len(rows) <= size {
-		return rows, nil
+	sorted := make([]posRow, 0, len(rows))
+	for _, r := range rows {
+		if p := pos(r); after == nil || bytes.Compare(p, after) > 0 {
+			sorted = append(sorted, posRow{p, r})
+		}
 	}
-	return rows[:size], pos(rows[size-1])
+	slices.SortFunc(sorted, func(a, b posRow) int { return bytes.Compare(a.pos, b.pos) })
+	page := make([]T, 0, min(size, len(sorted)))
+	for _, pr := range sorted[:min(size, len(sorted))] {
+		page = append(page, pr.row)
+	}
+	if len(sorted) <= size {
+		return page, nil
+	}
+	return page, sorted[size-1].pos
 }
 
 // countPos orders rows by count, highest first, then by name.
