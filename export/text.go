@@ -75,15 +75,18 @@ func (t *textWriter) flush() error {
 // commands' --format json and the HTTP API do, so protojson reads it back.
 // It is written by hand because protojson's reflection costs several
 // microseconds a row.
-type ndjsonWriter struct{ textWriter }
+type ndjsonWriter struct {
+	textWriter
+	dates dateCache
+}
 
 func newNDJSONWriter(w io.Writer) *ndjsonWriter {
-	return &ndjsonWriter{textWriter{w: w, buf: make([]byte, 0, flushAt+4096)}}
+	return &ndjsonWriter{textWriter: textWriter{w: w, buf: make([]byte, 0, flushAt+4096)}}
 }
 
 func (n *ndjsonWriter) Write(bl *lgv1.Backlink) error {
 	var err error
-	if n.buf, err = appendNDJSON(n.buf, bl); err != nil {
+	if n.buf, err = appendNDJSON(n.buf, &n.dates, bl); err != nil {
 		return err
 	}
 	return n.maybeFlush()
@@ -95,7 +98,7 @@ var errInvalidUTF8 = errors.New("export: invalid UTF-8 in a string field")
 
 // appendNDJSON appends bl as one line of JSON. On error dst is returned
 // as it was.
-func appendNDJSON(dst []byte, bl *lgv1.Backlink) ([]byte, error) {
+func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
 	start := len(dst)
 	fail := func(err error) ([]byte, error) { return dst[:start], err }
 	var ok bool
@@ -136,11 +139,11 @@ func appendNDJSON(dst []byte, bl *lgv1.Backlink) ([]byte, error) {
 	dst = strconv.AppendBool(dst, bl.Nofollow)
 	var err error
 	dst = append(dst, `,"first_seen":`...)
-	if dst, err = appendJSONTime(dst, bl.FirstSeen); err != nil {
+	if dst, err = appendJSONTime(dst, c, bl.FirstSeen); err != nil {
 		return fail(err)
 	}
 	dst = append(dst, `,"last_seen":`...)
-	if dst, err = appendJSONTime(dst, bl.LastSeen); err != nil {
+	if dst, err = appendJSONTime(dst, c, bl.LastSeen); err != nil {
 		return fail(err)
 	}
 	dst = append(dst, `,"source_title":`...)
@@ -150,28 +153,28 @@ func appendNDJSON(dst []byte, bl *lgv1.Backlink) ([]byte, error) {
 	dst = append(dst, `,"source_status":`...)
 	dst = strconv.AppendInt(dst, int64(bl.SourceStatus), 10)
 	dst = append(dst, `,"lost_at":`...)
-	if dst, err = appendJSONTime(dst, bl.LostAt); err != nil {
+	if dst, err = appendJSONTime(dst, c, bl.LostAt); err != nil {
 		return fail(err)
 	}
 	return append(dst, "}\n"...), nil
 }
 
-func appendJSONTime(dst []byte, ts *timestamppb.Timestamp) ([]byte, error) {
+func appendJSONTime(dst []byte, c *dateCache, ts *timestamppb.Timestamp) ([]byte, error) {
 	if ts == nil {
 		return append(dst, "null"...), nil
 	}
 	dst = append(dst, '"')
-	dst, err := appendProtoTime(dst, ts.GetSeconds(), ts.GetNanos())
+	dst, err := appendProtoTime(dst, c, ts.GetSeconds(), ts.GetNanos())
 	if err != nil {
 		return dst, err
 	}
 	return append(dst, '"'), nil
 }
 
-// jsonPlain marks the bytes a JSON string carries as they are: printable
-// ASCII but the quote and the backslash.
+// jsonPlain marks the bytes a JSON string of valid UTF-8 carries as they
+// are: all but control characters, the quote and the backslash.
 var jsonPlain = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
+	for c := 0x20; c < 0x100; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
@@ -182,52 +185,79 @@ var jsonPlain = func() (t [256]bool) {
 // rest as UTF-8. It reports false for invalid UTF-8, which protojson
 // refuses too.
 func appendJSONString(dst []byte, s string) ([]byte, bool) {
+	// Valid UTF-8 is copied as it is, so only ASCII needs a look below.
+	if !utf8.ValidString(s) {
+		return dst, false
+	}
 	dst = append(dst, '"')
+	for {
+		n := jsonPlainLen(s)
+		dst = append(dst, s[:n]...)
+		if n == len(s) {
+			return append(dst, '"'), true
+		}
+		c := s[n]
+		s = s[n+1:]
+		dst = append(dst, '\\')
+		switch c {
+		case '"', '\\':
+			dst = append(dst, c)
+		case '\b':
+			dst = append(dst, 'b')
+		case '\f':
+			dst = append(dst, 'f')
+		case '\n':
+			dst = append(dst, 'n')
+		case '\r':
+			dst = append(dst, 'r')
+		case '\t':
+			dst = append(dst, 't')
+		default:
+			const hex = "0123456789abcdef"
+			dst = append(dst, 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+	}
+}
+
+// The scans below test 8 bytes at a time (SWAR): URLs, anchors and
+// titles are mostly plain ASCII, and a byte at a time is most of the cost
+// of a text row.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// load8 reads s[i:i+8] as a little-endian word; the compiler merges the
+// byte loads into one.
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// hasByte is non-zero when a byte of w equals b (exact as a boolean).
+func hasByte(w uint64, b byte) uint64 {
+	x := w ^ (ones * uint64(b))
+	return (x - ones) &^ x & highs
+}
+
+// jsonPlainLen returns the length of the longest prefix of valid UTF-8 s
+// that JSON carries as it is: all but control characters, the quote and
+// the backslash.
+func jsonPlainLen(s string) int {
 	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := load8(s, i)
+		// A byte below 0x20 (exact as a boolean: bytes of 0x80 and
+		// above neither borrow nor count), a quote or a backslash.
+		if (w-ones*0x20)&^w&highs|hasByte(w, '"')|hasByte(w, '\\') != 0 {
+			break
+		}
+	}
 	for i < len(s) && jsonPlain[s[i]] {
 		i++
 	}
-	if i == len(s) {
-		dst = append(dst, s...)
-		return append(dst, '"'), true
-	}
-	dst = append(dst, s[:i]...)
-	for i < len(s) {
-		c := s[i]
-		switch {
-		case jsonPlain[c]:
-			dst = append(dst, c)
-			i++
-		case c >= utf8.RuneSelf:
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && n == 1 {
-				return dst, false
-			}
-			dst = append(dst, s[i:i+n]...)
-			i += n
-		default:
-			dst = append(dst, '\\')
-			switch c {
-			case '"', '\\':
-				dst = append(dst, c)
-			case '\b':
-				dst = append(dst, 'b')
-			case '\f':
-				dst = append(dst, 'f')
-			case '\n':
-				dst = append(dst, 'n')
-			case '\r':
-				dst = append(dst, 'r')
-			case '\t':
-				dst = append(dst, 't')
-			default:
-				const hex = "0123456789abcdef"
-				dst = append(dst, 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-		}
-	}
-	return append(dst, '"'), true
+	return i
 }
 
 // csvWriter writes a header row and one row per backlink, byte for byte
@@ -237,6 +267,7 @@ func appendJSONString(dst []byte, s string) ([]byte, bool) {
 // every time.
 type csvWriter struct {
 	textWriter
+	dates  dateCache
 	header bool
 }
 
@@ -259,7 +290,7 @@ func (c *csvWriter) Write(bl *lgv1.Backlink) error {
 	if !c.header {
 		c.writeHeader()
 	}
-	c.buf = appendCSV(c.buf, bl)
+	c.buf = appendCSV(c.buf, &c.dates, bl)
 	return c.maybeFlush()
 }
 
@@ -273,20 +304,14 @@ func (c *csvWriter) Close() error {
 }
 
 // appendCSV appends bl as one CSV row in the order of Columns.
-func appendCSV(dst []byte, bl *lgv1.Backlink) []byte {
+func appendCSV(dst []byte, c *dateCache, bl *lgv1.Backlink) []byte {
 	dst = appendCSVField(dst, bl.SourceUrl)
 	dst = append(dst, ',')
 	dst = appendCSVField(dst, bl.TargetUrl)
 	dst = append(dst, ',')
 	dst = appendCSVField(dst, bl.AnchorText)
 	dst = append(dst, ',')
-	switch len(bl.Rel) {
-	case 0:
-	case 1:
-		dst = appendCSVField(dst, bl.Rel[0])
-	default:
-		dst = appendCSVField(dst, strings.Join(bl.Rel, " "))
-	}
+	dst = appendCSVRel(dst, bl.Rel)
 	dst = append(dst, ',')
 	dst = appendCSVField(dst, typeName(bl.Type))
 	dst = append(dst, ',')
@@ -294,23 +319,48 @@ func appendCSV(dst []byte, bl *lgv1.Backlink) []byte {
 	dst = append(dst, ',')
 	dst = strconv.AppendBool(dst, bl.Nofollow)
 	dst = append(dst, ',')
-	dst = appendCSVTime(dst, bl.FirstSeen)
+	dst = appendCSVTime(dst, c, bl.FirstSeen)
 	dst = append(dst, ',')
-	dst = appendCSVTime(dst, bl.LastSeen)
+	dst = appendCSVTime(dst, c, bl.LastSeen)
 	dst = append(dst, ',')
 	dst = appendCSVField(dst, bl.SourceTitle)
 	dst = append(dst, ',')
 	dst = strconv.AppendInt(dst, int64(bl.SourceStatus), 10)
 	dst = append(dst, ',')
-	dst = appendCSVTime(dst, bl.LostAt)
+	dst = appendCSVTime(dst, c, bl.LostAt)
 	return append(dst, '\n')
 }
 
-func appendCSVTime(dst []byte, ts *timestamppb.Timestamp) []byte {
+func appendCSVTime(dst []byte, c *dateCache, ts *timestamppb.Timestamp) []byte {
 	if ts == nil {
 		return dst
 	}
-	return appendRFC3339Nano(dst, ts.GetSeconds(), ts.GetNanos())
+	return appendRFC3339Nano(dst, c, ts.GetSeconds(), ts.GetNanos())
+}
+
+// appendCSVRel appends the rel tokens joined by spaces as one field,
+// without joining them first when none needs quotes.
+func appendCSVRel(dst []byte, rel []string) []byte {
+	if len(rel) < 2 {
+		if len(rel) == 1 {
+			dst = appendCSVField(dst, rel[0])
+		}
+		return dst
+	}
+	// The joined field needs quotes if a token does, or if it starts
+	// with a space (an empty first token).
+	for _, r := range rel {
+		if r == "" || csvNeedsQuotes(r) {
+			return appendCSVField(dst, strings.Join(rel, " "))
+		}
+	}
+	for i, r := range rel {
+		if i > 0 {
+			dst = append(dst, ' ')
+		}
+		dst = append(dst, r...)
+	}
+	return dst
 }
 
 // csvPlain marks the bytes that never make a field need quotes (as
@@ -344,7 +394,14 @@ func csvNeedsQuotes(s string) bool {
 	if s == `\.` {
 		return true
 	}
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := load8(s, i)
+		if hasByte(w, ',')|hasByte(w, '"')|hasByte(w, '\r')|hasByte(w, '\n') != 0 {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
 		if !csvPlain[s[i]] {
 			return true
 		}

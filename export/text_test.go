@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -20,16 +21,20 @@ import (
 // protojson over the whole range protojson accepts.
 func TestTimeFormats(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
+	var dates dateCache
 	check := func(secs int64, nanos int32) {
 		ts := &timestamppb.Timestamp{Seconds: secs, Nanos: nanos}
-		if got, want := string(appendRFC3339Nano(nil, secs, nanos)), ts.AsTime().UTC().Format(time.RFC3339Nano); got != want {
-			t.Fatalf("appendRFC3339Nano(%d, %d) = %s, want %s", secs, nanos, got, want)
+		want := ts.AsTime().UTC().Format(time.RFC3339Nano)
+		for _, c := range []*dateCache{nil, &dates} {
+			if got := string(appendRFC3339Nano(nil, c, secs, nanos)); got != want {
+				t.Fatalf("appendRFC3339Nano(%d, %d) = %s, want %s", secs, nanos, got, want)
+			}
 		}
 		raw, err := protojson.Marshal(ts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := appendProtoTime([]byte{'"'}, secs, nanos)
+		got, err := appendProtoTime([]byte{'"'}, &dates, secs, nanos)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +57,7 @@ func TestTimeFormats(t *testing.T) {
 		}
 		check(minProtoSeconds+r.Int64N(maxProtoSeconds-minProtoSeconds+1), nanos)
 	}
-	if _, err := appendProtoTime(nil, maxProtoSeconds+1, 0); err == nil {
+	if _, err := appendProtoTime(nil, nil, maxProtoSeconds+1, 0); err == nil {
 		t.Error("year 10000: no error (protojson refuses it)")
 	}
 }
@@ -72,7 +77,7 @@ func FuzzText(f *testing.F) {
 		bl := &lgv1.Backlink{SourceUrl: "http://s.example/" + title, TargetUrl: "http://t.example/", AnchorText: anchor,
 			Rel: strings.Fields(title), Type: lgv1.LinkType(typ), SourceTitle: title, FirstSeen: ts, LastSeen: ts}
 		raw, perr := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(bl)
-		got, err := appendNDJSON(nil, bl)
+		got, err := appendNDJSON(nil, &dateCache{}, bl)
 		if (perr != nil) != (err != nil) {
 			t.Fatalf("protojson error %v, ours %v", perr, err)
 		}
@@ -90,7 +95,7 @@ func FuzzText(f *testing.F) {
 		cw := csv.NewWriter(&want)
 		cw.Write(linkrow.AppendFields(nil, bl))
 		cw.Flush()
-		if got := appendCSV(nil, bl); !bytes.Equal(got, want.Bytes()) {
+		if got := appendCSV(nil, nil, bl); !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("CSV\n got %q\nwant %q", got, want.Bytes())
 		}
 	})
@@ -102,4 +107,43 @@ func TestTypeNames(t *testing.T) {
 			t.Errorf("typeName(%d) = %q, linkrow says %q", v, got, want)
 		}
 	}
+}
+
+// benchRows are rows of a generated web, read once for the encoder
+// benchmarks.
+func benchRows(b *testing.B) []*lgv1.Backlink {
+	b.Helper()
+	var rows []*lgv1.Backlink
+	title := "Modrigo – opinion winter weather software"
+	for i := range 4096 {
+		ts := timestamppb.New(time.UnixMilli(1735689600000 + int64(i)*7919000))
+		rows = append(rows, &lgv1.Backlink{
+			SourceUrl: fmt.Sprintf("https://blog.caldri%d.nl/2017/02/health-api-cheese-%d/", i%97, i), TargetUrl: "https://www.arriquo.com.au/products/item?id=" + fmt.Sprint(i/10),
+			AnchorText: "Arriquo – sensor recipe widget math", Rel: []string{"noopener", "noreferrer"}[:i%3%2*2],
+			Type: lgv1.LinkType_LINK_TYPE_A, FirstSeen: ts, LastSeen: ts, SourceTitle: title, SourceStatus: 200,
+		})
+	}
+	return rows
+}
+
+func BenchmarkAppendNDJSON(b *testing.B) {
+	rows := benchRows(b)
+	var buf []byte
+	var c dateCache
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf, _ = appendNDJSON(buf[:0], &c, rows[i%len(rows)])
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkAppendCSV(b *testing.B) {
+	rows := benchRows(b)
+	var buf []byte
+	var c dateCache
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf = appendCSV(buf[:0], &c, rows[i%len(rows)])
+	}
+	b.SetBytes(int64(len(buf)))
 }

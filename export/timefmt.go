@@ -19,18 +19,37 @@ const (
 
 var errTimeRange = errors.New("export: timestamp out of range 0001-01-01..9999-12-31")
 
+// dateCache remembers the formatted dates of recent days: a crawl's
+// times fall on a few hundred days, and computing a date costs more than
+// the rest of a time. Direct-mapped by day number; the zero value is
+// empty and ready. Not safe for concurrent use.
+type dateCache struct {
+	day  [512]int64 // day number + 1 (days from 1970 only); 0 marks an empty slot
+	date [512][10]byte
+}
+
 // appendDateTime appends "YYYY-MM-DDTHH:MM:SS" of secs (UTC), for years 1
-// to 9999.
-func appendDateTime(dst []byte, secs int64) []byte {
+// to 9999. c may be nil.
+func appendDateTime(dst []byte, c *dateCache, secs int64) []byte {
 	days, sod := secs/86400, secs%86400
 	if sod < 0 {
 		days, sod = days-1, sod+86400
 	}
-	y, m, d := civil(days)
+	var date [10]byte
+	slot := days & 511
+	if c != nil && days >= 0 && c.day[slot] == days+1 {
+		date = c.date[slot]
+	} else {
+		y, m, d := civil(days)
+		date = [10]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+			byte('0' + m/10), byte('0' + m%10), '-', byte('0' + d/10), byte('0' + d%10)}
+		if c != nil && days >= 0 {
+			c.day[slot], c.date[slot] = days+1, date
+		}
+	}
 	h, mi, s := int(sod/3600), int(sod/60%60), int(sod%60)
-	return append(dst,
-		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+	dst = append(dst, date[:]...)
+	return append(dst, 'T',
 		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':',
 		byte('0'+s/10), byte('0'+s%10))
 }
@@ -60,7 +79,7 @@ func civil(days int64) (y, m, d int) {
 	return y, m, d
 }
 
-// appendFrac appends nanos as 9 digits and returns dst.
+// appendFrac9 appends nanos as 9 digits and returns dst.
 func appendFrac9(dst []byte, nanos int32) []byte {
 	var b [9]byte
 	for i := 8; i >= 0; i-- {
@@ -72,11 +91,11 @@ func appendFrac9(dst []byte, nanos int32) []byte {
 
 // appendRFC3339Nano appends the time as time.RFC3339Nano formats it in
 // UTC: trailing zeros of the fraction dropped, no fraction when it is zero.
-func appendRFC3339Nano(dst []byte, secs int64, nanos int32) []byte {
+func appendRFC3339Nano(dst []byte, c *dateCache, secs int64, nanos int32) []byte {
 	if secs < minProtoSeconds || secs > maxProtoSeconds || nanos < 0 || nanos >= 1e9 {
 		return time.Unix(secs, int64(nanos)).UTC().AppendFormat(dst, time.RFC3339Nano)
 	}
-	dst = appendDateTime(dst, secs)
+	dst = appendDateTime(dst, c, secs)
 	if nanos != 0 {
 		dst = append(dst, '.')
 		dst = appendFrac9(dst, nanos)
@@ -90,11 +109,11 @@ func appendRFC3339Nano(dst []byte, secs int64, nanos int32) []byte {
 // appendProtoTime appends the time as protojson writes a Timestamp: UTC,
 // with 0, 3, 6 or 9 fractional digits. Like protojson, it refuses years
 // outside 1..9999.
-func appendProtoTime(dst []byte, secs int64, nanos int32) ([]byte, error) {
+func appendProtoTime(dst []byte, c *dateCache, secs int64, nanos int32) ([]byte, error) {
 	if secs < minProtoSeconds || secs > maxProtoSeconds || nanos < 0 || nanos >= 1e9 {
 		return dst, errTimeRange
 	}
-	dst = appendDateTime(dst, secs)
+	dst = appendDateTime(dst, c, secs)
 	if nanos != 0 {
 		dst = append(dst, '.')
 		dst = appendFrac9(dst, nanos)
