@@ -11,11 +11,11 @@ import (
 )
 
 // DefaultRowGroupRows is Options.RowGroupRows when it is zero. A row
-// group is held in memory until it is written (about 60 bytes a row once
-// compressed, plus the page being filled per column), so this bounds the
-// writer's memory near 20 MiB; readers such as DuckDB and Spark
-// parallelise by row group and like groups of 100k to 1M rows.
-const DefaultRowGroupRows = 256 << 10
+// group is buffered in memory until it is written, about 100 bytes a row
+// (values, dictionaries, compressed pages), so this bounds the writer near
+// 13 MiB over the rest of the export; it is about DuckDB's own row group
+// (122,880 rows), which readers parallelise over.
+const DefaultRowGroupRows = 128 << 10
 
 // ParquetRow is one row of a Parquet export; its tags are the file's
 // schema (see the README):

@@ -171,10 +171,10 @@ func appendJSONTime(dst []byte, c *dateCache, ts *timestamppb.Timestamp) ([]byte
 	return append(dst, '"'), nil
 }
 
-// jsonPlain marks the bytes a JSON string of valid UTF-8 carries as they
-// are: all but control characters, the quote and the backslash.
+// jsonPlain marks the bytes a JSON string carries as they are: printable
+// ASCII but the quote and the backslash.
 var jsonPlain = func() (t [256]bool) {
-	for c := 0x20; c < 0x100; c++ {
+	for c := 0x20; c < 0x80; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
@@ -185,10 +185,6 @@ var jsonPlain = func() (t [256]bool) {
 // rest as UTF-8. It reports false for invalid UTF-8, which protojson
 // refuses too.
 func appendJSONString(dst []byte, s string) ([]byte, bool) {
-	// Valid UTF-8 is copied as it is, so only ASCII needs a look below.
-	if !utf8.ValidString(s) {
-		return dst, false
-	}
 	dst = append(dst, '"')
 	for {
 		n := jsonPlainLen(s)
@@ -196,8 +192,21 @@ func appendJSONString(dst []byte, s string) ([]byte, bool) {
 		if n == len(s) {
 			return append(dst, '"'), true
 		}
-		c := s[n]
-		s = s[n+1:]
+		s = s[n:]
+		c := s[0]
+		if c >= utf8.RuneSelf {
+			// Checked rune by rune rather than with utf8.ValidString
+			// up front, which goes a byte at a time after the first
+			// non-ASCII byte.
+			r, size := utf8.DecodeRuneInString(s)
+			if r == utf8.RuneError && size == 1 {
+				return dst, false
+			}
+			dst = append(dst, s[:size]...)
+			s = s[size:]
+			continue
+		}
+		s = s[1:]
 		dst = append(dst, '\\')
 		switch c {
 		case '"', '\\':
@@ -241,16 +250,16 @@ func hasByte(w uint64, b byte) uint64 {
 	return (x - ones) &^ x & highs
 }
 
-// jsonPlainLen returns the length of the longest prefix of valid UTF-8 s
-// that JSON carries as it is: all but control characters, the quote and
-// the backslash.
+// jsonPlainLen returns the length of the longest prefix of s that JSON
+// carries as it is without a further look: printable ASCII but the quote
+// and the backslash.
 func jsonPlainLen(s string) int {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		w := load8(s, i)
-		// A byte below 0x20 (exact as a boolean: bytes of 0x80 and
-		// above neither borrow nor count), a quote or a backslash.
-		if (w-ones*0x20)&^w&highs|hasByte(w, '"')|hasByte(w, '\\') != 0 {
+		// A byte below 0x20 (exact as a boolean for bytes below 0x80),
+		// a quote, a backslash, or a byte of 0x80 and above.
+		if (w-ones*0x20)&^w&highs|hasByte(w, '"')|hasByte(w, '\\')|w&highs != 0 {
 			break
 		}
 	}
