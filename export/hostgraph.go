@@ -78,8 +78,10 @@ type hostGraphWriter struct {
 }
 
 func newHostGraphWriter(dir string, domains bool, maxPairs int, out map[string]*asideFile) *hostGraphWriter {
+	// The buffer is allocated whole: growing it by appends would leave
+	// garbage as large again. Its pages cost memory only once written.
 	return &hostGraphWriter{domains: domains, dir: dir, out: out, byKey: make(map[string]uint32),
-		ids: make(map[string]uint32), maxPairs: maxPairs, pairs: make([]uint64, 0, min(maxPairs, 1<<16))}
+		ids: make(map[string]uint32), maxPairs: maxPairs, pairs: make([]uint64, 0, maxPairs)}
 }
 
 // vertexName is the name of the vertex of a host[:port]: its labels

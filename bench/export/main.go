@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +44,10 @@ const scanEnv = "BENCH_EXPORT_SCAN"
 
 func main() {
 	if dir := os.Getenv(scanEnv); dir != "" {
+		// The collector's pace of the text exports (see cmd/linkgraph).
+		if _, set := os.LookupEnv("GOGC"); !set {
+			debug.SetGCPercent(200)
+		}
 		n, err := scan(dir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scan:", err)
@@ -133,6 +138,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *outDir == "" {
 		*outDir = tmp
+	} else if err := os.MkdirAll(*outDir, 0o777); err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
