@@ -159,7 +159,6 @@ func newProgress(stderr io.Writer) *progress {
 	return &progress{bar: progressbar.NewOptions64(-1,
 		progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("exporting"),
-		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetItsString("rows"),
 		progressbar.OptionSetElapsedTime(true),
@@ -173,6 +172,9 @@ func (p *progress) update(rows int64) {
 	if p.bar == nil {
 		return
 	}
+	// The count goes in the description: the library's own count of an
+	// open-ended bar reads "n/-".
+	p.bar.Describe(fmt.Sprintf("exporting %d rows", rows))
 	p.bar.Add64(rows - p.last)
 	p.last = rows
 }
