@@ -190,6 +190,9 @@ func Create(opts Options) (*Job, error) {
 	if opts.Format == HostGraph && opts.Level == "" {
 		opts.Level = LevelHost
 	}
+	if opts.Out != Stdout {
+		opts.Out = filepath.Clean(opts.Out) // "graph/" names graph, not a file in it
+	}
 	j := &Job{opts: opts}
 	if opts.Out == Stdout {
 		return j, nil

@@ -817,3 +817,37 @@ func TestDiskFullLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyExport: a selection with no rows still gives a valid file of
+// each format (the CSV header, an empty Parquet file, an empty graph).
+func TestEmptyExport(t *testing.T) {
+	ix := testIndex(t, 100)
+	none := export.IndexSource{Index: ix, Query: indexer.ExportQuery{Target: "http://nowhere.example/"}}
+	dir := t.TempDir()
+	for _, format := range export.Formats {
+		out := filepath.Join(dir, format) + "/" // a trailing slash names the same path
+		path, st := run(t, none, export.Options{Format: format, Out: out})
+		if st.Rows != 0 {
+			t.Errorf("%s: %d rows", format, st.Rows)
+		}
+		path = filepath.Clean(path)
+		switch format {
+		case export.NDJSON:
+			if rows := readNDJSON(t, path); len(rows) != 0 {
+				t.Errorf("ndjson: %d rows", len(rows))
+			}
+		case export.CSV:
+			if rows := readCSV(t, path); len(rows) != 0 {
+				t.Errorf("csv: %d rows", len(rows))
+			}
+		case export.Parquet:
+			if rows := readParquet(t, path); len(rows) != 0 {
+				t.Errorf("parquet: %d rows", len(rows))
+			}
+		case export.HostGraph:
+			if g := readHostGraph(t, path); len(g.vertices)+len(g.edges) != 0 {
+				t.Errorf("hostgraph: %d vertices, %d edges", len(g.vertices), len(g.edges))
+			}
+		}
+	}
+}
