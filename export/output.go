@@ -35,6 +35,12 @@ func createAside(dir string) (*asideFile, error) {
 	if f, err := openUnnamed(dir); err == nil {
 		return &asideFile{File: f}, nil
 	}
+	return createNamed(dir)
+}
+
+// createNamed creates an aside file as a hidden temporary file, where no
+// unnamed one can be had.
+func createNamed(dir string) (*asideFile, error) {
 	f, err := os.CreateTemp(dir, tmpPattern)
 	if err != nil {
 		return nil, err
