@@ -92,7 +92,10 @@ func New(cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+ExportPath, &exportHandler{svc: cfg.Service, mux: gw, marshaler: marshaler})
 	mux.Handle("/", gw)
-	return &Server{GRPC: srv, Health: hs, gateway: auth.HTTPMiddleware(normalizeQuery(mux))}, nil
+	fail := func(w http.ResponseWriter, r *http.Request, err error) {
+		runtime.HTTPError(r.Context(), gw, marshaler, w, r, err)
+	}
+	return &Server{GRPC: srv, Health: hs, gateway: auth.HTTPMiddleware(normalizeQuery(mux, fail))}, nil
 }
 
 // Gateway is the HTTP/JSON mirror of the unary calls (GET /v1/backlinks,

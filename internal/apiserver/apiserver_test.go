@@ -360,6 +360,7 @@ func TestGatewayBadInputIs400(t *testing.T) {
 		{"/v1/anchors", url.Values{"target": {"http://t.example/"}, "page_size": {"10001"}}},
 		{"/v1/summary", url.Values{"target": {"t.example"}, "scope": {"bogus"}}},
 		{"/v1/outlinks", url.Values{"source": {"not a url"}}},
+		{"/v1/backlinks", url.Values{"target": {"http://t.example/"}, "scpoe": {"host"}}},
 	} {
 		t.Run(c.path+"?"+c.query.Encode(), func(t *testing.T) {
 			code, body := get(t, http.DefaultClient, s.httpURL, c.path, c.query, "")

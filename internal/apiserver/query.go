@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
@@ -37,15 +40,21 @@ var routeRequests = map[string]protoreflect.MessageDescriptor{
 	ExportPath:              (*lgv1.ExportRequest)(nil).ProtoReflect().Descriptor(),
 }
 
-// normalizeQuery rewrites query parameters into the forms grpc-gateway
-// parses, so that HTTP takes what the CLI takes: enum values by their short
+// routeExtras are the query parameters of a route that are not fields of
+// its request message.
+var routeExtras = map[string][]string{ExportPath: {"format", "resume_tokens"}}
+
+// normalizeQuery refuses a query parameter that names no field of the
+// route's request (grpc-gateway would drop it, so a typo such as scpoe=host
+// would silently widen the query) by calling fail with InvalidArgument, and
+// rewrites query parameters into the forms grpc-gateway parses, so that HTTP takes what the CLI takes: enum values by their short
 // names in any case (scope=host, order_by=first_seen, filter.types=img for
 // SCOPE_HOST, BACKLINK_ORDER_FIRST_SEEN, LINK_TYPE_IMG), repeated enums also
 // comma-separated (filter.types=a,img), and dates for timestamps
 // (filter.first_seen_from=2024-05-01). grpc-gateway offers only a
 // process-wide hook for its query parser, hence a middleware. Values it
 // cannot map are passed on unchanged for the gateway to reject with 400.
-func normalizeQuery(next http.Handler) http.Handler {
+func normalizeQuery(next http.Handler, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		md := routeRequests[r.URL.Path]
 		if md == nil || r.URL.RawQuery == "" {
@@ -61,7 +70,11 @@ func normalizeQuery(next http.Handler) http.Handler {
 		for key, vals := range q {
 			fd := fieldByPath(md, key)
 			if fd == nil {
-				continue
+				if slices.Contains(routeExtras[r.URL.Path], key) {
+					continue
+				}
+				fail(w, r, status.Errorf(codes.InvalidArgument, "unknown query parameter %q for %s; the parameters are the fields of %s (e.g. target, scope, page_size, filter.follow_only)", key, r.URL.Path, md.Name()))
+				return
 			}
 			if nv, ok := normalizeValues(fd, vals); ok {
 				q[key], changed = nv, true

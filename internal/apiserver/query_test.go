@@ -1,6 +1,8 @@
 package apiserver
 
 import (
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -46,10 +48,37 @@ func TestNormalizeQuery(t *testing.T) {
 			if err := runtime.PopulateQueryParameters(got, r.Form, utilities.NewDoubleArray(nil)); err != nil {
 				t.Errorf("%s: %v", c.query, err)
 			}
-		}))
+		}), func(_ http.ResponseWriter, _ *http.Request, err error) { t.Errorf("%s: refused: %v", c.query, err) })
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/backlinks?"+c.query, nil))
 		if !proto.Equal(got, c.want) {
 			t.Errorf("%s: got %v, want %v", c.query, got, c.want)
+		}
+	}
+}
+
+// A parameter that names no field is refused rather than dropped.
+func TestUnknownQueryParameterIsRefused(t *testing.T) {
+	for _, c := range []struct {
+		path, query string
+		refused     bool
+	}{
+		{"/v1/backlinks", "target=x&scpoe=host", true},
+		{"/v1/backlinks", "target=x&filter.folow_only=true", true},
+		{"/v1/summary", "target=x&page_size=3", true},
+		{"/v1/backlinks", "target=x&scope=host&filter.follow_only=true", false},
+		{ExportPath, "format=csv&resume_tokens=true&target=x", false},
+		{ExportPath, "formt=csv", true},
+	} {
+		var refused error
+		passed := false
+		h := normalizeQuery(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { passed = true }),
+			func(_ http.ResponseWriter, _ *http.Request, err error) { refused = err })
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, c.path+"?"+c.query, nil))
+		if got := refused != nil; got != c.refused || passed == c.refused {
+			t.Errorf("%s?%s: refused %v (%v), passed on %v; want refused %v", c.path, c.query, got, refused, passed, c.refused)
+		}
+		if refused != nil && status.Code(refused) != codes.InvalidArgument {
+			t.Errorf("%s?%s: %v, want InvalidArgument", c.path, c.query, refused)
 		}
 	}
 }
