@@ -188,49 +188,81 @@ func (v *sourceValue) encode() []byte {
 // the scope counts.
 func decodeSourceValue(b []byte, headOnly bool) (sourceValue, error) {
 	var v sourceValue
-	uv := func() (uint64, bool) {
-		x, n := binary.Uvarint(b)
-		if n <= 0 {
-			return 0, false
-		}
-		b = b[n:]
-		return x, true
+	d := decoder{b: b}
+	f, st, flag := d.uvarint(), d.uvarint(), d.byte()
+	v.fetchedAt, v.status, v.nofollow = int64(f), int32(st), flag == 1
+	v.title = d.bytes()
+	if headOnly || d.bad {
+		return v, d.err(errBadSource)
 	}
-	f, ok1 := uv()
-	st, ok2 := uv()
-	if !ok1 || !ok2 || len(b) == 0 {
-		return v, errBadSource
-	}
-	v.fetchedAt, v.status, v.nofollow, b = int64(f), int32(st), b[0] == 1, b[1:]
-	l, ok := uv()
-	if !ok || uint64(len(b)) < l {
-		return v, errBadSource
-	}
-	v.title, b = string(b[:l]), b[l:]
-	if headOnly {
-		return v, nil
-	}
-	c, ok := uv()
-	if !ok || c > uint64(len(b)) {
-		return v, errBadSource
-	}
+	c := d.count()
 	if c > 0 {
 		v.scopes = make(map[string]int64, c)
 	}
 	for range c {
-		l, ok := uv()
-		if !ok || uint64(len(b)) < l {
-			return v, errBadSource
-		}
-		k := string(b[:l])
-		b = b[l:]
-		n, ok := uv()
-		if !ok {
-			return v, errBadSource
-		}
-		v.scopes[k] = int64(n)
+		k := d.bytes()
+		v.scopes[k] = int64(d.uvarint())
 	}
-	return v, nil
+	return v, d.err(errBadSource)
+}
+
+// decoder reads the hand-written record encodings (uvarints, bytes and
+// length-prefixed strings). The first malformed read marks it bad; later
+// reads return zero values, so a decode checks once, at the end.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	x, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return x
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.bad = true
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+// bytes reads a length-prefixed string.
+func (d *decoder) bytes() string {
+	l := d.uvarint()
+	if uint64(len(d.b)) < l {
+		d.bad, d.b = true, nil
+		return ""
+	}
+	s := string(d.b[:l])
+	d.b = d.b[l:]
+	return s
+}
+
+// count reads an element count, refusing one larger than the bytes left
+// (every element takes at least one), so that it cannot size a huge
+// allocation.
+func (d *decoder) count() uint64 {
+	c := d.uvarint()
+	if c > uint64(len(d.b)) {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	return c
+}
+
+func (d *decoder) err(bad error) error {
+	if d.bad {
+		return bad
+	}
+	return nil
 }
 
 // sourceKey is s shard(2 bytes) SURT(source): what the given target shard
@@ -298,58 +330,29 @@ func decodeForward(b []byte) ([]*lgv1.Edge, error) {
 	if len(b) == 0 || b[0] != forwardVersion {
 		return nil, errBadForward
 	}
-	b = b[1:]
-	uv := func() (uint64, bool) {
-		x, n := binary.Uvarint(b)
-		if n <= 0 {
-			return 0, false
-		}
-		b = b[n:]
-		return x, true
-	}
-	bytesOf := func() (string, bool) {
-		l, ok := uv()
-		if !ok || uint64(len(b)) < l {
-			return "", false
-		}
-		s := string(b[:l])
-		b = b[l:]
-		return s, true
-	}
-	count, ok := uv()
-	if !ok || count > uint64(len(b)) {
-		return nil, errBadForward
-	}
+	d := decoder{b: b[1:]}
+	count := d.count()
 	edges := make([]*lgv1.Edge, 0, count)
 	prev := ""
 	for range count {
-		shared, ok := uv()
-		if !ok || shared > uint64(len(prev)) {
+		shared := d.uvarint()
+		if shared > uint64(len(prev)) {
 			return nil, errBadForward
 		}
-		suffix, ok := bytesOf()
-		if !ok || len(b) == 0 {
-			return nil, errBadForward
-		}
-		e := &lgv1.Edge{TargetUrl: prev[:shared] + suffix, Type: lgv1.LinkType(b[0])}
-		b = b[1:]
-		if e.AnchorText, ok = bytesOf(); !ok {
-			return nil, errBadForward
-		}
-		status, ok := uv()
-		if !ok {
-			return nil, errBadForward
-		}
-		e.RedirectStatus = int32(status)
-		rel, ok := bytesOf()
-		if !ok {
-			return nil, errBadForward
-		}
-		if rel != "" {
+		e := &lgv1.Edge{TargetUrl: prev[:shared] + d.bytes(), Type: lgv1.LinkType(d.byte())}
+		e.AnchorText = d.bytes()
+		e.RedirectStatus = int32(d.uvarint())
+		if rel := d.bytes(); rel != "" {
 			e.Rel = strings.Split(rel, " ")
+		}
+		if d.bad {
+			return nil, errBadForward
 		}
 		edges = append(edges, e)
 		prev = e.TargetUrl
+	}
+	if d.bad {
+		return nil, errBadForward
 	}
 	return edges, nil
 }

@@ -355,33 +355,7 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 // order, from one consistent snapshot. It stops at the first error fn
 // returns and returns it.
 func (ix *Index) ScanEdges(ctx context.Context, fn func(bl *lgv1.Backlink, live bool) error) error {
-	snap := ix.db.NewSnapshot()
-	defer snap.Close()
-	it, err := snap.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{store.PrefixEdge}, UpperBound: []byte{store.PrefixEdge + 1}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	cache := newRowCache(exportSources)
-	for it.First(); it.Valid(); it.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		k, err := parseEdgeKey(it.Key())
-		if err != nil {
-			return err
-		}
-		v, err := decodeEdgeValue(it.Value())
-		if err != nil {
-			return err
-		}
-		bl, err := ix.backlink(snap, &edgeRow{key: it.Key(), k: k, v: v}, cache)
-		if err != nil {
-			return err
-		}
-		if err := fn(bl, v.lostAt == 0); err != nil {
-			return err
-		}
-	}
-	return it.Error()
+	return ix.Export(ctx, ExportQuery{Filter: &lgv1.Filter{IncludeLost: true}}, func(bl *lgv1.Backlink, _ []byte) error {
+		return fn(bl, bl.LostAt == nil)
+	})
 }

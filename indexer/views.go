@@ -271,6 +271,10 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		pos []byte
 		bl  *lgv1.Backlink
 	}
+	// Internal here means a target on the page's own domain, which match
+	// cannot see (it compares sources with the target's domain).
+	excludeInternal := sel.excludeInternal
+	sel.excludeInternal = false
 	var rows []out
 	cache := newRowCache(1)
 	for _, e := range fwd {
@@ -284,11 +288,11 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		}
 		val := slices.Clone(raw)
 		closer.Close()
-		row, ok, err := sel.matchOutlink(key, val, e.GetTargetUrl())
+		row, ok, err := sel.match(key, val)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
+		if !ok || excludeInternal && urlnorm.HostSURT(urlnorm.RegistrableDomain(urlnorm.Host(e.GetTargetUrl()))) == sel.domainSURT {
 			continue
 		}
 		bl, err := ix.backlink(snap, &row, cache)
@@ -308,20 +312,6 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		resp.NextPageToken = encodeToken(qid, next)
 	}
 	return resp, nil
-}
-
-// matchOutlink is match for a link of the selection's page: internal means
-// a target on the page's own domain.
-func (sel *selection) matchOutlink(key, val []byte, targetURL string) (edgeRow, bool, error) {
-	exclude := sel.excludeInternal
-	sel.excludeInternal = false
-	row, ok, err := sel.match(key, val)
-	sel.excludeInternal = exclude
-	if !ok || err != nil || !exclude {
-		return row, ok, err
-	}
-	d := urlnorm.HostSURT(urlnorm.RegistrableDomain(urlnorm.Host(targetURL)))
-	return row, d != sel.domainSURT, nil
 }
 
 // paging validates a view's page size and token.

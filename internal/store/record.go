@@ -13,11 +13,9 @@ type Shape byte
 const (
 	// ShapeSum adds every field.
 	ShapeSum Shape = 1
-	// ShapeSpan holds (first, last): the minimum non-zero first and the
-	// maximum last.
-	ShapeSpan Shape = 2
-	// ShapeSumSpan holds sums then (first, last): the sums add, the last two
-	// fields combine as in ShapeSpan.
+	// ShapeSumSpan holds sums then (first, last): the sums add; first keeps
+	// the minimum non-zero value and last the maximum. (Shape 2, a span
+	// alone, is no longer written.)
 	ShapeSumSpan Shape = 3
 )
 
@@ -67,10 +65,7 @@ func (r *Record) Merge(o Record) error {
 		r.Fields = append(r.Fields, 0)
 	}
 	span := -1 // index of the first field of the (first, last) pair
-	switch r.Shape {
-	case ShapeSpan:
-		span = 0
-	case ShapeSumSpan:
+	if r.Shape == ShapeSumSpan {
 		span = len(r.Fields) - 2
 	}
 	for i, v := range o.Fields {

@@ -16,9 +16,9 @@ func TestRecordMerge(t *testing.T) {
 	}{
 		{"sum", ShapeSum, []int64{1, 2}, []int64{3, -5}, []int64{4, -3}},
 		{"sum pads", ShapeSum, []int64{1}, []int64{3, 4}, []int64{4, 4}},
-		{"span", ShapeSpan, []int64{50, 60}, []int64{40, 55}, []int64{40, 60}},
-		{"span ignores an unset first", ShapeSpan, []int64{50, 60}, []int64{0, 70}, []int64{50, 70}},
-		{"span from unset", ShapeSpan, []int64{0, 0}, []int64{40, 55}, []int64{40, 55}},
+		{"span", ShapeSumSpan, []int64{0, 50, 60}, []int64{0, 40, 55}, []int64{0, 40, 60}},
+		{"span ignores an unset first", ShapeSumSpan, []int64{0, 50, 60}, []int64{0, 0, 70}, []int64{0, 50, 70}},
+		{"span from unset", ShapeSumSpan, []int64{0, 0, 0}, []int64{0, 40, 55}, []int64{0, 40, 55}},
 		{"sum and span", ShapeSumSpan, []int64{1, 1, 50, 60}, []int64{-1, 0, 30, 40}, []int64{0, 1, 30, 60}},
 		{"three sums and span", ShapeSumSpan, []int64{1, 1, 1, 50, 60}, []int64{1, 2, 3, 30, 70}, []int64{2, 3, 4, 30, 70}},
 	} {
@@ -35,7 +35,7 @@ func TestRecordMerge(t *testing.T) {
 		}
 	}
 	r := Record{Shape: ShapeSum, Fields: []int64{1}}
-	if err := r.Merge(Record{Shape: ShapeSpan, Fields: []int64{1, 2}}); err == nil {
+	if err := r.Merge(Record{Shape: ShapeSumSpan, Fields: []int64{1, 2}}); err == nil {
 		t.Error("merging records of two shapes succeeded")
 	}
 	for _, bad := range [][]byte{nil, {1}, {1, 2, 0x80}} {
