@@ -72,15 +72,7 @@ func (c *backlinksCmd) run(ctx context.Context, args []string, stdout, stderr io
 	order := fs.String("order", "target", "sort by target (target URL, then source URL, in SURT order; the fastest), first_seen, last_seen or source_domain")
 	desc := fs.Bool("desc", false, "newest first for the time orders, reverse order otherwise")
 	onePerDomain := fs.Bool("one-per-domain", false, "keep one link per referring domain, the first in the order")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	target, err := oneTarget(pos, "TARGET (a URL, or a host/domain with --scope)")
-	if err != nil {
-		return err
-	}
-	scope, filter, err := f.check()
+	target, scope, filter, err := f.parse(fs, args, targetArg)
 	if err != nil {
 		return err
 	}
@@ -88,24 +80,13 @@ func (c *backlinksCmd) run(ctx context.Context, args []string, stdout, stderr io
 	if !ok {
 		return usagef("--order %q: use target, first_seen, last_seen or source_domain", *order)
 	}
-	api, closeAPI, err := f.open()
-	if err != nil {
-		return err
-	}
-	defer closeAPI()
-
-	out := newRowWriter(f.format, stdout, "no backlinks found", backlinkColumns)
 	req := &lgv1.BacklinksRequest{Target: target, Scope: scope, Filter: filter, PageSize: f.pageSize(),
 		OrderBy: ord, Descending: *desc, OnePerDomain: *onePerDomain}
-	err = pageThrough(ctx, f.limit, func(ctx context.Context, token string) ([]*lgv1.Backlink, string, error) {
+	return listRows(ctx, &f, stdout, "no backlinks found", backlinkColumns, func(ctx context.Context, api queryAPI, token string) ([]*lgv1.Backlink, string, error) {
 		req.PageToken = token
 		res, err := api.Backlinks(ctx, req)
 		return res.GetBacklinks(), res.GetNextPageToken(), err
-	}, out.Write)
-	if err != nil {
-		return err
-	}
-	return out.Flush()
+	})
 }
 
 type outlinksCmd struct{}
@@ -117,33 +98,14 @@ func (c *outlinksCmd) run(ctx context.Context, args []string, stdout, stderr io.
 	fs := newFlagSet("outlinks", "outlinks [--data DIR | --server ADDR] [flags] URL", stderr)
 	var f queryFlags
 	f.register(fs, false, true)
-	pos, err := parseFlags(fs, args)
+	source, _, filter, err := f.parse(fs, args, "URL (the source page)")
 	if err != nil {
 		return err
 	}
-	source, err := oneTarget(pos, "URL (the source page)")
-	if err != nil {
-		return err
-	}
-	_, filter, err := f.check()
-	if err != nil {
-		return err
-	}
-	api, closeAPI, err := f.open()
-	if err != nil {
-		return err
-	}
-	defer closeAPI()
-
-	out := newRowWriter(f.format, stdout, "no outlinks found", backlinkColumns)
 	req := &lgv1.OutlinksRequest{Source: source, Filter: filter, PageSize: f.pageSize()}
-	err = pageThrough(ctx, f.limit, func(ctx context.Context, token string) ([]*lgv1.Backlink, string, error) {
+	return listRows(ctx, &f, stdout, "no outlinks found", backlinkColumns, func(ctx context.Context, api queryAPI, token string) ([]*lgv1.Backlink, string, error) {
 		req.PageToken = token
 		res, err := api.Outlinks(ctx, req)
 		return res.GetLinks(), res.GetNextPageToken(), err
-	}, out.Write)
-	if err != nil {
-		return err
-	}
-	return out.Flush()
+	})
 }

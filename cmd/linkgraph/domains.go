@@ -31,33 +31,14 @@ func (c *domainsCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 	fs := newFlagSet("domains", "domains [--data DIR | --server ADDR] [flags] TARGET", stderr)
 	var f queryFlags
 	f.register(fs, true, true)
-	pos, err := parseFlags(fs, args)
+	target, scope, filter, err := f.parse(fs, args, targetArg)
 	if err != nil {
 		return err
 	}
-	target, err := oneTarget(pos, "TARGET (a URL, or a host/domain with --scope)")
-	if err != nil {
-		return err
-	}
-	scope, filter, err := f.check()
-	if err != nil {
-		return err
-	}
-	api, closeAPI, err := f.open()
-	if err != nil {
-		return err
-	}
-	defer closeAPI()
-
-	out := newRowWriter(f.format, stdout, "no referring domains found", domainColumns)
 	req := &lgv1.ReferringDomainsRequest{Target: target, Scope: scope, Filter: filter, PageSize: f.pageSize()}
-	err = pageThrough(ctx, f.limit, func(ctx context.Context, token string) ([]*lgv1.ReferringDomain, string, error) {
+	return listRows(ctx, &f, stdout, "no referring domains found", domainColumns, func(ctx context.Context, api queryAPI, token string) ([]*lgv1.ReferringDomain, string, error) {
 		req.PageToken = token
 		res, err := api.ReferringDomains(ctx, req)
 		return res.GetDomains(), res.GetNextPageToken(), err
-	}, out.Write)
-	if err != nil {
-		return err
-	}
-	return out.Flush()
+	})
 }

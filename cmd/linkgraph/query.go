@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -306,12 +307,40 @@ func callError(err error) error {
 	return rpcError{st}
 }
 
-// oneTarget returns the one positional argument.
-func oneTarget(pos []string, what string) (string, error) {
-	if len(pos) != 1 {
-		return "", usagef("give exactly one %s", what)
+// targetArg names the positional argument of the query commands but
+// outlinks in their usage errors.
+const targetArg = "TARGET (a URL, or a host/domain with --scope)"
+
+// parse parses a query command's flags and its one positional argument
+// (what names it in the usage error) and checks the flags.
+func (f *queryFlags) parse(fs *flag.FlagSet, args []string, what string) (target string, scope lgv1.Scope, filter *lgv1.Filter, err error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return "", 0, nil, err
 	}
-	return pos[0], nil
+	if len(pos) != 1 {
+		return "", 0, nil, usagef("give exactly one %s", what)
+	}
+	scope, filter, err = f.check()
+	return pos[0], scope, filter, err
+}
+
+// listRows opens the command's API and writes the rows fetch pages
+// through, up to --limit, in --format.
+func listRows[T any](ctx context.Context, f *queryFlags, stdout io.Writer, none string, cols []column[T], fetch func(ctx context.Context, api queryAPI, token string) ([]T, string, error)) error {
+	api, closeAPI, err := f.open()
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	out := newRowWriter(f.format, stdout, none, cols)
+	err = pageThrough(ctx, f.limit, func(ctx context.Context, token string) ([]T, string, error) {
+		return fetch(ctx, api, token)
+	}, out.Write)
+	if err != nil {
+		return err
+	}
+	return out.Flush()
 }
 
 // timeString formats a timestamp for TSV, CSV and JSON-less output: RFC

@@ -60,15 +60,7 @@ func (c *statsCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs := newFlagSet("stats", "stats [--data DIR | --server ADDR] [flags] TARGET", stderr)
 	var f queryFlags
 	f.register(fs, true, false)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	target, err := oneTarget(pos, "TARGET (a URL, or a host/domain with --scope)")
-	if err != nil {
-		return err
-	}
-	scope, filter, err := f.check()
+	target, scope, filter, err := f.parse(fs, args, targetArg)
 	if err != nil {
 		return err
 	}
