@@ -78,7 +78,7 @@ func exportSelection(q ExportQuery) (*selection, error) {
 			f = proto.Clone(f).(*lgv1.Filter)
 			f.Internal = lgv1.InternalLinks_INTERNAL_LINKS_INCLUDE
 		}
-		return newSelection(q.Target, q.Scope, f, false)
+		return newSelection(q.Target, q.Scope, f)
 	}
 	if f.GetInternal() == lgv1.InternalLinks_INTERNAL_LINKS_EXCLUDE {
 		return nil, fmt.Errorf("%w: excluding internal links needs a target", ErrInvalidArgument)

@@ -135,7 +135,7 @@ func TestApplyIsIdempotentAndTracksRemovals(t *testing.T) {
 	if got := backlinks(t, ix, indexer.Query{Target: "http://b.example/y"}); len(got) != 0 {
 		t.Fatalf("lost link still live: %q", got)
 	}
-	if got := backlinks(t, ix, indexer.Query{Target: "http://b.example/y", IncludeLost: true}); len(got) != 1 {
+	if got := backlinks(t, ix, indexer.Query{Target: "http://b.example/y", Filter: &lgv1.Filter{IncludeLost: true}}); len(got) != 1 {
 		t.Fatalf("lost link not kept: %q", got)
 	}
 	p, _ = ix.Backlinks(context.Background(), indexer.Query{Target: "http://b.example/x"})

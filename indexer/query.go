@@ -41,10 +41,7 @@ type Query struct {
 	// Filter narrows the links; nil keeps every live link (internal ones
 	// as lgv1.InternalLinks says).
 	Filter *lgv1.Filter
-	// IncludeLost also returns edges whose source no longer has them
-	// (the same as Filter.IncludeLost).
-	IncludeLost bool
-	Order       lgv1.BacklinkOrder
+	Order  lgv1.BacklinkOrder
 	// Descending reverses the order.
 	Descending bool
 	// OnePerDomain keeps the first link in the order per referring domain.
@@ -65,7 +62,7 @@ type Page struct {
 // a token stays valid while the index changes: rows added before the
 // position are not returned, rows after it are, and no row is returned twice.
 func (ix *Index) Backlinks(ctx context.Context, q Query) (*Page, error) {
-	sel, err := newSelection(q.Target, q.Scope, q.Filter, q.IncludeLost)
+	sel, err := newSelection(q.Target, q.Scope, q.Filter)
 	if err != nil {
 		return nil, err
 	}

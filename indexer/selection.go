@@ -44,11 +44,11 @@ type selection struct {
 }
 
 // newSelection validates a query's target, scope and filter.
-func newSelection(target string, scope lgv1.Scope, f *lgv1.Filter, includeLost bool) (*selection, error) {
+func newSelection(target string, scope lgv1.Scope, f *lgv1.Filter) (*selection, error) {
 	if f == nil {
 		f = &lgv1.Filter{}
 	}
-	sel := &selection{scope: scope, filter: f, includeLost: includeLost || f.GetIncludeLost(), domains: make(map[string]string)}
+	sel := &selection{scope: scope, filter: f, includeLost: f.GetIncludeLost(), domains: make(map[string]string)}
 	if strings.TrimSpace(target) == "" {
 		return nil, fmt.Errorf("%w: target is empty; give a URL, host or domain", ErrInvalidArgument)
 	}

@@ -25,7 +25,7 @@ import (
 // ReferringDomains lists the registrable domains linking to a target, most
 // backlinks first, then by domain.
 func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomainsRequest) (*lgv1.ReferringDomainsResponse, error) {
-	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter(), false)
+	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 // Anchors lists the anchor texts of the links to a target, most backlinks
 // first, then by text.
 func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.AnchorsResponse, error) {
-	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter(), false)
+	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func anchorsPage(qid uint32, page []*lgv1.Anchor, next []byte) *lgv1.AnchorsResp
 
 // Summary returns the backlink profile of a target.
 func (ix *Index) Summary(ctx context.Context, req *lgv1.SummaryRequest) (*lgv1.SummaryResponse, error) {
-	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter(), false)
+	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	}
 	// The source page plays the target's part in the selection: its
 	// domain decides which links are internal.
-	sel, err := newSelection(req.GetSource(), lgv1.Scope_SCOPE_URL, f, false)
+	sel, err := newSelection(req.GetSource(), lgv1.Scope_SCOPE_URL, f)
 	if err != nil {
 		return nil, fmt.Errorf("%w (source)", err)
 	}
