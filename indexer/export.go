@@ -83,7 +83,7 @@ func exportSelection(q ExportQuery) (*selection, error) {
 	if f.GetInternal() == lgv1.InternalLinks_INTERNAL_LINKS_EXCLUDE {
 		return nil, fmt.Errorf("%w: excluding internal links needs a target", ErrInvalidArgument)
 	}
-	sel := &selection{filter: f, includeLost: f.GetIncludeLost(), domains: make(map[string]string),
+	sel := &selection{filter: f, domains: make(map[string]string),
 		ranges: [][2][]byte{{[]byte{store.PrefixEdge}, []byte{store.PrefixEdge + 1}}}}
 	if err := sel.compileFilter(); err != nil {
 		return nil, err

@@ -32,10 +32,9 @@ type selection struct {
 	domainSURT      string
 	excludeInternal bool
 
-	filter      *lgv1.Filter
-	includeLost bool
-	types       map[lgv1.LinkType]bool
-	anchor      string // lowercased anchor_contains
+	filter *lgv1.Filter
+	types  map[lgv1.LinkType]bool
+	anchor string // lowercased anchor_contains
 	// Time bounds in Unix ms; 0 is open.
 	firstFrom, firstTo, lastFrom, lastTo int64
 
@@ -48,7 +47,7 @@ func newSelection(target string, scope lgv1.Scope, f *lgv1.Filter) (*selection, 
 	if f == nil {
 		f = &lgv1.Filter{}
 	}
-	sel := &selection{scope: scope, filter: f, includeLost: f.GetIncludeLost(), domains: make(map[string]string)}
+	sel := &selection{scope: scope, filter: f, domains: make(map[string]string)}
 	if strings.TrimSpace(target) == "" {
 		return nil, fmt.Errorf("%w: target is empty; give a URL, host or domain", ErrInvalidArgument)
 	}
@@ -155,7 +154,7 @@ func (sel *selection) compileFilter() error {
 func (sel *selection) aggregated() bool {
 	f := sel.filter
 	return (sel.scope == lgv1.Scope_SCOPE_HOST || sel.scope == lgv1.Scope_SCOPE_DOMAIN) &&
-		sel.excludeInternal && !sel.includeLost && !f.GetFollowOnly() && len(sel.types) == 0 &&
+		sel.excludeInternal && !f.GetIncludeLost() && !f.GetFollowOnly() && len(sel.types) == 0 &&
 		sel.anchor == "" && f.FirstSeenFrom == nil && f.FirstSeenTo == nil && f.LastSeenFrom == nil && f.LastSeenTo == nil
 }
 
@@ -184,7 +183,7 @@ func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
 		return edgeRow{}, false, err
 	}
 	switch {
-	case v.lostAt != 0 && !sel.includeLost,
+	case v.lostAt != 0 && !sel.filter.GetIncludeLost(),
 		sel.filter.GetFollowOnly() && !v.flags.follow(),
 		sel.firstFrom != 0 && v.firstSeen < sel.firstFrom,
 		sel.firstTo != 0 && v.firstSeen >= sel.firstTo,
@@ -287,7 +286,7 @@ func (sel *selection) scanAfter(ctx context.Context, r pebble.Reader, after []by
 // token, so that a token is refused by any other query.
 func queryID(sel *selection, extra ...any) uint32 {
 	f, _ := proto.MarshalOptions{Deterministic: true}.Marshal(sel.filter)
-	return crc32.ChecksumIEEE(fmt.Appendf(nil, "%d\x00%s\x00%x\x00%t\x00%v", sel.scope, sel.target, f, sel.includeLost, extra))
+	return crc32.ChecksumIEEE(fmt.Appendf(nil, "%d\x00%s\x00%x\x00%v", sel.scope, sel.target, f, extra))
 }
 
 // A page token is base64url(crc32 | query id | position). The checksum
