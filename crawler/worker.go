@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -34,9 +35,29 @@ type WorkerConfig struct {
 	// kind (page, robots, sitemap) and outcome (HTTP status class or error
 	// reason). See NewFetchSeconds.
 	FetchSeconds *prometheus.HistogramVec
+	// Redeliveries, if set, counts fetch tasks received again after another
+	// delivery was not acked (a worker died, or failed to publish), by kind.
+	// See NewRedeliveries.
+	Redeliveries *prometheus.CounterVec
+	// ShutdownGrace is how long in-flight fetches may run on after Run's
+	// context ends; then they are cut off and their tasks handed back
+	// (default DefaultShutdownGrace).
+	ShutdownGrace time.Duration
 	// Shards is the cluster's shard count.
 	Shards  int
 	Fetcher FetcherConfig
+}
+
+// DefaultShutdownGrace leaves in-flight fetches time to finish within
+// Kubernetes' default 30s termination grace period.
+const DefaultShutdownGrace = 25 * time.Second
+
+// NewRedeliveries returns the counter for WorkerConfig.Redeliveries.
+func NewRedeliveries() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "linkgraph_fetch_redeliveries_total",
+		Help: "Fetch tasks received again because an earlier delivery was not acknowledged, by kind (page, robots, sitemap).",
+	}, []string{"kind"})
 }
 
 // NewFetchSeconds returns the fetch latency histogram for
@@ -61,68 +82,115 @@ func NewWorker(js jetstream.JetStream, cfg WorkerConfig, log *slog.Logger) *Work
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultWorkers
 	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = DefaultShutdownGrace
+	}
 	return &Worker{cfg: cfg, js: js, log: log}
 }
 
-// Run fetches until ctx is done. On cancellation it stops pulling, lets
-// in-flight fetches finish (each is bounded by the fetch timeout), hands
-// back tasks it had pulled but not started, and returns nil.
+// Run fetches until ctx is done. On cancellation it stops pulling, hands
+// back tasks it had pulled but not started, lets in-flight fetches finish
+// for up to ShutdownGrace, then cuts off the rest and hands their tasks
+// back too, and returns nil.
 func (w *Worker) Run(ctx context.Context) error {
 	cons, err := w.js.Consumer(ctx, bus.FetchStream, bus.WorkersConsumer)
 	if err != nil {
 		return fmt.Errorf("crawler: cannot open fetch consumer: %w", err)
-	}
-	// Pull only what can be worked on soon: tasks held in a buffer still
-	// count against their ack wait and are invisible to other workers.
-	it, err := cons.Messages(jetstream.PullMaxMessages(w.cfg.Concurrency))
-	if err != nil {
-		return fmt.Errorf("crawler: cannot pull fetch tasks: %w", err)
 	}
 	// Fetches use their own context so that shutdown lets them finish and
 	// publish their results instead of cutting them off.
 	fetchCtx, cancelFetches := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFetches()
 	fetcher := NewFetcher(fetchCtx, w.cfg.Fetcher)
+	defer fetcher.CloseIdleConnections()
 	pub := bus.Publisher{JS: w.js}
+	grace := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(w.cfg.ShutdownGrace, cancelFetches)
+		context.AfterFunc(fetchCtx, func() { t.Stop() })
+	})
+	defer grace()
 
-	tasks := make(chan jetstream.Msg)
-	var wg sync.WaitGroup
+	// A worker pulls only as many tasks as it has free slots: a task
+	// waiting in a worker's buffer would be invisible to the others, count
+	// against its ack wait, and be fetched again if the worker died.
+	slots := make(chan struct{}, w.cfg.Concurrency)
 	for range w.cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range tasks {
-				w.handle(fetchCtx, fetcher, pub, m)
-			}
-		}()
+		slots <- struct{}{}
 	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	var pullErr error
+	var fetches sync.WaitGroup
+	defer fetches.Wait()
 	for {
-		m, err := it.Next()
-		if errors.Is(err, jetstream.ErrNoHeartbeat) {
-			// The iterator recovers by itself; a stall long enough to miss
-			// heartbeats is worth a warning, not the process.
-			w.log.Warn("fetch consumer missed heartbeats; still pulling")
-			continue
+		select {
+		case <-slots:
+		case <-ctx.Done():
+			return nil
+		}
+		free := 1
+	more:
+		for free < w.cfg.Concurrency {
+			select {
+			case <-slots:
+				free++
+			default:
+				break more
+			}
+		}
+		got, err := w.pull(ctx, cons, free, func(m jetstream.Msg) {
+			fetches.Add(1)
+			go func() {
+				// Owned by Run, which waits for it through fetches.
+				defer fetches.Done()
+				defer func() { slots <- struct{}{} }()
+				if ctx.Err() != nil {
+					_ = m.Nak() // pulled as shutdown began: hand it back at once
+					return
+				}
+				w.handle(fetchCtx, fetcher, pub, m)
+			}()
+		})
+		for range free - got {
+			slots <- struct{}{}
 		}
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				pullErr = fmt.Errorf("crawler: pulling fetch tasks failed: %w", err)
-			}
-			break
-		}
-		select {
-		case tasks <- m:
-		case <-ctx.Done():
-			_ = m.Nak() // hand it back at once
+			return err
 		}
 	}
-	close(tasks)
-	wg.Wait()
-	fetcher.CloseIdleConnections()
-	return pullErr
+}
+
+// pullWait is how long one pull request waits for tasks.
+const pullWait = 5 * time.Second
+
+// pull fetches up to n tasks, handing each to start, and returns how many
+// came. An idle queue is not an error, nor is shutdown.
+func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, n int, start func(jetstream.Msg)) (int, error) {
+	pctx, cancel := context.WithTimeout(ctx, pullWait)
+	defer cancel()
+	batch, err := cons.Fetch(n, jetstream.FetchContext(pctx))
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("crawler: cannot pull fetch tasks: %w", err)
+	}
+	got := 0
+	for m := range batch.Messages() {
+		got++
+		start(m)
+	}
+	switch err := batch.Error(); {
+	case err == nil, ctx.Err() != nil, errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+	case errors.Is(err, jetstream.ErrNoHeartbeat):
+		w.log.Warn("fetch consumer missed heartbeats; still pulling")
+	default:
+		// A lost connection or a restarting server: the connection
+		// reconnects by itself; wait a moment instead of spinning.
+		w.log.Warn("pulling fetch tasks failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	return got, nil
 }
 
 func (w *Worker) handle(ctx context.Context, f *Fetcher, pub bus.Publisher, m jetstream.Msg) {
@@ -132,16 +200,24 @@ func (w *Worker) handle(ctx context.Context, f *Fetcher, pub bus.Publisher, m je
 		_ = m.Term()
 		return
 	}
+	kind := strings.ToLower(strings.TrimPrefix(task.GetKind().String(), "FETCH_KIND_"))
+	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 && w.cfg.Redeliveries != nil {
+		w.cfg.Redeliveries.WithLabelValues(kind).Inc()
+	}
 	res := f.Fetch(task)
+	if ctx.Err() != nil {
+		// Cut off by shutdown: the fetch did not fail, it was abandoned.
+		_ = m.Nak()
+		return
+	}
 	if w.cfg.FetchSeconds != nil {
 		outcome := res.GetErrorReason()
 		if outcome == "" {
 			outcome = fmt.Sprintf("%dxx", res.GetStatus()/100)
 		}
-		kind := strings.ToLower(strings.TrimPrefix(task.GetKind().String(), "FETCH_KIND_"))
 		w.cfg.FetchSeconds.WithLabelValues(kind, outcome).Observe(time.Duration(res.GetDurationNs()).Seconds())
 	}
-	data, err := proto.Marshal(res)
+	data, err := marshalFitting(res, int(w.js.Conn().MaxPayload())-payloadHeadroom)
 	if err != nil {
 		w.log.Error("cannot encode page result", "url", task.GetUrl(), "err", err)
 		_ = m.Nak()
@@ -158,4 +234,22 @@ func (w *Worker) handle(ctx context.Context, f *Fetcher, pub bus.Publisher, m je
 		return
 	}
 	_ = m.Ack()
+}
+
+// payloadHeadroom leaves room for the subject and headers of a message.
+const payloadHeadroom = 4 << 10
+
+// marshalFitting encodes res within limit bytes, dropping links from the
+// end (counted as skipped) if the NATS server allows less than a page with
+// many links needs: a result that cannot be published would be lost.
+func marshalFitting(res *lgv1.PageResult, limit int) ([]byte, error) {
+	data, err := proto.Marshal(res)
+	for err == nil && len(data) > limit && len(res.Links) > 0 {
+		keep := int(float64(len(res.Links)) * float64(limit) / float64(len(data)) * 0.95)
+		keep = min(keep, len(res.Links)-1)
+		res.SkippedLinks += int32(len(res.Links) - keep)
+		res.Links = res.Links[:keep]
+		data, err = proto.Marshal(res)
+	}
+	return data, err
 }

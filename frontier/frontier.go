@@ -925,8 +925,16 @@ func (f *Frontier) release(ctx context.Context, batch, drops []queuedTask) error
 		}
 		waits = append(waits, w)
 	}
-	for _, w := range waits {
-		if err := w(); err != nil {
+	for i, w := range waits {
+		err := w()
+		if errors.Is(err, bus.ErrDuplicate) {
+			// Released by this frontier's previous life, which crashed
+			// before deleting it from the queue: its result came or
+			// will come without this release.
+			f.forget(batch[i])
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("frontier: fetch task not stored: %w", err)
 		}
 	}
@@ -944,6 +952,23 @@ func (f *Frontier) release(ctx context.Context, batch, drops []queuedTask) error
 		}
 	}
 	return b.Commit()
+}
+
+// forget takes back the in-flight mark of a task that was not released.
+func (f *Frontier) forget(qt queuedTask) {
+	f.mu.Lock()
+	defer f.signal()
+	defer f.mu.Unlock()
+	h := f.hosts[urlnorm.HostSURT(urlnorm.Host(qt.task.GetUrl()))]
+	if h == nil {
+		return
+	}
+	if _, ok := h.inflight[qt.task.GetUrl()]; ok {
+		delete(h.inflight, qt.task.GetUrl())
+		f.inflight--
+		f.released--
+		f.scheduleLocked(h)
+	}
 }
 
 func (f *Frontier) expireLeases() {

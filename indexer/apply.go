@@ -67,6 +67,10 @@ type Index struct {
 	// looked up in Pebble for every batch. Only committed values enter it.
 	aggsMu sync.Mutex
 	aggs   map[string][]int64
+
+	// remote, set by ServeQueries on a node of a cluster, reads the edges
+	// of the shards other nodes own.
+	remote *remoteEdges
 }
 
 // aggCacheSize bounds Index.aggs.

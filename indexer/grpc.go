@@ -3,6 +3,7 @@ package indexer
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -41,23 +42,7 @@ func (s *GRPCServer) Backlinks(ctx context.Context, req *lgv1.BacklinksRequest) 
 // StreamBacklinks implements lgv1.LinkGraphServiceServer: it sends every
 // page of Backlinks, MaxPageSize rows at a time.
 func (s *GRPCServer) StreamBacklinks(req *lgv1.BacklinksRequest, stream grpc.ServerStreamingServer[lgv1.Backlink]) error {
-	q := backlinksQuery(req)
-	q.PageSize = MaxPageSize
-	for {
-		page, err := s.Index.Backlinks(stream.Context(), q)
-		if err != nil {
-			return toStatus(err)
-		}
-		for _, bl := range page.Backlinks {
-			if err := stream.Send(bl); err != nil {
-				return err
-			}
-		}
-		if page.NextPageToken == "" {
-			return nil
-		}
-		q.PageToken = page.NextPageToken
-	}
+	return streamBacklinks(s.Backlinks, req, stream)
 }
 
 // ReferringDomains implements lgv1.LinkGraphServiceServer.
@@ -68,12 +53,7 @@ func (s *GRPCServer) ReferringDomains(ctx context.Context, req *lgv1.ReferringDo
 
 // StreamReferringDomains implements lgv1.LinkGraphServiceServer.
 func (s *GRPCServer) StreamReferringDomains(req *lgv1.ReferringDomainsRequest, stream grpc.ServerStreamingServer[lgv1.ReferringDomain]) error {
-	return streamPages(stream, func(size int32, token string) ([]*lgv1.ReferringDomain, string, error) {
-		r, err := s.Index.ReferringDomains(stream.Context(), &lgv1.ReferringDomainsRequest{
-			Target: req.GetTarget(), Scope: req.GetScope(), Filter: req.GetFilter(), PageSize: size, PageToken: token,
-		})
-		return r.GetDomains(), r.GetNextPageToken(), err
-	}, req.GetPageToken())
+	return streamReferringDomains(s.ReferringDomains, req, stream)
 }
 
 // Anchors implements lgv1.LinkGraphServiceServer.
@@ -84,12 +64,7 @@ func (s *GRPCServer) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lg
 
 // StreamAnchors implements lgv1.LinkGraphServiceServer.
 func (s *GRPCServer) StreamAnchors(req *lgv1.AnchorsRequest, stream grpc.ServerStreamingServer[lgv1.Anchor]) error {
-	return streamPages(stream, func(size int32, token string) ([]*lgv1.Anchor, string, error) {
-		r, err := s.Index.Anchors(stream.Context(), &lgv1.AnchorsRequest{
-			Target: req.GetTarget(), Scope: req.GetScope(), Filter: req.GetFilter(), PageSize: size, PageToken: token,
-		})
-		return r.GetAnchors(), r.GetNextPageToken(), err
-	}, req.GetPageToken())
+	return streamAnchors(s.Anchors, req, stream)
 }
 
 // Summary implements lgv1.LinkGraphServiceServer.
@@ -118,28 +93,42 @@ const (
 // Index.Export in batches, each with the token that resumes after its last
 // row. The scan stops when the client cancels the stream.
 func (s *GRPCServer) Export(req *lgv1.ExportRequest, stream grpc.ServerStreamingServer[lgv1.ExportBatch]) error {
+	var sendErr error // an error of the stream, returned as it is
+	err := s.exportBatches(stream.Context(), req, exportBatchBytes, func(b *lgv1.ExportBatch) error {
+		sendErr = stream.Send(b)
+		return sendErr
+	})
+	if sendErr != nil {
+		return sendErr
+	}
+	return toStatus(err)
+}
+
+// exportBatches runs Index.Export for req and hands its rows to send in
+// batches of req.batch_size rows or maxBytes encoded bytes, whichever is
+// reached first; each batch carries the token that resumes after it. An
+// error of send ends the export and is returned.
+func (s *GRPCServer) exportBatches(ctx context.Context, req *lgv1.ExportRequest, maxBytes int, send func(*lgv1.ExportBatch) error) error {
 	size := int(req.GetBatchSize())
 	switch {
 	case size == 0:
 		size = DefaultExportBatch
 	case size < 0 || size > MaxExportBatch:
-		return status.Errorf(codes.InvalidArgument, "batch_size %d out of range 1..%d", size, MaxExportBatch)
+		return fmt.Errorf("%w: batch_size %d out of range 1..%d", ErrInvalidArgument, size, MaxExportBatch)
 	}
 	q := ExportQuery{Target: req.GetTarget(), Scope: req.GetScope(), Filter: req.GetFilter(), ResumeToken: req.GetResumeToken()}
 	var (
-		batch   = &lgv1.ExportBatch{Rows: make([]*lgv1.Backlink, 0, size)}
-		nbytes  int
-		last    []byte // position of the batch's last row
-		sendErr error  // an error of the stream, returned as it is
+		batch  = &lgv1.ExportBatch{Rows: make([]*lgv1.Backlink, 0, size)}
+		nbytes int
+		last   []byte // position of the batch's last row
 	)
-	send := func() error {
+	flush := func() error {
 		tok, err := s.Index.ResumeToken(q, last)
 		if err != nil {
 			return err
 		}
 		batch.ResumeToken = tok
-		if err := stream.Send(batch); err != nil {
-			sendErr = err
+		if err := send(batch); err != nil {
 			return err
 		}
 		// A new batch rather than a reset: gRPC may still read a sent
@@ -147,22 +136,49 @@ func (s *GRPCServer) Export(req *lgv1.ExportRequest, stream grpc.ServerStreaming
 		batch, nbytes = &lgv1.ExportBatch{Rows: make([]*lgv1.Backlink, 0, size)}, 0
 		return nil
 	}
-	err := s.Index.Export(stream.Context(), q, func(bl *lgv1.Backlink, pos []byte) error {
+	err := s.Index.Export(ctx, q, func(bl *lgv1.Backlink, pos []byte) error {
 		batch.Rows = append(batch.Rows, bl)
 		nbytes += proto.Size(bl)
 		last = append(last[:0], pos...) // pos is valid only during the call
-		if len(batch.Rows) >= size || nbytes >= exportBatchBytes {
-			return send()
+		if len(batch.Rows) >= size || nbytes >= maxBytes {
+			return flush()
 		}
 		return nil
 	})
 	if err == nil && len(batch.Rows) > 0 {
-		err = send()
+		err = flush()
 	}
-	if sendErr != nil {
-		return sendErr
-	}
-	return toStatus(err)
+	return err
+}
+
+// The streaming views send every page of their unary view, MaxPageSize
+// rows at a time; the gateway streams through the same functions.
+
+func streamBacklinks(unary func(context.Context, *lgv1.BacklinksRequest) (*lgv1.BacklinksResponse, error), req *lgv1.BacklinksRequest, stream grpc.ServerStreamingServer[lgv1.Backlink]) error {
+	return streamPages(stream, func(size int32, token string) ([]*lgv1.Backlink, string, error) {
+		q := proto.CloneOf(req)
+		q.PageSize, q.PageToken = size, token
+		r, err := unary(stream.Context(), q)
+		return r.GetBacklinks(), r.GetNextPageToken(), err
+	}, req.GetPageToken())
+}
+
+func streamReferringDomains(unary func(context.Context, *lgv1.ReferringDomainsRequest) (*lgv1.ReferringDomainsResponse, error), req *lgv1.ReferringDomainsRequest, stream grpc.ServerStreamingServer[lgv1.ReferringDomain]) error {
+	return streamPages(stream, func(size int32, token string) ([]*lgv1.ReferringDomain, string, error) {
+		q := proto.CloneOf(req)
+		q.PageSize, q.PageToken = size, token
+		r, err := unary(stream.Context(), q)
+		return r.GetDomains(), r.GetNextPageToken(), err
+	}, req.GetPageToken())
+}
+
+func streamAnchors(unary func(context.Context, *lgv1.AnchorsRequest) (*lgv1.AnchorsResponse, error), req *lgv1.AnchorsRequest, stream grpc.ServerStreamingServer[lgv1.Anchor]) error {
+	return streamPages(stream, func(size int32, token string) ([]*lgv1.Anchor, string, error) {
+		q := proto.CloneOf(req)
+		q.PageSize, q.PageToken = size, token
+		r, err := unary(stream.Context(), q)
+		return r.GetAnchors(), r.GetNextPageToken(), err
+	}, req.GetPageToken())
 }
 
 // streamPages sends every row of a paged view, MaxPageSize at a time.
@@ -186,9 +202,10 @@ func streamPages[T any](stream grpc.ServerStreamingServer[T], page func(size int
 
 // toStatus maps index errors to gRPC status errors; nil stays nil.
 func toStatus(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err // nil, or already a status
+	}
 	switch {
-	case err == nil:
-		return nil
 	case errors.Is(err, ErrInvalidArgument):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

@@ -277,17 +277,19 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	sel.excludeInternal = false
 	var rows []out
 	cache := newRowCache(1)
-	for _, e := range fwd {
-		key := edgeKey(nil, urlnorm.SURT(e.GetTargetUrl()), surt, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
-		raw, closer, err := snap.Get(key)
-		if errors.Is(err, pebble.ErrNotFound) {
+	keys := make([][]byte, len(fwd))
+	for i, e := range fwd {
+		keys[i] = edgeKey(nil, urlnorm.SURT(e.GetTargetUrl()), surt, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
+	}
+	vals, err := ix.edgeValues(ctx, snap, fwd, keys)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range fwd {
+		key, val := keys[i], vals[i]
+		if val == nil {
 			continue // not applied yet on the target's shard
 		}
-		if err != nil {
-			return nil, err
-		}
-		val := slices.Clone(raw)
-		closer.Close()
 		row, ok, err := sel.match(key, val)
 		if err != nil {
 			return nil, err
@@ -312,6 +314,47 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		resp.NextPageToken = encodeToken(qid, next)
 	}
 	return resp, nil
+}
+
+// edgeValues returns the values of the edge keys of a page's forward list
+// fwd, nil where there is none: from snap, or in a cluster from the nodes
+// owning the targets, asked once per shard.
+func (ix *Index) edgeValues(ctx context.Context, snap pebble.Reader, fwd []*lgv1.Edge, keys [][]byte) ([][]byte, error) {
+	vals := make([][]byte, len(keys))
+	remote := make(map[int][]int) // shard -> indexes into keys
+	for i, k := range keys {
+		if ix.remote != nil {
+			if sh := ix.shardOf(fwd[i].GetTargetUrl()); !ix.remote.owns(sh) {
+				remote[sh] = append(remote[sh], i)
+				continue
+			}
+		}
+		raw, closer, err := snap.Get(k)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = slices.Clone(raw)
+		closer.Close()
+	}
+	for sh, idx := range remote {
+		ks := make([][]byte, len(idx))
+		for j, i := range idx {
+			ks[j] = keys[i]
+		}
+		kv, err := ix.remote.get(ctx, sh, ks)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range idx {
+			if kv.GetFound()[j] {
+				vals[i] = kv.GetValues()[j]
+			}
+		}
+	}
+	return vals, nil
 }
 
 // paging validates a view's page size and token.

@@ -29,21 +29,65 @@ const DefaultDataDir = "./linkgraph-data"
 
 // crawlFlags are the flags shared by crawl and serve.
 type crawlFlags struct {
-	data         string
+	fetchFlags
+	frontierFlags
+	data       string
+	shards     int
+	logLevel   string
+	cpuprofile string
+}
+
+func (f *crawlFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.data, "data", DefaultDataDir, "data directory (index and queue); reused across runs")
+	f.fetchFlags.register(fs, 8)
+	f.frontierFlags.register(fs)
+	fs.IntVar(&f.shards, "shards", 0, fmt.Sprintf("shard count, fixed when a data directory is created (0: the directory's, or %d for a new one)", bus.DefaultShards))
+	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
+}
+
+// fetchFlags configure the workers' fetches.
+type fetchFlags struct {
 	workers      int
-	scope        string
-	maxDepth     int
-	maxPages     int
-	delay        time.Duration
-	perHost      int
 	allowPrivate bool
 	maxBody      byteSize
 	timeout      time.Duration
 	userAgent    string
-	shards       int
-	logLevel     string
-	cpuprofile   string
+}
 
+func (f *fetchFlags) register(fs *flag.FlagSet, defaultWorkers int) {
+	f.maxBody = crawler.DefaultMaxBody
+	fs.IntVar(&f.workers, "workers", defaultWorkers, "concurrent fetches")
+	fs.BoolVar(&f.allowPrivate, "allow-private-networks", false, "allow fetching loopback, private and link-local addresses")
+	fs.Var(&f.maxBody, "max-body", "cut response bodies at this size and record them as truncated")
+	fs.DurationVar(&f.timeout, "timeout", crawler.DefaultTimeout, "time limit of one request, body included")
+	fs.StringVar(&f.userAgent, "user-agent", crawler.DefaultUserAgent, "User-Agent header")
+}
+
+func (f *fetchFlags) config() (crawler.WorkerConfig, []error) {
+	var errs []error
+	if f.workers < 1 {
+		errs = append(errs, usagef("--workers %d: must be at least 1", f.workers))
+	}
+	if f.timeout <= 0 {
+		errs = append(errs, usagef("--timeout %v: must be positive", f.timeout))
+	}
+	return crawler.WorkerConfig{
+		Concurrency: f.workers,
+		Fetcher: crawler.FetcherConfig{
+			UserAgent: f.userAgent, Timeout: f.timeout, MaxBody: int64(f.maxBody),
+			AllowPrivateNetworks: f.allowPrivate,
+		},
+	}, errs
+}
+
+// frontierFlags configure what is crawled and how politely.
+type frontierFlags struct {
+	scope           string
+	maxDepth        int
+	maxPages        int
+	delay           time.Duration
+	perHost         int
 	ignoreRobots    bool
 	robotsTTL       time.Duration
 	maxCrawlDelay   time.Duration
@@ -57,23 +101,12 @@ type crawlFlags struct {
 	maxQueryParams  int
 }
 
-func (f *crawlFlags) register(fs *flag.FlagSet) {
-	f.maxBody = crawler.DefaultMaxBody
-	fs.StringVar(&f.data, "data", DefaultDataDir, "data directory (index and queue); reused across runs")
-	fs.IntVar(&f.workers, "workers", 8, "concurrent fetches")
+func (f *frontierFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.scope, "scope", string(frontier.ScopeHost), "which links to follow: host (the seeds' hosts), domain (their registrable domains) or all")
 	fs.IntVar(&f.maxDepth, "max-depth", 0, "follow links at most this many hops from a seed (0: no limit)")
 	fs.IntVar(&f.maxPages, "max-pages", 0, "stop after fetching this many pages in this run (0: no limit)")
 	fs.DurationVar(&f.delay, "delay", frontier.DefaultDelay, "least time between the end of one request to a host and the start of the next")
 	fs.IntVar(&f.perHost, "per-host-concurrency", frontier.DefaultPerHostConcurrency, "most requests in flight to one host")
-	fs.BoolVar(&f.allowPrivate, "allow-private-networks", false, "allow fetching loopback, private and link-local addresses")
-	fs.Var(&f.maxBody, "max-body", "cut response bodies at this size and record them as truncated")
-	fs.DurationVar(&f.timeout, "timeout", crawler.DefaultTimeout, "time limit of one request, body included")
-	fs.StringVar(&f.userAgent, "user-agent", crawler.DefaultUserAgent, "User-Agent header")
-	fs.IntVar(&f.shards, "shards", 0, fmt.Sprintf("shard count, fixed when a data directory is created (0: the directory's, or %d for a new one)", bus.DefaultShards))
-	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
-	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
-
 	fs.BoolVar(&f.ignoreRobots, "ignore-robots", false, "do not fetch or obey robots.txt")
 	fs.DurationVar(&f.robotsTTL, "robots-ttl", frontier.DefaultRobotsTTL, "how long a fetched robots.txt is trusted")
 	fs.DurationVar(&f.maxCrawlDelay, "max-crawl-delay", frontier.DefaultMaxCrawlDelay, "cap on a robots.txt Crawl-delay")
@@ -85,6 +118,24 @@ func (f *crawlFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxURLLength, "max-url-length", frontier.DefaultMaxURLLength, "longer URLs are skipped as traps")
 	fs.IntVar(&f.maxRepeats, "max-repeated-segments", frontier.DefaultMaxRepeatedSegments, "URLs repeating a path segment more often are skipped as traps")
 	fs.IntVar(&f.maxQueryParams, "max-query-params", frontier.DefaultMaxQueryParams, "URLs with more query parameters are skipped as traps")
+}
+
+// config returns the frontier's configuration for a cluster of shards
+// shards.
+func (f *frontierFlags) config(shards int) (frontier.Config, []error) {
+	c := frontier.Config{
+		Shards: shards,
+		Scope:  frontier.ScopeMode(f.scope), MaxDepth: f.maxDepth, MaxPages: f.maxPages,
+		Delay: f.delay, PerHostConcurrency: f.perHost,
+		IgnoreRobots: f.ignoreRobots, RobotsTTL: f.robotsTTL, MaxCrawlDelay: f.maxCrawlDelay,
+		MaxAttempts: f.maxAttempts, RetryBackoff: f.retryBackoff, MaxBackoff: f.maxBackoff,
+		MaxHostFailures: f.maxHostFailures, MaxPagesPerHost: f.maxPagesPerHost,
+		MaxURLLength: f.maxURLLength, MaxRepeatedSegments: f.maxRepeats, MaxQueryParams: f.maxQueryParams,
+	}
+	if err := c.Validate(); err != nil {
+		return c, []error{usageError{err}}
+	}
+	return c, nil
 }
 
 // startProfile starts CPU profiling if asked; the returned stop is never nil.
@@ -105,12 +156,6 @@ func (f *crawlFlags) startProfile() (stop func(), err error) {
 
 func (f *crawlFlags) config() (node.Config, error) {
 	var errs []error
-	if f.workers < 1 {
-		errs = append(errs, usagef("--workers %d: must be at least 1", f.workers))
-	}
-	if f.timeout <= 0 {
-		errs = append(errs, usagef("--timeout %v: must be positive", f.timeout))
-	}
 	if f.shards < 0 || f.shards > 1<<16 {
 		errs = append(errs, usagef("--shards %d: must be between 1 and 65536", f.shards))
 	}
@@ -119,32 +164,13 @@ func (f *crawlFlags) config() (node.Config, error) {
 	}
 	bc := bus.DefaultConfig()
 	bc.Shards = f.shards
-	cfg := node.Config{
-		DataDir: f.data,
-		Bus:     bc,
-		Frontier: frontier.Config{
-			Scope: frontier.ScopeMode(f.scope), MaxDepth: f.maxDepth, MaxPages: f.maxPages,
-			Delay: f.delay, PerHostConcurrency: f.perHost, Shards: max(f.shards, 1),
-			IgnoreRobots: f.ignoreRobots, RobotsTTL: f.robotsTTL, MaxCrawlDelay: f.maxCrawlDelay,
-			MaxAttempts: f.maxAttempts, RetryBackoff: f.retryBackoff, MaxBackoff: f.maxBackoff,
-			MaxHostFailures: f.maxHostFailures, MaxPagesPerHost: f.maxPagesPerHost,
-			MaxURLLength: f.maxURLLength, MaxRepeatedSegments: f.maxRepeats, MaxQueryParams: f.maxQueryParams,
-		},
-		Worker: crawler.WorkerConfig{
-			Concurrency: f.workers,
-			Fetcher: crawler.FetcherConfig{
-				UserAgent: f.userAgent, Timeout: f.timeout, MaxBody: int64(f.maxBody),
-				AllowPrivateNetworks: f.allowPrivate,
-			},
-		},
-	}
-	if err := cfg.Frontier.Validate(); err != nil {
-		errs = append(errs, usageError{err})
-	}
+	wc, werrs := f.fetchFlags.config()
+	fc, ferrs := f.frontierFlags.config(max(f.shards, 1))
+	errs = append(errs, append(werrs, ferrs...)...)
 	if len(errs) > 0 {
-		return cfg, usageError{errors.Join(errs...)}
+		return node.Config{}, usageError{errors.Join(errs...)}
 	}
-	return cfg, nil
+	return node.Config{DataDir: f.data, Bus: bc, Frontier: fc, Worker: wc}, nil
 }
 
 // normalizeSeeds validates every seed and reports all bad ones at once.

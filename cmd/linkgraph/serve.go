@@ -2,18 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
@@ -58,20 +52,9 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q: give seeds with --seed", pos[0])
 	}
-	if (*tlsCert == "") != (*tlsKey == "") {
-		return usagef("give --tls-cert and --tls-key together")
-	}
-	var token string
-	if *tokenFile != "" {
-		if token, err = apiserver.LoadToken(*tokenFile); err != nil {
-			return usagef("--auth-token-file: %w", err)
-		}
-	}
-	var tlsConfig *tls.Config
-	if *tlsCert != "" {
-		if tlsConfig, err = apiserver.LoadServerTLS(*tlsCert, *tlsKey); err != nil {
-			return usagef("--tls-cert/--tls-key: %w", err)
-		}
+	token, tlsConfig, err := apiFlags(*tokenFile, *tlsCert, *tlsKey)
+	if err != nil {
+		return err
 	}
 	cfg, err := f.config()
 	if err != nil {
@@ -90,11 +73,11 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		return fmt.Errorf("cannot listen on --grpc-addr %s: %w", *addr, err)
 	}
 	defer lis.Close()
-	hlis, err := net.Listen("tcp", *httpAddr)
+	ops, err := listenOps("--http-addr", *httpAddr, tlsConfig)
 	if err != nil {
-		return fmt.Errorf("cannot listen on --http-addr %s: %w", *httpAddr, err)
+		return err
 	}
-	defer hlis.Close()
+	defer ops.close()
 	n, err := node.OpenAllInOne(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -112,60 +95,24 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		log.Warn("--auth-token-file without TLS on a non-loopback address: tokens cross the network in clear text", "grpc_addr", lis.Addr())
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := n.Register(reg); err != nil {
+	if err := n.Register(ops.Reg); err != nil {
 		return err
 	}
-	var ready atomic.Bool
-	mux := http.NewServeMux()
 	// The HTTP/JSON mirror shares this listener with the metrics rather than
 	// the gRPC one, so that gRPC keeps grpc-go's own HTTP/2 transport (its
 	// http.Handler mode is much slower) and /v1/ needs no protocol sniffing.
-	mux.Handle(apiserver.GatewayPrefix, api.Gateway())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig}
+	ops.Mux.Handle(apiserver.GatewayPrefix, api.Gateway())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.Run(gctx) })
-	g.Go(func() error {
-		serve := hsrv.Serve
-		if tlsConfig != nil {
-			serve = func(l net.Listener) error { return hsrv.ServeTLS(l, "", "") }
-		}
-		if err := serve(hlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("HTTP server: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		if err := api.GRPC.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			return fmt.Errorf("gRPC server: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		ready.Store(false)
-		api.Stop()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return hsrv.Shutdown(sctx)
-	})
-	ready.Store(true)
+	g.Go(func() error { return ops.run(gctx) })
+	g.Go(func() error { return serveGRPC(gctx, api, lis, 5*time.Second) })
+	ops.setReady(true)
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme = "https"
 	}
-	fmt.Fprintf(stderr, "linkgraph serving gRPC on %s, HTTP on %s://%s (data %s)\n", lis.Addr(), scheme, hlis.Addr(), cfg.DataDir)
+	fmt.Fprintf(stderr, "linkgraph serving gRPC on %s, HTTP on %s://%s (data %s)\n", lis.Addr(), scheme, ops.Addr(), cfg.DataDir)
 	return g.Wait()
 }
 
@@ -174,4 +121,24 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 func isLoopback(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
+}
+
+// serveGRPC serves api on lis until ctx is done, then stops it gracefully,
+// cutting off the calls still running (a long export) after grace.
+func serveGRPC(ctx context.Context, api *apiserver.Server, lis net.Listener, grace time.Duration) error {
+	stopped := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(stopped)
+		t := time.AfterFunc(grace, api.GRPC.Stop)
+		defer t.Stop()
+		api.Stop()
+	})
+	err := api.GRPC.Serve(lis)
+	if !stop() {
+		<-stopped // Serve returned because of the stop: wait until it is done
+	}
+	if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("gRPC server: %w", err)
+	}
+	return nil
 }

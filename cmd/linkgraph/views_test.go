@@ -35,9 +35,24 @@ func TestViewsOfACrawledWeb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix := indexer.New(db, shards)
-	ctx := context.Background()
+	checkViews(t, web, &indexer.GRPCServer{Index: indexer.New(db, shards)})
+}
 
+// viewsAPI is the part of the service checkViews asks: an index's
+// GRPCServer, or a gateway through grpcViews.
+type viewsAPI interface {
+	Summary(context.Context, *lgv1.SummaryRequest) (*lgv1.SummaryResponse, error)
+	ReferringDomains(context.Context, *lgv1.ReferringDomainsRequest) (*lgv1.ReferringDomainsResponse, error)
+	Anchors(context.Context, *lgv1.AnchorsRequest) (*lgv1.AnchorsResponse, error)
+	Backlinks(context.Context, *lgv1.BacklinksRequest) (*lgv1.BacklinksResponse, error)
+}
+
+// checkViews checks the summary, referring domains and anchors of every
+// host and domain of a completely crawled web, and the follow backlinks
+// with internal links, against the web's ground truth.
+func checkViews(t *testing.T, web *testweb.Web, ix viewsAPI) {
+	t.Helper()
+	ctx := context.Background()
 	domainOf := func(u string) string { return urlnorm.RegistrableDomain(urlnorm.Host(u)) }
 	type scope struct {
 		name  string
@@ -92,7 +107,7 @@ func TestViewsOfACrawledWeb(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := s.Summary
+		got := s.GetSummary()
 		if got.Backlinks != want.Backlinks || got.Follow != want.Follow || got.ReferringPages != want.ReferringPages ||
 			got.ReferringHosts != want.ReferringHosts || got.ReferringDomains != want.ReferringDomains || !maps.Equal(got.ByType, want.ByType) {
 			t.Errorf("summary of %s:\n got %v\nwant %v", sc.name, got, want)
@@ -133,7 +148,7 @@ func TestViewsOfACrawledWeb(t *testing.T) {
 				wantRows = append(wantRows, e.Source+" "+e.Target+" "+e.Anchor)
 			}
 		}
-		q := indexer.Query{Target: sc.name, Scope: sc.scope, PageSize: 50,
+		q := &lgv1.BacklinksRequest{Target: sc.name, Scope: sc.scope, PageSize: 50,
 			Filter: &lgv1.Filter{FollowOnly: true, Internal: lgv1.InternalLinks_INTERNAL_LINKS_INCLUDE}}
 		for {
 			p, err := ix.Backlinks(ctx, q)

@@ -70,6 +70,14 @@ func DefaultConfig() Config {
 // EnsureStreams creates or updates the three streams and the shared worker
 // consumer. It is idempotent and safe to call from every role at start-up.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	switch have, err := recordedShards(ctx, js); {
+	case errors.Is(err, ErrNoStreams):
+	case err != nil:
+		return err
+	case have != 0 && have != cfg.Shards:
+		return fmt.Errorf("%w: the streams were created for %d shards, this node has %d; the shard count is fixed at install", ErrShardMismatch, have, cfg.Shards)
+	}
+	meta := map[string]string{metaShards: strconv.Itoa(cfg.Shards)}
 	for _, s := range []jetstream.StreamConfig{
 		// Fetch tasks are deduplicated by message id (see frontier) for the
 		// window in which a frontier may republish after a crash.
@@ -80,6 +88,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg Config) erro
 		s.Retention = jetstream.WorkQueuePolicy
 		s.Storage = jetstream.FileStorage
 		s.Replicas = cfg.Replicas
+		s.Metadata = meta
 		if _, err := js.CreateOrUpdateStream(ctx, s); err != nil {
 			return fmt.Errorf("bus: cannot create stream %s: %w", s.Name, err)
 		}
@@ -97,6 +106,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg Config) erro
 	return nil
 }
 
+// ErrShardMismatch is returned by EnsureStreams when the streams belong to
+// a cluster with another shard count.
+var ErrShardMismatch = errors.New("bus: shard count mismatch")
+
 // ResetConsumers deletes the worker and shard consumers, if they exist, so
 // that they are created anew and deliver every unacknowledged message at
 // once. Only a process that owns every consumer (the all-in-one commands)
@@ -111,6 +124,19 @@ func ResetConsumers(ctx context.Context, js jetstream.JetStream, cfg Config) err
 		err := js.DeleteConsumer(ctx, stream, name)
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("bus: cannot reset consumer %s on %s: %w", name, stream, err)
+		}
+	}
+	return nil
+}
+
+// ResetShardConsumers deletes the consumers of the shard node owning
+// [lo, hi), for the same reason as ResetConsumers: that node is their only
+// reader, so at its start nothing else holds their messages.
+func ResetShardConsumers(ctx context.Context, js jetstream.JetStream, lo, hi int) error {
+	for _, stream := range []string{PagesStream, LinksStream} {
+		err := js.DeleteConsumer(ctx, stream, shardConsumerName(lo, hi))
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("bus: cannot reset consumer %s on %s: %w", shardConsumerName(lo, hi), stream, err)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
@@ -30,7 +31,10 @@ func (p Publisher) Publish(ctx context.Context, subject, msgID string, data []by
 	}
 	return func() error {
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				return ErrDuplicate
+			}
 			return nil
 		case err := <-f.Err():
 			return fmt.Errorf("bus: publish on %s failed: %w", subject, err)
@@ -39,6 +43,11 @@ func (p Publisher) Publish(ctx context.Context, subject, msgID string, data []by
 		}
 	}, nil
 }
+
+// ErrDuplicate is returned by a wait function of Publish when JetStream
+// dropped the message as a duplicate of one with the same id: it was
+// stored before, by an earlier life of the publisher.
+var ErrDuplicate = errors.New("bus: duplicate of a message stored before")
 
 // PublishTask implements frontier.Publisher.
 func (p Publisher) PublishTask(ctx context.Context, subject, msgID string, data []byte) (func() error, error) {

@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/linkgraph/linkgraph/crawler"
 	"github.com/linkgraph/linkgraph/frontier"
@@ -99,21 +98,7 @@ func (n *AllInOne) Frontier() *frontier.Frontier { return n.shard.fr }
 // through the links stream like any discovered link, so seeding is the same
 // in a cluster.
 func (n *AllInOne) Seed(ctx context.Context, seeds []string) error {
-	pub := bus.Publisher{JS: n.js}
-	for sh, lb := range sourcelessBatches(seeds, n.cfg.Bus.Shards, true, false) {
-		data, err := proto.Marshal(lb)
-		if err != nil {
-			return err
-		}
-		wait, err := pub.Publish(ctx, bus.LinksSubject(sh), "", data)
-		if err != nil {
-			return err
-		}
-		if err := wait(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return seed(ctx, bus.Publisher{JS: n.js}, n.cfg.Bus.Shards, seeds)
 }
 
 // Run runs the shard and worker roles until ctx is done or one fails; a
@@ -152,15 +137,7 @@ func (n *AllInOne) Idle(ctx context.Context) (bool, error) {
 // Close stops the NATS server and closes the index; it is safe on a
 // partially opened node.
 func (n *AllInOne) Close() error {
-	var errs []error
-	if n.nc != nil {
-		if err := n.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-			errs = append(errs, err)
-		}
-		for !n.nc.IsClosed() {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	errs := []error{closeConn(n.nc)}
 	if n.emb != nil {
 		n.emb.Shutdown()
 	}

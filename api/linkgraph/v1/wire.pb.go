@@ -710,6 +710,159 @@ func (x *LinkBatch) GetSeed() bool {
 	return false
 }
 
+// ShardRange is the half-open range [lo, hi) of shards one node owns.
+type ShardRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lo            int32                  `protobuf:"varint,1,opt,name=lo,proto3" json:"lo,omitempty"`
+	Hi            int32                  `protobuf:"varint,2,opt,name=hi,proto3" json:"hi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardRange) Reset() {
+	*x = ShardRange{}
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardRange) ProtoMessage() {}
+
+func (x *ShardRange) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardRange.ProtoReflect.Descriptor instead.
+func (*ShardRange) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_wire_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ShardRange) GetLo() int32 {
+	if x != nil {
+		return x.Lo
+	}
+	return 0
+}
+
+func (x *ShardRange) GetHi() int32 {
+	if x != nil {
+		return x.Hi
+	}
+	return 0
+}
+
+// KeyLookup asks a shard node for the values of index keys it owns: the
+// edges of a page's outlinks whose targets live on that node.
+type KeyLookup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          [][]byte               `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyLookup) Reset() {
+	*x = KeyLookup{}
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyLookup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyLookup) ProtoMessage() {}
+
+func (x *KeyLookup) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyLookup.ProtoReflect.Descriptor instead.
+func (*KeyLookup) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_wire_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *KeyLookup) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// KeyValues answers a KeyLookup, in its order; found is false for a key
+// that is not there.
+type KeyValues struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        [][]byte               `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	Found         []bool                 `protobuf:"varint,2,rep,packed,name=found,proto3" json:"found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyValues) Reset() {
+	*x = KeyValues{}
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyValues) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyValues) ProtoMessage() {}
+
+func (x *KeyValues) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyValues.ProtoReflect.Descriptor instead.
+func (*KeyValues) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_wire_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *KeyValues) GetValues() [][]byte {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *KeyValues) GetFound() []bool {
+	if x != nil {
+		return x.Found
+	}
+	return nil
+}
+
 var File_linkgraph_v1_wire_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_wire_proto_rawDesc = "" +
@@ -778,7 +931,16 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\n" +
 	"fetched_at\x18\x06 \x01(\x03R\tfetchedAt\x12(\n" +
 	"\x05edges\x18\a \x03(\v2\x12.linkgraph.v1.EdgeR\x05edges\x12\x12\n" +
-	"\x04seed\x18\b \x01(\bR\x04seed*O\n" +
+	"\x04seed\x18\b \x01(\bR\x04seed\",\n" +
+	"\n" +
+	"ShardRange\x12\x0e\n" +
+	"\x02lo\x18\x01 \x01(\x05R\x02lo\x12\x0e\n" +
+	"\x02hi\x18\x02 \x01(\x05R\x02hi\"\x1f\n" +
+	"\tKeyLookup\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\fR\x04keys\"9\n" +
+	"\tKeyValues\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\fR\x06values\x12\x14\n" +
+	"\x05found\x18\x02 \x03(\bR\x05found*O\n" +
 	"\tFetchKind\x12\x13\n" +
 	"\x0fFETCH_KIND_PAGE\x10\x00\x12\x15\n" +
 	"\x11FETCH_KIND_ROBOTS\x10\x01\x12\x16\n" +
@@ -801,7 +963,7 @@ func file_linkgraph_v1_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_linkgraph_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_linkgraph_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_linkgraph_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_linkgraph_v1_wire_proto_goTypes = []any{
 	(FetchKind)(0),     // 0: linkgraph.v1.FetchKind
 	(EdgeOp)(0),        // 1: linkgraph.v1.EdgeOp
@@ -810,21 +972,24 @@ var file_linkgraph_v1_wire_proto_goTypes = []any{
 	(*PageResult)(nil), // 4: linkgraph.v1.PageResult
 	(*Edge)(nil),       // 5: linkgraph.v1.Edge
 	(*LinkBatch)(nil),  // 6: linkgraph.v1.LinkBatch
-	(LinkType)(0),      // 7: linkgraph.v1.LinkType
+	(*ShardRange)(nil), // 7: linkgraph.v1.ShardRange
+	(*KeyLookup)(nil),  // 8: linkgraph.v1.KeyLookup
+	(*KeyValues)(nil),  // 9: linkgraph.v1.KeyValues
+	(LinkType)(0),      // 10: linkgraph.v1.LinkType
 }
 var file_linkgraph_v1_wire_proto_depIdxs = []int32{
-	0, // 0: linkgraph.v1.FetchTask.kind:type_name -> linkgraph.v1.FetchKind
-	7, // 1: linkgraph.v1.OutLink.type:type_name -> linkgraph.v1.LinkType
-	3, // 2: linkgraph.v1.PageResult.links:type_name -> linkgraph.v1.OutLink
-	0, // 3: linkgraph.v1.PageResult.kind:type_name -> linkgraph.v1.FetchKind
-	7, // 4: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
-	1, // 5: linkgraph.v1.Edge.op:type_name -> linkgraph.v1.EdgeOp
-	5, // 6: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	0,  // 0: linkgraph.v1.FetchTask.kind:type_name -> linkgraph.v1.FetchKind
+	10, // 1: linkgraph.v1.OutLink.type:type_name -> linkgraph.v1.LinkType
+	3,  // 2: linkgraph.v1.PageResult.links:type_name -> linkgraph.v1.OutLink
+	0,  // 3: linkgraph.v1.PageResult.kind:type_name -> linkgraph.v1.FetchKind
+	10, // 4: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
+	1,  // 5: linkgraph.v1.Edge.op:type_name -> linkgraph.v1.EdgeOp
+	5,  // 6: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_wire_proto_init() }
@@ -839,7 +1004,7 @@ func file_linkgraph_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_wire_proto_rawDesc), len(file_linkgraph_v1_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

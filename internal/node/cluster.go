@@ -1,0 +1,193 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/linkgraph/linkgraph/crawler"
+	"github.com/linkgraph/linkgraph/frontier"
+	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/store"
+)
+
+// ShardConfig configures a shard node of a cluster.
+type ShardConfig struct {
+	// DataDir holds the node's Pebble index and frontier.
+	DataDir string
+	NATS    bus.ClientConfig
+	// Bus.Shards is the cluster's shard count S, fixed at install: the
+	// data directory and the streams record it and refuse another.
+	Bus bus.Config
+	// Lo and Hi: the node owns shards [Lo, Hi).
+	Lo, Hi   int
+	Frontier frontier.Config
+	// Version is reported by the node's query service.
+	Version string
+}
+
+// ShardNode is the shard role of a cluster: frontier and index of shards
+// [Lo, Hi), and their query service. It must be closed.
+type ShardNode struct {
+	db    *store.DB
+	nc    *nats.Conn
+	shard *Shard
+	query *indexer.QueryService
+}
+
+// OpenShardNode opens the data directory, connects to NATS, creates or
+// checks the streams, and starts answering queries. Nothing is consumed
+// until Run.
+func OpenShardNode(ctx context.Context, cfg ShardConfig, log *slog.Logger) (_ *ShardNode, err error) {
+	n := &ShardNode{}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.db, err = store.Open(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if cfg.Bus.Shards, err = n.db.Shards(cfg.Bus.Shards, bus.DefaultShards); err != nil {
+		return nil, err
+	}
+	if cfg.Lo < 0 || cfg.Hi > cfg.Bus.Shards || cfg.Lo >= cfg.Hi {
+		return nil, fmt.Errorf("node: shard range %d-%d is not within the %d shards of %s", cfg.Lo, cfg.Hi-1, cfg.Bus.Shards, cfg.DataDir)
+	}
+	cfg.NATS.Name = fmt.Sprintf("shard %d-%d", cfg.Lo, cfg.Hi-1)
+	if n.nc, err = bus.Dial(ctx, cfg.NATS, log); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(n.nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err = bus.EnsureStreams(ctx, js, cfg.Bus); err != nil {
+		return nil, err
+	}
+	// This node is the only reader of its consumers, so whatever they
+	// still hold was held by its previous life: recreate them so it comes
+	// back now instead of after the ack wait.
+	if err = bus.ResetShardConsumers(ctx, js, cfg.Lo, cfg.Hi); err != nil {
+		return nil, err
+	}
+	if n.shard, err = newShard(ctx, n.db, js, cfg.Bus, cfg.Lo, cfg.Hi, cfg.Frontier, log); err != nil {
+		return nil, err
+	}
+	if n.query, err = indexer.ServeQueries(n.nc, n.shard.ix, cfg.Lo, cfg.Hi, cfg.Version, log.With("component", "query")); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Run consumes the node's streams and runs its frontier until ctx is done;
+// then it finishes the batches in hand (acking only what is committed) and
+// returns.
+func (n *ShardNode) Run(ctx context.Context) error { return n.shard.Run(ctx) }
+
+// Register adds the node's index and frontier metrics to reg.
+func (n *ShardNode) Register(reg prometheus.Registerer) error {
+	return reg.Register(newIndexCollector(n.shard.ix, n.shard.fr))
+}
+
+// Close stops the query service, flushes the connection and closes the
+// index; it is safe on a partially opened node.
+func (n *ShardNode) Close() error {
+	var errs []error
+	if n.query != nil {
+		errs = append(errs, n.query.Stop())
+	}
+	errs = append(errs, closeConn(n.nc))
+	if n.db != nil {
+		errs = append(errs, n.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// closeConn drains nc (delivering what it has received, flushing what it
+// publishes) and waits until it is closed.
+func closeConn(nc *nats.Conn) error {
+	if nc == nil {
+		return nil
+	}
+	err := nc.Drain()
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		err = nil
+	}
+	for !nc.IsClosed() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return err
+}
+
+// Client is a connection of a stateless role (worker, gateway, seed) to
+// the cluster, with its shard count read from the streams.
+type Client struct {
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Shards int
+}
+
+// Connect connects to NATS and waits until a shard node has created the
+// streams (so a worker or gateway may start first). Close the client.
+func Connect(ctx context.Context, cfg bus.ClientConfig, log *slog.Logger) (*Client, error) {
+	nc, err := bus.Dial(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{NC: nc}
+	if c.JS, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if c.Shards, err = bus.WaitShards(ctx, c.JS, log); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close flushes and closes the connection.
+func (c *Client) Close() error { return closeConn(c.NC) }
+
+// RunWorker runs a worker process's fetches until ctx is done, then stops
+// pulling and ends its fetches within cfg.ShutdownGrace.
+func (c *Client) RunWorker(ctx context.Context, cfg crawler.WorkerConfig, log *slog.Logger) error {
+	cfg.Shards = c.Shards
+	return crawler.NewWorker(c.JS, cfg, log).Run(ctx)
+}
+
+// Seed queues seeds (normalized URLs) with the shards owning them, putting
+// their hosts in scope, as AllInOne.Seed does.
+func (c *Client) Seed(ctx context.Context, seeds []string) error {
+	return seed(ctx, bus.Publisher{JS: c.JS}, c.Shards, seeds)
+}
+
+func seed(ctx context.Context, pub bus.Publisher, shards int, seeds []string) error {
+	var waits []func() error
+	for sh, lb := range sourcelessBatches(seeds, shards, true, false) {
+		data, err := proto.Marshal(lb)
+		if err != nil {
+			return err
+		}
+		wait, err := pub.Publish(ctx, bus.LinksSubject(sh), "", data)
+		if err != nil {
+			return err
+		}
+		waits = append(waits, wait)
+	}
+	for _, w := range waits {
+		if err := w(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
