@@ -2,6 +2,7 @@ package frontier
 
 import (
 	"context"
+	"encoding/hex"
 	"log/slog"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/bus"
 	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
@@ -21,6 +23,9 @@ type recorder struct {
 	mu    sync.Mutex
 	tasks []*lgv1.FetchTask
 	ids   []string
+	// stored holds the ids JetStream would have in its duplicate window:
+	// publishing one again reports bus.ErrDuplicate, as JetStream does.
+	stored map[string]bool
 }
 
 func (r *recorder) PublishTask(_ context.Context, _, msgID string, data []byte) (func() error, error) {
@@ -29,9 +34,16 @@ func (r *recorder) PublishTask(_ context.Context, _, msgID string, data []byte) 
 		return nil, err
 	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.tasks = append(r.tasks, t)
 	r.ids = append(r.ids, msgID)
-	r.mu.Unlock()
+	if r.stored[msgID] {
+		return func() error { return bus.ErrDuplicate }, nil
+	}
+	if r.stored == nil {
+		r.stored = make(map[string]bool)
+	}
+	r.stored[msgID] = true
 	return func() error { return nil }, nil
 }
 
@@ -286,5 +298,39 @@ func TestTwoWritersCommitOutOfOrder(t *testing.T) {
 	fx.f.Abandon(gone)
 	if got := fx.step(); !slices.Equal(got, []string{"http://a.example/5"}) {
 		t.Fatalf("after an abandoned batch: %q", got)
+	}
+}
+
+// A frontier that restarts after publishing tasks but before deleting them
+// from its queues publishes them again; JetStream drops them as duplicates,
+// and the frontier must not wait for results of releases that did not
+// happen: the hosts are free and nothing stays in flight.
+func TestRepublishedTasksAreNotInFlight(t *testing.T) {
+	fx := newFixture(t, t.TempDir(), Config{Scope: ScopeAll, PerHostConcurrency: 1})
+	fx.offer(0, true, "http://a.example/1", "http://a.example/2", "http://b.example/1")
+	batch, _, _ := fx.f.take()
+	if len(batch) != 2 {
+		t.Fatalf("took %d tasks, want one per host", len(batch))
+	}
+	// The crash: the tasks are published, but the queue entries stay.
+	for _, qt := range batch {
+		data, _ := proto.Marshal(qt.task)
+		if _, err := fx.pub.PublishTask(context.Background(), "", hex.EncodeToString(qt.key), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f2, err := Open(fx.db, fx.f.cfg, fx.pub, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2.now = fx.f.now
+	fx.f = f2
+	got := fx.step()
+	// The duplicates are dropped; the next URL of a.example follows at once.
+	if want := []string{"http://a.example/1", "http://a.example/2", "http://b.example/1"}; !slices.Equal(slices.Sorted(slices.Values(got)), want) {
+		t.Fatalf("after the restart released %q, want %q", got, want)
+	}
+	if s := fx.f.Stats(); s.Queued != 0 || s.InFlight != 1 {
+		t.Fatalf("stats = %+v, want nothing queued and only a.example/2 in flight", s)
 	}
 }

@@ -3,6 +3,7 @@ package indexer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -80,12 +81,43 @@ func randomLinks(r *rand.Rand, pages []string, self string) []*lgv1.OutLink {
 // crawlWeb builds the index and the truth. It returns the Index.
 func crawlWeb(t *testing.T, seed uint64) (*Index, *truthWeb) {
 	t.Helper()
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	nodes, w := crawlCluster(t, seed, 1)
+	return nodes[0], w
+}
+
+// viewShards is the shard count of the view tests' indexes.
+const viewShards = 3
+
+// nodeOf is the node owning shard when n nodes share viewShards shards in
+// consecutive ranges, as bus.NodeRange spreads them.
+func nodeOf(shard, n int) int {
+	for i := range n {
+		if shard < (i+1)*viewShards/n {
+			return i
+		}
 	}
-	t.Cleanup(func() { db.Close() })
-	ix := New(db, 3)
+	return n - 1
+}
+
+// crawlCluster builds the web's index split over n nodes, each with its own
+// store: a page is recorded on the node of its shard, and its links are
+// applied on the nodes of their targets' shards, as in a cluster.
+func crawlCluster(t *testing.T, seed uint64, n int) ([]*Index, *truthWeb) {
+	t.Helper()
+	nodes := make([]*Index, n)
+	for i := range nodes {
+		db, err := store.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		nodes[i] = New(db, viewShards)
+	}
+	on := func(url string) *Index { return nodes[nodeOf(nodes[0].shardOf(url), n)] }
+	type staleBatch struct {
+		shard int
+		lb    *lgv1.LinkBatch
+	}
 	r := rand.New(rand.NewPCG(seed, 1))
 	w := &truthWeb{live: map[string]*truthLink{}, lost: map[string]*truthLink{}}
 	for i := range 80 {
@@ -93,9 +125,9 @@ func crawlWeb(t *testing.T, seed uint64) (*Index, *truthWeb) {
 		w.pages = append(w.pages, fmt.Sprintf("http://%s/p%d", h, i))
 	}
 	current := map[string][]*lgv1.OutLink{}
-	var stale []*lgv1.LinkBatch
+	var stale []staleBatch
 	record := func(page string, at int64, links []*lgv1.OutLink, nofollow bool) {
-		txn := ix.Begin()
+		txn := on(page).Begin()
 		defer txn.Close()
 		out, err := txn.RecordPage(&lgv1.PageResult{Url: page, Status: 200, Title: "T " + page, FetchedAt: at * 1e6, Links: links, MetaNofollow: nofollow})
 		if err != nil {
@@ -104,9 +136,10 @@ func crawlWeb(t *testing.T, seed uint64) (*Index, *truthWeb) {
 		if err := txn.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		for _, lb := range out {
+		for _, shard := range slices.Sorted(maps.Keys(out)) {
+			lb := out[shard]
 			for range 1 + r.IntN(2) { // sometimes redelivered
-				txn := ix.Begin()
+				txn := nodes[nodeOf(shard, n)].Begin()
 				if err := txn.ApplyLinks(lb); err != nil {
 					t.Fatal(err)
 				}
@@ -116,7 +149,7 @@ func crawlWeb(t *testing.T, seed uint64) (*Index, *truthWeb) {
 				txn.Close()
 			}
 			if at == 1000 {
-				stale = append(stale, lb)
+				stale = append(stale, staleBatch{shard, lb})
 			}
 		}
 		// The truth: the page's current links are live, the others lost.
@@ -166,9 +199,9 @@ func crawlWeb(t *testing.T, seed uint64) (*Index, *truthWeb) {
 		}
 	}
 	// A late batch of the first crawl changes nothing.
-	for _, lb := range stale[:10] {
-		txn := ix.Begin()
-		if err := txn.ApplyLinks(lb); err != nil {
+	for _, sb := range stale[:10] {
+		txn := nodes[nodeOf(sb.shard, n)].Begin()
+		if err := txn.ApplyLinks(sb.lb); err != nil {
 			t.Fatal(err)
 		}
 		if err := txn.Commit(); err != nil {
@@ -176,7 +209,7 @@ func crawlWeb(t *testing.T, seed uint64) (*Index, *truthWeb) {
 		}
 		txn.Close()
 	}
-	return ix, w
+	return nodes, w
 }
 
 func domainOf(u string) string { return urlnorm.RegistrableDomain(urlnorm.Host(u)) }

@@ -365,12 +365,16 @@ func (c *seedCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs := newFlagSet("seed", "seed [flags] URL...", stderr)
 	var cf clusterFlags
 	cf.register(fs)
+	timeout := fs.Duration("timeout", 30*time.Second, "give up if the cluster does not take the seeds within this time")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := cf.check(); err != nil {
 		return usageError{err}
+	}
+	if *timeout <= 0 {
+		return usagef("--timeout %v: must be positive", *timeout)
 	}
 	if len(pos) == 0 {
 		return usagef("give at least one seed URL")
@@ -385,7 +389,7 @@ func (c *seedCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	// Seeding is a one-shot command: fail rather than wait forever for a
 	// cluster that is not there.
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	cf.nats.Name = "seed"
 	cl, err := node.Connect(ctx, cf.nats, log)

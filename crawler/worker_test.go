@@ -1,0 +1,118 @@
+package crawler
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/bus"
+)
+
+// On shutdown a worker lets a fetch in flight finish within the grace
+// period and publishes its result; a fetch still running when the grace
+// period ends is cut off and its task handed back at once (not after the
+// ack wait), with no result published.
+func TestWorkerShutdownGrace(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		serverDelay   time.Duration // how long the page takes; 0: until the client gives up
+		grace         time.Duration
+		wantPublished bool
+	}{
+		{"finishes within grace", 300 * time.Millisecond, 10 * time.Second, true},
+		{"cut off after grace", 0, 200 * time.Millisecond, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			started := make(chan struct{}, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				started <- struct{}{}
+				if c.serverDelay == 0 {
+					<-r.Context().Done()
+					return
+				}
+				time.Sleep(c.serverDelay)
+				w.Header().Set("Content-Type", "text/html")
+				w.Write([]byte(`<a href="/next">next</a>`))
+			}))
+			defer srv.Close()
+
+			emb, err := bus.StartEmbedded(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer emb.Shutdown()
+			nc, err := emb.Connect("test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			bc := bus.DefaultConfig()
+			bc.Shards, bc.AckWait = 1, time.Minute
+			if err := bus.EnsureStreams(ctx, js, bc); err != nil {
+				t.Fatal(err)
+			}
+			task, _ := proto.Marshal(&lgv1.FetchTask{Url: srv.URL + "/page"})
+			if _, err := js.Publish(ctx, bus.FetchSubject(0), task); err != nil {
+				t.Fatal(err)
+			}
+
+			w := NewWorker(js, WorkerConfig{
+				Concurrency: 2, Shards: 1, ShutdownGrace: c.grace,
+				Fetcher: FetcherConfig{Timeout: time.Minute, AllowPrivateNetworks: true},
+			}, slog.New(slog.DiscardHandler))
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(runCtx) }()
+			<-started
+			stop()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return after shutdown")
+			}
+
+			pages, err := js.Stream(ctx, bus.PagesStream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pages.CachedInfo().State.Msgs == 1; got != c.wantPublished {
+				t.Errorf("page results published: %d, want published %v", pages.CachedInfo().State.Msgs, c.wantPublished)
+			}
+			cons, err := js.Consumer(ctx, bus.FetchStream, bus.WorkersConsumer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Well within the one-minute ack wait: only a handed-back task
+			// comes again this soon.
+			batch, err := cons.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := 0
+			for m := range batch.Messages() {
+				back++
+				if md, err := m.Metadata(); err != nil || md.NumDelivered != 2 {
+					t.Errorf("handed-back task: metadata %+v, %v; want its second delivery", md, err)
+				}
+			}
+			if wantBack := !c.wantPublished; (back == 1) != wantBack {
+				t.Errorf("%d tasks handed back, want handed back %v", back, wantBack)
+			}
+		})
+	}
+}

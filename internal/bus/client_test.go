@@ -1,0 +1,93 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestParseRange(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		lo, hi int
+		ok     bool
+	}{
+		{"0-63", 0, 64, true},
+		{"0-31", 0, 32, true},
+		{"32-63", 32, 64, true},
+		{"7", 7, 8, true},
+		{" 3 - 5 ", 3, 6, true},
+		{"0-64", 0, 0, false}, // past the last shard
+		{"5-3", 0, 0, false},
+		{"-1", 0, 0, false},
+		{"a-b", 0, 0, false},
+		{"", 0, 0, false},
+		{"1-2-3", 0, 0, false},
+	} {
+		lo, hi, err := ParseRange(c.in, 64)
+		if (err == nil) != c.ok || c.ok && (lo != c.lo || hi != c.hi) {
+			t.Errorf("ParseRange(%q) = %d, %d, %v; want %d, %d ok=%v", c.in, lo, hi, err, c.lo, c.hi, c.ok)
+		}
+	}
+}
+
+// NodeRange splits the shards into consecutive ranges that cover each
+// shard exactly once and differ in size by at most one.
+func TestNodeRangeCoversEveryShardOnce(t *testing.T) {
+	for _, shards := range []int{1, 3, 64, 100} {
+		for nodes := 1; nodes <= shards && nodes <= 10; nodes++ {
+			next, smallest, largest := 0, shards, 0
+			for i := range nodes {
+				lo, hi := NodeRange(i, nodes, shards)
+				if lo != next || hi <= lo {
+					t.Fatalf("%d shards, %d nodes: node %d has [%d, %d), want it to start at %d", shards, nodes, i, lo, hi, next)
+				}
+				next = hi
+				smallest, largest = min(smallest, hi-lo), max(largest, hi-lo)
+			}
+			if next != shards || largest-smallest > 1 {
+				t.Errorf("%d shards, %d nodes: cover up to %d, sizes %d..%d", shards, nodes, next, smallest, largest)
+			}
+		}
+	}
+}
+
+// The streams record the shard count; a node with another is refused, and
+// clients read it back.
+func TestStreamsRecordTheShardCount(t *testing.T) {
+	emb, err := StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Shutdown()
+	nc, err := emb.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := Shards(ctx, js); !errors.Is(err, ErrNoStreams) {
+		t.Fatalf("before any node: %v, want ErrNoStreams", err)
+	}
+	cfg := DefaultConfig()
+	cfg.Shards = 16
+	if err := EnsureStreams(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureStreams(ctx, js, cfg); err != nil {
+		t.Fatalf("again: %v", err)
+	}
+	if n, err := Shards(ctx, js); n != 16 || err != nil {
+		t.Fatalf("Shards = %d, %v; want 16", n, err)
+	}
+	cfg.Shards = 32
+	if err := EnsureStreams(ctx, js, cfg); !errors.Is(err, ErrShardMismatch) {
+		t.Fatalf("a node with 32 shards: %v, want ErrShardMismatch", err)
+	}
+}
