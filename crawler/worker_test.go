@@ -2,9 +2,11 @@ package crawler
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +116,38 @@ func TestWorkerShutdownGrace(t *testing.T) {
 				t.Errorf("%d tasks handed back, want handed back %v", back, wantBack)
 			}
 		})
+	}
+}
+
+// A result larger than the NATS server allows is cut to fit, the dropped
+// links counted as skipped, instead of failing to publish forever.
+func TestMarshalFittingCutsLinks(t *testing.T) {
+	res := &lgv1.PageResult{Url: "http://a.example/", Status: 200, SkippedLinks: 3}
+	for i := range 5000 {
+		res.Links = append(res.Links, &lgv1.OutLink{Url: fmt.Sprintf("http://b.example/%d/%s", i, strings.Repeat("x", 200))})
+	}
+	whole := proto.Size(res)
+	for _, limit := range []int{whole + 1, whole / 2, whole / 10, 1 << 10} {
+		r := proto.CloneOf(res)
+		data, err := marshalFitting(r, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) > limit {
+			t.Errorf("limit %d: %d bytes", limit, len(data))
+		}
+		var back lgv1.PageResult
+		if err := proto.Unmarshal(data, &back); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(back.Links) + int(back.SkippedLinks); got != 5000+3 {
+			t.Errorf("limit %d: %d links kept + %d skipped, want 5003 in all", limit, len(back.Links), back.SkippedLinks)
+		}
+		if limit > whole && len(back.Links) != 5000 {
+			t.Errorf("limit %d: cut a result that fits", limit)
+		}
+		if limit == whole/2 && len(back.Links) < 2000 {
+			t.Errorf("limit %d: kept only %d of 5000 links", limit, len(back.Links))
+		}
 	}
 }

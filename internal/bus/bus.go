@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -167,10 +168,35 @@ func ShardConsumer(ctx context.Context, js jetstream.JetStream, stream string, l
 		}
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, stream, cc)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errConsumerNotUnique {
+		return nil, fmt.Errorf("bus: cannot create consumer %s on %s: %w; another consumer reads some of shards %d-%d (%s): another node runs with an overlapping --shards, or a node of an earlier layout left it (see Re-sharding in docs/operations.md)",
+			cc.Durable, stream, err, lo, hi-1, strings.Join(overlapping(ctx, js, stream, cc.Durable), ", "))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bus: cannot create consumer %s on %s: %w", cc.Durable, stream, err)
 	}
 	return c, nil
+}
+
+// errConsumerNotUnique is JetStream's error code for a consumer whose
+// subjects overlap another's on a work-queue stream.
+const errConsumerNotUnique = 10100
+
+// overlapping names the shard consumers of stream other than name.
+func overlapping(ctx context.Context, js jetstream.JetStream, stream, name string) []string {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return []string{"cannot list: " + err.Error()}
+	}
+	var out []string
+	names := s.ConsumerNames(ctx)
+	for n := range names.Name() {
+		if n != name && strings.HasPrefix(n, "shard-") {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Embedded is a NATS server with JetStream running inside this process, with

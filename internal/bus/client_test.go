@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -89,5 +90,39 @@ func TestStreamsRecordTheShardCount(t *testing.T) {
 	cfg.Shards = 32
 	if err := EnsureStreams(ctx, js, cfg); !errors.Is(err, ErrShardMismatch) {
 		t.Fatalf("a node with 32 shards: %v, want ErrShardMismatch", err)
+	}
+}
+
+// A node whose shards overlap another node's consumer is refused with the
+// name of that consumer.
+func TestOverlappingShardConsumers(t *testing.T) {
+	emb, err := StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Shutdown()
+	nc, err := emb.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	if err := EnsureStreams(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ShardConsumer(ctx, js, PagesStream, 0, 32, 64, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ShardConsumer(ctx, js, PagesStream, 32, 64, 64, cfg); err != nil {
+		t.Fatalf("a disjoint range: %v", err)
+	}
+	_, err = ShardConsumer(ctx, js, PagesStream, 16, 48, 64, cfg)
+	if err == nil || !strings.Contains(err.Error(), "shard-0-32") || !strings.Contains(err.Error(), "overlapping --shards") {
+		t.Fatalf("an overlapping range: %v, want an error naming shard-0-32", err)
 	}
 }

@@ -62,6 +62,9 @@ func OpenShardNode(ctx context.Context, cfg ShardConfig, log *slog.Logger) (_ *S
 	if cfg.Lo < 0 || cfg.Hi > cfg.Bus.Shards || cfg.Lo >= cfg.Hi {
 		return nil, fmt.Errorf("node: shard range %d-%d is not within the %d shards of %s", cfg.Lo, cfg.Hi-1, cfg.Bus.Shards, cfg.DataDir)
 	}
+	if err = n.db.Own(cfg.Lo, cfg.Hi); err != nil {
+		return nil, fmt.Errorf("node: %s: %w", cfg.DataDir, err)
+	}
 	cfg.NATS.Name = fmt.Sprintf("shard %d-%d", cfg.Lo, cfg.Hi-1)
 	if n.nc, err = bus.Dial(ctx, cfg.NATS, log); err != nil {
 		return nil, err

@@ -65,6 +65,9 @@ func OpenAllInOne(ctx context.Context, cfg Config, log *slog.Logger) (_ *AllInOn
 	if n.cfg.Bus.Shards, err = n.db.Shards(cfg.Bus.Shards, bus.DefaultShards); err != nil {
 		return nil, err
 	}
+	if err = n.db.Own(0, n.cfg.Bus.Shards); err != nil {
+		return nil, fmt.Errorf("node: %s: %w", cfg.DataDir, err)
+	}
 	cfg = n.cfg
 	if n.emb, err = bus.StartEmbedded(cfg.DataDir); err != nil {
 		return nil, err

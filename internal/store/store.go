@@ -188,7 +188,7 @@ func (d *DB) Shards(want, def int) (int, error) {
 		have, _ := binary.Uvarint(raw)
 		closer.Close()
 		if want > 0 && int(have) != want {
-			return 0, fmt.Errorf("%w: %d, not %d (keep --shards %d, or use a new --data)", ErrShardCount, have, want, have)
+			return 0, fmt.Errorf("%w: %d, not %d (keep the shard count %d, or use a new data directory)", ErrShardCount, have, want, have)
 		}
 		return int(have), nil
 	case !errors.Is(err, pebble.ErrNotFound):
@@ -200,6 +200,36 @@ func (d *DB) Shards(want, def int) (int, error) {
 		return 0, fmt.Errorf("store: cannot record shard count: %w", err)
 	}
 	return want, nil
+}
+
+// ErrRange is returned by Own when the data directory belongs to another
+// range of shards.
+var ErrRange = errors.New("store: data directory holds another range of shards")
+
+// Own records that the data directory holds shards [lo, hi), or checks that
+// it does. A directory keeps its range for life: its frontier queues and
+// index hold the URLs and links of exactly those shards, and a node given
+// another range would fetch or answer for shards another node also owns.
+func (d *DB) Own(lo, hi int) error {
+	key := []byte{PrefixMeta, 'r', 'a', 'n', 'g', 'e'}
+	want := binary.AppendUvarint(binary.AppendUvarint(nil, uint64(lo)), uint64(hi))
+	raw, closer, err := d.Get(key)
+	switch {
+	case err == nil:
+		defer closer.Close()
+		hlo, n := binary.Uvarint(raw)
+		hhi, _ := binary.Uvarint(raw[max(n, 0):])
+		if int(hlo) != lo || int(hhi) != hi {
+			return fmt.Errorf("%w: shards %d-%d, not %d-%d; moving shards between nodes is not supported yet (see Re-sharding in docs/operations.md)", ErrRange, hlo, hhi-1, lo, hi-1)
+		}
+		return nil
+	case !errors.Is(err, pebble.ErrNotFound):
+		return err
+	}
+	if err := d.Set(key, want, pebble.Sync); err != nil {
+		return fmt.Errorf("store: cannot record the shard range: %w", err)
+	}
+	return nil
 }
 
 // Sync makes every write committed before the call durable (fsync of the

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -115,4 +116,33 @@ func TestOpenRefusesAnotherLayout(t *testing.T) {
 		t.Fatalf("reopening: %v", err)
 	}
 	db.Close()
+}
+
+// A data directory keeps the shard range it was first opened with, across
+// restarts, and refuses another.
+func TestOwnKeepsTheRange(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Own(32, 64); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Own(32, 64); err != nil {
+		t.Errorf("the same range after a restart: %v", err)
+	}
+	for _, r := range [][2]int{{0, 64}, {32, 48}, {0, 32}} {
+		if err := db.Own(r[0], r[1]); !errors.Is(err, ErrRange) || !strings.Contains(err.Error(), "shards 32-63") {
+			t.Errorf("range %v: %v, want ErrRange naming shards 32-63", r, err)
+		}
+	}
 }
