@@ -841,8 +841,20 @@ worker: {keda: {enabled: true}}
 					wantFlags(t, r, comp, map[string]string{"nats": "nats://lg-nats.crawl.svc:4222"})
 				}
 				wantFlags(t, r, "shard", map[string]string{"replicas": "3"})
+				if strings.Contains(r.notes, "set streamReplicas=3") {
+					t.Errorf("NOTES.txt asks for streamReplicas=3, which is set:\n%s", r.notes)
+				}
 				if ep := r.scaledObjects[0].Spec.Triggers[0].Metadata["natsServerMonitoringEndpoint"]; ep != "lg-nats-headless.crawl.svc:8222" {
 					t.Errorf("KEDA polls %q, want the subchart's headless Service", ep)
+				}
+			},
+		},
+		{
+			name:   "NATS subchart with unreplicated streams",
+			values: "nats: {enabled: true}",
+			check: func(t *testing.T, r *release) {
+				if !strings.Contains(r.notes, "the NATS subchart runs 3 servers but streamReplicas is 1: set streamReplicas=3") {
+					t.Errorf("NOTES.txt does not ask for replicated streams:\n%s", r.notes)
 				}
 			},
 		},
