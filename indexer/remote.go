@@ -91,6 +91,7 @@ func ServeQueries(nc *nats.Conn, ix *Index, lo, hi int, version string, log *slo
 		return nil, fmt.Errorf("indexer: cannot start the query service: %w", err)
 	}
 	q.svc = svc
+	ix.remote = &remoteEdges{nc: nc, lo: lo, hi: hi} // before the first query can come
 	for s := lo; s < hi; s++ {
 		err := svc.AddEndpoint("shard-"+strconv.Itoa(s), micro.HandlerFunc(q.handle), micro.WithEndpointSubject(querySubject(s)))
 		if err != nil {
@@ -98,7 +99,6 @@ func ServeQueries(nc *nats.Conn, ix *Index, lo, hi int, version string, log *slo
 			return nil, fmt.Errorf("indexer: cannot serve shard %d: %w", s, err)
 		}
 	}
-	ix.remote = &remoteEdges{nc: nc, lo: lo, hi: hi}
 	return q, nil
 }
 

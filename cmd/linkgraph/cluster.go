@@ -328,6 +328,9 @@ func (c *gatewayCmd) run(ctx context.Context, args []string, _, stderr io.Writer
 		if err != nil {
 			return err
 		}
+		if err := api.Register(ops.Reg); err != nil {
+			return err
+		}
 		ops.Mux.Handle(apiserver.GatewayPrefix, api.Gateway())
 		ops.setReady(true)
 		log.Info("gateway started", "nats", cf.nats.URLs, "shards", cl.Shards, "grpc", lis.Addr(), "http", ops.Addr())

@@ -212,6 +212,15 @@ func TestClusterSurvivesKills(t *testing.T) {
 	}
 	checkViews(t, web, grpcViews{client})
 	checkOutlinks(t, web, client)
+	var handled float64
+	for labels, v := range gateway.metrics()["grpc_server_handled_total"] {
+		if strings.Contains(labels, `grpc_code="OK"`) && strings.Contains(labels, `grpc_method="Summary"`) {
+			handled += v
+		}
+	}
+	if handled == 0 {
+		t.Error("the gateway's metrics count no Summary call")
+	}
 
 	for _, r := range append(append(slices.Clone(workers[1:]), gateway), shards...) {
 		if err := r.proc.Signal(syscall.SIGTERM); err != nil {

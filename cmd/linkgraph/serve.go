@@ -98,6 +98,9 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err := n.Register(ops.Reg); err != nil {
 		return err
 	}
+	if err := api.Register(ops.Reg); err != nil {
+		return err
+	}
 	// The HTTP/JSON mirror shares this listener with the metrics rather than
 	// the gRPC one, so that gRPC keeps grpc-go's own HTTP/2 transport (its
 	// http.Handler mode is much slower) and /v1/ needs no protocol sniffing.

@@ -17,7 +17,10 @@ import (
 	"fmt"
 	"net/http"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -59,6 +62,19 @@ type Server struct {
 	// Health reports SERVING for "" and the service from New on.
 	Health  *health.Server
 	gateway http.Handler
+	metrics []prometheus.Collector
+}
+
+// Register adds the server's metrics to reg: grpc-go's standard
+// grpc_server_* (calls started and handled by method and code, handling
+// time) and linkgraph_http_request_duration_seconds for /v1/.
+func (s *Server) Register(reg prometheus.Registerer) error {
+	for _, c := range s.metrics {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // New builds a Server; it does no I/O.
@@ -67,15 +83,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, ErrNoService
 	}
 	auth := NewAuthenticator(cfg.Token)
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(0.0005, 2, 16)), // 0.5 ms .. 16 s
+	))
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(auth.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(auth.StreamInterceptor),
+		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor(), auth.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), auth.StreamInterceptor),
 	}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
 	srv := grpc.NewServer(opts...)
 	lgv1.RegisterLinkGraphServiceServer(srv, cfg.Service)
+	metrics.InitializeMetrics(srv)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
@@ -95,7 +115,13 @@ func New(cfg Config) (*Server, error) {
 	fail := func(w http.ResponseWriter, r *http.Request, err error) {
 		runtime.HTTPError(r.Context(), gw, marshaler, w, r, err)
 	}
-	return &Server{GRPC: srv, Health: hs, gateway: auth.HTTPMiddleware(normalizeQuery(mux, fail))}, nil
+	httpSeconds := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "linkgraph_http_request_duration_seconds",
+		Help:    "Time to answer a request of the HTTP/JSON API under /v1/, by status code.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"code"})
+	gateway := promhttp.InstrumentHandlerDuration(httpSeconds, auth.HTTPMiddleware(normalizeQuery(mux, fail)))
+	return &Server{GRPC: srv, Health: hs, gateway: gateway, metrics: []prometheus.Collector{metrics, httpSeconds}}, nil
 }
 
 // Gateway is the HTTP/JSON mirror of the unary calls (GET /v1/backlinks,
