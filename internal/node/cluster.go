@@ -57,6 +57,9 @@ func OpenShardNode(ctx context.Context, cfg ShardConfig, log *slog.Logger) (_ *S
 		return nil, err
 	}
 	if cfg.Bus.Shards, err = n.db.Shards(cfg.Bus.Shards, bus.DefaultShards); err != nil {
+		if errors.Is(err, store.ErrShardCount) {
+			err = fmt.Errorf("%w (keep --shard-count %d, or use a new --data)", err, cfg.Bus.Shards)
+		}
 		return nil, err
 	}
 	if cfg.Lo < 0 || cfg.Hi > cfg.Bus.Shards || cfg.Lo >= cfg.Hi {

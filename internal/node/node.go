@@ -63,6 +63,9 @@ func OpenAllInOne(ctx context.Context, cfg Config, log *slog.Logger) (_ *AllInOn
 		return nil, err
 	}
 	if n.cfg.Bus.Shards, err = n.db.Shards(cfg.Bus.Shards, bus.DefaultShards); err != nil {
+		if errors.Is(err, store.ErrShardCount) {
+			err = fmt.Errorf("%w (keep --shards %d, or use a new --data)", err, n.cfg.Bus.Shards)
+		}
 		return nil, err
 	}
 	if err = n.db.Own(0, n.cfg.Bus.Shards); err != nil {

@@ -179,7 +179,8 @@ func (d *DB) Close() error {
 
 // Shards returns the shard count of the data directory. On a new directory
 // it records want (def if want is 0); later calls with a different want > 0
-// fail with ErrShardCount, since every key's shard would change.
+// fail with ErrShardCount and the recorded count, since every key's shard
+// would change.
 func (d *DB) Shards(want, def int) (int, error) {
 	key := []byte{PrefixMeta, 's', 'h', 'a', 'r', 'd', 's'}
 	raw, closer, err := d.Get(key)
@@ -188,7 +189,7 @@ func (d *DB) Shards(want, def int) (int, error) {
 		have, _ := binary.Uvarint(raw)
 		closer.Close()
 		if want > 0 && int(have) != want {
-			return 0, fmt.Errorf("%w: %d, not %d (keep the shard count %d, or use a new data directory)", ErrShardCount, have, want, have)
+			return int(have), fmt.Errorf("%w: %d, not %d", ErrShardCount, have, want)
 		}
 		return int(have), nil
 	case !errors.Is(err, pebble.ErrNotFound):
