@@ -242,6 +242,9 @@ func readParquet(t testing.TB, path string) []*lgv1.Backlink {
 			if pr.LostAt != nil {
 				bl.LostAt = timestamppb.New(time.UnixMilli(*pr.LostAt))
 			}
+			if pr.LostReason != "" {
+				bl.LostReason = lgv1.LostReason(lgv1.LostReason_value["LOST_REASON_"+strings.ToUpper(pr.LostReason)])
+			}
 			rows = append(rows, bl)
 		}
 		if err == io.EOF {

@@ -8,6 +8,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/linkrow"
 )
 
 // DefaultRowGroupRows is Options.RowGroupRows when it is zero. A row
@@ -53,6 +54,8 @@ type ParquetRow struct {
 	SourceTitle    string   `parquet:"source_title,dict"`
 	SourceStatus   int32    `parquet:"source_status"`
 	LostAt         *int64   `parquet:"lost_at,optional,timestamp(millisecond)"`
+	// LostReason is set with LostAt (linkrow.ReasonName), else empty.
+	LostReason string `parquet:"lost_reason,enum,dict"`
 }
 
 // parquetBatch is how many rows the writer converts before handing them to
@@ -99,6 +102,7 @@ func (p *parquetWriter) Write(bl *lgv1.Backlink) error {
 	if bl.LostAt != nil {
 		p.lost = append(p.lost, millis(bl.LostAt.GetSeconds(), bl.LostAt.GetNanos()))
 		r.LostAt = &p.lost[len(p.lost)-1]
+		r.LostReason = linkrow.ReasonName(bl.GetLostReason())
 	}
 	p.rows = append(p.rows, r)
 	if len(p.rows) == cap(p.rows) {

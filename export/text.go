@@ -124,15 +124,7 @@ func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
 		}
 	}
 	dst = append(dst, `],"type":`...)
-	// protojson writes the enum's name, or its number when the value is
-	// not one the descriptor knows.
-	if name, known := lgv1.LinkType_name[int32(bl.Type)]; known {
-		dst = append(dst, '"')
-		dst = append(dst, name...)
-		dst = append(dst, '"')
-	} else {
-		dst = strconv.AppendInt(dst, int64(bl.Type), 10)
-	}
+	dst = appendJSONEnum(dst, lgv1.LinkType_name, int32(bl.Type))
 	dst = append(dst, `,"redirect_status":`...)
 	dst = strconv.AppendInt(dst, int64(bl.RedirectStatus), 10)
 	dst = append(dst, `,"nofollow":`...)
@@ -156,7 +148,37 @@ func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
 	if dst, err = appendJSONTime(dst, c, bl.LostAt); err != nil {
 		return fail(err)
 	}
-	return append(dst, "}\n"...), nil
+	dst = append(dst, `,"lost_reason":`...)
+	dst = appendJSONEnum(dst, lgv1.LostReason_name, int32(bl.LostReason))
+	dst = append(dst, `,"history":[`...)
+	for i, h := range bl.History {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"lost_at":`...)
+		if dst, err = appendJSONTime(dst, c, h.LostAt); err != nil {
+			return fail(err)
+		}
+		dst = append(dst, `,"reason":`...)
+		dst = appendJSONEnum(dst, lgv1.LostReason_name, int32(h.Reason))
+		dst = append(dst, `,"returned_at":`...)
+		if dst, err = appendJSONTime(dst, c, h.ReturnedAt); err != nil {
+			return fail(err)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}\n"...), nil
+}
+
+// appendJSONEnum writes an enum as protojson does: its name, or its number
+// when the descriptor does not know the value.
+func appendJSONEnum(dst []byte, names map[int32]string, v int32) []byte {
+	if name, known := names[v]; known {
+		dst = append(dst, '"')
+		dst = append(dst, name...)
+		return append(dst, '"')
+	}
+	return strconv.AppendInt(dst, int64(v), 10)
 }
 
 func appendJSONTime(dst []byte, c *dateCache, ts *timestamppb.Timestamp) ([]byte, error) {
@@ -337,6 +359,8 @@ func appendCSV(dst []byte, c *dateCache, bl *lgv1.Backlink) []byte {
 	dst = strconv.AppendInt(dst, int64(bl.SourceStatus), 10)
 	dst = append(dst, ',')
 	dst = appendCSVTime(dst, c, bl.LostAt)
+	dst = append(dst, ',')
+	dst = appendCSVField(dst, linkrow.ReasonName(bl.LostReason))
 	return append(dst, '\n')
 }
 

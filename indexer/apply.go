@@ -11,6 +11,7 @@
 package indexer
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -191,10 +192,10 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 	}
 	// The page record is the result without its links (they are in the
 	// forward list).
-	links := pr.Links
+	all := pr.Links
 	pr.Links = nil
 	err = setProto(b, pageKey, pr)
-	pr.Links = links
+	pr.Links = all
 	if err != nil {
 		return nil, err
 	}
@@ -204,9 +205,15 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur := make([]*lgv1.Edge, 0, len(pr.GetLinks()))
-	seen := make(map[string]struct{}, len(pr.GetLinks()))
-	for _, l := range pr.GetLinks() {
+	links := pr.GetLinks()
+	if pr.GetMetaNoindex() {
+		// A page that asks not to be indexed gives no backlinks: its links
+		// are not recorded, and those of its earlier crawls are lost.
+		links = nil
+	}
+	cur := make([]*lgv1.Edge, 0, len(links))
+	seen := make(map[string]struct{}, len(links))
+	for _, l := range links {
 		e := &lgv1.Edge{
 			TargetUrl:      l.GetUrl(),
 			AnchorText:     truncateUTF8(l.GetAnchorText(), MaxAnchorBytes),
@@ -225,11 +232,12 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 		cur = append(cur, e)
 	}
 	var removed []*lgv1.Edge
+	reason := lostReason(pr)
 	for _, e := range old {
 		if _, still := seen[edgeID(e)]; !still {
 			removed = append(removed, &lgv1.Edge{
 				TargetUrl: e.GetTargetUrl(), AnchorText: e.GetAnchorText(), Type: e.GetType(),
-				Op: lgv1.EdgeOp_EDGE_OP_REMOVED,
+				Op: lgv1.EdgeOp_EDGE_OP_REMOVED, LostReason: reason,
 			})
 		}
 	}
@@ -262,6 +270,29 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 	}
 	return out, nil
 }
+
+// lostReason says why the links of a page's previous crawl that its
+// latest fetch, pr, no longer has are lost.
+func lostReason(pr *lgv1.PageResult) lgv1.LostReason {
+	switch s := pr.GetStatus(); {
+	case pr.GetErrorReason() == ErrorRobotsDisallowed:
+		return lgv1.LostReason_LOST_REASON_ROBOTS_DISALLOWED
+	case pr.GetErrorReason() != "", s >= 500:
+		// Only after the last attempt: transient failures are retried first.
+		return lgv1.LostReason_LOST_REASON_HOST_UNREACHABLE
+	case s == 404, s == 410:
+		return lgv1.LostReason_LOST_REASON_PAGE_GONE
+	case s >= 300 && s < 400:
+		return lgv1.LostReason_LOST_REASON_REDIRECTED
+	case pr.GetMetaNoindex():
+		return lgv1.LostReason_LOST_REASON_NOINDEX
+	}
+	return lgv1.LostReason_LOST_REASON_REMOVED
+}
+
+// ErrorRobotsDisallowed is the error reason of the page result the frontier
+// records for a page it no longer may fetch: robots.txt now disallows it.
+const ErrorRobotsDisallowed = "robots_disallowed"
 
 func (ix *Index) countPage(b *store.Batch, pr *lgv1.PageResult) {
 	if pr.GetKind() == lgv1.FetchKind_FETCH_KIND_SITEMAP {
@@ -377,7 +408,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 				v.rel = e.GetRel()
 				v.flags = flagsOf(e.GetRel(), lb.GetSourceNofollow())
 				v.redirectStatus = e.GetRedirectStatus()
-				v.lostAt = 0
+				v.comeBack(at)
 			}
 		case lgv1.EdgeOp_EDGE_OP_REMOVED:
 			if !exists || at < v.lastSeen {
@@ -385,6 +416,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			}
 			if v.lostAt == 0 || at < v.lostAt {
 				v.lostAt = at
+				v.lostReason = cmp.Or(e.GetLostReason(), lgv1.LostReason_LOST_REASON_REMOVED)
 			}
 		default:
 			continue

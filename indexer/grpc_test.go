@@ -153,7 +153,7 @@ func fieldIndex(t *testing.T) (*Index, []*lgv1.Backlink) {
 		{SourceUrl: "http://n.example/", TargetUrl: "http://t.example/", Type: lgv1.LinkType_LINK_TYPE_CANONICAL,
 			Nofollow: true, FirstSeen: ts(gday1), LastSeen: ts(gday1), SourceTitle: "N", SourceStatus: 200},
 		{SourceUrl: "http://a.example/p1", TargetUrl: "http://t.example/gone", AnchorText: "old", Type: a,
-			FirstSeen: ts(gday1), LastSeen: ts(gday1), SourceTitle: "Alpha page", SourceStatus: 200, LostAt: ts(gday2)},
+			FirstSeen: ts(gday1), LastSeen: ts(gday1), SourceTitle: "Alpha page", SourceStatus: 200, LostAt: ts(gday2), LostReason: lgv1.LostReason_LOST_REASON_REMOVED},
 		{SourceUrl: "http://r.example/old", TargetUrl: "http://t.example/new", Type: lgv1.LinkType_LINK_TYPE_REDIRECT, RedirectStatus: 301,
 			FirstSeen: ts(gday1), LastSeen: ts(gday1), SourceStatus: 301},
 		{SourceUrl: "http://a.example/p1", TargetUrl: "http://t.example/x", AnchorText: "Logo", Type: lgv1.LinkType_LINK_TYPE_IMG,

@@ -66,6 +66,33 @@ type edgeValue struct {
 	// what the link contributes to its target's aggregates.
 	flags linkFlags
 	rel   []string
+	// lostReason says why the link was lost; set with lostAt.
+	lostReason lgv1.LostReason
+	// history lists the earlier times the link was lost and came back,
+	// oldest first, at most maxHistory of them.
+	history []linkEvent
+}
+
+// linkEvent is one period in which a link was lost before it came back.
+type linkEvent struct {
+	lostAt, returnedAt int64
+	reason             lgv1.LostReason
+}
+
+// maxHistory bounds an edge's history: a link that flaps on every crawl
+// keeps its latest periods only.
+const maxHistory = 16
+
+// comeBack records that a lost link is on its page again at ms.
+func (v *edgeValue) comeBack(at int64) {
+	if v.lostAt == 0 {
+		return
+	}
+	v.history = append(v.history, linkEvent{lostAt: v.lostAt, returnedAt: at, reason: v.lostReason})
+	if len(v.history) > maxHistory {
+		v.history = v.history[len(v.history)-maxHistory:]
+	}
+	v.lostAt, v.lostReason = 0, lgv1.LostReason_LOST_REASON_UNSPECIFIED
 }
 
 // linkFlags say why a link passes no authority; zero is a follow link.
@@ -109,17 +136,35 @@ func (v *edgeValue) encode(dst []byte) []byte {
 	}
 	dst = binary.AppendUvarint(dst, lost)
 	dst = binary.AppendUvarint(dst, uint64(v.redirectStatus))
-	dst = append(dst, byte(v.flags))
+	// One byte: the flags in bits 0-3, the lost reason in bits 4-6, and
+	// bit 7 when a history follows (rare: most links are never lost and
+	// found again, and pay nothing for it).
+	fb := byte(v.flags) | byte(v.lostReason&7)<<4
+	if len(v.history) > 0 {
+		fb |= historyBit
+	}
+	dst = append(dst, fb)
+	if len(v.history) > 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(v.history)))
+		for _, h := range v.history {
+			dst = binary.AppendUvarint(dst, uint64(h.lostAt))
+			dst = binary.AppendUvarint(dst, uint64(h.returnedAt-h.lostAt))
+			dst = append(dst, byte(h.reason))
+		}
+	}
 	return append(dst, strings.Join(v.rel, " ")...)
 }
 
+const historyBit = 1 << 7
+
 func decodeEdgeValue(b []byte) (edgeValue, error) {
 	var v edgeValue
+	bad := fmt.Errorf("indexer: malformed edge value")
 	var fields [4]uint64
 	for i := range fields {
 		x, n := binary.Uvarint(b)
 		if n <= 0 {
-			return v, fmt.Errorf("indexer: malformed edge value")
+			return v, bad
 		}
 		fields[i] = x
 		b = b[n:]
@@ -131,9 +176,34 @@ func decodeEdgeValue(b []byte) (edgeValue, error) {
 	}
 	v.redirectStatus = int32(fields[3])
 	if len(b) == 0 {
-		return v, fmt.Errorf("indexer: malformed edge value")
+		return v, bad
 	}
-	v.flags, b = linkFlags(b[0]), b[1:]
+	fb := b[0]
+	b = b[1:]
+	v.flags, v.lostReason = linkFlags(fb&0x0f), lgv1.LostReason(fb>>4&7)
+	if v.lostAt != 0 && v.lostReason == lgv1.LostReason_LOST_REASON_UNSPECIFIED {
+		v.lostReason = lgv1.LostReason_LOST_REASON_REMOVED // written before reasons were
+	}
+	if fb&historyBit != 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > maxHistory {
+			return v, bad
+		}
+		b = b[k:]
+		v.history = make([]linkEvent, n)
+		for i := range v.history {
+			lost, k1 := binary.Uvarint(b)
+			if k1 <= 0 {
+				return v, bad
+			}
+			gap, k2 := binary.Uvarint(b[k1:])
+			if k2 <= 0 || len(b) < k1+k2+1 {
+				return v, bad
+			}
+			v.history[i] = linkEvent{lostAt: int64(lost), returnedAt: int64(lost + gap), reason: lgv1.LostReason(b[k1+k2])}
+			b = b[k1+k2+1:]
+		}
+	}
 	if len(b) > 0 {
 		v.rel = strings.Split(string(b), " ")
 	}

@@ -339,7 +339,13 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		FirstSeen:      timestamppb.New(time.UnixMilli(v.firstSeen)),
 		LastSeen:       timestamppb.New(time.UnixMilli(v.lastSeen)),
 	}
+	for _, h := range v.history {
+		bl.History = append(bl.History, &lgv1.LinkEvent{
+			LostAt: timestamppb.New(time.UnixMilli(h.lostAt)), Reason: h.reason, ReturnedAt: timestamppb.New(time.UnixMilli(h.returnedAt)),
+		})
+	}
 	if v.lostAt != 0 {
+		bl.LostReason = v.lostReason
 		bl.LostAt = timestamppb.New(time.UnixMilli(v.lostAt))
 	}
 	if src.ok {

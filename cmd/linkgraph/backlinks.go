@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/linkrow"
 )
 
 type backlinksCmd struct{}
@@ -40,6 +41,8 @@ var backlinkColumns = []column[*lgv1.Backlink]{
 			}
 			return tableTime(b.LostAt)
 		}},
+	{name: "lost_reason", title: "WHY LOST", value: func(b *lgv1.Backlink) string { return linkrow.ReasonName(b.LostReason) },
+		table: func(b *lgv1.Backlink) string { return linkrow.ReasonName(b.LostReason) }},
 }
 
 // tsvColumns is the header of --format tsv and csv for backlinks and

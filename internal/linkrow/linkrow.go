@@ -20,6 +20,7 @@ import (
 var columns = []string{
 	"source_url", "target_url", "anchor_text", "rel", "type", "redirect_status",
 	"nofollow", "first_seen", "last_seen", "source_title", "source_status", "lost_at",
+	"lost_reason",
 }
 
 // Columns returns the column names of a backlink row, in order, as a new
@@ -29,7 +30,8 @@ func Columns() []string { return append([]string(nil), columns...) }
 // AppendFields appends the fields of bl, in Columns order, to dst: URLs,
 // anchor text and title as they are, rel tokens joined by spaces, the type
 // by its short name (TypeName), numbers in decimal, nofollow as true or
-// false, times by Time ("" when unset, as lost_at of a live link).
+// false, times by Time ("" when unset, as lost_at of a live link), the lost
+// reason by ReasonName.
 func AppendFields(dst []string, bl *lgv1.Backlink) []string {
 	return append(dst,
 		bl.GetSourceUrl(),
@@ -44,7 +46,18 @@ func AppendFields(dst []string, bl *lgv1.Backlink) []string {
 		bl.GetSourceTitle(),
 		strconv.FormatInt(int64(bl.GetSourceStatus()), 10),
 		Time(bl.GetLostAt()),
+		ReasonName(bl.GetLostReason()),
 	)
+}
+
+// ReasonName is the short lowercase name of a lost reason ("removed",
+// "page_gone", "redirected", "noindex", "robots_disallowed",
+// "host_unreachable"), "" for none.
+func ReasonName(r lgv1.LostReason) string {
+	if r == lgv1.LostReason_LOST_REASON_UNSPECIFIED {
+		return ""
+	}
+	return strings.ToLower(strings.TrimPrefix(r.String(), "LOST_REASON_"))
 }
 
 // TypeName is the short lowercase name of a link type ("a", "img",
@@ -99,6 +112,13 @@ func Parse(fields []string) (*lgv1.Backlink, error) {
 	}
 	if bl.SourceStatus, err = parseInt32("source_status", fields[10]); err != nil {
 		return nil, err
+	}
+	if fields[12] != "" {
+		v, ok := lgv1.LostReason_value["LOST_REASON_"+strings.ToUpper(fields[12])]
+		if !ok {
+			return nil, fmt.Errorf("linkrow: unknown lost reason %q", fields[12])
+		}
+		bl.LostReason = lgv1.LostReason(v)
 	}
 	return bl, nil
 }

@@ -226,6 +226,75 @@ func (InternalLinks) EnumDescriptor() ([]byte, []int) {
 	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{2}
 }
 
+// LostReason says why a link went from live to lost.
+type LostReason int32
+
+const (
+	LostReason_LOST_REASON_UNSPECIFIED LostReason = 0
+	// The source page is there but no longer has the link.
+	LostReason_LOST_REASON_REMOVED LostReason = 1
+	// The source page answers 404 or 410.
+	LostReason_LOST_REASON_PAGE_GONE LostReason = 2
+	// The source page now redirects elsewhere.
+	LostReason_LOST_REASON_REDIRECTED LostReason = 3
+	// The source page now says noindex (<meta name=robots> or X-Robots-Tag).
+	LostReason_LOST_REASON_NOINDEX LostReason = 4
+	// robots.txt now disallows the source page.
+	LostReason_LOST_REASON_ROBOTS_DISALLOWED LostReason = 5
+	// The source page's host did not answer (network errors or 5xx) after
+	// every retry.
+	LostReason_LOST_REASON_HOST_UNREACHABLE LostReason = 6
+)
+
+// Enum value maps for LostReason.
+var (
+	LostReason_name = map[int32]string{
+		0: "LOST_REASON_UNSPECIFIED",
+		1: "LOST_REASON_REMOVED",
+		2: "LOST_REASON_PAGE_GONE",
+		3: "LOST_REASON_REDIRECTED",
+		4: "LOST_REASON_NOINDEX",
+		5: "LOST_REASON_ROBOTS_DISALLOWED",
+		6: "LOST_REASON_HOST_UNREACHABLE",
+	}
+	LostReason_value = map[string]int32{
+		"LOST_REASON_UNSPECIFIED":       0,
+		"LOST_REASON_REMOVED":           1,
+		"LOST_REASON_PAGE_GONE":         2,
+		"LOST_REASON_REDIRECTED":        3,
+		"LOST_REASON_NOINDEX":           4,
+		"LOST_REASON_ROBOTS_DISALLOWED": 5,
+		"LOST_REASON_HOST_UNREACHABLE":  6,
+	}
+)
+
+func (x LostReason) Enum() *LostReason {
+	p := new(LostReason)
+	*p = x
+	return p
+}
+
+func (x LostReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LostReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_linkgraph_v1_linkgraph_proto_enumTypes[3].Descriptor()
+}
+
+func (LostReason) Type() protoreflect.EnumType {
+	return &file_linkgraph_v1_linkgraph_proto_enumTypes[3]
+}
+
+func (x LostReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LostReason.Descriptor instead.
+func (LostReason) EnumDescriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{3}
+}
+
 // BacklinkOrder sorts backlinks. The default (target URL, then source URL,
 // in SURT order) is read straight off the index and is the fastest; the
 // others read every matching link before returning the first page.
@@ -266,11 +335,11 @@ func (x BacklinkOrder) String() string {
 }
 
 func (BacklinkOrder) Descriptor() protoreflect.EnumDescriptor {
-	return file_linkgraph_v1_linkgraph_proto_enumTypes[3].Descriptor()
+	return file_linkgraph_v1_linkgraph_proto_enumTypes[4].Descriptor()
 }
 
 func (BacklinkOrder) Type() protoreflect.EnumType {
-	return &file_linkgraph_v1_linkgraph_proto_enumTypes[3]
+	return &file_linkgraph_v1_linkgraph_proto_enumTypes[4]
 }
 
 func (x BacklinkOrder) Number() protoreflect.EnumNumber {
@@ -279,7 +348,7 @@ func (x BacklinkOrder) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BacklinkOrder.Descriptor instead.
 func (BacklinkOrder) EnumDescriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{3}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{4}
 }
 
 // Filter narrows the links a query considers. The zero Filter keeps every
@@ -419,7 +488,12 @@ type Backlink struct {
 	SourceTitle  string                 `protobuf:"bytes,10,opt,name=source_title,json=sourceTitle,proto3" json:"source_title,omitempty"`
 	SourceStatus int32                  `protobuf:"varint,11,opt,name=source_status,json=sourceStatus,proto3" json:"source_status,omitempty"`
 	// Set when the source's latest crawl no longer has the link.
-	LostAt        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=lost_at,json=lostAt,proto3" json:"lost_at,omitempty"`
+	LostAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=lost_at,json=lostAt,proto3" json:"lost_at,omitempty"`
+	// Why the link was lost; set with lost_at.
+	LostReason LostReason `protobuf:"varint,13,opt,name=lost_reason,json=lostReason,proto3,enum=linkgraph.v1.LostReason" json:"lost_reason,omitempty"`
+	// Earlier times the link was lost and came back, oldest first (at most
+	// the last 16).
+	History       []*LinkEvent `protobuf:"bytes,14,rep,name=history,proto3" json:"history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -538,6 +612,81 @@ func (x *Backlink) GetLostAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Backlink) GetLostReason() LostReason {
+	if x != nil {
+		return x.LostReason
+	}
+	return LostReason_LOST_REASON_UNSPECIFIED
+}
+
+func (x *Backlink) GetHistory() []*LinkEvent {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+// LinkEvent is one period in which a link was lost before it came back.
+type LinkEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LostAt        *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=lost_at,json=lostAt,proto3" json:"lost_at,omitempty"`
+	Reason        LostReason             `protobuf:"varint,2,opt,name=reason,proto3,enum=linkgraph.v1.LostReason" json:"reason,omitempty"`
+	ReturnedAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=returned_at,json=returnedAt,proto3" json:"returned_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkEvent) Reset() {
+	*x = LinkEvent{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkEvent) ProtoMessage() {}
+
+func (x *LinkEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkEvent.ProtoReflect.Descriptor instead.
+func (*LinkEvent) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LinkEvent) GetLostAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LostAt
+	}
+	return nil
+}
+
+func (x *LinkEvent) GetReason() LostReason {
+	if x != nil {
+		return x.Reason
+	}
+	return LostReason_LOST_REASON_UNSPECIFIED
+}
+
+func (x *LinkEvent) GetReturnedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReturnedAt
+	}
+	return nil
+}
+
 type BacklinksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// An absolute http(s) URL; for SCOPE_HOST / SCOPE_DOMAIN also a bare host name.
@@ -559,7 +708,7 @@ type BacklinksRequest struct {
 
 func (x *BacklinksRequest) Reset() {
 	*x = BacklinksRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[2]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +720,7 @@ func (x *BacklinksRequest) String() string {
 func (*BacklinksRequest) ProtoMessage() {}
 
 func (x *BacklinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[2]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +733,7 @@ func (x *BacklinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklinksRequest.ProtoReflect.Descriptor instead.
 func (*BacklinksRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{2}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BacklinksRequest) GetTarget() string {
@@ -654,7 +803,7 @@ type BacklinksResponse struct {
 
 func (x *BacklinksResponse) Reset() {
 	*x = BacklinksResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[3]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +815,7 @@ func (x *BacklinksResponse) String() string {
 func (*BacklinksResponse) ProtoMessage() {}
 
 func (x *BacklinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[3]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +828,7 @@ func (x *BacklinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklinksResponse.ProtoReflect.Descriptor instead.
 func (*BacklinksResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{3}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BacklinksResponse) GetBacklinks() []*Backlink {
@@ -710,7 +859,7 @@ type ReferringDomain struct {
 
 func (x *ReferringDomain) Reset() {
 	*x = ReferringDomain{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[4]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +871,7 @@ func (x *ReferringDomain) String() string {
 func (*ReferringDomain) ProtoMessage() {}
 
 func (x *ReferringDomain) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[4]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +884,7 @@ func (x *ReferringDomain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferringDomain.ProtoReflect.Descriptor instead.
 func (*ReferringDomain) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{4}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReferringDomain) GetDomain() string {
@@ -786,7 +935,7 @@ type ReferringDomainsRequest struct {
 
 func (x *ReferringDomainsRequest) Reset() {
 	*x = ReferringDomainsRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[5]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +947,7 @@ func (x *ReferringDomainsRequest) String() string {
 func (*ReferringDomainsRequest) ProtoMessage() {}
 
 func (x *ReferringDomainsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[5]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +960,7 @@ func (x *ReferringDomainsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferringDomainsRequest.ProtoReflect.Descriptor instead.
 func (*ReferringDomainsRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{5}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReferringDomainsRequest) GetTarget() string {
@@ -860,7 +1009,7 @@ type ReferringDomainsResponse struct {
 
 func (x *ReferringDomainsResponse) Reset() {
 	*x = ReferringDomainsResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[6]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1021,7 @@ func (x *ReferringDomainsResponse) String() string {
 func (*ReferringDomainsResponse) ProtoMessage() {}
 
 func (x *ReferringDomainsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[6]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1034,7 @@ func (x *ReferringDomainsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferringDomainsResponse.ProtoReflect.Descriptor instead.
 func (*ReferringDomainsResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{6}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReferringDomainsResponse) GetDomains() []*ReferringDomain {
@@ -914,7 +1063,7 @@ type Anchor struct {
 
 func (x *Anchor) Reset() {
 	*x = Anchor{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[7]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1075,7 @@ func (x *Anchor) String() string {
 func (*Anchor) ProtoMessage() {}
 
 func (x *Anchor) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[7]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1088,7 @@ func (x *Anchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Anchor.ProtoReflect.Descriptor instead.
 func (*Anchor) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{7}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Anchor) GetAnchorText() string {
@@ -976,7 +1125,7 @@ type AnchorsRequest struct {
 
 func (x *AnchorsRequest) Reset() {
 	*x = AnchorsRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[8]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1137,7 @@ func (x *AnchorsRequest) String() string {
 func (*AnchorsRequest) ProtoMessage() {}
 
 func (x *AnchorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[8]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1150,7 @@ func (x *AnchorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorsRequest.ProtoReflect.Descriptor instead.
 func (*AnchorsRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{8}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AnchorsRequest) GetTarget() string {
@@ -1050,7 +1199,7 @@ type AnchorsResponse struct {
 
 func (x *AnchorsResponse) Reset() {
 	*x = AnchorsResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[9]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1211,7 @@ func (x *AnchorsResponse) String() string {
 func (*AnchorsResponse) ProtoMessage() {}
 
 func (x *AnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[9]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1224,7 @@ func (x *AnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorsResponse.ProtoReflect.Descriptor instead.
 func (*AnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{9}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AnchorsResponse) GetAnchors() []*Anchor {
@@ -1103,7 +1252,7 @@ type SummaryRequest struct {
 
 func (x *SummaryRequest) Reset() {
 	*x = SummaryRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[10]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1264,7 @@ func (x *SummaryRequest) String() string {
 func (*SummaryRequest) ProtoMessage() {}
 
 func (x *SummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[10]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1277,7 @@ func (x *SummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SummaryRequest.ProtoReflect.Descriptor instead.
 func (*SummaryRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{10}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SummaryRequest) GetTarget() string {
@@ -1179,7 +1328,7 @@ type Summary struct {
 
 func (x *Summary) Reset() {
 	*x = Summary{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[11]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1340,7 @@ func (x *Summary) String() string {
 func (*Summary) ProtoMessage() {}
 
 func (x *Summary) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[11]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1353,7 @@ func (x *Summary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Summary.ProtoReflect.Descriptor instead.
 func (*Summary) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{11}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Summary) GetBacklinks() int64 {
@@ -1300,7 +1449,7 @@ type SummaryResponse struct {
 
 func (x *SummaryResponse) Reset() {
 	*x = SummaryResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[12]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1461,7 @@ func (x *SummaryResponse) String() string {
 func (*SummaryResponse) ProtoMessage() {}
 
 func (x *SummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[12]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1474,7 @@ func (x *SummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SummaryResponse.ProtoReflect.Descriptor instead.
 func (*SummaryResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{12}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SummaryResponse) GetSummary() *Summary {
@@ -1348,7 +1497,7 @@ type OutlinksRequest struct {
 
 func (x *OutlinksRequest) Reset() {
 	*x = OutlinksRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[13]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1509,7 @@ func (x *OutlinksRequest) String() string {
 func (*OutlinksRequest) ProtoMessage() {}
 
 func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[13]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1522,7 @@ func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlinksRequest.ProtoReflect.Descriptor instead.
 func (*OutlinksRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{13}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OutlinksRequest) GetSource() string {
@@ -1415,7 +1564,7 @@ type OutlinksResponse struct {
 
 func (x *OutlinksResponse) Reset() {
 	*x = OutlinksResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1576,7 @@ func (x *OutlinksResponse) String() string {
 func (*OutlinksResponse) ProtoMessage() {}
 
 func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1589,7 @@ func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlinksResponse.ProtoReflect.Descriptor instead.
 func (*OutlinksResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{14}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OutlinksResponse) GetLinks() []*Backlink {
@@ -1477,7 +1626,7 @@ type ExportRequest struct {
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1638,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1651,7 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExportRequest) GetTarget() string {
@@ -1554,7 +1703,7 @@ type ExportBatch struct {
 
 func (x *ExportBatch) Reset() {
 	*x = ExportBatch{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1715,7 @@ func (x *ExportBatch) String() string {
 func (*ExportBatch) ProtoMessage() {}
 
 func (x *ExportBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1728,7 @@ func (x *ExportBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportBatch.ProtoReflect.Descriptor instead.
 func (*ExportBatch) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExportBatch) GetRows() []*Backlink {
@@ -1612,7 +1761,7 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\flast_seen_to\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastSeenTo\x12'\n" +
 	"\x0fanchor_contains\x18\b \x01(\tR\x0eanchorContains\x12!\n" +
-	"\finclude_lost\x18\t \x01(\bR\vincludeLost\"\xdd\x03\n" +
+	"\finclude_lost\x18\t \x01(\bR\vincludeLost\"\xcb\x04\n" +
 	"\bBacklink\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12\x1d\n" +
@@ -1630,7 +1779,15 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\fsource_title\x18\n" +
 	" \x01(\tR\vsourceTitle\x12#\n" +
 	"\rsource_status\x18\v \x01(\x05R\fsourceStatus\x123\n" +
-	"\alost_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06lostAt\"\xbd\x02\n" +
+	"\alost_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06lostAt\x129\n" +
+	"\vlost_reason\x18\r \x01(\x0e2\x18.linkgraph.v1.LostReasonR\n" +
+	"lostReason\x121\n" +
+	"\ahistory\x18\x0e \x03(\v2\x17.linkgraph.v1.LinkEventR\ahistory\"\xaf\x01\n" +
+	"\tLinkEvent\x123\n" +
+	"\alost_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06lostAt\x120\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x18.linkgraph.v1.LostReasonR\x06reason\x12;\n" +
+	"\vreturned_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"returnedAt\"\xbd\x02\n" +
 	"\x10BacklinksRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12\x1b\n" +
@@ -1748,7 +1905,16 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\rInternalLinks\x12\x1e\n" +
 	"\x1aINTERNAL_LINKS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16INTERNAL_LINKS_INCLUDE\x10\x01\x12\x1a\n" +
-	"\x16INTERNAL_LINKS_EXCLUDE\x10\x02*\x8e\x01\n" +
+	"\x16INTERNAL_LINKS_EXCLUDE\x10\x02*\xd7\x01\n" +
+	"\n" +
+	"LostReason\x12\x1b\n" +
+	"\x17LOST_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13LOST_REASON_REMOVED\x10\x01\x12\x19\n" +
+	"\x15LOST_REASON_PAGE_GONE\x10\x02\x12\x1a\n" +
+	"\x16LOST_REASON_REDIRECTED\x10\x03\x12\x17\n" +
+	"\x13LOST_REASON_NOINDEX\x10\x04\x12!\n" +
+	"\x1dLOST_REASON_ROBOTS_DISALLOWED\x10\x05\x12 \n" +
+	"\x1cLOST_REASON_HOST_UNREACHABLE\x10\x06*\x8e\x01\n" +
 	"\rBacklinkOrder\x12\x1e\n" +
 	"\x1aBACKLINK_ORDER_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19BACKLINK_ORDER_FIRST_SEEN\x10\x01\x12\x1c\n" +
@@ -1777,92 +1943,99 @@ func file_linkgraph_v1_linkgraph_proto_rawDescGZIP() []byte {
 	return file_linkgraph_v1_linkgraph_proto_rawDescData
 }
 
-var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
 	(LinkType)(0),                    // 0: linkgraph.v1.LinkType
 	(Scope)(0),                       // 1: linkgraph.v1.Scope
 	(InternalLinks)(0),               // 2: linkgraph.v1.InternalLinks
-	(BacklinkOrder)(0),               // 3: linkgraph.v1.BacklinkOrder
-	(*Filter)(nil),                   // 4: linkgraph.v1.Filter
-	(*Backlink)(nil),                 // 5: linkgraph.v1.Backlink
-	(*BacklinksRequest)(nil),         // 6: linkgraph.v1.BacklinksRequest
-	(*BacklinksResponse)(nil),        // 7: linkgraph.v1.BacklinksResponse
-	(*ReferringDomain)(nil),          // 8: linkgraph.v1.ReferringDomain
-	(*ReferringDomainsRequest)(nil),  // 9: linkgraph.v1.ReferringDomainsRequest
-	(*ReferringDomainsResponse)(nil), // 10: linkgraph.v1.ReferringDomainsResponse
-	(*Anchor)(nil),                   // 11: linkgraph.v1.Anchor
-	(*AnchorsRequest)(nil),           // 12: linkgraph.v1.AnchorsRequest
-	(*AnchorsResponse)(nil),          // 13: linkgraph.v1.AnchorsResponse
-	(*SummaryRequest)(nil),           // 14: linkgraph.v1.SummaryRequest
-	(*Summary)(nil),                  // 15: linkgraph.v1.Summary
-	(*SummaryResponse)(nil),          // 16: linkgraph.v1.SummaryResponse
-	(*OutlinksRequest)(nil),          // 17: linkgraph.v1.OutlinksRequest
-	(*OutlinksResponse)(nil),         // 18: linkgraph.v1.OutlinksResponse
-	(*ExportRequest)(nil),            // 19: linkgraph.v1.ExportRequest
-	(*ExportBatch)(nil),              // 20: linkgraph.v1.ExportBatch
-	nil,                              // 21: linkgraph.v1.Summary.ByTypeEntry
-	nil,                              // 22: linkgraph.v1.Summary.ByTldEntry
-	(*timestamppb.Timestamp)(nil),    // 23: google.protobuf.Timestamp
+	(LostReason)(0),                  // 3: linkgraph.v1.LostReason
+	(BacklinkOrder)(0),               // 4: linkgraph.v1.BacklinkOrder
+	(*Filter)(nil),                   // 5: linkgraph.v1.Filter
+	(*Backlink)(nil),                 // 6: linkgraph.v1.Backlink
+	(*LinkEvent)(nil),                // 7: linkgraph.v1.LinkEvent
+	(*BacklinksRequest)(nil),         // 8: linkgraph.v1.BacklinksRequest
+	(*BacklinksResponse)(nil),        // 9: linkgraph.v1.BacklinksResponse
+	(*ReferringDomain)(nil),          // 10: linkgraph.v1.ReferringDomain
+	(*ReferringDomainsRequest)(nil),  // 11: linkgraph.v1.ReferringDomainsRequest
+	(*ReferringDomainsResponse)(nil), // 12: linkgraph.v1.ReferringDomainsResponse
+	(*Anchor)(nil),                   // 13: linkgraph.v1.Anchor
+	(*AnchorsRequest)(nil),           // 14: linkgraph.v1.AnchorsRequest
+	(*AnchorsResponse)(nil),          // 15: linkgraph.v1.AnchorsResponse
+	(*SummaryRequest)(nil),           // 16: linkgraph.v1.SummaryRequest
+	(*Summary)(nil),                  // 17: linkgraph.v1.Summary
+	(*SummaryResponse)(nil),          // 18: linkgraph.v1.SummaryResponse
+	(*OutlinksRequest)(nil),          // 19: linkgraph.v1.OutlinksRequest
+	(*OutlinksResponse)(nil),         // 20: linkgraph.v1.OutlinksResponse
+	(*ExportRequest)(nil),            // 21: linkgraph.v1.ExportRequest
+	(*ExportBatch)(nil),              // 22: linkgraph.v1.ExportBatch
+	nil,                              // 23: linkgraph.v1.Summary.ByTypeEntry
+	nil,                              // 24: linkgraph.v1.Summary.ByTldEntry
+	(*timestamppb.Timestamp)(nil),    // 25: google.protobuf.Timestamp
 }
 var file_linkgraph_v1_linkgraph_proto_depIdxs = []int32{
 	0,  // 0: linkgraph.v1.Filter.types:type_name -> linkgraph.v1.LinkType
 	2,  // 1: linkgraph.v1.Filter.internal:type_name -> linkgraph.v1.InternalLinks
-	23, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
-	23, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
-	23, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
-	23, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
+	25, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
+	25, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
+	25, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
+	25, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
 	0,  // 6: linkgraph.v1.Backlink.type:type_name -> linkgraph.v1.LinkType
-	23, // 7: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
-	23, // 8: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
-	23, // 9: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
-	1,  // 10: linkgraph.v1.BacklinksRequest.scope:type_name -> linkgraph.v1.Scope
-	4,  // 11: linkgraph.v1.BacklinksRequest.filter:type_name -> linkgraph.v1.Filter
-	3,  // 12: linkgraph.v1.BacklinksRequest.order_by:type_name -> linkgraph.v1.BacklinkOrder
-	5,  // 13: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
-	23, // 14: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
-	23, // 15: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
-	1,  // 16: linkgraph.v1.ReferringDomainsRequest.scope:type_name -> linkgraph.v1.Scope
-	4,  // 17: linkgraph.v1.ReferringDomainsRequest.filter:type_name -> linkgraph.v1.Filter
-	8,  // 18: linkgraph.v1.ReferringDomainsResponse.domains:type_name -> linkgraph.v1.ReferringDomain
-	1,  // 19: linkgraph.v1.AnchorsRequest.scope:type_name -> linkgraph.v1.Scope
-	4,  // 20: linkgraph.v1.AnchorsRequest.filter:type_name -> linkgraph.v1.Filter
-	11, // 21: linkgraph.v1.AnchorsResponse.anchors:type_name -> linkgraph.v1.Anchor
-	1,  // 22: linkgraph.v1.SummaryRequest.scope:type_name -> linkgraph.v1.Scope
-	4,  // 23: linkgraph.v1.SummaryRequest.filter:type_name -> linkgraph.v1.Filter
-	21, // 24: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
-	22, // 25: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
-	23, // 26: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
-	23, // 27: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
-	15, // 28: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
-	4,  // 29: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
-	5,  // 30: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
-	1,  // 31: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
-	4,  // 32: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
-	5,  // 33: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
-	6,  // 34: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
-	6,  // 35: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
-	9,  // 36: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	9,  // 37: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	12, // 38: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
-	12, // 39: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
-	14, // 40: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
-	17, // 41: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
-	19, // 42: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
-	7,  // 43: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
-	5,  // 44: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
-	10, // 45: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
-	8,  // 46: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
-	13, // 47: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
-	11, // 48: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
-	16, // 49: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
-	18, // 50: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
-	20, // 51: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
-	43, // [43:52] is the sub-list for method output_type
-	34, // [34:43] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	25, // 7: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
+	25, // 8: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
+	25, // 9: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
+	3,  // 10: linkgraph.v1.Backlink.lost_reason:type_name -> linkgraph.v1.LostReason
+	7,  // 11: linkgraph.v1.Backlink.history:type_name -> linkgraph.v1.LinkEvent
+	25, // 12: linkgraph.v1.LinkEvent.lost_at:type_name -> google.protobuf.Timestamp
+	3,  // 13: linkgraph.v1.LinkEvent.reason:type_name -> linkgraph.v1.LostReason
+	25, // 14: linkgraph.v1.LinkEvent.returned_at:type_name -> google.protobuf.Timestamp
+	1,  // 15: linkgraph.v1.BacklinksRequest.scope:type_name -> linkgraph.v1.Scope
+	5,  // 16: linkgraph.v1.BacklinksRequest.filter:type_name -> linkgraph.v1.Filter
+	4,  // 17: linkgraph.v1.BacklinksRequest.order_by:type_name -> linkgraph.v1.BacklinkOrder
+	6,  // 18: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
+	25, // 19: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
+	25, // 20: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
+	1,  // 21: linkgraph.v1.ReferringDomainsRequest.scope:type_name -> linkgraph.v1.Scope
+	5,  // 22: linkgraph.v1.ReferringDomainsRequest.filter:type_name -> linkgraph.v1.Filter
+	10, // 23: linkgraph.v1.ReferringDomainsResponse.domains:type_name -> linkgraph.v1.ReferringDomain
+	1,  // 24: linkgraph.v1.AnchorsRequest.scope:type_name -> linkgraph.v1.Scope
+	5,  // 25: linkgraph.v1.AnchorsRequest.filter:type_name -> linkgraph.v1.Filter
+	13, // 26: linkgraph.v1.AnchorsResponse.anchors:type_name -> linkgraph.v1.Anchor
+	1,  // 27: linkgraph.v1.SummaryRequest.scope:type_name -> linkgraph.v1.Scope
+	5,  // 28: linkgraph.v1.SummaryRequest.filter:type_name -> linkgraph.v1.Filter
+	23, // 29: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
+	24, // 30: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
+	25, // 31: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
+	25, // 32: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
+	17, // 33: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
+	5,  // 34: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
+	6,  // 35: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
+	1,  // 36: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
+	5,  // 37: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
+	6,  // 38: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
+	8,  // 39: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
+	8,  // 40: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
+	11, // 41: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	11, // 42: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	14, // 43: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
+	14, // 44: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
+	16, // 45: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
+	19, // 46: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
+	21, // 47: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
+	9,  // 48: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
+	6,  // 49: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
+	12, // 50: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
+	10, // 51: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
+	15, // 52: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
+	13, // 53: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
+	18, // 54: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
+	20, // 55: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
+	22, // 56: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
+	48, // [48:57] is the sub-list for method output_type
+	39, // [39:48] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_linkgraph_proto_init() }
@@ -1875,8 +2048,8 @@ func file_linkgraph_v1_linkgraph_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_linkgraph_proto_rawDesc), len(file_linkgraph_v1_linkgraph_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   19,
+			NumEnums:      5,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

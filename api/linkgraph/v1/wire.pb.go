@@ -516,7 +516,9 @@ type Edge struct {
 	// The target should be crawled if in scope (depth of the source + 1).
 	Crawl bool `protobuf:"varint,7,opt,name=crawl,proto3" json:"crawl,omitempty"`
 	// The target is a sitemap, to be fetched as one.
-	Sitemap       bool `protobuf:"varint,8,opt,name=sitemap,proto3" json:"sitemap,omitempty"`
+	Sitemap bool `protobuf:"varint,8,opt,name=sitemap,proto3" json:"sitemap,omitempty"`
+	// For EDGE_OP_REMOVED: why.
+	LostReason    LostReason `protobuf:"varint,9,opt,name=lost_reason,json=lostReason,proto3,enum=linkgraph.v1.LostReason" json:"lost_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -605,6 +607,13 @@ func (x *Edge) GetSitemap() bool {
 		return x.Sitemap
 	}
 	return false
+}
+
+func (x *Edge) GetLostReason() LostReason {
+	if x != nil {
+		return x.LostReason
+	}
+	return LostReason_LOST_REASON_UNSPECIFIED
 }
 
 // LinkBatch carries all edges of one fetch of one source page whose targets
@@ -909,7 +918,7 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x04kind\x18\x12 \x01(\x0e2\x17.linkgraph.v1.FetchKindR\x04kind\x12\x1d\n" +
 	"\n" +
 	"robots_txt\x18\x13 \x01(\fR\trobotsTxt\x12\x18\n" +
-	"\aattempt\x18\x14 \x01(\x05R\aattempt\"\x83\x02\n" +
+	"\aattempt\x18\x14 \x01(\x05R\aattempt\"\xbe\x02\n" +
 	"\x04Edge\x12\x1d\n" +
 	"\n" +
 	"target_url\x18\x01 \x01(\tR\ttargetUrl\x12\x1f\n" +
@@ -920,7 +929,9 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x0fredirect_status\x18\x05 \x01(\x05R\x0eredirectStatus\x12$\n" +
 	"\x02op\x18\x06 \x01(\x0e2\x14.linkgraph.v1.EdgeOpR\x02op\x12\x14\n" +
 	"\x05crawl\x18\a \x01(\bR\x05crawl\x12\x18\n" +
-	"\asitemap\x18\b \x01(\bR\asitemap\"\x9b\x02\n" +
+	"\asitemap\x18\b \x01(\bR\asitemap\x129\n" +
+	"\vlost_reason\x18\t \x01(\x0e2\x18.linkgraph.v1.LostReasonR\n" +
+	"lostReason\"\x9b\x02\n" +
 	"\tLinkBatch\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12!\n" +
@@ -976,6 +987,7 @@ var file_linkgraph_v1_wire_proto_goTypes = []any{
 	(*KeyLookup)(nil),  // 8: linkgraph.v1.KeyLookup
 	(*KeyValues)(nil),  // 9: linkgraph.v1.KeyValues
 	(LinkType)(0),      // 10: linkgraph.v1.LinkType
+	(LostReason)(0),    // 11: linkgraph.v1.LostReason
 }
 var file_linkgraph_v1_wire_proto_depIdxs = []int32{
 	0,  // 0: linkgraph.v1.FetchTask.kind:type_name -> linkgraph.v1.FetchKind
@@ -984,12 +996,13 @@ var file_linkgraph_v1_wire_proto_depIdxs = []int32{
 	0,  // 3: linkgraph.v1.PageResult.kind:type_name -> linkgraph.v1.FetchKind
 	10, // 4: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
 	1,  // 5: linkgraph.v1.Edge.op:type_name -> linkgraph.v1.EdgeOp
-	5,  // 6: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	11, // 6: linkgraph.v1.Edge.lost_reason:type_name -> linkgraph.v1.LostReason
+	5,  // 7: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_wire_proto_init() }
