@@ -156,7 +156,19 @@ func (f *Fetcher) Fetch(task *lgv1.FetchTask) *lgv1.PageResult {
 	if task.GetKind() == lgv1.FetchKind_FETCH_KIND_ROBOTS {
 		c = f.robots
 	}
-	err := c.Request(http.MethodGet, task.GetUrl(), nil, ctx, nil)
+	var hdr http.Header
+	if task.GetEtag() != "" || task.GetLastModified() != "" {
+		// A revisit asks for the page only if it changed: an unchanged page
+		// costs a 304 with no body.
+		hdr = http.Header{}
+		if v := task.GetEtag(); v != "" {
+			hdr.Set("If-None-Match", v)
+		}
+		if v := task.GetLastModified(); v != "" {
+			hdr.Set("If-Modified-Since", v)
+		}
+	}
+	err := c.Request(http.MethodGet, task.GetUrl(), nil, ctx, hdr)
 	if err != nil && res.Status == 0 && res.ErrorReason == "" {
 		res.ErrorReason, res.ErrorDetail = classify(err)
 	}
@@ -181,6 +193,8 @@ func wireSafe(res *lgv1.PageResult) {
 	fix(&res.ContentType)
 	fix(&res.Title)
 	fix(&res.Lang)
+	fix(&res.Etag)
+	fix(&res.LastModified)
 	for _, l := range res.Links {
 		fix(&l.Url)
 		fix(&l.AnchorText)
@@ -196,6 +210,7 @@ func (f *Fetcher) CloseIdleConnections() { f.tr.CloseIdleConnections() }
 func (f *Fetcher) fill(res *lgv1.PageResult, status int, h http.Header, body []byte) {
 	res.Status = int32(status)
 	res.ContentType = h.Get(hdrContentType)
+	res.Etag, res.LastModified = validator(h.Get("ETag")), validator(h.Get("Last-Modified"))
 	res.Truncated = h.Get(hdrTruncated) != ""
 	res.BodyBytes = int64(len(body))
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
@@ -236,6 +251,17 @@ func (f *Fetcher) fill(res *lgv1.PageResult, status int, h http.Header, body []b
 		res.Links = ex.Links
 		res.SkippedLinks += int32(ex.Skipped)
 	}
+}
+
+// maxValidator bounds the ETag and Last-Modified kept for the next revisit:
+// they are stored with the page, and a hostile server could send 64 KiB.
+const maxValidator = 256
+
+func validator(v string) string {
+	if len(v) > maxValidator {
+		return ""
+	}
+	return v
 }
 
 func isRedirect(status int) bool {

@@ -103,6 +103,12 @@ type Config struct {
 	// that look like traps (defaults DefaultMaxURLLength,
 	// DefaultMaxRepeatedSegments, DefaultMaxQueryParams).
 	MaxURLLength, MaxRepeatedSegments, MaxQueryParams int
+
+	// Revisit is the first interval between two fetches of a page (default
+	// DefaultRevisit; negative: never revisit). It then adapts to how
+	// often the page's links change, within MinRevisit and MaxRevisit
+	// (defaults DefaultMinRevisit, DefaultMaxRevisit). See revisit.go.
+	Revisit, MinRevisit, MaxRevisit time.Duration
 }
 
 // Defaults of the robots, retry and trap settings of Config.
@@ -144,6 +150,11 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxURLLength, DefaultMaxURLLength)
 	def(&c.MaxRepeatedSegments, DefaultMaxRepeatedSegments)
 	def(&c.MaxQueryParams, DefaultMaxQueryParams)
+	defDur(&c.Revisit, DefaultRevisit)
+	if c.Revisit > 0 {
+		defDur(&c.MinRevisit, min(DefaultMinRevisit, c.Revisit))
+		defDur(&c.MaxRevisit, max(DefaultMaxRevisit, c.Revisit))
+	}
 	return c
 }
 
@@ -182,16 +193,21 @@ func (c Config) Validate() error {
 	for _, v := range []struct {
 		name string
 		d    time.Duration
-	}{{"robots TTL", c.RobotsTTL}, {"max crawl delay", c.MaxCrawlDelay}, {"retry backoff", c.RetryBackoff}, {"max backoff", c.MaxBackoff}} {
+	}{{"robots TTL", c.RobotsTTL}, {"max crawl delay", c.MaxCrawlDelay}, {"retry backoff", c.RetryBackoff}, {"max backoff", c.MaxBackoff},
+		{"min revisit", c.MinRevisit}, {"max revisit", c.MaxRevisit}} {
 		if v.d < 0 {
 			errs = append(errs, fmt.Errorf("frontier: %s %v is negative", v.name, v.d))
 		}
 	}
+	if c.Revisit > 0 && (c.MinRevisit > 0 && c.MinRevisit > c.Revisit || c.MaxRevisit > 0 && c.MaxRevisit < c.Revisit) {
+		errs = append(errs, fmt.Errorf("frontier: revisit %v must be between min revisit %v and max revisit %v", c.Revisit, c.MinRevisit, c.MaxRevisit))
+	}
 	return errors.Join(errs...)
 }
 
-// Publisher publishes one fetch task. msgID deduplicates a task republished
-// after a crash. Every call's outcome must be known when the returned wait
+// Publisher publishes one fetch task (or, on a pages subject, the result
+// the frontier records for a revisit robots.txt now forbids). msgID
+// deduplicates a task republished after a crash. Every call's outcome must be known when the returned wait
 // function returns.
 type Publisher interface {
 	PublishTask(ctx context.Context, subject, msgID string, data []byte) (wait func() error, err error)
@@ -231,6 +247,10 @@ type Frontier struct {
 
 	uncommitted map[*Pending]uint64 // offers in flight -> their lowest sequence number
 	blocked     map[*host]struct{}  // hosts whose next entries are not visible yet
+
+	nextDue      int64 // Unix ms of the earliest scheduled revisit; 0: none
+	promoting    bool  // promoteDue is scanning
+	promotingMin int64 // earliest revisit scheduled during that scan
 }
 
 type host struct {
@@ -270,6 +290,9 @@ func Open(db *store.DB, cfg Config, pub Publisher, log *slog.Logger) (*Frontier,
 		hosts: make(map[string]*host), scopeHost: make(map[string]bool), scopeDom: make(map[string]bool),
 		wake: make(chan struct{}, 1), seen: newSeenCache(seenCacheSize),
 		uncommitted: make(map[*Pending]uint64), blocked: make(map[*host]struct{}),
+	}
+	if err := f.loadNextDue(); err != nil {
+		return nil, err
 	}
 	if err := f.load(); err != nil {
 		return nil, err
@@ -460,7 +483,8 @@ func (f *Frontier) enqueue(b *pebble.Batch, p *Pending, hk string, task *lgv1.Fe
 		f.uncommitted[p] = seq
 	}
 	f.mu.Unlock()
-	data, err := proto.Marshal(&lgv1.FetchTask{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt()})
+	data, err := proto.Marshal(&lgv1.FetchTask{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt(),
+		Revisit: task.GetRevisit(), Etag: task.GetEtag(), LastModified: task.GetLastModified()})
 	if err != nil {
 		return err
 	}
@@ -686,6 +710,9 @@ func (f *Frontier) Stats() Stats {
 // run without new URLs: nothing in flight, and nothing queued or the page
 // budget spent.
 func (f *Frontier) Exhausted() bool {
+	if f.untilDue() == 0 {
+		return false // revisits to queue
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.inflight > 0 {
@@ -693,6 +720,9 @@ func (f *Frontier) Exhausted() bool {
 	}
 	return f.queued == 0 || f.budgetSpentLocked()
 }
+
+// RevisitsDue reports whether some page is due for a revisit.
+func (f *Frontier) RevisitsDue() bool { return f.untilDue() == 0 }
 
 func (f *Frontier) budgetSpentLocked() bool {
 	return f.cfg.MaxPages > 0 && f.released >= f.cfg.MaxPages
@@ -735,7 +765,13 @@ func (f *Frontier) Run(ctx context.Context) error {
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
 	for {
+		if _, err := f.promoteDue(); err != nil {
+			f.log.Error("cannot queue due revisits; will retry", "err", err)
+		}
 		batch, drops, wait := f.take()
+		if d := f.untilDue(); d >= 0 {
+			wait = max(min(wait, d), 10*time.Millisecond)
+		}
 		if len(batch)+len(drops) > 0 {
 			if err := f.release(ctx, batch, drops); err != nil {
 				if ctx.Err() != nil {
@@ -925,9 +961,30 @@ func (f *Frontier) release(ctx context.Context, batch, drops []queuedTask) error
 		}
 		waits = append(waits, w)
 	}
+	// A page robots.txt now forbids is not fetched again, but its links
+	// are no longer seen either: record that for it, through the page's
+	// shard like a fetch result, before the revisit is deleted.
+	for _, qt := range drops {
+		if !qt.task.GetRevisit() || qt.reason != SkipRobotsDisallowed {
+			continue
+		}
+		data, err := proto.Marshal(&lgv1.PageResult{
+			Url: qt.task.GetUrl(), Depth: qt.task.GetDepth(), Kind: qt.task.GetKind(), FetchedAt: now,
+			ErrorReason: lgv1.ErrorReasonRobotsDisallowed,
+		})
+		if err != nil {
+			return err
+		}
+		shard := urlnorm.Shard(urlnorm.Host(qt.task.GetUrl()), f.cfg.Shards)
+		w, err := f.pub.PublishTask(ctx, bus.PagesSubject(shard), "", data)
+		if err != nil {
+			return fmt.Errorf("frontier: cannot publish a robots-disallowed result: %w", err)
+		}
+		waits = append(waits, w)
+	}
 	for i, w := range waits {
 		err := w()
-		if errors.Is(err, bus.ErrDuplicate) {
+		if errors.Is(err, bus.ErrDuplicate) && i < len(batch) {
 			// Released by this frontier's previous life, which crashed
 			// before deleting it from the queue: its result came or
 			// will come without this release.

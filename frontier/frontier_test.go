@@ -26,9 +26,21 @@ type recorder struct {
 	// stored holds the ids JetStream would have in its duplicate window:
 	// publishing one again reports bus.ErrDuplicate, as JetStream does.
 	stored map[string]bool
+	// results are what was published on pages subjects.
+	results []*lgv1.PageResult
 }
 
-func (r *recorder) PublishTask(_ context.Context, _, msgID string, data []byte) (func() error, error) {
+func (r *recorder) PublishTask(_ context.Context, subject, msgID string, data []byte) (func() error, error) {
+	if strings.HasPrefix(subject, "pages.") {
+		pr := &lgv1.PageResult{}
+		if err := proto.Unmarshal(data, pr); err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		r.results = append(r.results, pr)
+		r.mu.Unlock()
+		return func() error { return nil }, nil
+	}
 	t := &lgv1.FetchTask{}
 	if err := proto.Unmarshal(data, t); err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"unicode/utf8"
 
@@ -172,23 +173,60 @@ func (t *Txn) commit() error {
 // that is gone as EDGE_OP_REMOVED. The caller publishes the batches before
 // committing b, so a crash in between re-sends rather than loses them.
 func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
+	rec, err := t.RecordFetch(pr)
+	return rec.Batches, err
+}
+
+// PageRecord says what RecordFetch did with a fetch result.
+type PageRecord struct {
+	// Batches are the edge updates for the page's links, one per target
+	// shard (see RecordPage).
+	Batches map[int]*lgv1.LinkBatch
+	// Changed is set when the page's links differ from its previous crawl,
+	// or it had none.
+	Changed bool
+	// Stale is set when a newer fetch of the page was recorded before:
+	// nothing was done.
+	Stale bool
+}
+
+// RecordFetch is RecordPage, saying also whether the page's links changed,
+// for the revisit schedule. A 304 Not Modified answer confirms the
+// previous crawl: the page keeps its record and links, and every link gets
+// the new last_seen.
+func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 	b, ix := t.b, t.ix
 	if _, err := urlnorm.Normalize(pr.GetUrl()); err != nil {
-		return nil, fmt.Errorf("indexer: page result for bad URL %q: %w", pr.GetUrl(), err)
+		return PageRecord{}, fmt.Errorf("indexer: page result for bad URL %q: %w", pr.GetUrl(), err)
 	}
 	surt := urlnorm.SURT(pr.GetUrl())
 	pageKey := prefixed(store.PrefixPage, surt)
 	var prev lgv1.PageResult
 	havePrev, err := getProto(b, pageKey, &prev)
 	if err != nil {
-		return nil, err
+		return PageRecord{}, err
 	}
 	if havePrev && prev.GetFetchedAt() > pr.GetFetchedAt() {
 		// An older result delivered late: the newer one already won.
-		return nil, nil
+		return PageRecord{Stale: true}, nil
 	}
 	if !havePrev {
 		ix.countPage(b, pr)
+	}
+	fwdKey := prefixed(store.PrefixForward, surt)
+	old, err := getForward(b, fwdKey)
+	if err != nil {
+		return PageRecord{}, err
+	}
+	notModified := pr.GetStatus() == http.StatusNotModified && havePrev
+	if notModified {
+		// The stored record describes the content; the fetch adds its
+		// time and, if the server sent them, new validators.
+		fetchedAt, duration, etag, lastModified := pr.GetFetchedAt(), pr.GetDurationNs(), pr.GetEtag(), pr.GetLastModified()
+		proto.Reset(pr)
+		proto.Merge(pr, &prev)
+		pr.FetchedAt, pr.DurationNs = fetchedAt, duration
+		pr.Etag, pr.LastModified = cmp.Or(etag, prev.GetEtag()), cmp.Or(lastModified, prev.GetLastModified())
 	}
 	// The page record is the result without its links (they are in the
 	// forward list).
@@ -197,13 +235,16 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 	err = setProto(b, pageKey, pr)
 	pr.Links = all
 	if err != nil {
-		return nil, err
+		return PageRecord{}, err
 	}
-
-	fwdKey := prefixed(store.PrefixForward, surt)
-	old, err := getForward(b, fwdKey)
-	if err != nil {
-		return nil, err
+	if notModified {
+		for _, e := range old {
+			e.Op = lgv1.EdgeOp_EDGE_OP_SEEN
+		}
+		if err := b.Set(fwdKey, encodeForward(old), nil); err != nil {
+			return PageRecord{}, err
+		}
+		return PageRecord{Batches: t.linkBatches(pr, old)}, nil
 	}
 	links := pr.GetLinks()
 	if pr.GetMetaNoindex() {
@@ -243,17 +284,22 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 	}
 	if len(cur) == 0 {
 		if err := b.Delete(fwdKey, nil); err != nil {
-			return nil, err
+			return PageRecord{}, err
 		}
 	} else {
 		if err := b.Set(fwdKey, encodeForward(cur), nil); err != nil {
-			return nil, err
+			return PageRecord{}, err
 		}
 	}
+	changed := len(removed) > 0 || len(cur) != len(old)
+	return PageRecord{Batches: t.linkBatches(pr, append(cur, removed...)), Changed: changed}, nil
+}
 
+// linkBatches groups a page's edge updates by the shard of their targets.
+func (t *Txn) linkBatches(pr *lgv1.PageResult, edges []*lgv1.Edge) map[int]*lgv1.LinkBatch {
 	out := make(map[int]*lgv1.LinkBatch)
-	for _, e := range append(cur, removed...) {
-		s := ix.shardOf(e.GetTargetUrl())
+	for _, e := range edges {
+		s := t.ix.shardOf(e.GetTargetUrl())
 		lb := out[s]
 		if lb == nil {
 			lb = &lgv1.LinkBatch{
@@ -268,14 +314,14 @@ func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 		}
 		lb.Edges = append(lb.Edges, e)
 	}
-	return out, nil
+	return out
 }
 
 // lostReason says why the links of a page's previous crawl that its
 // latest fetch, pr, no longer has are lost.
 func lostReason(pr *lgv1.PageResult) lgv1.LostReason {
 	switch s := pr.GetStatus(); {
-	case pr.GetErrorReason() == ErrorRobotsDisallowed:
+	case pr.GetErrorReason() == lgv1.ErrorReasonRobotsDisallowed:
 		return lgv1.LostReason_LOST_REASON_ROBOTS_DISALLOWED
 	case pr.GetErrorReason() != "", s >= 500:
 		// Only after the last attempt: transient failures are retried first.
@@ -289,10 +335,6 @@ func lostReason(pr *lgv1.PageResult) lgv1.LostReason {
 	}
 	return lgv1.LostReason_LOST_REASON_REMOVED
 }
-
-// ErrorRobotsDisallowed is the error reason of the page result the frontier
-// records for a page it no longer may fetch: robots.txt now disallows it.
-const ErrorRobotsDisallowed = "robots_disallowed"
 
 func (ix *Index) countPage(b *store.Batch, pr *lgv1.PageResult) {
 	if pr.GetKind() == lgv1.FetchKind_FETCH_KIND_SITEMAP {

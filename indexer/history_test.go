@@ -104,7 +104,7 @@ func TestLostReasonsAndHistory(t *testing.T) {
 					ok("http://p.example/", 2, a("http://t.example/a", "A"), a("http://t.example/b", "B")),
 					with(ok("http://n.example/", 2, a("http://t.example/n", "N")), func(pr *lgv1.PageResult) { pr.MetaNoindex = true }),
 					{Url: "http://u.example/", FetchedAt: 2e9, ErrorReason: "timeout"},
-					{Url: "http://r.example/", FetchedAt: 2e9, ErrorReason: indexer.ErrorRobotsDisallowed},
+					{Url: "http://r.example/", FetchedAt: 2e9, ErrorReason: lgv1.ErrorReasonRobotsDisallowed},
 					{Url: "http://d.example/", FetchedAt: 2e9, Status: 410},
 				},
 				{ // crawl 3: p.example gone, then back with a at crawl 4

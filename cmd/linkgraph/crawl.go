@@ -99,6 +99,9 @@ type frontierFlags struct {
 	maxURLLength    int
 	maxRepeats      int
 	maxQueryParams  int
+	revisit         time.Duration
+	minRevisit      time.Duration
+	maxRevisit      time.Duration
 }
 
 func (f *frontierFlags) register(fs *flag.FlagSet) {
@@ -118,6 +121,9 @@ func (f *frontierFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxURLLength, "max-url-length", frontier.DefaultMaxURLLength, "longer URLs are skipped as traps")
 	fs.IntVar(&f.maxRepeats, "max-repeated-segments", frontier.DefaultMaxRepeatedSegments, "URLs repeating a path segment more often are skipped as traps")
 	fs.IntVar(&f.maxQueryParams, "max-query-params", frontier.DefaultMaxQueryParams, "URLs with more query parameters are skipped as traps")
+	fs.DurationVar(&f.revisit, "revisit", frontier.DefaultRevisit, "fetch a page again after this long (with a conditional request), then sooner or later as its links change or not; negative: never")
+	fs.DurationVar(&f.minRevisit, "min-revisit", 0, "shortest time between two fetches of a page (0: 24h, or --revisit if shorter)")
+	fs.DurationVar(&f.maxRevisit, "max-revisit", 0, "longest time between two fetches of a page (0: 720h, or --revisit if longer)")
 }
 
 // config returns the frontier's configuration for a cluster of shards
@@ -131,6 +137,7 @@ func (f *frontierFlags) config(shards int) (frontier.Config, []error) {
 		MaxAttempts: f.maxAttempts, RetryBackoff: f.retryBackoff, MaxBackoff: f.maxBackoff,
 		MaxHostFailures: f.maxHostFailures, MaxPagesPerHost: f.maxPagesPerHost,
 		MaxURLLength: f.maxURLLength, MaxRepeatedSegments: f.maxRepeats, MaxQueryParams: f.maxQueryParams,
+		Revisit: f.revisit, MinRevisit: f.minRevisit, MaxRevisit: f.maxRevisit,
 	}
 	if err := c.Validate(); err != nil {
 		return c, []error{usageError{err}}
@@ -228,8 +235,8 @@ func (c *crawlCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	defer n.Close()
-	if len(seeds) == 0 && n.Frontier().Stats().Queued == 0 {
-		return usagef("give at least one seed URL (the data directory has nothing queued to resume)")
+	if len(seeds) == 0 && n.Frontier().Stats().Queued == 0 && !n.Frontier().RevisitsDue() {
+		return usagef("give at least one seed URL (the data directory has nothing queued to resume and no page due for a revisit)")
 	}
 	before, err := n.Index().Counters()
 	if err != nil {

@@ -132,11 +132,16 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 			}
 			continue
 		}
-		out, err := txn.RecordPage(pr)
+		rec, err := txn.RecordFetch(pr)
 		if err != nil {
 			return fail(err)
 		}
-		for shard, lb := range out {
+		if !rec.Stale {
+			if err := s.fr.ScheduleRevisit(b, pr, rec.Changed); err != nil {
+				return fail(err)
+			}
+		}
+		for shard, lb := range rec.Batches {
 			if err := publish(shard, lb); err != nil {
 				return fail(err)
 			}
@@ -151,7 +156,9 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 	// the fsync (politeness is about the servers, not our disk). Retries
 	// become visible only at Committed, after their Retry-After is set here.
 	for _, o := range outcomes {
-		s.fr.Done(o)
+		if o.ErrorReason != lgv1.ErrorReasonRobotsDisallowed { // not a fetch: the frontier recorded it
+			s.fr.Done(o)
+		}
 	}
 
 	return func() error {

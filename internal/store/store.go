@@ -54,6 +54,7 @@ const (
 	PrefixRobots    = 'r'
 	PrefixHost      = 'h'
 	PrefixAggregate = 'a'
+	PrefixRevisit   = 'v'
 )
 
 // CacheSize is the Pebble block cache of a shard node.

@@ -138,7 +138,13 @@ type FetchTask struct {
 	ReleasedAt int64     `protobuf:"varint,3,opt,name=released_at,json=releasedAt,proto3" json:"released_at,omitempty"`
 	Kind       FetchKind `protobuf:"varint,4,opt,name=kind,proto3,enum=linkgraph.v1.FetchKind" json:"kind,omitempty"`
 	// Earlier attempts that failed transiently (429, 503, network).
-	Attempt       int32 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Attempt int32 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// A scheduled revisit of a page fetched before, with the validators of
+	// that fetch for a conditional request (If-None-Match,
+	// If-Modified-Since); empty when the server sent none.
+	Revisit       bool   `protobuf:"varint,6,opt,name=revisit,proto3" json:"revisit,omitempty"`
+	Etag          string `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
+	LastModified  string `protobuf:"bytes,8,opt,name=last_modified,json=lastModified,proto3" json:"last_modified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -206,6 +212,27 @@ func (x *FetchTask) GetAttempt() int32 {
 		return x.Attempt
 	}
 	return 0
+}
+
+func (x *FetchTask) GetRevisit() bool {
+	if x != nil {
+		return x.Revisit
+	}
+	return false
+}
+
+func (x *FetchTask) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *FetchTask) GetLastModified() string {
+	if x != nil {
+		return x.LastModified
+	}
+	return ""
 }
 
 // OutLink is one link found on a fetched page.
@@ -305,7 +332,8 @@ type PageResult struct {
 	// Short machine-readable reason when the fetch failed: "dns", "refused",
 	// "timeout", "private_address", "tls", "reset", "too_many_bytes" (an
 	// endless header), "bad_encoding" (a corrupt gzip body), "bad_url",
-	// "canceled", "other".
+	// "canceled", "other"; "robots_disallowed" for a revisit robots.txt now
+	// forbids (recorded by the frontier, not fetched).
 	ErrorReason string `protobuf:"bytes,4,opt,name=error_reason,json=errorReason,proto3" json:"error_reason,omitempty"`
 	ErrorDetail string `protobuf:"bytes,5,opt,name=error_detail,json=errorDetail,proto3" json:"error_detail,omitempty"`
 	FetchedAt   int64  `protobuf:"varint,6,opt,name=fetched_at,json=fetchedAt,proto3" json:"fetched_at,omitempty"`
@@ -329,7 +357,11 @@ type PageResult struct {
 	// after up to 5 redirects; status is that response's status.
 	RobotsTxt []byte `protobuf:"bytes,19,opt,name=robots_txt,json=robotsTxt,proto3" json:"robots_txt,omitempty"`
 	// The task's attempt, copied from FetchTask.
-	Attempt       int32 `protobuf:"varint,20,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Attempt int32 `protobuf:"varint,20,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// The response's validators (ETag, Last-Modified), for the next
+	// revisit's conditional request.
+	Etag          string `protobuf:"bytes,21,opt,name=etag,proto3" json:"etag,omitempty"`
+	LastModified  string `protobuf:"bytes,22,opt,name=last_modified,json=lastModified,proto3" json:"last_modified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -502,6 +534,20 @@ func (x *PageResult) GetAttempt() int32 {
 		return x.Attempt
 	}
 	return 0
+}
+
+func (x *PageResult) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *PageResult) GetLastModified() string {
+	if x != nil {
+		return x.LastModified
+	}
+	return ""
 }
 
 // Edge is one link update routed to the shard that owns its target.
@@ -876,14 +922,17 @@ var File_linkgraph_v1_wire_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\n" +
-	"\x17linkgraph/v1/wire.proto\x12\flinkgraph.v1\x1a\x1clinkgraph/v1/linkgraph.proto\"\x9b\x01\n" +
+	"\x17linkgraph/v1/wire.proto\x12\flinkgraph.v1\x1a\x1clinkgraph/v1/linkgraph.proto\"\xee\x01\n" +
 	"\tFetchTask\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
 	"\x05depth\x18\x02 \x01(\x05R\x05depth\x12\x1f\n" +
 	"\vreleased_at\x18\x03 \x01(\x03R\n" +
 	"releasedAt\x12+\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x17.linkgraph.v1.FetchKindR\x04kind\x12\x18\n" +
-	"\aattempt\x18\x05 \x01(\x05R\aattempt\"\xbd\x01\n" +
+	"\aattempt\x18\x05 \x01(\x05R\aattempt\x12\x18\n" +
+	"\arevisit\x18\x06 \x01(\bR\arevisit\x12\x12\n" +
+	"\x04etag\x18\a \x01(\tR\x04etag\x12#\n" +
+	"\rlast_modified\x18\b \x01(\tR\flastModified\"\xbd\x01\n" +
 	"\aOutLink\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n" +
 	"\vanchor_text\x18\x02 \x01(\tR\n" +
@@ -891,7 +940,7 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x03rel\x18\x03 \x03(\tR\x03rel\x12*\n" +
 	"\x04type\x18\x04 \x01(\x0e2\x16.linkgraph.v1.LinkTypeR\x04type\x12'\n" +
 	"\x0fredirect_status\x18\x05 \x01(\x05R\x0eredirectStatus\x12\x18\n" +
-	"\asitemap\x18\x06 \x01(\bR\asitemap\"\x8c\x05\n" +
+	"\asitemap\x18\x06 \x01(\bR\asitemap\"\xc5\x05\n" +
 	"\n" +
 	"PageResult\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
@@ -918,7 +967,9 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x04kind\x18\x12 \x01(\x0e2\x17.linkgraph.v1.FetchKindR\x04kind\x12\x1d\n" +
 	"\n" +
 	"robots_txt\x18\x13 \x01(\fR\trobotsTxt\x12\x18\n" +
-	"\aattempt\x18\x14 \x01(\x05R\aattempt\"\xbe\x02\n" +
+	"\aattempt\x18\x14 \x01(\x05R\aattempt\x12\x12\n" +
+	"\x04etag\x18\x15 \x01(\tR\x04etag\x12#\n" +
+	"\rlast_modified\x18\x16 \x01(\tR\flastModified\"\xbe\x02\n" +
 	"\x04Edge\x12\x1d\n" +
 	"\n" +
 	"target_url\x18\x01 \x01(\tR\ttargetUrl\x12\x1f\n" +

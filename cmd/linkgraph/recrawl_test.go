@@ -1,0 +1,163 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/store"
+)
+
+// changingSite serves pages whose content the test changes between crawls.
+type changingSite struct {
+	mu    sync.Mutex
+	pages map[string]func(w http.ResponseWriter, r *http.Request)
+	// notModified counts 304 answers to conditional requests.
+	notModified atomic.Int64
+}
+
+func (s *changingSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	h := s.pages[r.URL.Path]
+	s.mu.Unlock()
+	if h == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h(w, r)
+}
+
+func (s *changingSite) set(path string, h func(w http.ResponseWriter, r *http.Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pages[path] = h
+}
+
+func html(body string) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, "<html><head><title>%s</title></head><body>%s</body></html>", r.URL.Path, body)
+	}
+}
+
+// TestRecrawlFindsNewAndLostLinks crawls a site, changes it (a link
+// replaced, a page deleted, one redirected, one made noindex, one host
+// down, one page unchanged behind an ETag), waits for the revisits to fall
+// due and crawls again: every link ends up live or lost with the right
+// reason and times, and the unchanged page costs a 304 that changes
+// nothing but last_seen.
+func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
+	site := &changingSite{pages: map[string]func(http.ResponseWriter, *http.Request){}}
+	srv := httptest.NewServer(site)
+	defer srv.Close()
+	down := &changingSite{pages: map[string]func(http.ResponseWriter, *http.Request){}}
+	downLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	downSrv := &httptest.Server{Listener: downLis, Config: &http.Server{Handler: down}}
+	downSrv.Start()
+	x := func(n int) string { return fmt.Sprintf(`<a href="http://t.example/%d">x%d</a>`, n, n) }
+
+	site.set("/", html(`<a href="/a">a</a><a href="/b">b</a><a href="/c">c</a><a href="/d">d</a><a href="/e">e</a>`))
+	site.set("/a", html(x(1)+x(2)))
+	site.set("/b", html(x(4)))
+	site.set("/c", html(x(5)))
+	site.set("/d", html(x(7)))
+	site.set("/e", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == `"e1"` {
+			site.notModified.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", `"e1"`)
+		html(x(8))(w, r)
+	})
+	down.set("/h", html(x(10)))
+
+	dir := t.TempDir()
+	// Revisits every 5s, neither sooner nor later, so that the second crawl
+	// takes every page once.
+	args := []string{"crawl", "--data", dir, "--allow-private-networks", "--delay", "0", "--ignore-robots",
+		"--revisit", "5s", "--min-revisit", "5s", "--max-revisit", "5s",
+		"--max-attempts", "2", "--retry-backoff", "10ms", "--timeout", "2s"}
+	first := time.Now()
+	if code, out, errOut := runCLI(t, append(slices.Clone(args), srv.URL+"/", downSrv.URL+"/h")...); code != 0 {
+		t.Fatalf("first crawl: exit %d\n%s\n%s", code, out, errOut)
+	}
+	firstEnd := time.Now()
+	if d := firstEnd.Sub(first); d > 5*time.Second {
+		t.Fatalf("the first crawl took %v, longer than the revisit interval", d)
+	}
+
+	site.set("/a", html(x(2)+x(3))) // x1 removed, x3 added
+	site.set("/b", http.NotFound)   // page gone
+	site.set("/c", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/c2", http.StatusMovedPermanently) })
+	site.set("/c2", html(x(6)))                                         // a new page behind the redirect
+	site.set("/d", html(`<meta name="robots" content="noindex">`+x(7))) // noindex now
+	downSrv.Close()                                                     // host unreachable
+
+	// Every page of the first crawl is due by then.
+	time.Sleep(time.Until(firstEnd.Add(5100 * time.Millisecond)))
+	second := time.Now()
+	if code, out, errOut := runCLI(t, args...); code != 0 {
+		t.Fatalf("second crawl: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := site.notModified.Load(); n != 1 {
+		t.Errorf("%d conditional requests answered 304, want 1 (the revisit of /e)", n)
+	}
+
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ix := indexer.New(db, bus.DefaultShards)
+	q := indexer.Query{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST, PageSize: 100, Filter: &lgv1.Filter{IncludeLost: true}}
+	page, err := ix.Backlinks(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, bl := range page.Backlinks {
+		src := bl.SourceUrl[strings.LastIndex(bl.SourceUrl, "/"):]
+		state := "live"
+		if bl.LostAt != nil {
+			state = "lost " + strings.TrimPrefix(bl.LostReason.String(), "LOST_REASON_")
+		}
+		// Seen first in the first or second crawl, last in which.
+		crawl := func(ts time.Time) string {
+			if ts.Before(second) {
+				return "1"
+			}
+			return "2"
+		}
+		got = append(got, fmt.Sprintf("%s -> %s %s (first %s, last %s)", src, bl.AnchorText, state,
+			crawl(bl.FirstSeen.AsTime()), crawl(bl.LastSeen.AsTime())))
+	}
+	slices.Sort(got)
+	want := []string{
+		"/a -> x1 lost REMOVED (first 1, last 1)",
+		"/a -> x2 live (first 1, last 2)",
+		"/a -> x3 live (first 2, last 2)",
+		"/b -> x4 lost PAGE_GONE (first 1, last 1)",
+		"/c -> x5 lost REDIRECTED (first 1, last 1)",
+		"/c2 -> x6 live (first 2, last 2)",
+		"/d -> x7 lost NOINDEX (first 1, last 1)",
+		"/e -> x8 live (first 1, last 2)",
+		"/h -> x10 lost HOST_UNREACHABLE (first 1, last 1)",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("links after the recrawl:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

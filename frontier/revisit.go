@@ -1,0 +1,209 @@
+package frontier
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/store"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+// Revisits. Every fetched page (and sitemap) gets a next visit: the
+// interval starts at Config.Revisit and adapts to how often the page's
+// links change, halving when they did and growing by half when they did
+// not, within [MinRevisit, MaxRevisit]. A due revisit enters the page's
+// host queue like a new URL, so it gets the same politeness and takes its
+// turn with the URLs queued before it, and it carries the validators of
+// the last fetch for a conditional request.
+//
+// Keys:
+//
+//	v due(8 bytes, big-endian Unix ms) SURT(url) -> FetchTask (revisit, validators)
+//	u SURT(url) -> interval ms, due ms (uvarints; empty for a URL never fetched)
+//
+// The u record is the URL-seen record, which the revisit state extends.
+
+// Defaults of the revisit settings of Config.
+const (
+	DefaultRevisit    = 7 * 24 * time.Hour
+	DefaultMinRevisit = 24 * time.Hour
+	DefaultMaxRevisit = 30 * 24 * time.Hour
+)
+
+// promoteBatch bounds the revisits moved to the host queues in one batch.
+const promoteBatch = 4096
+
+func revisitKey(due int64, surt string) []byte {
+	k := make([]byte, 0, 9+len(surt))
+	k = append(k, store.PrefixRevisit)
+	k = binary.BigEndian.AppendUint64(k, uint64(due))
+	return append(k, surt...)
+}
+
+func seenKey(url string) []byte {
+	return append([]byte{store.PrefixSeen}, urlnorm.SURT(url)...)
+}
+
+// ScheduleRevisit plans the next visit of a page fetched at fetchedAt,
+// within b: changed says whether its links differ from the previous
+// crawl. pr supplies the URL, depth, kind and validators. Robots.txt
+// fetches are not scheduled here (they have their own TTL).
+func (f *Frontier) ScheduleRevisit(b *store.Batch, pr *lgv1.PageResult, changed bool) error {
+	if f.cfg.Revisit < 0 || pr.GetKind() == lgv1.FetchKind_FETCH_KIND_ROBOTS {
+		return nil
+	}
+	sk := seenKey(pr.GetUrl())
+	interval, oldDue := f.cfg.Revisit, int64(0)
+	raw, closer, err := b.Get(sk)
+	switch {
+	case err == nil:
+		if iv, n := binary.Uvarint(raw); n > 0 {
+			d, _ := binary.Uvarint(raw[n:])
+			oldDue = int64(d)
+			interval = time.Duration(iv) * time.Millisecond
+			if changed {
+				interval /= 2
+			} else {
+				interval += interval / 2
+			}
+		}
+		closer.Close()
+	case !errors.Is(err, pebble.ErrNotFound):
+		return err
+	}
+	interval = min(max(interval, f.cfg.MinRevisit), f.cfg.MaxRevisit)
+	due := time.Unix(0, pr.GetFetchedAt()).Add(interval).UnixMilli()
+	surt := urlnorm.SURT(pr.GetUrl())
+	if oldDue != 0 && oldDue != due {
+		if err := b.Delete(revisitKey(oldDue, surt), nil); err != nil {
+			return err
+		}
+	}
+	task, err := proto.Marshal(&lgv1.FetchTask{
+		Url: pr.GetUrl(), Depth: pr.GetDepth(), Kind: pr.GetKind(), Revisit: true,
+		Etag: pr.GetEtag(), LastModified: pr.GetLastModified(),
+	})
+	if err != nil {
+		return err
+	}
+	if err := b.Set(revisitKey(due, surt), task, nil); err != nil {
+		return err
+	}
+	state := binary.AppendUvarint(nil, uint64(interval.Milliseconds()))
+	if err := b.Set(sk, binary.AppendUvarint(state, uint64(due)), nil); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if f.nextDue == 0 || due < f.nextDue {
+		f.nextDue = due
+	}
+	if f.promoting && due < f.promotingMin {
+		f.promotingMin = due
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+// promoteDue moves the revisits due by now into their host queues and
+// returns how many it moved. It keeps nextDue, the earliest revisit not yet
+// due, for Run's timer.
+func (f *Frontier) promoteDue() (int, error) {
+	now := f.now().UnixMilli()
+	f.mu.Lock()
+	next := f.nextDue
+	if next == 0 || next > now {
+		f.mu.Unlock()
+		return 0, nil
+	}
+	// Revisits scheduled while the scan runs are not in it (their batches
+	// may not be committed yet); promotingMin remembers the earliest.
+	f.promoting, f.promotingMin = true, math.MaxInt64
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.promoting = false
+		f.mu.Unlock()
+	}()
+	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixRevisit}, UpperBound: []byte{store.PrefixRevisit + 1}})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	b := f.db.NewWriteBatch()
+	defer b.Close()
+	p := NewPending()
+	moved := 0
+	next = 0
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) < 9 {
+			continue
+		}
+		due := int64(binary.BigEndian.Uint64(k[1:9]))
+		if due > now || moved == promoteBatch {
+			next = due
+			break
+		}
+		task := &lgv1.FetchTask{}
+		if err := proto.Unmarshal(it.Value(), task); err != nil {
+			f.log.Error("dropping malformed revisit", "key", k, "err", err)
+		} else if f.InScope(task.GetUrl()) {
+			if err := f.enqueue(b.Batch, p, urlnorm.HostSURT(urlnorm.Host(task.GetUrl())), task); err != nil {
+				f.Abandon(p)
+				return 0, err
+			}
+			moved++
+		}
+		if err := b.Delete(k, nil); err != nil {
+			f.Abandon(p)
+			return 0, err
+		}
+	}
+	if err := it.Error(); err != nil {
+		f.Abandon(p)
+		return 0, err
+	}
+	if err := b.Commit(); err != nil {
+		f.Abandon(p)
+		return 0, fmt.Errorf("frontier: cannot queue due revisits: %w", err)
+	}
+	f.mu.Lock()
+	if f.promotingMin != math.MaxInt64 && (next == 0 || f.promotingMin < next) {
+		next = f.promotingMin
+	}
+	f.nextDue = next
+	f.mu.Unlock()
+	f.Committed(p)
+	return moved, nil
+}
+
+// loadNextDue reads the earliest scheduled revisit.
+func (f *Frontier) loadNextDue() error {
+	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixRevisit}, UpperBound: []byte{store.PrefixRevisit + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	if it.First() && len(it.Key()) >= 9 {
+		f.nextDue = int64(binary.BigEndian.Uint64(it.Key()[1:9]))
+	}
+	return it.Error()
+}
+
+// untilDue is how long until the earliest revisit is due: 0 if one is, -1
+// if none is scheduled.
+func (f *Frontier) untilDue() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nextDue == 0 {
+		return -1
+	}
+	return max(time.UnixMilli(f.nextDue).Sub(f.now()), 0)
+}
