@@ -79,6 +79,30 @@ func (s *GRPCServer) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*
 	return resp, toStatus(err)
 }
 
+// NewLinks implements lgv1.LinkGraphServiceServer.
+func (s *GRPCServer) NewLinks(ctx context.Context, req *lgv1.LinkChangesRequest) (*lgv1.BacklinksResponse, error) {
+	page, err := s.Index.NewLinks(ctx, req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &lgv1.BacklinksResponse{Backlinks: page.Backlinks, NextPageToken: page.NextPageToken}, nil
+}
+
+// LostLinks implements lgv1.LinkGraphServiceServer.
+func (s *GRPCServer) LostLinks(ctx context.Context, req *lgv1.LinkChangesRequest) (*lgv1.BacklinksResponse, error) {
+	page, err := s.Index.LostLinks(ctx, req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &lgv1.BacklinksResponse{Backlinks: page.Backlinks, NextPageToken: page.NextPageToken}, nil
+}
+
+// Velocity implements lgv1.LinkGraphServiceServer.
+func (s *GRPCServer) Velocity(ctx context.Context, req *lgv1.VelocityRequest) (*lgv1.VelocityResponse, error) {
+	resp, err := s.Index.Velocity(ctx, req)
+	return resp, toStatus(err)
+}
+
 // Batch sizes of Export.
 const (
 	DefaultExportBatch = 1000

@@ -1,12 +1,15 @@
 package indexer_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/indexer"
@@ -166,5 +169,100 @@ func TestHistoryIsBounded(t *testing.T) {
 	if len(h) != 16 || h[15].ReturnedAt.AsTime().Unix() != 39 || h[0].LostAt.AsTime().Unix() != 8 {
 		t.Errorf("history of %d periods, last back at %v, first lost at %v; want the latest 16 (lost at 8 .. back at 39)",
 			len(h), h[len(h)-1].ReturnedAt.AsTime().Unix(), h[0].LostAt.AsTime().Unix())
+	}
+}
+
+// The change views over a web that changes across days: the links new and
+// lost in a window, the state filters, and the daily velocity counts.
+func TestNewLostLinksAndVelocity(t *testing.T) {
+	db, ix := openIndex(t)
+	base := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	day := func(d int) time.Time { return base.Add(time.Duration(d-1) * 24 * time.Hour) }
+	ok := func(page string, d int, links ...*lgv1.OutLink) *lgv1.PageResult {
+		return &lgv1.PageResult{Url: page, Status: 200, FetchedAt: day(d).UnixNano(), Links: links}
+	}
+	for _, pr := range []*lgv1.PageResult{
+		ok("http://p.example/", 1, a("http://t.example/A", "a"), a("http://t.example/B", "b")),
+		ok("http://q.example/", 1, a("http://t.example/A", "a")),
+		ok("http://r.example/", 1, a("http://t.example/C", "c")),
+		ok("http://p.example/", 3, a("http://t.example/A", "a")),
+		ok("http://s.example/", 3, a("http://t.example/B", "b")),
+		{Url: "http://q.example/", Status: 404, FetchedAt: day(4).UnixNano()},
+		ok("http://r.example/", 4, a("http://t.example/C", "c")),
+	} {
+		fetch(t, db, ix, pr, false)
+	}
+	ctx := t.Context()
+	rows := func(p *indexer.Page, err error) []string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, bl := range p.Backlinks {
+			out = append(out, strings.TrimPrefix(bl.SourceUrl, "http://")+bl.TargetUrl[len("http://t.example/"):])
+		}
+		return out
+	}
+	window := func(from, to int) (*timestamppb.Timestamp, *timestamppb.Timestamp) {
+		return timestamppb.New(day(from).Truncate(24 * time.Hour)), timestamppb.New(day(to).Truncate(24 * time.Hour))
+	}
+	from, to := window(3, 4)
+	if got := rows(ix.NewLinks(ctx, &lgv1.LinkChangesRequest{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST, From: from, To: to})); !slices.Equal(got, []string{"s.example/B"}) {
+		t.Errorf("new links on day 3: %q", got)
+	}
+	from, to = window(1, 5)
+	if got := rows(ix.LostLinks(ctx, &lgv1.LinkChangesRequest{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST, From: from, To: to})); !slices.Equal(got, []string{"q.example/A", "p.example/B"}) {
+		t.Errorf("lost links, latest first: %q", got)
+	}
+	state := func(s lgv1.LinkState, f *lgv1.Filter) []string {
+		if f == nil {
+			f = &lgv1.Filter{}
+		}
+		f.State = s
+		got := rows(ix.Backlinks(ctx, indexer.Query{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST, Filter: f}))
+		slices.Sort(got)
+		return got
+	}
+	for _, c := range []struct {
+		state lgv1.LinkState
+		f     *lgv1.Filter
+		want  []string
+	}{
+		{lgv1.LinkState_LINK_STATE_UNSPECIFIED, nil, []string{"p.example/A", "r.example/C", "s.example/B"}},
+		{lgv1.LinkState_LINK_STATE_LIVE, nil, []string{"p.example/A", "r.example/C", "s.example/B"}},
+		{lgv1.LinkState_LINK_STATE_LOST, nil, []string{"p.example/B", "q.example/A"}},
+		{lgv1.LinkState_LINK_STATE_ALL, nil, []string{"p.example/A", "p.example/B", "q.example/A", "r.example/C", "s.example/B"}},
+		{lgv1.LinkState_LINK_STATE_UNSPECIFIED, &lgv1.Filter{LostFrom: timestamppb.New(day(4).Truncate(24 * time.Hour))}, []string{"q.example/A"}},
+	} {
+		if got := state(c.state, c.f); !slices.Equal(got, c.want) {
+			t.Errorf("state %v filter %v: %q, want %q", c.state, c.f, got, c.want)
+		}
+	}
+	if _, err := ix.Backlinks(ctx, indexer.Query{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST,
+		Filter: &lgv1.Filter{State: lgv1.LinkState_LINK_STATE_LIVE, LostFrom: timestamppb.New(day(4))}}); !errors.Is(err, indexer.ErrInvalidArgument) {
+		t.Errorf("state live with lost_from: %v, want InvalidArgument", err)
+	}
+
+	from, to = window(1, 5)
+	v, err := ix.Velocity(ctx, &lgv1.VelocityRequest{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST, From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range v.Days {
+		got = append(got, fmt.Sprintf("%s +%d -%d domains +%d -%d", d.Date, d.NewBacklinks, d.LostBacklinks, d.NewReferringDomains, d.LostReferringDomains))
+	}
+	want := []string{
+		"2026-01-01 +4 -0 domains +3 -0",
+		"2026-01-02 +0 -0 domains +0 -0",
+		"2026-01-03 +1 -1 domains +1 -0", // p.example keeps A, so it is not a lost domain
+		"2026-01-04 +0 -1 domains +0 -1", // q.example's only link
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("velocity:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := ix.Velocity(ctx, &lgv1.VelocityRequest{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST, From: to, To: from}); !errors.Is(err, indexer.ErrInvalidArgument) {
+		t.Errorf("a reversed window: %v, want InvalidArgument", err)
 	}
 }

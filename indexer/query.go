@@ -267,6 +267,8 @@ func sortKey(row edgeRow, order lgv1.BacklinkOrder) []byte {
 		k = binary.BigEndian.AppendUint64(k, uint64(row.v.lastSeen))
 	case lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN:
 		k = append(append(k, row.srcDomain...), 0)
+	case lgv1.BacklinkOrder_BACKLINK_ORDER_LOST_AT:
+		k = binary.BigEndian.AppendUint64(k, uint64(row.v.lostAt))
 	}
 	return append(k, row.key...)
 }

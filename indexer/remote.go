@@ -342,6 +342,21 @@ func (g *Gateway) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv
 	return forward[lgv1.OutlinksResponse](ctx, g, req.GetSource(), lgv1.Scope_SCOPE_URL, "Outlinks", req)
 }
 
+// NewLinks implements lgv1.LinkGraphServiceServer.
+func (g *Gateway) NewLinks(ctx context.Context, req *lgv1.LinkChangesRequest) (*lgv1.BacklinksResponse, error) {
+	return forward[lgv1.BacklinksResponse](ctx, g, req.GetTarget(), req.GetScope(), "NewLinks", req)
+}
+
+// LostLinks implements lgv1.LinkGraphServiceServer.
+func (g *Gateway) LostLinks(ctx context.Context, req *lgv1.LinkChangesRequest) (*lgv1.BacklinksResponse, error) {
+	return forward[lgv1.BacklinksResponse](ctx, g, req.GetTarget(), req.GetScope(), "LostLinks", req)
+}
+
+// Velocity implements lgv1.LinkGraphServiceServer.
+func (g *Gateway) Velocity(ctx context.Context, req *lgv1.VelocityRequest) (*lgv1.VelocityResponse, error) {
+	return forward[lgv1.VelocityResponse](ctx, g, req.GetTarget(), req.GetScope(), "Velocity", req)
+}
+
 // StreamBacklinks implements lgv1.LinkGraphServiceServer.
 func (g *Gateway) StreamBacklinks(req *lgv1.BacklinksRequest, stream grpc.ServerStreamingServer[lgv1.Backlink]) error {
 	return streamBacklinks(g.Backlinks, req, stream)

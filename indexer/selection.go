@@ -36,7 +36,9 @@ type selection struct {
 	types  map[lgv1.LinkType]bool
 	anchor string // lowercased anchor_contains
 	// Time bounds in Unix ms; 0 is open.
-	firstFrom, firstTo, lastFrom, lastTo int64
+	firstFrom, firstTo, lastFrom, lastTo, lostFrom, lostTo int64
+	// state is LIVE, LOST or ALL, never UNSPECIFIED.
+	state lgv1.LinkState
 
 	// domains caches domainSURTOf per source host SURT.
 	domains map[string]string
@@ -145,8 +147,37 @@ func (sel *selection) compileFilter() error {
 	if sel.lastTo, err = ms("last_seen_to", f.GetLastSeenTo(), f.LastSeenTo != nil); err != nil {
 		return err
 	}
+	if sel.lostFrom, err = ms("lost_from", f.GetLostFrom(), f.LostFrom != nil); err != nil {
+		return err
+	}
+	if sel.lostTo, err = ms("lost_to", f.GetLostTo(), f.LostTo != nil); err != nil {
+		return err
+	}
+	switch sel.state = f.GetState(); sel.state {
+	case lgv1.LinkState_LINK_STATE_UNSPECIFIED:
+		sel.state = lgv1.LinkState_LINK_STATE_LIVE
+		if f.GetIncludeLost() {
+			sel.state = lgv1.LinkState_LINK_STATE_ALL
+		}
+	case lgv1.LinkState_LINK_STATE_LIVE, lgv1.LinkState_LINK_STATE_LOST, lgv1.LinkState_LINK_STATE_ALL:
+		if f.GetIncludeLost() && sel.state != lgv1.LinkState_LINK_STATE_ALL {
+			return fmt.Errorf("%w: include_lost contradicts state %v", ErrInvalidArgument, sel.state)
+		}
+	default:
+		return fmt.Errorf("%w: unknown link state %v; use live, lost or all", ErrInvalidArgument, sel.state)
+	}
+	if (sel.lostFrom != 0 || sel.lostTo != 0) && sel.state == lgv1.LinkState_LINK_STATE_LIVE {
+		if f.GetState() == lgv1.LinkState_LINK_STATE_LIVE {
+			return fmt.Errorf("%w: lost_from/lost_to select lost links; state live has none", ErrInvalidArgument)
+		}
+		sel.state = lgv1.LinkState_LINK_STATE_LOST
+	}
 	return nil
 }
+
+// live reports whether the selection keeps live links only, as the
+// aggregates count them.
+func (sel *selection) live() bool { return sel.state == lgv1.LinkState_LINK_STATE_LIVE }
 
 // aggregated reports whether the maintained aggregates answer views of
 // this selection: a host or domain whose filter asks for nothing the
@@ -154,7 +185,7 @@ func (sel *selection) compileFilter() error {
 func (sel *selection) aggregated() bool {
 	f := sel.filter
 	return (sel.scope == lgv1.Scope_SCOPE_HOST || sel.scope == lgv1.Scope_SCOPE_DOMAIN) &&
-		sel.excludeInternal && !f.GetIncludeLost() && !f.GetFollowOnly() && len(sel.types) == 0 &&
+		sel.excludeInternal && sel.live() && !f.GetFollowOnly() && len(sel.types) == 0 &&
 		sel.anchor == "" && f.FirstSeenFrom == nil && f.FirstSeenTo == nil && f.LastSeenFrom == nil && f.LastSeenTo == nil
 }
 
@@ -183,7 +214,10 @@ func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
 		return edgeRow{}, false, err
 	}
 	switch {
-	case v.lostAt != 0 && !sel.filter.GetIncludeLost(),
+	case v.lostAt != 0 && sel.state == lgv1.LinkState_LINK_STATE_LIVE,
+		v.lostAt == 0 && sel.state == lgv1.LinkState_LINK_STATE_LOST,
+		sel.lostFrom != 0 && v.lostAt < sel.lostFrom,
+		sel.lostTo != 0 && v.lostAt >= sel.lostTo,
 		sel.filter.GetFollowOnly() && !v.flags.follow(),
 		sel.firstFrom != 0 && v.firstSeen < sel.firstFrom,
 		sel.firstTo != 0 && v.firstSeen >= sel.firstTo,

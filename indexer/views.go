@@ -242,15 +242,14 @@ func (ix *Index) Summary(ctx context.Context, req *lgv1.SummaryRequest) (*lgv1.S
 // Outlinks lists the links of a source page from its latest crawl, in SURT
 // order of target (then type and anchor).
 func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1.OutlinksResponse, error) {
-	f := req.GetFilter()
-	if f.GetIncludeLost() {
-		return nil, fmt.Errorf("%w: outlinks are the links of the latest crawl; include_lost does not apply", ErrInvalidArgument)
-	}
 	// The source page plays the target's part in the selection: its
 	// domain decides which links are internal.
-	sel, err := newSelection(req.GetSource(), lgv1.Scope_SCOPE_URL, f)
+	sel, err := newSelection(req.GetSource(), lgv1.Scope_SCOPE_URL, req.GetFilter())
 	if err != nil {
 		return nil, fmt.Errorf("%w (source)", err)
+	}
+	if !sel.live() {
+		return nil, fmt.Errorf("%w: outlinks are the links of the latest crawl; include_lost, state and lost_from/lost_to do not apply", ErrInvalidArgument)
 	}
 	size, after, qid, err := paging(sel, int(req.GetPageSize()), req.GetPageToken(), "outlinks")
 	if err != nil {

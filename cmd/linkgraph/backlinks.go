@@ -66,13 +66,14 @@ var orderNames = map[string]lgv1.BacklinkOrder{
 	"first_seen":    lgv1.BacklinkOrder_BACKLINK_ORDER_FIRST_SEEN,
 	"last_seen":     lgv1.BacklinkOrder_BACKLINK_ORDER_LAST_SEEN,
 	"source_domain": lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN,
+	"lost_at":       lgv1.BacklinkOrder_BACKLINK_ORDER_LOST_AT,
 }
 
 func (c *backlinksCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("backlinks", "backlinks [--data DIR | --server ADDR] [flags] TARGET", stderr)
 	var f queryFlags
 	f.register(fs, true, true)
-	order := fs.String("order", "target", "sort by target (target URL, then source URL, in SURT order; the fastest), first_seen, last_seen or source_domain")
+	order := fs.String("order", "target", "sort by target (target URL, then source URL, in SURT order; the fastest), first_seen, last_seen, source_domain or lost_at")
 	desc := fs.Bool("desc", false, "newest first for the time orders, reverse order otherwise")
 	onePerDomain := fs.Bool("one-per-domain", false, "keep one link per referring domain, the first in the order")
 	target, scope, filter, err := f.parse(fs, args, targetArg)
@@ -81,7 +82,7 @@ func (c *backlinksCmd) run(ctx context.Context, args []string, stdout, stderr io
 	}
 	ord, ok := orderNames[*order]
 	if !ok {
-		return usagef("--order %q: use target, first_seen, last_seen or source_domain", *order)
+		return usagef("--order %q: use target, first_seen, last_seen, source_domain or lost_at", *order)
 	}
 	req := &lgv1.BacklinksRequest{Target: target, Scope: scope, Filter: filter, PageSize: f.pageSize(),
 		OrderBy: ord, Descending: *desc, OnePerDomain: *onePerDomain}

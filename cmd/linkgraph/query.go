@@ -29,6 +29,7 @@ type queryAPI interface {
 	Anchors(context.Context, *lgv1.AnchorsRequest) (*lgv1.AnchorsResponse, error)
 	Summary(context.Context, *lgv1.SummaryRequest) (*lgv1.SummaryResponse, error)
 	Outlinks(context.Context, *lgv1.OutlinksRequest) (*lgv1.OutlinksResponse, error)
+	Velocity(context.Context, *lgv1.VelocityRequest) (*lgv1.VelocityResponse, error)
 }
 
 var (
@@ -58,6 +59,10 @@ func (r remoteAPI) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lg
 	return r.c.Outlinks(ctx, req)
 }
 
+func (r remoteAPI) Velocity(ctx context.Context, req *lgv1.VelocityRequest) (*lgv1.VelocityResponse, error) {
+	return r.c.Velocity(ctx, req)
+}
+
 // queryFlags are the flags the query commands share: where to ask, what to
 // filter and how to print.
 type queryFlags struct {
@@ -73,6 +78,8 @@ type queryFlags struct {
 	lastFrom, lastTo    string
 	anchorContains      string
 	includeLost         bool
+	state               string
+	lostFrom, lostTo    string
 	withScope, withPage bool
 }
 
@@ -109,7 +116,10 @@ func (f *queryFlags) registerSelection(fs *flag.FlagSet, withScope bool) {
 	fs.StringVar(&f.lastFrom, "last-seen-from", "", "only links last seen at or after this time")
 	fs.StringVar(&f.lastTo, "last-seen-to", "", "only links last seen before this time (exclusive)")
 	fs.StringVar(&f.anchorContains, "anchor-contains", "", "only links whose anchor text contains this (case-insensitive)")
-	fs.BoolVar(&f.includeLost, "include-lost", false, "also links gone from the source's latest crawl")
+	fs.BoolVar(&f.includeLost, "include-lost", false, "also links gone from the source's latest crawl (the same as --state all)")
+	fs.StringVar(&f.state, "state", "", "live (the default), lost (gone from the source's latest crawl) or all")
+	fs.StringVar(&f.lostFrom, "lost-from", "", "only links lost at or after this time (implies --state lost)")
+	fs.StringVar(&f.lostTo, "lost-to", "", "only links lost before this time (exclusive; implies --state lost)")
 }
 
 var scopeNames = map[string]lgv1.Scope{
@@ -196,10 +206,21 @@ func (f *queryFlags) selection(errs *[]error) (lgv1.Scope, *lgv1.Filter) {
 	}
 	flt.FirstSeenFrom, flt.FirstSeenTo = timeFlag("first-seen-from", f.firstFrom), timeFlag("first-seen-to", f.firstTo)
 	flt.LastSeenFrom, flt.LastSeenTo = timeFlag("last-seen-from", f.lastFrom), timeFlag("last-seen-to", f.lastTo)
+	flt.LostFrom, flt.LostTo = timeFlag("lost-from", f.lostFrom), timeFlag("lost-to", f.lostTo)
+	switch f.state {
+	case "":
+	case "live", "lost", "all":
+		flt.State = lgv1.LinkState(lgv1.LinkState_value["LINK_STATE_"+strings.ToUpper(f.state)])
+		if f.includeLost && f.state != "all" {
+			*errs = append(*errs, fmt.Errorf("--include-lost contradicts --state %s", f.state))
+		}
+	default:
+		*errs = append(*errs, fmt.Errorf("--state %q: use live, lost or all", f.state))
+	}
 	for _, r := range []struct {
 		name     string
 		from, to *timestamppb.Timestamp
-	}{{"first-seen", flt.FirstSeenFrom, flt.FirstSeenTo}, {"last-seen", flt.LastSeenFrom, flt.LastSeenTo}} {
+	}{{"first-seen", flt.FirstSeenFrom, flt.FirstSeenTo}, {"last-seen", flt.LastSeenFrom, flt.LastSeenTo}, {"lost", flt.LostFrom, flt.LostTo}} {
 		if r.from != nil && r.to != nil && !r.from.AsTime().Before(r.to.AsTime()) {
 			*errs = append(*errs, fmt.Errorf("--%s-from is not before --%s-to: the range is empty", r.name, r.name))
 		}

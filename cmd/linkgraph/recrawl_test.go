@@ -121,7 +121,7 @@ func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close() // closed below before the CLI opens the directory; Close is idempotent
 	ix := indexer.New(db, bus.DefaultShards)
 	q := indexer.Query{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST, PageSize: 100, Filter: &lgv1.Filter{IncludeLost: true}}
 	page, err := ix.Backlinks(t.Context(), q)
@@ -159,5 +159,43 @@ func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("links after the recrawl:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	db.Close()
+
+	// The same through the CLI: the lost links with their reasons, and the
+	// velocity over the days around the crawls.
+	code, out, errOut := runCLI(t, "backlinks", "--data", dir, "--scope", "host", "--state", "lost", "--format", "csv", "t.example")
+	if code != 0 {
+		t.Fatalf("backlinks --state lost: exit %d: %s", code, errOut)
+	}
+	var reasons []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Split(line, ",")
+		reasons = append(reasons, f[len(f)-1])
+	}
+	slices.Sort(reasons)
+	if want := []string{"host_unreachable", "noindex", "page_gone", "redirected", "removed"}; !slices.Equal(reasons, want) {
+		t.Errorf("lost_reason column: %q, want %q", reasons, want)
+	}
+	day := time.Now().UTC()
+	code, out, errOut = runCLI(t, "velocity", "--data", dir, "--scope", "host", "--format", "tsv",
+		"--from", day.AddDate(0, 0, -1).Format(time.DateOnly), "--to", day.AddDate(0, 0, 2).Format(time.DateOnly), "t.example")
+	if code != 0 {
+		t.Fatalf("velocity: exit %d: %s", code, errOut)
+	}
+	var sums [4]int
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, line := range lines[1:] {
+		f := strings.Split(line, "\t")
+		for i := range sums {
+			var n int
+			fmt.Sscan(f[i+1], &n)
+			sums[i] += n
+		}
+	}
+	// 7 links of the first crawl and 2 of the second are new, 5 lost; the
+	// one referring domain (127.0.0.1) is new and keeps live links.
+	if len(lines) != 4 || sums != [4]int{9, 5, 1, 0} {
+		t.Errorf("velocity over 3 days: %d lines, totals %v; want 3 days and [9 5 1 0]:\n%s", len(lines)-1, sums, out)
 	}
 }

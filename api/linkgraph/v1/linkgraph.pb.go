@@ -226,6 +226,60 @@ func (InternalLinks) EnumDescriptor() ([]byte, []int) {
 	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{2}
 }
 
+// LinkState selects links by whether the source's latest crawl has them.
+type LinkState int32
+
+const (
+	// Live, unless Filter.include_lost.
+	LinkState_LINK_STATE_UNSPECIFIED LinkState = 0
+	LinkState_LINK_STATE_LIVE        LinkState = 1
+	LinkState_LINK_STATE_LOST        LinkState = 2
+	LinkState_LINK_STATE_ALL         LinkState = 3
+)
+
+// Enum value maps for LinkState.
+var (
+	LinkState_name = map[int32]string{
+		0: "LINK_STATE_UNSPECIFIED",
+		1: "LINK_STATE_LIVE",
+		2: "LINK_STATE_LOST",
+		3: "LINK_STATE_ALL",
+	}
+	LinkState_value = map[string]int32{
+		"LINK_STATE_UNSPECIFIED": 0,
+		"LINK_STATE_LIVE":        1,
+		"LINK_STATE_LOST":        2,
+		"LINK_STATE_ALL":         3,
+	}
+)
+
+func (x LinkState) Enum() *LinkState {
+	p := new(LinkState)
+	*p = x
+	return p
+}
+
+func (x LinkState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LinkState) Descriptor() protoreflect.EnumDescriptor {
+	return file_linkgraph_v1_linkgraph_proto_enumTypes[3].Descriptor()
+}
+
+func (LinkState) Type() protoreflect.EnumType {
+	return &file_linkgraph_v1_linkgraph_proto_enumTypes[3]
+}
+
+func (x LinkState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LinkState.Descriptor instead.
+func (LinkState) EnumDescriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{3}
+}
+
 // LostReason says why a link went from live to lost.
 type LostReason int32
 
@@ -279,11 +333,11 @@ func (x LostReason) String() string {
 }
 
 func (LostReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_linkgraph_v1_linkgraph_proto_enumTypes[3].Descriptor()
+	return file_linkgraph_v1_linkgraph_proto_enumTypes[4].Descriptor()
 }
 
 func (LostReason) Type() protoreflect.EnumType {
-	return &file_linkgraph_v1_linkgraph_proto_enumTypes[3]
+	return &file_linkgraph_v1_linkgraph_proto_enumTypes[4]
 }
 
 func (x LostReason) Number() protoreflect.EnumNumber {
@@ -292,7 +346,7 @@ func (x LostReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LostReason.Descriptor instead.
 func (LostReason) EnumDescriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{3}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{4}
 }
 
 // BacklinkOrder sorts backlinks. The default (target URL, then source URL,
@@ -306,6 +360,8 @@ const (
 	BacklinkOrder_BACKLINK_ORDER_LAST_SEEN   BacklinkOrder = 2
 	// By the source's registrable domain (SURT order: com,example before org,example).
 	BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN BacklinkOrder = 3
+	// By lost_at; live links (no lost_at) sort before every lost one.
+	BacklinkOrder_BACKLINK_ORDER_LOST_AT BacklinkOrder = 4
 )
 
 // Enum value maps for BacklinkOrder.
@@ -315,12 +371,14 @@ var (
 		1: "BACKLINK_ORDER_FIRST_SEEN",
 		2: "BACKLINK_ORDER_LAST_SEEN",
 		3: "BACKLINK_ORDER_SOURCE_DOMAIN",
+		4: "BACKLINK_ORDER_LOST_AT",
 	}
 	BacklinkOrder_value = map[string]int32{
 		"BACKLINK_ORDER_UNSPECIFIED":   0,
 		"BACKLINK_ORDER_FIRST_SEEN":    1,
 		"BACKLINK_ORDER_LAST_SEEN":     2,
 		"BACKLINK_ORDER_SOURCE_DOMAIN": 3,
+		"BACKLINK_ORDER_LOST_AT":       4,
 	}
 )
 
@@ -335,11 +393,11 @@ func (x BacklinkOrder) String() string {
 }
 
 func (BacklinkOrder) Descriptor() protoreflect.EnumDescriptor {
-	return file_linkgraph_v1_linkgraph_proto_enumTypes[4].Descriptor()
+	return file_linkgraph_v1_linkgraph_proto_enumTypes[5].Descriptor()
 }
 
 func (BacklinkOrder) Type() protoreflect.EnumType {
-	return &file_linkgraph_v1_linkgraph_proto_enumTypes[4]
+	return &file_linkgraph_v1_linkgraph_proto_enumTypes[5]
 }
 
 func (x BacklinkOrder) Number() protoreflect.EnumNumber {
@@ -348,7 +406,7 @@ func (x BacklinkOrder) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BacklinkOrder.Descriptor instead.
 func (BacklinkOrder) EnumDescriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{4}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{5}
 }
 
 // Filter narrows the links a query considers. The zero Filter keeps every
@@ -369,8 +427,15 @@ type Filter struct {
 	LastSeenTo   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen_to,json=lastSeenTo,proto3" json:"last_seen_to,omitempty"`
 	// Case-insensitive substring of the anchor text.
 	AnchorContains string `protobuf:"bytes,8,opt,name=anchor_contains,json=anchorContains,proto3" json:"anchor_contains,omitempty"`
-	// Also keep lost links (gone from the source's latest crawl).
-	IncludeLost   bool `protobuf:"varint,9,opt,name=include_lost,json=includeLost,proto3" json:"include_lost,omitempty"`
+	// Also keep lost links (gone from the source's latest crawl); the same as
+	// state LINK_STATE_ALL.
+	IncludeLost bool `protobuf:"varint,9,opt,name=include_lost,json=includeLost,proto3" json:"include_lost,omitempty"`
+	// Live links (the default), lost links, or both.
+	State LinkState `protobuf:"varint,10,opt,name=state,proto3,enum=linkgraph.v1.LinkState" json:"state,omitempty"`
+	// lost_at in [lost_from, lost_to); unset bounds are open. Only lost links
+	// have a lost_at, so either bound keeps lost links only.
+	LostFrom      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=lost_from,json=lostFrom,proto3" json:"lost_from,omitempty"`
+	LostTo        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=lost_to,json=lostTo,proto3" json:"lost_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -466,6 +531,27 @@ func (x *Filter) GetIncludeLost() bool {
 		return x.IncludeLost
 	}
 	return false
+}
+
+func (x *Filter) GetState() LinkState {
+	if x != nil {
+		return x.State
+	}
+	return LinkState_LINK_STATE_UNSPECIFIED
+}
+
+func (x *Filter) GetLostFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LostFrom
+	}
+	return nil
+}
+
+func (x *Filter) GetLostTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LostTo
+	}
+	return nil
 }
 
 // Backlink is one link from a source page to a target URL.
@@ -1484,6 +1570,306 @@ func (x *SummaryResponse) GetSummary() *Summary {
 	return nil
 }
 
+type LinkChangesRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Scope  Scope                  `protobuf:"varint,2,opt,name=scope,proto3,enum=linkgraph.v1.Scope" json:"scope,omitempty"`
+	// The window; unset bounds are open.
+	From *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	To   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	// Further filters; its state and time bounds of the view's own field are
+	// set by the view.
+	Filter        *Filter `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	PageSize      int32   `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string  `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkChangesRequest) Reset() {
+	*x = LinkChangesRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkChangesRequest) ProtoMessage() {}
+
+func (x *LinkChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkChangesRequest.ProtoReflect.Descriptor instead.
+func (*LinkChangesRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *LinkChangesRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *LinkChangesRequest) GetScope() Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return Scope_SCOPE_UNSPECIFIED
+}
+
+func (x *LinkChangesRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *LinkChangesRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *LinkChangesRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *LinkChangesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *LinkChangesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type VelocityRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Scope  Scope                  `protobuf:"varint,2,opt,name=scope,proto3,enum=linkgraph.v1.Scope" json:"scope,omitempty"`
+	// The days: from the UTC day of from to the day before that of to; both
+	// required, at most 3660 days apart.
+	From *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	To   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	// follow_only, types, internal and anchor_contains apply; the state and
+	// time bounds do not.
+	Filter        *Filter `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VelocityRequest) Reset() {
+	*x = VelocityRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VelocityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VelocityRequest) ProtoMessage() {}
+
+func (x *VelocityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VelocityRequest.ProtoReflect.Descriptor instead.
+func (*VelocityRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *VelocityRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *VelocityRequest) GetScope() Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return Scope_SCOPE_UNSPECIFIED
+}
+
+func (x *VelocityRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *VelocityRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *VelocityRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+// VelocityDay is one day of a target's link velocity.
+type VelocityDay struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// YYYY-MM-DD, UTC.
+	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	// Backlinks first seen that day, and lost that day.
+	NewBacklinks  int64 `protobuf:"varint,2,opt,name=new_backlinks,json=newBacklinks,proto3" json:"new_backlinks,omitempty"`
+	LostBacklinks int64 `protobuf:"varint,3,opt,name=lost_backlinks,json=lostBacklinks,proto3" json:"lost_backlinks,omitempty"`
+	// Referring domains whose first link to the target appeared that day,
+	// and whose last live link to it was lost that day.
+	NewReferringDomains  int64 `protobuf:"varint,4,opt,name=new_referring_domains,json=newReferringDomains,proto3" json:"new_referring_domains,omitempty"`
+	LostReferringDomains int64 `protobuf:"varint,5,opt,name=lost_referring_domains,json=lostReferringDomains,proto3" json:"lost_referring_domains,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *VelocityDay) Reset() {
+	*x = VelocityDay{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VelocityDay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VelocityDay) ProtoMessage() {}
+
+func (x *VelocityDay) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VelocityDay.ProtoReflect.Descriptor instead.
+func (*VelocityDay) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *VelocityDay) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *VelocityDay) GetNewBacklinks() int64 {
+	if x != nil {
+		return x.NewBacklinks
+	}
+	return 0
+}
+
+func (x *VelocityDay) GetLostBacklinks() int64 {
+	if x != nil {
+		return x.LostBacklinks
+	}
+	return 0
+}
+
+func (x *VelocityDay) GetNewReferringDomains() int64 {
+	if x != nil {
+		return x.NewReferringDomains
+	}
+	return 0
+}
+
+func (x *VelocityDay) GetLostReferringDomains() int64 {
+	if x != nil {
+		return x.LostReferringDomains
+	}
+	return 0
+}
+
+type VelocityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Days          []*VelocityDay         `protobuf:"bytes,1,rep,name=days,proto3" json:"days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VelocityResponse) Reset() {
+	*x = VelocityResponse{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VelocityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VelocityResponse) ProtoMessage() {}
+
+func (x *VelocityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VelocityResponse.ProtoReflect.Descriptor instead.
+func (*VelocityResponse) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *VelocityResponse) GetDays() []*VelocityDay {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
 type OutlinksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The source page, an absolute http(s) URL.
@@ -1497,7 +1883,7 @@ type OutlinksRequest struct {
 
 func (x *OutlinksRequest) Reset() {
 	*x = OutlinksRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1895,7 @@ func (x *OutlinksRequest) String() string {
 func (*OutlinksRequest) ProtoMessage() {}
 
 func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1908,7 @@ func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlinksRequest.ProtoReflect.Descriptor instead.
 func (*OutlinksRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{14}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OutlinksRequest) GetSource() string {
@@ -1564,7 +1950,7 @@ type OutlinksResponse struct {
 
 func (x *OutlinksResponse) Reset() {
 	*x = OutlinksResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1962,7 @@ func (x *OutlinksResponse) String() string {
 func (*OutlinksResponse) ProtoMessage() {}
 
 func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1975,7 @@ func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlinksResponse.ProtoReflect.Descriptor instead.
 func (*OutlinksResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OutlinksResponse) GetLinks() []*Backlink {
@@ -1626,7 +2012,7 @@ type ExportRequest struct {
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +2024,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +2037,7 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExportRequest) GetTarget() string {
@@ -1703,7 +2089,7 @@ type ExportBatch struct {
 
 func (x *ExportBatch) Reset() {
 	*x = ExportBatch{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +2101,7 @@ func (x *ExportBatch) String() string {
 func (*ExportBatch) ProtoMessage() {}
 
 func (x *ExportBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +2114,7 @@ func (x *ExportBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportBatch.ProtoReflect.Descriptor instead.
 func (*ExportBatch) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{17}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExportBatch) GetRows() []*Backlink {
@@ -1749,7 +2135,7 @@ var File_linkgraph_v1_linkgraph_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\n" +
-	"\x1clinkgraph/v1/linkgraph.proto\x12\flinkgraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x03\n" +
+	"\x1clinkgraph/v1/linkgraph.proto\x12\flinkgraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x04\n" +
 	"\x06Filter\x12\x1f\n" +
 	"\vfollow_only\x18\x01 \x01(\bR\n" +
 	"followOnly\x12,\n" +
@@ -1761,7 +2147,11 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\flast_seen_to\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastSeenTo\x12'\n" +
 	"\x0fanchor_contains\x18\b \x01(\tR\x0eanchorContains\x12!\n" +
-	"\finclude_lost\x18\t \x01(\bR\vincludeLost\"\xcb\x04\n" +
+	"\finclude_lost\x18\t \x01(\bR\vincludeLost\x12-\n" +
+	"\x05state\x18\n" +
+	" \x01(\x0e2\x17.linkgraph.v1.LinkStateR\x05state\x127\n" +
+	"\tlost_from\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\blostFrom\x123\n" +
+	"\alost_to\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06lostTo\"\xcb\x04\n" +
 	"\bBacklink\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12\x1d\n" +
@@ -1862,7 +2252,30 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"B\n" +
 	"\x0fSummaryResponse\x12/\n" +
-	"\asummary\x18\x01 \x01(\v2\x15.linkgraph.v1.SummaryR\asummary\"\x93\x01\n" +
+	"\asummary\x18\x01 \x01(\v2\x15.linkgraph.v1.SummaryR\asummary\"\x9d\x02\n" +
+	"\x12LinkChangesRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12.\n" +
+	"\x04from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12,\n" +
+	"\x06filter\x18\x05 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"\xde\x01\n" +
+	"\x0fVelocityRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12.\n" +
+	"\x04from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12,\n" +
+	"\x06filter\x18\x05 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"\xd7\x01\n" +
+	"\vVelocityDay\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x12#\n" +
+	"\rnew_backlinks\x18\x02 \x01(\x03R\fnewBacklinks\x12%\n" +
+	"\x0elost_backlinks\x18\x03 \x01(\x03R\rlostBacklinks\x122\n" +
+	"\x15new_referring_domains\x18\x04 \x01(\x03R\x13newReferringDomains\x124\n" +
+	"\x16lost_referring_domains\x18\x05 \x01(\x03R\x14lostReferringDomains\"A\n" +
+	"\x10VelocityResponse\x12-\n" +
+	"\x04days\x18\x01 \x03(\v2\x19.linkgraph.v1.VelocityDayR\x04days\"\x93\x01\n" +
 	"\x0fOutlinksRequest\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -1905,7 +2318,12 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\rInternalLinks\x12\x1e\n" +
 	"\x1aINTERNAL_LINKS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16INTERNAL_LINKS_INCLUDE\x10\x01\x12\x1a\n" +
-	"\x16INTERNAL_LINKS_EXCLUDE\x10\x02*\xd7\x01\n" +
+	"\x16INTERNAL_LINKS_EXCLUDE\x10\x02*e\n" +
+	"\tLinkState\x12\x1a\n" +
+	"\x16LINK_STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fLINK_STATE_LIVE\x10\x01\x12\x13\n" +
+	"\x0fLINK_STATE_LOST\x10\x02\x12\x12\n" +
+	"\x0eLINK_STATE_ALL\x10\x03*\xd7\x01\n" +
 	"\n" +
 	"LostReason\x12\x1b\n" +
 	"\x17LOST_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -1914,12 +2332,13 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x16LOST_REASON_REDIRECTED\x10\x03\x12\x17\n" +
 	"\x13LOST_REASON_NOINDEX\x10\x04\x12!\n" +
 	"\x1dLOST_REASON_ROBOTS_DISALLOWED\x10\x05\x12 \n" +
-	"\x1cLOST_REASON_HOST_UNREACHABLE\x10\x06*\x8e\x01\n" +
+	"\x1cLOST_REASON_HOST_UNREACHABLE\x10\x06*\xaa\x01\n" +
 	"\rBacklinkOrder\x12\x1e\n" +
 	"\x1aBACKLINK_ORDER_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19BACKLINK_ORDER_FIRST_SEEN\x10\x01\x12\x1c\n" +
 	"\x18BACKLINK_ORDER_LAST_SEEN\x10\x02\x12 \n" +
-	"\x1cBACKLINK_ORDER_SOURCE_DOMAIN\x10\x032\xd8\x05\n" +
+	"\x1cBACKLINK_ORDER_SOURCE_DOMAIN\x10\x03\x12\x1a\n" +
+	"\x16BACKLINK_ORDER_LOST_AT\x10\x042\xc2\a\n" +
 	"\x10LinkGraphService\x12L\n" +
 	"\tBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12K\n" +
 	"\x0fStreamBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x16.linkgraph.v1.Backlink0\x01\x12a\n" +
@@ -1928,7 +2347,10 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\aAnchors\x12\x1c.linkgraph.v1.AnchorsRequest\x1a\x1d.linkgraph.v1.AnchorsResponse\x12E\n" +
 	"\rStreamAnchors\x12\x1c.linkgraph.v1.AnchorsRequest\x1a\x14.linkgraph.v1.Anchor0\x01\x12F\n" +
 	"\aSummary\x12\x1c.linkgraph.v1.SummaryRequest\x1a\x1d.linkgraph.v1.SummaryResponse\x12I\n" +
-	"\bOutlinks\x12\x1d.linkgraph.v1.OutlinksRequest\x1a\x1e.linkgraph.v1.OutlinksResponse\x12B\n" +
+	"\bOutlinks\x12\x1d.linkgraph.v1.OutlinksRequest\x1a\x1e.linkgraph.v1.OutlinksResponse\x12M\n" +
+	"\bNewLinks\x12 .linkgraph.v1.LinkChangesRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12N\n" +
+	"\tLostLinks\x12 .linkgraph.v1.LinkChangesRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12I\n" +
+	"\bVelocity\x12\x1d.linkgraph.v1.VelocityRequest\x1a\x1e.linkgraph.v1.VelocityResponse\x12B\n" +
 	"\x06Export\x12\x1b.linkgraph.v1.ExportRequest\x1a\x19.linkgraph.v1.ExportBatch0\x01B=Z;github.com/linkgraph/linkgraph/api/linkgraph/v1;linkgraphv1b\x06proto3"
 
 var (
@@ -1943,99 +2365,122 @@ func file_linkgraph_v1_linkgraph_proto_rawDescGZIP() []byte {
 	return file_linkgraph_v1_linkgraph_proto_rawDescData
 }
 
-var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
 	(LinkType)(0),                    // 0: linkgraph.v1.LinkType
 	(Scope)(0),                       // 1: linkgraph.v1.Scope
 	(InternalLinks)(0),               // 2: linkgraph.v1.InternalLinks
-	(LostReason)(0),                  // 3: linkgraph.v1.LostReason
-	(BacklinkOrder)(0),               // 4: linkgraph.v1.BacklinkOrder
-	(*Filter)(nil),                   // 5: linkgraph.v1.Filter
-	(*Backlink)(nil),                 // 6: linkgraph.v1.Backlink
-	(*LinkEvent)(nil),                // 7: linkgraph.v1.LinkEvent
-	(*BacklinksRequest)(nil),         // 8: linkgraph.v1.BacklinksRequest
-	(*BacklinksResponse)(nil),        // 9: linkgraph.v1.BacklinksResponse
-	(*ReferringDomain)(nil),          // 10: linkgraph.v1.ReferringDomain
-	(*ReferringDomainsRequest)(nil),  // 11: linkgraph.v1.ReferringDomainsRequest
-	(*ReferringDomainsResponse)(nil), // 12: linkgraph.v1.ReferringDomainsResponse
-	(*Anchor)(nil),                   // 13: linkgraph.v1.Anchor
-	(*AnchorsRequest)(nil),           // 14: linkgraph.v1.AnchorsRequest
-	(*AnchorsResponse)(nil),          // 15: linkgraph.v1.AnchorsResponse
-	(*SummaryRequest)(nil),           // 16: linkgraph.v1.SummaryRequest
-	(*Summary)(nil),                  // 17: linkgraph.v1.Summary
-	(*SummaryResponse)(nil),          // 18: linkgraph.v1.SummaryResponse
-	(*OutlinksRequest)(nil),          // 19: linkgraph.v1.OutlinksRequest
-	(*OutlinksResponse)(nil),         // 20: linkgraph.v1.OutlinksResponse
-	(*ExportRequest)(nil),            // 21: linkgraph.v1.ExportRequest
-	(*ExportBatch)(nil),              // 22: linkgraph.v1.ExportBatch
-	nil,                              // 23: linkgraph.v1.Summary.ByTypeEntry
-	nil,                              // 24: linkgraph.v1.Summary.ByTldEntry
-	(*timestamppb.Timestamp)(nil),    // 25: google.protobuf.Timestamp
+	(LinkState)(0),                   // 3: linkgraph.v1.LinkState
+	(LostReason)(0),                  // 4: linkgraph.v1.LostReason
+	(BacklinkOrder)(0),               // 5: linkgraph.v1.BacklinkOrder
+	(*Filter)(nil),                   // 6: linkgraph.v1.Filter
+	(*Backlink)(nil),                 // 7: linkgraph.v1.Backlink
+	(*LinkEvent)(nil),                // 8: linkgraph.v1.LinkEvent
+	(*BacklinksRequest)(nil),         // 9: linkgraph.v1.BacklinksRequest
+	(*BacklinksResponse)(nil),        // 10: linkgraph.v1.BacklinksResponse
+	(*ReferringDomain)(nil),          // 11: linkgraph.v1.ReferringDomain
+	(*ReferringDomainsRequest)(nil),  // 12: linkgraph.v1.ReferringDomainsRequest
+	(*ReferringDomainsResponse)(nil), // 13: linkgraph.v1.ReferringDomainsResponse
+	(*Anchor)(nil),                   // 14: linkgraph.v1.Anchor
+	(*AnchorsRequest)(nil),           // 15: linkgraph.v1.AnchorsRequest
+	(*AnchorsResponse)(nil),          // 16: linkgraph.v1.AnchorsResponse
+	(*SummaryRequest)(nil),           // 17: linkgraph.v1.SummaryRequest
+	(*Summary)(nil),                  // 18: linkgraph.v1.Summary
+	(*SummaryResponse)(nil),          // 19: linkgraph.v1.SummaryResponse
+	(*LinkChangesRequest)(nil),       // 20: linkgraph.v1.LinkChangesRequest
+	(*VelocityRequest)(nil),          // 21: linkgraph.v1.VelocityRequest
+	(*VelocityDay)(nil),              // 22: linkgraph.v1.VelocityDay
+	(*VelocityResponse)(nil),         // 23: linkgraph.v1.VelocityResponse
+	(*OutlinksRequest)(nil),          // 24: linkgraph.v1.OutlinksRequest
+	(*OutlinksResponse)(nil),         // 25: linkgraph.v1.OutlinksResponse
+	(*ExportRequest)(nil),            // 26: linkgraph.v1.ExportRequest
+	(*ExportBatch)(nil),              // 27: linkgraph.v1.ExportBatch
+	nil,                              // 28: linkgraph.v1.Summary.ByTypeEntry
+	nil,                              // 29: linkgraph.v1.Summary.ByTldEntry
+	(*timestamppb.Timestamp)(nil),    // 30: google.protobuf.Timestamp
 }
 var file_linkgraph_v1_linkgraph_proto_depIdxs = []int32{
 	0,  // 0: linkgraph.v1.Filter.types:type_name -> linkgraph.v1.LinkType
 	2,  // 1: linkgraph.v1.Filter.internal:type_name -> linkgraph.v1.InternalLinks
-	25, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
-	25, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
-	25, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
-	25, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
-	0,  // 6: linkgraph.v1.Backlink.type:type_name -> linkgraph.v1.LinkType
-	25, // 7: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
-	25, // 8: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
-	25, // 9: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
-	3,  // 10: linkgraph.v1.Backlink.lost_reason:type_name -> linkgraph.v1.LostReason
-	7,  // 11: linkgraph.v1.Backlink.history:type_name -> linkgraph.v1.LinkEvent
-	25, // 12: linkgraph.v1.LinkEvent.lost_at:type_name -> google.protobuf.Timestamp
-	3,  // 13: linkgraph.v1.LinkEvent.reason:type_name -> linkgraph.v1.LostReason
-	25, // 14: linkgraph.v1.LinkEvent.returned_at:type_name -> google.protobuf.Timestamp
-	1,  // 15: linkgraph.v1.BacklinksRequest.scope:type_name -> linkgraph.v1.Scope
-	5,  // 16: linkgraph.v1.BacklinksRequest.filter:type_name -> linkgraph.v1.Filter
-	4,  // 17: linkgraph.v1.BacklinksRequest.order_by:type_name -> linkgraph.v1.BacklinkOrder
-	6,  // 18: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
-	25, // 19: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
-	25, // 20: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
-	1,  // 21: linkgraph.v1.ReferringDomainsRequest.scope:type_name -> linkgraph.v1.Scope
-	5,  // 22: linkgraph.v1.ReferringDomainsRequest.filter:type_name -> linkgraph.v1.Filter
-	10, // 23: linkgraph.v1.ReferringDomainsResponse.domains:type_name -> linkgraph.v1.ReferringDomain
-	1,  // 24: linkgraph.v1.AnchorsRequest.scope:type_name -> linkgraph.v1.Scope
-	5,  // 25: linkgraph.v1.AnchorsRequest.filter:type_name -> linkgraph.v1.Filter
-	13, // 26: linkgraph.v1.AnchorsResponse.anchors:type_name -> linkgraph.v1.Anchor
-	1,  // 27: linkgraph.v1.SummaryRequest.scope:type_name -> linkgraph.v1.Scope
-	5,  // 28: linkgraph.v1.SummaryRequest.filter:type_name -> linkgraph.v1.Filter
-	23, // 29: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
-	24, // 30: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
-	25, // 31: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
-	25, // 32: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
-	17, // 33: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
-	5,  // 34: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
-	6,  // 35: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
-	1,  // 36: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
-	5,  // 37: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
-	6,  // 38: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
-	8,  // 39: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
-	8,  // 40: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
-	11, // 41: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	11, // 42: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	14, // 43: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
-	14, // 44: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
-	16, // 45: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
-	19, // 46: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
-	21, // 47: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
-	9,  // 48: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
-	6,  // 49: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
-	12, // 50: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
-	10, // 51: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
-	15, // 52: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
-	13, // 53: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
-	18, // 54: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
-	20, // 55: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
-	22, // 56: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
-	48, // [48:57] is the sub-list for method output_type
-	39, // [39:48] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	30, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
+	30, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
+	30, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
+	30, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
+	3,  // 6: linkgraph.v1.Filter.state:type_name -> linkgraph.v1.LinkState
+	30, // 7: linkgraph.v1.Filter.lost_from:type_name -> google.protobuf.Timestamp
+	30, // 8: linkgraph.v1.Filter.lost_to:type_name -> google.protobuf.Timestamp
+	0,  // 9: linkgraph.v1.Backlink.type:type_name -> linkgraph.v1.LinkType
+	30, // 10: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
+	30, // 11: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
+	30, // 12: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
+	4,  // 13: linkgraph.v1.Backlink.lost_reason:type_name -> linkgraph.v1.LostReason
+	8,  // 14: linkgraph.v1.Backlink.history:type_name -> linkgraph.v1.LinkEvent
+	30, // 15: linkgraph.v1.LinkEvent.lost_at:type_name -> google.protobuf.Timestamp
+	4,  // 16: linkgraph.v1.LinkEvent.reason:type_name -> linkgraph.v1.LostReason
+	30, // 17: linkgraph.v1.LinkEvent.returned_at:type_name -> google.protobuf.Timestamp
+	1,  // 18: linkgraph.v1.BacklinksRequest.scope:type_name -> linkgraph.v1.Scope
+	6,  // 19: linkgraph.v1.BacklinksRequest.filter:type_name -> linkgraph.v1.Filter
+	5,  // 20: linkgraph.v1.BacklinksRequest.order_by:type_name -> linkgraph.v1.BacklinkOrder
+	7,  // 21: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
+	30, // 22: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
+	30, // 23: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
+	1,  // 24: linkgraph.v1.ReferringDomainsRequest.scope:type_name -> linkgraph.v1.Scope
+	6,  // 25: linkgraph.v1.ReferringDomainsRequest.filter:type_name -> linkgraph.v1.Filter
+	11, // 26: linkgraph.v1.ReferringDomainsResponse.domains:type_name -> linkgraph.v1.ReferringDomain
+	1,  // 27: linkgraph.v1.AnchorsRequest.scope:type_name -> linkgraph.v1.Scope
+	6,  // 28: linkgraph.v1.AnchorsRequest.filter:type_name -> linkgraph.v1.Filter
+	14, // 29: linkgraph.v1.AnchorsResponse.anchors:type_name -> linkgraph.v1.Anchor
+	1,  // 30: linkgraph.v1.SummaryRequest.scope:type_name -> linkgraph.v1.Scope
+	6,  // 31: linkgraph.v1.SummaryRequest.filter:type_name -> linkgraph.v1.Filter
+	28, // 32: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
+	29, // 33: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
+	30, // 34: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
+	30, // 35: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
+	18, // 36: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
+	1,  // 37: linkgraph.v1.LinkChangesRequest.scope:type_name -> linkgraph.v1.Scope
+	30, // 38: linkgraph.v1.LinkChangesRequest.from:type_name -> google.protobuf.Timestamp
+	30, // 39: linkgraph.v1.LinkChangesRequest.to:type_name -> google.protobuf.Timestamp
+	6,  // 40: linkgraph.v1.LinkChangesRequest.filter:type_name -> linkgraph.v1.Filter
+	1,  // 41: linkgraph.v1.VelocityRequest.scope:type_name -> linkgraph.v1.Scope
+	30, // 42: linkgraph.v1.VelocityRequest.from:type_name -> google.protobuf.Timestamp
+	30, // 43: linkgraph.v1.VelocityRequest.to:type_name -> google.protobuf.Timestamp
+	6,  // 44: linkgraph.v1.VelocityRequest.filter:type_name -> linkgraph.v1.Filter
+	22, // 45: linkgraph.v1.VelocityResponse.days:type_name -> linkgraph.v1.VelocityDay
+	6,  // 46: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
+	7,  // 47: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
+	1,  // 48: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
+	6,  // 49: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
+	7,  // 50: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
+	9,  // 51: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
+	9,  // 52: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
+	12, // 53: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	12, // 54: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	15, // 55: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
+	15, // 56: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
+	17, // 57: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
+	24, // 58: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
+	20, // 59: linkgraph.v1.LinkGraphService.NewLinks:input_type -> linkgraph.v1.LinkChangesRequest
+	20, // 60: linkgraph.v1.LinkGraphService.LostLinks:input_type -> linkgraph.v1.LinkChangesRequest
+	21, // 61: linkgraph.v1.LinkGraphService.Velocity:input_type -> linkgraph.v1.VelocityRequest
+	26, // 62: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
+	10, // 63: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
+	7,  // 64: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
+	13, // 65: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
+	11, // 66: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
+	16, // 67: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
+	14, // 68: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
+	19, // 69: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
+	25, // 70: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
+	10, // 71: linkgraph.v1.LinkGraphService.NewLinks:output_type -> linkgraph.v1.BacklinksResponse
+	10, // 72: linkgraph.v1.LinkGraphService.LostLinks:output_type -> linkgraph.v1.BacklinksResponse
+	23, // 73: linkgraph.v1.LinkGraphService.Velocity:output_type -> linkgraph.v1.VelocityResponse
+	27, // 74: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
+	63, // [63:75] is the sub-list for method output_type
+	51, // [51:63] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_linkgraph_proto_init() }
@@ -2048,8 +2493,8 @@ func file_linkgraph_v1_linkgraph_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_linkgraph_proto_rawDesc), len(file_linkgraph_v1_linkgraph_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   20,
+			NumEnums:      6,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,9 @@ const (
 	LinkGraphService_StreamAnchors_FullMethodName          = "/linkgraph.v1.LinkGraphService/StreamAnchors"
 	LinkGraphService_Summary_FullMethodName                = "/linkgraph.v1.LinkGraphService/Summary"
 	LinkGraphService_Outlinks_FullMethodName               = "/linkgraph.v1.LinkGraphService/Outlinks"
+	LinkGraphService_NewLinks_FullMethodName               = "/linkgraph.v1.LinkGraphService/NewLinks"
+	LinkGraphService_LostLinks_FullMethodName              = "/linkgraph.v1.LinkGraphService/LostLinks"
+	LinkGraphService_Velocity_FullMethodName               = "/linkgraph.v1.LinkGraphService/Velocity"
 	LinkGraphService_Export_FullMethodName                 = "/linkgraph.v1.LinkGraphService/Export"
 )
 
@@ -56,6 +59,16 @@ type LinkGraphServiceClient interface {
 	Summary(ctx context.Context, in *SummaryRequest, opts ...grpc.CallOption) (*SummaryResponse, error)
 	// Outlinks lists the links of one source page from its latest crawl.
 	Outlinks(ctx context.Context, in *OutlinksRequest, opts ...grpc.CallOption) (*OutlinksResponse, error)
+	// NewLinks lists the backlinks first seen in [from, to), newest first,
+	// whether still live or lost since.
+	NewLinks(ctx context.Context, in *LinkChangesRequest, opts ...grpc.CallOption) (*BacklinksResponse, error)
+	// LostLinks lists the backlinks lost in [from, to), latest first, each
+	// with its lost_reason.
+	LostLinks(ctx context.Context, in *LinkChangesRequest, opts ...grpc.CallOption) (*BacklinksResponse, error)
+	// Velocity counts, per UTC day in [from, to), the new and lost backlinks
+	// of a target and its new and lost referring domains: the data of a
+	// link-velocity chart.
+	Velocity(ctx context.Context, in *VelocityRequest, opts ...grpc.CallOption) (*VelocityResponse, error)
 	// Export sends every link the request selects, in batches, all read from
 	// one snapshot of the index (a crawl writing meanwhile does not tear it).
 	// Each batch carries a token that resumes after its last row: a transfer
@@ -184,6 +197,36 @@ func (c *linkGraphServiceClient) Outlinks(ctx context.Context, in *OutlinksReque
 	return out, nil
 }
 
+func (c *linkGraphServiceClient) NewLinks(ctx context.Context, in *LinkChangesRequest, opts ...grpc.CallOption) (*BacklinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BacklinksResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_NewLinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *linkGraphServiceClient) LostLinks(ctx context.Context, in *LinkChangesRequest, opts ...grpc.CallOption) (*BacklinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BacklinksResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_LostLinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *linkGraphServiceClient) Velocity(ctx context.Context, in *VelocityRequest, opts ...grpc.CallOption) (*VelocityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VelocityResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_Velocity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *linkGraphServiceClient) Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportBatch], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &LinkGraphService_ServiceDesc.Streams[3], LinkGraphService_Export_FullMethodName, cOpts...)
@@ -224,6 +267,16 @@ type LinkGraphServiceServer interface {
 	Summary(context.Context, *SummaryRequest) (*SummaryResponse, error)
 	// Outlinks lists the links of one source page from its latest crawl.
 	Outlinks(context.Context, *OutlinksRequest) (*OutlinksResponse, error)
+	// NewLinks lists the backlinks first seen in [from, to), newest first,
+	// whether still live or lost since.
+	NewLinks(context.Context, *LinkChangesRequest) (*BacklinksResponse, error)
+	// LostLinks lists the backlinks lost in [from, to), latest first, each
+	// with its lost_reason.
+	LostLinks(context.Context, *LinkChangesRequest) (*BacklinksResponse, error)
+	// Velocity counts, per UTC day in [from, to), the new and lost backlinks
+	// of a target and its new and lost referring domains: the data of a
+	// link-velocity chart.
+	Velocity(context.Context, *VelocityRequest) (*VelocityResponse, error)
 	// Export sends every link the request selects, in batches, all read from
 	// one snapshot of the index (a crawl writing meanwhile does not tear it).
 	// Each batch carries a token that resumes after its last row: a transfer
@@ -268,6 +321,15 @@ func (UnimplementedLinkGraphServiceServer) Summary(context.Context, *SummaryRequ
 }
 func (UnimplementedLinkGraphServiceServer) Outlinks(context.Context, *OutlinksRequest) (*OutlinksResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Outlinks not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) NewLinks(context.Context, *LinkChangesRequest) (*BacklinksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NewLinks not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) LostLinks(context.Context, *LinkChangesRequest) (*BacklinksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method LostLinks not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) Velocity(context.Context, *VelocityRequest) (*VelocityResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Velocity not implemented")
 }
 func (UnimplementedLinkGraphServiceServer) Export(*ExportRequest, grpc.ServerStreamingServer[ExportBatch]) error {
 	return status.Errorf(codes.Unimplemented, "method Export not implemented")
@@ -416,6 +478,60 @@ func _LinkGraphService_Outlinks_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LinkGraphService_NewLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).NewLinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_NewLinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).NewLinks(ctx, req.(*LinkChangesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LinkGraphService_LostLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).LostLinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_LostLinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).LostLinks(ctx, req.(*LinkChangesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LinkGraphService_Velocity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VelocityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).Velocity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_Velocity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).Velocity(ctx, req.(*VelocityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LinkGraphService_Export_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(ExportRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -453,6 +569,18 @@ var LinkGraphService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Outlinks",
 			Handler:    _LinkGraphService_Outlinks_Handler,
+		},
+		{
+			MethodName: "NewLinks",
+			Handler:    _LinkGraphService_NewLinks_Handler,
+		},
+		{
+			MethodName: "LostLinks",
+			Handler:    _LinkGraphService_LostLinks_Handler,
+		},
+		{
+			MethodName: "Velocity",
+			Handler:    _LinkGraphService_Velocity_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
