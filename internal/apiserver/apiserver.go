@@ -124,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{GRPC: srv, Health: hs, gateway: gateway, metrics: []prometheus.Collector{metrics, httpSeconds}}, nil
 }
 
-// Gateway is the HTTP/JSON mirror of the unary calls (GET /v1/backlinks,
+// Gateway is the HTTP/JSON mirror of the unary calls (GET /v1/backlinks, /v1/new-links, /v1/lost-links, /v1/velocity,
 // /v1/referring-domains, /v1/anchors, /v1/summary, /v1/outlinks; routes in
 // api/linkgraph/v1/linkgraph_gateway.yaml) and the NDJSON/CSV download of
 // Export (GET /v1/export, see ExportPath), to be mounted at GatewayPrefix.
