@@ -207,3 +207,45 @@ func (f *Frontier) untilDue() time.Duration {
 	}
 	return max(time.UnixMilli(f.nextDue).Sub(f.now()), 0)
 }
+
+// RevisitNow queues url for a fetch now, within b, as a revisit with the
+// validators of its last fetch if it has one: the page's links are checked
+// again at once instead of when due. The page need not be in the crawl's
+// scope (the caller asked for it by name); politeness and robots.txt apply
+// as to any URL.
+func (f *Frontier) RevisitNow(b *store.Batch, p *Pending, url string) error {
+	sk := seenKey(url)
+	task := &lgv1.FetchTask{Url: url, Kind: lgv1.FetchKind_FETCH_KIND_PAGE, Revisit: true}
+	raw, closer, err := b.Get(sk)
+	switch {
+	case err == nil:
+		var due uint64
+		if _, n := binary.Uvarint(raw); n > 0 {
+			due, _ = binary.Uvarint(raw[n:])
+		}
+		closer.Close()
+		if due != 0 {
+			rk := revisitKey(int64(due), urlnorm.SURT(url))
+			if raw, closer, err := b.Get(rk); err == nil {
+				scheduled := &lgv1.FetchTask{}
+				if proto.Unmarshal(raw, scheduled) == nil {
+					task = scheduled
+				}
+				closer.Close()
+				// Fetched now, it gets a new due time then.
+				if err := b.Delete(rk, nil); err != nil {
+					return err
+				}
+			} else if !errors.Is(err, pebble.ErrNotFound) {
+				return err
+			}
+		}
+	case errors.Is(err, pebble.ErrNotFound):
+		if err := b.Set(sk, nil, nil); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	return f.enqueue(b.Batch, p, urlnorm.HostSURT(urlnorm.Host(url)), task)
+}

@@ -2,12 +2,14 @@ package indexer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
 // The views of how a target's backlinks change over time: the links new
@@ -119,3 +121,50 @@ func (ix *Index) Velocity(ctx context.Context, req *lgv1.VelocityRequest) (*lgv1
 	}
 	return &lgv1.VelocityResponse{Days: days}, nil
 }
+
+// Recrawl sizes of a target's source pages.
+const (
+	DefaultRecrawlSources = 10000
+	MaxRecrawlSources     = 1000000
+)
+
+// Sources returns the distinct source pages of a target's known backlinks,
+// live and lost, internal ones included, at most max of them (0:
+// DefaultRecrawlSources); truncated says whether there were more.
+func (ix *Index) Sources(ctx context.Context, target string, scope lgv1.Scope, max int) (sources []string, truncated bool, err error) {
+	switch {
+	case max == 0:
+		max = DefaultRecrawlSources
+	case max < 0 || max > MaxRecrawlSources:
+		return nil, false, fmt.Errorf("%w: max_sources %d out of range 1..%d", ErrInvalidArgument, max, MaxRecrawlSources)
+	}
+	sel, err := newSelection(target, scope, &lgv1.Filter{State: lgv1.LinkState_LINK_STATE_ALL, Internal: lgv1.InternalLinks_INTERNAL_LINKS_INCLUDE})
+	if err != nil {
+		return nil, false, err
+	}
+	seen := make(map[string]struct{})
+	snap := ix.db.NewSnapshot()
+	defer snap.Close()
+	err = sel.scan(ctx, snap, func(row edgeRow) error {
+		if _, ok := seen[row.k.sourceSURT]; ok {
+			return nil
+		}
+		if len(seen) == max {
+			truncated = true
+			return errStopScan
+		}
+		seen[row.k.sourceSURT] = struct{}{}
+		u, err := urlnorm.UnSURT(row.k.sourceSURT)
+		if err != nil {
+			return fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
+		}
+		sources = append(sources, u)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return nil, false, err
+	}
+	return sources, truncated, nil
+}
+
+var errStopScan = errors.New("stop scan")

@@ -224,6 +224,10 @@ func streamPages[T any](stream grpc.ServerStreamingServer[T], page func(size int
 	}
 }
 
+// Status maps an error of the index to a gRPC status error, for services
+// that wrap GRPCServer.
+func Status(err error) error { return toStatus(err) }
+
 // toStatus maps index errors to gRPC status errors; nil stays nil.
 func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {

@@ -357,6 +357,11 @@ func (g *Gateway) Velocity(ctx context.Context, req *lgv1.VelocityRequest) (*lgv
 	return forward[lgv1.VelocityResponse](ctx, g, req.GetTarget(), req.GetScope(), "Velocity", req)
 }
 
+// Recrawl implements lgv1.LinkGraphServiceServer: not in a cluster yet.
+func (g *Gateway) Recrawl(context.Context, *lgv1.RecrawlRequest) (*lgv1.RecrawlResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "recrawl is not available in a cluster yet: the source pages live on every shard node")
+}
+
 // StreamBacklinks implements lgv1.LinkGraphServiceServer.
 func (g *Gateway) StreamBacklinks(req *lgv1.BacklinksRequest, stream grpc.ServerStreamingServer[lgv1.Backlink]) error {
 	return streamBacklinks(g.Backlinks, req, stream)

@@ -247,6 +247,22 @@ func (c *crawlCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 
+	if err := runUntilIdle(ctx, n); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	after, err := n.Index().Counters()
+	if err != nil {
+		return err
+	}
+	interrupted := ctx.Err() != nil
+	printSummary(stdout, before, after, elapsed, n.Frontier().Stats(), interrupted)
+	log.Info("crawl finished", slog.Duration("elapsed", elapsed))
+	return nil
+}
+
+// runUntilIdle runs n until it has nothing left to do or ctx ends.
+func runUntilIdle(ctx context.Context, n *node.AllInOne) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, gctx := errgroup.WithContext(runCtx)
@@ -270,18 +286,7 @@ func (c *crawlCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 			}
 		}
 	})
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	elapsed := time.Since(start)
-	after, err := n.Index().Counters()
-	if err != nil {
-		return err
-	}
-	interrupted := ctx.Err() != nil
-	printSummary(stdout, before, after, elapsed, n.Frontier().Stats(), interrupted)
-	log.Info("crawl finished", slog.Duration("elapsed", elapsed))
-	return nil
+	return g.Wait()
 }
 
 func printSummary(w io.Writer, before, after map[string]int64, elapsed time.Duration, fs frontier.Stats, interrupted bool) {

@@ -198,4 +198,17 @@ func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	if len(lines) != 4 || sums != [4]int{9, 5, 1, 0} {
 		t.Errorf("velocity over 3 days: %d lines, totals %v; want 3 days and [9 5 1 0]:\n%s", len(lines)-1, sums, out)
 	}
+
+	// A page changes again before its revisit is due: recrawl checks the
+	// target's sources now.
+	site.set("/a", html(x(2)+x(3)+x(11)))
+	code, out, errOut = runCLI(t, "recrawl", "--data", dir, "--scope", "host", "--allow-private-networks", "--delay", "0", "--timeout", "2s", "t.example")
+	if code != 0 {
+		t.Fatalf("recrawl: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"recrawled 7 source pages", "live backlinks  5 (were 4)", "lost backlinks  5 (were 5)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("recrawl printed\n%s\nwant %q", out, want)
+		}
+	}
 }

@@ -87,7 +87,7 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 
-	api, err := apiserver.New(apiserver.Config{Service: &indexer.GRPCServer{Index: n.Index()}, Token: token, TLS: tlsConfig})
+	api, err := apiserver.New(apiserver.Config{Service: node.Service{GRPCServer: &indexer.GRPCServer{Index: n.Index()}, Node: n}, Token: token, TLS: tlsConfig})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/crawler"
 	"github.com/linkgraph/linkgraph/frontier"
 	"github.com/linkgraph/linkgraph/indexer"
@@ -151,4 +152,45 @@ func (n *AllInOne) Close() error {
 		errs = append(errs, n.db.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// Recrawl queues the source pages of target's known backlinks for a fetch
+// now (see Frontier.RevisitNow) and returns how many it queued, and
+// whether more than maxSources link to the target.
+func (n *AllInOne) Recrawl(ctx context.Context, target string, scope lgv1.Scope, maxSources int) (int, bool, error) {
+	sources, truncated, err := n.shard.ix.Sources(ctx, target, scope, maxSources)
+	if err != nil {
+		return 0, false, err
+	}
+	b := n.db.NewWriteBatch()
+	defer b.Close()
+	p := frontier.NewPending()
+	for _, u := range sources {
+		if err := n.shard.fr.RevisitNow(b, p, u); err != nil {
+			n.shard.fr.Abandon(p)
+			return 0, false, err
+		}
+	}
+	if err := b.Commit(); err != nil {
+		n.shard.fr.Abandon(p)
+		return 0, false, fmt.Errorf("node: cannot queue the sources: %w", err)
+	}
+	n.shard.fr.Committed(p)
+	return len(sources), truncated, nil
+}
+
+// Service is the API of an all-in-one node: the index's queries, and
+// Recrawl, which needs the frontier.
+type Service struct {
+	*indexer.GRPCServer
+	Node *AllInOne
+}
+
+// Recrawl implements lgv1.LinkGraphServiceServer.
+func (s Service) Recrawl(ctx context.Context, req *lgv1.RecrawlRequest) (*lgv1.RecrawlResponse, error) {
+	n, truncated, err := s.Node.Recrawl(ctx, req.GetTarget(), req.GetScope(), int(req.GetMaxSources()))
+	if err != nil {
+		return nil, indexer.Status(err)
+	}
+	return &lgv1.RecrawlResponse{Queued: int64(n), Truncated: truncated}, nil
 }

@@ -1665,6 +1665,121 @@ func (x *LinkChangesRequest) GetPageToken() string {
 	return ""
 }
 
+type RecrawlRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Scope  Scope                  `protobuf:"varint,2,opt,name=scope,proto3,enum=linkgraph.v1.Scope" json:"scope,omitempty"`
+	// The most source pages to queue (default 10000, at most 1000000).
+	MaxSources    int32 `protobuf:"varint,3,opt,name=max_sources,json=maxSources,proto3" json:"max_sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecrawlRequest) Reset() {
+	*x = RecrawlRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecrawlRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecrawlRequest) ProtoMessage() {}
+
+func (x *RecrawlRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecrawlRequest.ProtoReflect.Descriptor instead.
+func (*RecrawlRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RecrawlRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *RecrawlRequest) GetScope() Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return Scope_SCOPE_UNSPECIFIED
+}
+
+func (x *RecrawlRequest) GetMaxSources() int32 {
+	if x != nil {
+		return x.MaxSources
+	}
+	return 0
+}
+
+type RecrawlResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Source pages queued.
+	Queued int64 `protobuf:"varint,1,opt,name=queued,proto3" json:"queued,omitempty"`
+	// More source pages than max_sources link to the target.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecrawlResponse) Reset() {
+	*x = RecrawlResponse{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecrawlResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecrawlResponse) ProtoMessage() {}
+
+func (x *RecrawlResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecrawlResponse.ProtoReflect.Descriptor instead.
+func (*RecrawlResponse) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RecrawlResponse) GetQueued() int64 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *RecrawlResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 type VelocityRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Target string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
@@ -1682,7 +1797,7 @@ type VelocityRequest struct {
 
 func (x *VelocityRequest) Reset() {
 	*x = VelocityRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1809,7 @@ func (x *VelocityRequest) String() string {
 func (*VelocityRequest) ProtoMessage() {}
 
 func (x *VelocityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1822,7 @@ func (x *VelocityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VelocityRequest.ProtoReflect.Descriptor instead.
 func (*VelocityRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VelocityRequest) GetTarget() string {
@@ -1763,7 +1878,7 @@ type VelocityDay struct {
 
 func (x *VelocityDay) Reset() {
 	*x = VelocityDay{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1890,7 @@ func (x *VelocityDay) String() string {
 func (*VelocityDay) ProtoMessage() {}
 
 func (x *VelocityDay) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1903,7 @@ func (x *VelocityDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VelocityDay.ProtoReflect.Descriptor instead.
 func (*VelocityDay) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *VelocityDay) GetDate() string {
@@ -1835,7 +1950,7 @@ type VelocityResponse struct {
 
 func (x *VelocityResponse) Reset() {
 	*x = VelocityResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +1962,7 @@ func (x *VelocityResponse) String() string {
 func (*VelocityResponse) ProtoMessage() {}
 
 func (x *VelocityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +1975,7 @@ func (x *VelocityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VelocityResponse.ProtoReflect.Descriptor instead.
 func (*VelocityResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{17}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *VelocityResponse) GetDays() []*VelocityDay {
@@ -1883,7 +1998,7 @@ type OutlinksRequest struct {
 
 func (x *OutlinksRequest) Reset() {
 	*x = OutlinksRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1895,7 +2010,7 @@ func (x *OutlinksRequest) String() string {
 func (*OutlinksRequest) ProtoMessage() {}
 
 func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1908,7 +2023,7 @@ func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlinksRequest.ProtoReflect.Descriptor instead.
 func (*OutlinksRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{18}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OutlinksRequest) GetSource() string {
@@ -1950,7 +2065,7 @@ type OutlinksResponse struct {
 
 func (x *OutlinksResponse) Reset() {
 	*x = OutlinksResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2077,7 @@ func (x *OutlinksResponse) String() string {
 func (*OutlinksResponse) ProtoMessage() {}
 
 func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2090,7 @@ func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlinksResponse.ProtoReflect.Descriptor instead.
 func (*OutlinksResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{19}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OutlinksResponse) GetLinks() []*Backlink {
@@ -2012,7 +2127,7 @@ type ExportRequest struct {
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2024,7 +2139,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2037,7 +2152,7 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{20}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExportRequest) GetTarget() string {
@@ -2089,7 +2204,7 @@ type ExportBatch struct {
 
 func (x *ExportBatch) Reset() {
 	*x = ExportBatch{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2216,7 @@ func (x *ExportBatch) String() string {
 func (*ExportBatch) ProtoMessage() {}
 
 func (x *ExportBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2229,7 @@ func (x *ExportBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportBatch.ProtoReflect.Descriptor instead.
 func (*ExportBatch) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{21}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExportBatch) GetRows() []*Backlink {
@@ -2261,7 +2376,15 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x06filter\x18\x05 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\x12\x1b\n" +
 	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\a \x01(\tR\tpageToken\"\xde\x01\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"t\n" +
+	"\x0eRecrawlRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12\x1f\n" +
+	"\vmax_sources\x18\x03 \x01(\x05R\n" +
+	"maxSources\"G\n" +
+	"\x0fRecrawlResponse\x12\x16\n" +
+	"\x06queued\x18\x01 \x01(\x03R\x06queued\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\xde\x01\n" +
 	"\x0fVelocityRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12.\n" +
@@ -2338,7 +2461,7 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x19BACKLINK_ORDER_FIRST_SEEN\x10\x01\x12\x1c\n" +
 	"\x18BACKLINK_ORDER_LAST_SEEN\x10\x02\x12 \n" +
 	"\x1cBACKLINK_ORDER_SOURCE_DOMAIN\x10\x03\x12\x1a\n" +
-	"\x16BACKLINK_ORDER_LOST_AT\x10\x042\xc2\a\n" +
+	"\x16BACKLINK_ORDER_LOST_AT\x10\x042\x8a\b\n" +
 	"\x10LinkGraphService\x12L\n" +
 	"\tBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12K\n" +
 	"\x0fStreamBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x16.linkgraph.v1.Backlink0\x01\x12a\n" +
@@ -2350,7 +2473,8 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\bOutlinks\x12\x1d.linkgraph.v1.OutlinksRequest\x1a\x1e.linkgraph.v1.OutlinksResponse\x12M\n" +
 	"\bNewLinks\x12 .linkgraph.v1.LinkChangesRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12N\n" +
 	"\tLostLinks\x12 .linkgraph.v1.LinkChangesRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12I\n" +
-	"\bVelocity\x12\x1d.linkgraph.v1.VelocityRequest\x1a\x1e.linkgraph.v1.VelocityResponse\x12B\n" +
+	"\bVelocity\x12\x1d.linkgraph.v1.VelocityRequest\x1a\x1e.linkgraph.v1.VelocityResponse\x12F\n" +
+	"\aRecrawl\x12\x1c.linkgraph.v1.RecrawlRequest\x1a\x1d.linkgraph.v1.RecrawlResponse\x12B\n" +
 	"\x06Export\x12\x1b.linkgraph.v1.ExportRequest\x1a\x19.linkgraph.v1.ExportBatch0\x01B=Z;github.com/linkgraph/linkgraph/api/linkgraph/v1;linkgraphv1b\x06proto3"
 
 var (
@@ -2366,7 +2490,7 @@ func file_linkgraph_v1_linkgraph_proto_rawDescGZIP() []byte {
 }
 
 var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
 	(LinkType)(0),                    // 0: linkgraph.v1.LinkType
 	(Scope)(0),                       // 1: linkgraph.v1.Scope
@@ -2389,42 +2513,44 @@ var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
 	(*Summary)(nil),                  // 18: linkgraph.v1.Summary
 	(*SummaryResponse)(nil),          // 19: linkgraph.v1.SummaryResponse
 	(*LinkChangesRequest)(nil),       // 20: linkgraph.v1.LinkChangesRequest
-	(*VelocityRequest)(nil),          // 21: linkgraph.v1.VelocityRequest
-	(*VelocityDay)(nil),              // 22: linkgraph.v1.VelocityDay
-	(*VelocityResponse)(nil),         // 23: linkgraph.v1.VelocityResponse
-	(*OutlinksRequest)(nil),          // 24: linkgraph.v1.OutlinksRequest
-	(*OutlinksResponse)(nil),         // 25: linkgraph.v1.OutlinksResponse
-	(*ExportRequest)(nil),            // 26: linkgraph.v1.ExportRequest
-	(*ExportBatch)(nil),              // 27: linkgraph.v1.ExportBatch
-	nil,                              // 28: linkgraph.v1.Summary.ByTypeEntry
-	nil,                              // 29: linkgraph.v1.Summary.ByTldEntry
-	(*timestamppb.Timestamp)(nil),    // 30: google.protobuf.Timestamp
+	(*RecrawlRequest)(nil),           // 21: linkgraph.v1.RecrawlRequest
+	(*RecrawlResponse)(nil),          // 22: linkgraph.v1.RecrawlResponse
+	(*VelocityRequest)(nil),          // 23: linkgraph.v1.VelocityRequest
+	(*VelocityDay)(nil),              // 24: linkgraph.v1.VelocityDay
+	(*VelocityResponse)(nil),         // 25: linkgraph.v1.VelocityResponse
+	(*OutlinksRequest)(nil),          // 26: linkgraph.v1.OutlinksRequest
+	(*OutlinksResponse)(nil),         // 27: linkgraph.v1.OutlinksResponse
+	(*ExportRequest)(nil),            // 28: linkgraph.v1.ExportRequest
+	(*ExportBatch)(nil),              // 29: linkgraph.v1.ExportBatch
+	nil,                              // 30: linkgraph.v1.Summary.ByTypeEntry
+	nil,                              // 31: linkgraph.v1.Summary.ByTldEntry
+	(*timestamppb.Timestamp)(nil),    // 32: google.protobuf.Timestamp
 }
 var file_linkgraph_v1_linkgraph_proto_depIdxs = []int32{
 	0,  // 0: linkgraph.v1.Filter.types:type_name -> linkgraph.v1.LinkType
 	2,  // 1: linkgraph.v1.Filter.internal:type_name -> linkgraph.v1.InternalLinks
-	30, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
-	30, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
-	30, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
-	30, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
+	32, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
+	32, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
+	32, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
+	32, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
 	3,  // 6: linkgraph.v1.Filter.state:type_name -> linkgraph.v1.LinkState
-	30, // 7: linkgraph.v1.Filter.lost_from:type_name -> google.protobuf.Timestamp
-	30, // 8: linkgraph.v1.Filter.lost_to:type_name -> google.protobuf.Timestamp
+	32, // 7: linkgraph.v1.Filter.lost_from:type_name -> google.protobuf.Timestamp
+	32, // 8: linkgraph.v1.Filter.lost_to:type_name -> google.protobuf.Timestamp
 	0,  // 9: linkgraph.v1.Backlink.type:type_name -> linkgraph.v1.LinkType
-	30, // 10: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
-	30, // 11: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
-	30, // 12: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
+	32, // 10: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
+	32, // 11: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
+	32, // 12: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
 	4,  // 13: linkgraph.v1.Backlink.lost_reason:type_name -> linkgraph.v1.LostReason
 	8,  // 14: linkgraph.v1.Backlink.history:type_name -> linkgraph.v1.LinkEvent
-	30, // 15: linkgraph.v1.LinkEvent.lost_at:type_name -> google.protobuf.Timestamp
+	32, // 15: linkgraph.v1.LinkEvent.lost_at:type_name -> google.protobuf.Timestamp
 	4,  // 16: linkgraph.v1.LinkEvent.reason:type_name -> linkgraph.v1.LostReason
-	30, // 17: linkgraph.v1.LinkEvent.returned_at:type_name -> google.protobuf.Timestamp
+	32, // 17: linkgraph.v1.LinkEvent.returned_at:type_name -> google.protobuf.Timestamp
 	1,  // 18: linkgraph.v1.BacklinksRequest.scope:type_name -> linkgraph.v1.Scope
 	6,  // 19: linkgraph.v1.BacklinksRequest.filter:type_name -> linkgraph.v1.Filter
 	5,  // 20: linkgraph.v1.BacklinksRequest.order_by:type_name -> linkgraph.v1.BacklinkOrder
 	7,  // 21: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
-	30, // 22: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
-	30, // 23: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
+	32, // 22: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
+	32, // 23: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
 	1,  // 24: linkgraph.v1.ReferringDomainsRequest.scope:type_name -> linkgraph.v1.Scope
 	6,  // 25: linkgraph.v1.ReferringDomainsRequest.filter:type_name -> linkgraph.v1.Filter
 	11, // 26: linkgraph.v1.ReferringDomainsResponse.domains:type_name -> linkgraph.v1.ReferringDomain
@@ -2433,54 +2559,57 @@ var file_linkgraph_v1_linkgraph_proto_depIdxs = []int32{
 	14, // 29: linkgraph.v1.AnchorsResponse.anchors:type_name -> linkgraph.v1.Anchor
 	1,  // 30: linkgraph.v1.SummaryRequest.scope:type_name -> linkgraph.v1.Scope
 	6,  // 31: linkgraph.v1.SummaryRequest.filter:type_name -> linkgraph.v1.Filter
-	28, // 32: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
-	29, // 33: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
-	30, // 34: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
-	30, // 35: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
+	30, // 32: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
+	31, // 33: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
+	32, // 34: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
+	32, // 35: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
 	18, // 36: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
 	1,  // 37: linkgraph.v1.LinkChangesRequest.scope:type_name -> linkgraph.v1.Scope
-	30, // 38: linkgraph.v1.LinkChangesRequest.from:type_name -> google.protobuf.Timestamp
-	30, // 39: linkgraph.v1.LinkChangesRequest.to:type_name -> google.protobuf.Timestamp
+	32, // 38: linkgraph.v1.LinkChangesRequest.from:type_name -> google.protobuf.Timestamp
+	32, // 39: linkgraph.v1.LinkChangesRequest.to:type_name -> google.protobuf.Timestamp
 	6,  // 40: linkgraph.v1.LinkChangesRequest.filter:type_name -> linkgraph.v1.Filter
-	1,  // 41: linkgraph.v1.VelocityRequest.scope:type_name -> linkgraph.v1.Scope
-	30, // 42: linkgraph.v1.VelocityRequest.from:type_name -> google.protobuf.Timestamp
-	30, // 43: linkgraph.v1.VelocityRequest.to:type_name -> google.protobuf.Timestamp
-	6,  // 44: linkgraph.v1.VelocityRequest.filter:type_name -> linkgraph.v1.Filter
-	22, // 45: linkgraph.v1.VelocityResponse.days:type_name -> linkgraph.v1.VelocityDay
-	6,  // 46: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
-	7,  // 47: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
-	1,  // 48: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
-	6,  // 49: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
-	7,  // 50: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
-	9,  // 51: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
-	9,  // 52: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
-	12, // 53: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	12, // 54: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	15, // 55: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
-	15, // 56: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
-	17, // 57: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
-	24, // 58: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
-	20, // 59: linkgraph.v1.LinkGraphService.NewLinks:input_type -> linkgraph.v1.LinkChangesRequest
-	20, // 60: linkgraph.v1.LinkGraphService.LostLinks:input_type -> linkgraph.v1.LinkChangesRequest
-	21, // 61: linkgraph.v1.LinkGraphService.Velocity:input_type -> linkgraph.v1.VelocityRequest
-	26, // 62: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
-	10, // 63: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
-	7,  // 64: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
-	13, // 65: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
-	11, // 66: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
-	16, // 67: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
-	14, // 68: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
-	19, // 69: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
-	25, // 70: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
-	10, // 71: linkgraph.v1.LinkGraphService.NewLinks:output_type -> linkgraph.v1.BacklinksResponse
-	10, // 72: linkgraph.v1.LinkGraphService.LostLinks:output_type -> linkgraph.v1.BacklinksResponse
-	23, // 73: linkgraph.v1.LinkGraphService.Velocity:output_type -> linkgraph.v1.VelocityResponse
-	27, // 74: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
-	63, // [63:75] is the sub-list for method output_type
-	51, // [51:63] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	1,  // 41: linkgraph.v1.RecrawlRequest.scope:type_name -> linkgraph.v1.Scope
+	1,  // 42: linkgraph.v1.VelocityRequest.scope:type_name -> linkgraph.v1.Scope
+	32, // 43: linkgraph.v1.VelocityRequest.from:type_name -> google.protobuf.Timestamp
+	32, // 44: linkgraph.v1.VelocityRequest.to:type_name -> google.protobuf.Timestamp
+	6,  // 45: linkgraph.v1.VelocityRequest.filter:type_name -> linkgraph.v1.Filter
+	24, // 46: linkgraph.v1.VelocityResponse.days:type_name -> linkgraph.v1.VelocityDay
+	6,  // 47: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
+	7,  // 48: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
+	1,  // 49: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
+	6,  // 50: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
+	7,  // 51: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
+	9,  // 52: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
+	9,  // 53: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
+	12, // 54: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	12, // 55: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	15, // 56: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
+	15, // 57: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
+	17, // 58: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
+	26, // 59: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
+	20, // 60: linkgraph.v1.LinkGraphService.NewLinks:input_type -> linkgraph.v1.LinkChangesRequest
+	20, // 61: linkgraph.v1.LinkGraphService.LostLinks:input_type -> linkgraph.v1.LinkChangesRequest
+	23, // 62: linkgraph.v1.LinkGraphService.Velocity:input_type -> linkgraph.v1.VelocityRequest
+	21, // 63: linkgraph.v1.LinkGraphService.Recrawl:input_type -> linkgraph.v1.RecrawlRequest
+	28, // 64: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
+	10, // 65: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
+	7,  // 66: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
+	13, // 67: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
+	11, // 68: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
+	16, // 69: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
+	14, // 70: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
+	19, // 71: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
+	27, // 72: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
+	10, // 73: linkgraph.v1.LinkGraphService.NewLinks:output_type -> linkgraph.v1.BacklinksResponse
+	10, // 74: linkgraph.v1.LinkGraphService.LostLinks:output_type -> linkgraph.v1.BacklinksResponse
+	25, // 75: linkgraph.v1.LinkGraphService.Velocity:output_type -> linkgraph.v1.VelocityResponse
+	22, // 76: linkgraph.v1.LinkGraphService.Recrawl:output_type -> linkgraph.v1.RecrawlResponse
+	29, // 77: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
+	65, // [65:78] is the sub-list for method output_type
+	52, // [52:65] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_linkgraph_proto_init() }
@@ -2494,7 +2623,7 @@ func file_linkgraph_v1_linkgraph_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_linkgraph_proto_rawDesc), len(file_linkgraph_v1_linkgraph_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const (
 	LinkGraphService_NewLinks_FullMethodName               = "/linkgraph.v1.LinkGraphService/NewLinks"
 	LinkGraphService_LostLinks_FullMethodName              = "/linkgraph.v1.LinkGraphService/LostLinks"
 	LinkGraphService_Velocity_FullMethodName               = "/linkgraph.v1.LinkGraphService/Velocity"
+	LinkGraphService_Recrawl_FullMethodName                = "/linkgraph.v1.LinkGraphService/Recrawl"
 	LinkGraphService_Export_FullMethodName                 = "/linkgraph.v1.LinkGraphService/Export"
 )
 
@@ -69,6 +70,11 @@ type LinkGraphServiceClient interface {
 	// of a target and its new and lost referring domains: the data of a
 	// link-velocity chart.
 	Velocity(ctx context.Context, in *VelocityRequest, opts ...grpc.CallOption) (*VelocityResponse, error)
+	// Recrawl queues the source pages of a target's known backlinks (live
+	// and lost) for a fetch now, so that its links are verified again:
+	// lost ones that came back, live ones now gone. Served by `serve`;
+	// Unimplemented by a read-only server.
+	Recrawl(ctx context.Context, in *RecrawlRequest, opts ...grpc.CallOption) (*RecrawlResponse, error)
 	// Export sends every link the request selects, in batches, all read from
 	// one snapshot of the index (a crawl writing meanwhile does not tear it).
 	// Each batch carries a token that resumes after its last row: a transfer
@@ -227,6 +233,16 @@ func (c *linkGraphServiceClient) Velocity(ctx context.Context, in *VelocityReque
 	return out, nil
 }
 
+func (c *linkGraphServiceClient) Recrawl(ctx context.Context, in *RecrawlRequest, opts ...grpc.CallOption) (*RecrawlResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecrawlResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_Recrawl_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *linkGraphServiceClient) Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportBatch], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &LinkGraphService_ServiceDesc.Streams[3], LinkGraphService_Export_FullMethodName, cOpts...)
@@ -277,6 +293,11 @@ type LinkGraphServiceServer interface {
 	// of a target and its new and lost referring domains: the data of a
 	// link-velocity chart.
 	Velocity(context.Context, *VelocityRequest) (*VelocityResponse, error)
+	// Recrawl queues the source pages of a target's known backlinks (live
+	// and lost) for a fetch now, so that its links are verified again:
+	// lost ones that came back, live ones now gone. Served by `serve`;
+	// Unimplemented by a read-only server.
+	Recrawl(context.Context, *RecrawlRequest) (*RecrawlResponse, error)
 	// Export sends every link the request selects, in batches, all read from
 	// one snapshot of the index (a crawl writing meanwhile does not tear it).
 	// Each batch carries a token that resumes after its last row: a transfer
@@ -330,6 +351,9 @@ func (UnimplementedLinkGraphServiceServer) LostLinks(context.Context, *LinkChang
 }
 func (UnimplementedLinkGraphServiceServer) Velocity(context.Context, *VelocityRequest) (*VelocityResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Velocity not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) Recrawl(context.Context, *RecrawlRequest) (*RecrawlResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Recrawl not implemented")
 }
 func (UnimplementedLinkGraphServiceServer) Export(*ExportRequest, grpc.ServerStreamingServer[ExportBatch]) error {
 	return status.Errorf(codes.Unimplemented, "method Export not implemented")
@@ -532,6 +556,24 @@ func _LinkGraphService_Velocity_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LinkGraphService_Recrawl_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecrawlRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).Recrawl(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_Recrawl_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).Recrawl(ctx, req.(*RecrawlRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LinkGraphService_Export_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(ExportRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -581,6 +623,10 @@ var LinkGraphService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Velocity",
 			Handler:    _LinkGraphService_Velocity_Handler,
+		},
+		{
+			MethodName: "Recrawl",
+			Handler:    _LinkGraphService_Recrawl_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
