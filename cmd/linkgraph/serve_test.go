@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -155,6 +156,19 @@ func TestServeAnswersBacklinksOverGRPC(t *testing.T) {
 	<-dctx.Done()
 	if _, err := client.Backlinks(dctx, &lgv1.BacklinksRequest{Target: target}); status.Code(err) != codes.DeadlineExceeded {
 		t.Errorf("expired deadline: got %v, want DeadlineExceeded", err)
+	}
+
+	// recrawl --server queues the target's source pages in the running
+	// crawl, once each.
+	sources := map[string]bool{}
+	for _, e := range web.Edges() {
+		if e.Target == target {
+			sources[e.Source] = true
+		}
+	}
+	rcode, out, rerr := runCLI(t, "recrawl", "--server", addr, target)
+	if want := fmt.Sprintf("queued %d source pages", len(sources)); rcode != 0 || !strings.Contains(out, want) {
+		t.Errorf("recrawl --server: exit %d, %q %s; want %q", rcode, out, rerr, want)
 	}
 
 	stop() // as SIGTERM does through signal.NotifyContext
