@@ -44,6 +44,8 @@ const (
 	methodRange      = "_Range"      // -> ShardRange of the node
 	methodExportPage = "_ExportPage" // ExportRequest -> one ExportBatch
 	methodLookup     = "_Lookup"     // KeyLookup -> KeyValues
+	methodSources    = "_Sources"    // RecrawlRequest -> URLList of the target's source pages
+	methodRevisitNow = "_RevisitNow" // URLList -> RecrawlResponse: queue these pages now
 
 	// exportPageBytes caps one exported batch on NATS: a server's default
 	// max_payload is 1 MiB.
@@ -66,6 +68,10 @@ type QueryService struct {
 	lo, hi int
 	log    *slog.Logger
 
+	// revisitNow, if set, queues pages of the node's shards for a fetch
+	// now (the frontier's RevisitNow), for Recrawl.
+	revisitNow func(ctx context.Context, urls []string) error
+
 	ctx    context.Context // canceled by Stop
 	cancel context.CancelFunc
 	sem    chan struct{}
@@ -74,10 +80,12 @@ type QueryService struct {
 
 // ServeQueries starts answering the queries about shards [lo, hi) of ix on
 // nc. It also lets ix's Outlinks read the edges other nodes own.
-func ServeQueries(nc *nats.Conn, ix *Index, lo, hi int, version string, log *slog.Logger) (*QueryService, error) {
+// revisitNow, if not nil, queues pages of these shards for a fetch now, so
+// that the node takes part in Recrawl.
+func ServeQueries(nc *nats.Conn, ix *Index, lo, hi int, version string, revisitNow func(ctx context.Context, urls []string) error, log *slog.Logger) (*QueryService, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &QueryService{
-		srv: &GRPCServer{Index: ix}, nc: nc, lo: lo, hi: hi, log: log,
+		srv: &GRPCServer{Index: ix}, nc: nc, lo: lo, hi: hi, log: log, revisitNow: revisitNow,
 		ctx: ctx, cancel: cancel, sem: make(chan struct{}, maxConcurrentQueries),
 	}
 	svc, err := micro.AddService(nc, micro.Config{
@@ -170,6 +178,28 @@ func (q *QueryService) dispatch(ctx context.Context, method string, data []byte)
 			return nil, err
 		}
 		return out, nil
+	case methodSources:
+		req := &lgv1.RecrawlRequest{}
+		if err := dec(req); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "bad recrawl request: %v", err)
+		}
+		urls, truncated, err := q.srv.Index.Sources(ctx, req.GetTarget(), req.GetScope(), int(req.GetMaxSources()))
+		if err != nil {
+			return nil, err
+		}
+		return &lgv1.URLList{Urls: urls, Truncated: truncated}, nil
+	case methodRevisitNow:
+		req := &lgv1.URLList{}
+		if err := dec(req); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "bad URL list: %v", err)
+		}
+		if q.revisitNow == nil {
+			return nil, status.Error(codes.Unimplemented, "this node does not queue fetches")
+		}
+		if err := q.revisitNow(ctx, req.GetUrls()); err != nil {
+			return nil, err
+		}
+		return &lgv1.RecrawlResponse{Queued: int64(len(req.GetUrls()))}, nil
 	case methodLookup:
 		req := &lgv1.KeyLookup{}
 		if err := dec(req); err != nil {
@@ -357,9 +387,27 @@ func (g *Gateway) Velocity(ctx context.Context, req *lgv1.VelocityRequest) (*lgv
 	return forward[lgv1.VelocityResponse](ctx, g, req.GetTarget(), req.GetScope(), "Velocity", req)
 }
 
-// Recrawl implements lgv1.LinkGraphServiceServer: not in a cluster yet.
-func (g *Gateway) Recrawl(context.Context, *lgv1.RecrawlRequest) (*lgv1.RecrawlResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "recrawl is not available in a cluster yet: the source pages live on every shard node")
+// Recrawl implements lgv1.LinkGraphServiceServer: the target's node names
+// the source pages, and the node of each source's shard queues it.
+func (g *Gateway) Recrawl(ctx context.Context, req *lgv1.RecrawlRequest) (*lgv1.RecrawlResponse, error) {
+	sources, err := forward[lgv1.URLList](ctx, g, req.GetTarget(), req.GetScope(), methodSources, req)
+	if err != nil {
+		return nil, err
+	}
+	byShard := make(map[int][]string)
+	for _, u := range sources.GetUrls() {
+		sh := urlnorm.Shard(urlnorm.Host(u), g.shards)
+		byShard[sh] = append(byShard[sh], u)
+	}
+	out := &lgv1.RecrawlResponse{Truncated: sources.GetTruncated()}
+	for sh, urls := range byShard {
+		var r lgv1.RecrawlResponse
+		if err := request(ctx, g.nc, sh, methodRevisitNow, &lgv1.URLList{Urls: urls}, &r); err != nil {
+			return nil, err
+		}
+		out.Queued += r.GetQueued()
+	}
+	return out, nil
 }
 
 // StreamBacklinks implements lgv1.LinkGraphServiceServer.

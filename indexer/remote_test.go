@@ -32,7 +32,7 @@ func startNodes(t *testing.T, nodes []*Index) (*nats.Conn, []*QueryService) {
 	var svcs []*QueryService
 	for i, ix := range nodes {
 		lo, hi := bus.NodeRange(i, len(nodes), viewShards)
-		q, err := ServeQueries(nc, ix, lo, hi, "0.0.0-test", slog.New(slog.DiscardHandler))
+		q, err := ServeQueries(nc, ix, lo, hi, "0.0.0-test", nil, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

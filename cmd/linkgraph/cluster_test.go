@@ -212,6 +212,8 @@ func TestClusterSurvivesKills(t *testing.T) {
 	}
 	checkViews(t, web, grpcViews{client})
 	checkOutlinks(t, web, client)
+	checkRecrawl(t, web, client)
+
 	var handled float64
 	for labels, v := range gateway.metrics()["grpc_server_handled_total"] {
 		if strings.Contains(labels, `grpc_code="OK"`) && strings.Contains(labels, `grpc_method="Summary"`) {
@@ -411,3 +413,50 @@ func (g grpcViews) Backlinks(ctx context.Context, r *lgv1.BacklinksRequest) (*lg
 
 // shardOfURL is the shard of a URL in a cluster of the default 64 shards.
 func shardOfURL(u string) int { return urlnorm.Shard(urlnorm.Host(u), bus.DefaultShards) }
+
+// checkRecrawl asks the gateway to recrawl a target whose source pages live
+// on both shard nodes: each node queues its own, and every one of them is
+// fetched again.
+func checkRecrawl(t *testing.T, web *testweb.Web, client lgv1.LinkGraphServiceClient) {
+	t.Helper()
+	sources := map[string]map[string]bool{} // target -> sources
+	for _, e := range web.Edges() {
+		if sources[e.Target] == nil {
+			sources[e.Target] = map[string]bool{}
+		}
+		sources[e.Target][e.Source] = true
+	}
+	var target string
+	for tg, srcs := range sources {
+		nodes := map[int]bool{}
+		for s := range srcs {
+			nodes[shardOfURL(s)/32] = true
+		}
+		if len(nodes) == 2 && (target == "" || len(srcs) > len(sources[target])) {
+			target = tg
+		}
+	}
+	if target == "" {
+		t.Fatal("no target has sources on both shard nodes")
+	}
+	before := map[string]int{}
+	for s := range sources[target] {
+		before[s] = web.Requests(s)
+	}
+	res, err := client.Recrawl(context.Background(), &lgv1.RecrawlRequest{Target: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(res.GetQueued()) != len(sources[target]) {
+		t.Errorf("recrawl of %s queued %d pages, want its %d sources", target, res.GetQueued(), len(sources[target]))
+	}
+	deadline := time.Now().Add(time.Minute)
+	for s, n := range before {
+		for web.Requests(s) == n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not fetched again a minute after the recrawl", s)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}

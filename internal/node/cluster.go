@@ -88,7 +88,8 @@ func OpenShardNode(ctx context.Context, cfg ShardConfig, log *slog.Logger) (_ *S
 	if n.shard, err = newShard(ctx, n.db, js, cfg.Bus, cfg.Lo, cfg.Hi, cfg.Frontier, log); err != nil {
 		return nil, err
 	}
-	if n.query, err = indexer.ServeQueries(n.nc, n.shard.ix, cfg.Lo, cfg.Hi, cfg.Version, log.With("component", "query")); err != nil {
+	revisit := func(_ context.Context, urls []string) error { return revisitNow(n.db, n.shard.fr, urls) }
+	if n.query, err = indexer.ServeQueries(n.nc, n.shard.ix, cfg.Lo, cfg.Hi, cfg.Version, revisit, log.With("component", "query")); err != nil {
 		return nil, err
 	}
 	return n, nil

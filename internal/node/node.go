@@ -23,6 +23,7 @@ import (
 	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/bus"
 	"github.com/linkgraph/linkgraph/internal/store"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
 // Config configures an all-in-one node.
@@ -162,21 +163,33 @@ func (n *AllInOne) Recrawl(ctx context.Context, target string, scope lgv1.Scope,
 	if err != nil {
 		return 0, false, err
 	}
-	b := n.db.NewWriteBatch()
+	if err := revisitNow(n.db, n.shard.fr, sources); err != nil {
+		return 0, false, err
+	}
+	return len(sources), truncated, nil
+}
+
+// revisitNow queues urls in fr for a fetch now, in one batch.
+func revisitNow(db *store.DB, fr *frontier.Frontier, urls []string) error {
+	b := db.NewWriteBatch()
 	defer b.Close()
 	p := frontier.NewPending()
-	for _, u := range sources {
-		if err := n.shard.fr.RevisitNow(b, p, u); err != nil {
-			n.shard.fr.Abandon(p)
-			return 0, false, err
+	for _, u := range urls {
+		if _, err := urlnorm.Normalize(u); err != nil {
+			fr.Abandon(p)
+			return fmt.Errorf("node: cannot recrawl %q: %w", u, err)
+		}
+		if err := fr.RevisitNow(b, p, u); err != nil {
+			fr.Abandon(p)
+			return err
 		}
 	}
 	if err := b.Commit(); err != nil {
-		n.shard.fr.Abandon(p)
-		return 0, false, fmt.Errorf("node: cannot queue the sources: %w", err)
+		fr.Abandon(p)
+		return fmt.Errorf("node: cannot queue the pages: %w", err)
 	}
-	n.shard.fr.Committed(p)
-	return len(sources), truncated, nil
+	fr.Committed(p)
+	return nil
 }
 
 // Service is the API of an all-in-one node: the index's queries, and

@@ -918,6 +918,61 @@ func (x *KeyValues) GetFound() []bool {
 	return nil
 }
 
+// URLList is a list of page URLs between cluster nodes: the source pages
+// of a target (truncated when there were more), or the pages a node is
+// asked to fetch now.
+type URLList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Urls          []string               `protobuf:"bytes,1,rep,name=urls,proto3" json:"urls,omitempty"`
+	Truncated     bool                   `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *URLList) Reset() {
+	*x = URLList{}
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *URLList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*URLList) ProtoMessage() {}
+
+func (x *URLList) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use URLList.ProtoReflect.Descriptor instead.
+func (*URLList) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_wire_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *URLList) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *URLList) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 var File_linkgraph_v1_wire_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_wire_proto_rawDesc = "" +
@@ -1002,7 +1057,10 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x04keys\x18\x01 \x03(\fR\x04keys\"9\n" +
 	"\tKeyValues\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\fR\x06values\x12\x14\n" +
-	"\x05found\x18\x02 \x03(\bR\x05found*O\n" +
+	"\x05found\x18\x02 \x03(\bR\x05found\";\n" +
+	"\aURLList\x12\x12\n" +
+	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated*O\n" +
 	"\tFetchKind\x12\x13\n" +
 	"\x0fFETCH_KIND_PAGE\x10\x00\x12\x15\n" +
 	"\x11FETCH_KIND_ROBOTS\x10\x01\x12\x16\n" +
@@ -1025,7 +1083,7 @@ func file_linkgraph_v1_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_linkgraph_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_linkgraph_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_linkgraph_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_linkgraph_v1_wire_proto_goTypes = []any{
 	(FetchKind)(0),     // 0: linkgraph.v1.FetchKind
 	(EdgeOp)(0),        // 1: linkgraph.v1.EdgeOp
@@ -1037,17 +1095,18 @@ var file_linkgraph_v1_wire_proto_goTypes = []any{
 	(*ShardRange)(nil), // 7: linkgraph.v1.ShardRange
 	(*KeyLookup)(nil),  // 8: linkgraph.v1.KeyLookup
 	(*KeyValues)(nil),  // 9: linkgraph.v1.KeyValues
-	(LinkType)(0),      // 10: linkgraph.v1.LinkType
-	(LostReason)(0),    // 11: linkgraph.v1.LostReason
+	(*URLList)(nil),    // 10: linkgraph.v1.URLList
+	(LinkType)(0),      // 11: linkgraph.v1.LinkType
+	(LostReason)(0),    // 12: linkgraph.v1.LostReason
 }
 var file_linkgraph_v1_wire_proto_depIdxs = []int32{
 	0,  // 0: linkgraph.v1.FetchTask.kind:type_name -> linkgraph.v1.FetchKind
-	10, // 1: linkgraph.v1.OutLink.type:type_name -> linkgraph.v1.LinkType
+	11, // 1: linkgraph.v1.OutLink.type:type_name -> linkgraph.v1.LinkType
 	3,  // 2: linkgraph.v1.PageResult.links:type_name -> linkgraph.v1.OutLink
 	0,  // 3: linkgraph.v1.PageResult.kind:type_name -> linkgraph.v1.FetchKind
-	10, // 4: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
+	11, // 4: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
 	1,  // 5: linkgraph.v1.Edge.op:type_name -> linkgraph.v1.EdgeOp
-	11, // 6: linkgraph.v1.Edge.lost_reason:type_name -> linkgraph.v1.LostReason
+	12, // 6: linkgraph.v1.Edge.lost_reason:type_name -> linkgraph.v1.LostReason
 	5,  // 7: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
 	8,  // [8:8] is the sub-list for method output_type
 	8,  // [8:8] is the sub-list for method input_type
@@ -1068,7 +1127,7 @@ func file_linkgraph_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_wire_proto_rawDesc), len(file_linkgraph_v1_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
