@@ -131,6 +131,10 @@ func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	var got []string
 	for _, bl := range page.Backlinks {
 		src := bl.SourceUrl[strings.LastIndex(bl.SourceUrl, "/"):]
+		if src == "/e" && (bl.SourceTitle != "/e" || bl.SourceStatus != 200) {
+			// The 304 changed nothing of the page but the time.
+			t.Errorf("after a 304, /e has title %q and status %d, want its first crawl's \"/e\" and 200", bl.SourceTitle, bl.SourceStatus)
+		}
 		state := "live"
 		if bl.LostAt != nil {
 			state = "lost " + strings.TrimPrefix(bl.LostReason.String(), "LOST_REASON_")
