@@ -285,3 +285,16 @@ func mix64(x uint64) uint64 {
 	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
 	return x ^ (x >> 31)
 }
+
+// exactWork bounds the graphs whose harmonic centrality is computed
+// exactly: one breadth-first search per node costs about nodes × edges.
+const exactWork = 1e9
+
+// HarmonicCentrality returns exact harmonic centrality for graphs small
+// enough (nodes × edges up to 1e9), and HyperBall's approximation above.
+func (g *Graph) HarmonicCentrality(workers int) []float64 {
+	if float64(g.n)*float64(max(len(g.out), 1)) <= exactWork {
+		return g.HarmonicExact()
+	}
+	return g.Harmonic(100, workers)
+}

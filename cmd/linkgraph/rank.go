@@ -1,0 +1,112 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/export"
+	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/indexer/rank"
+	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/store"
+)
+
+type rankCmd struct{}
+
+func (*rankCmd) name() string { return "rank" }
+func (*rankCmd) synopsis() string {
+	return "compute host or domain ranks (harmonic centrality, PageRank) in Common Crawl's ranks layout"
+}
+
+func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("rank", "rank [--data DIR | --graph DIR] [--level host|domain] --out FILE", stderr)
+	data := fs.String("data", "", "rank the index in this data directory (default "+DefaultDataDir+" unless --graph is given)")
+	graph := fs.String("graph", "", "rank this host graph directory (from export --format hostgraph) instead of an index")
+	level := fs.String("level", export.LevelHost, "with --data: rank hosts or registrable domains")
+	out := fs.String("out", "", "write the ranks here (- for stdout)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return usagef("unexpected argument %q", pos[0])
+	case *out == "":
+		return usagef("--out is required (a file, or - for stdout)")
+	case *data != "" && *graph != "":
+		return usagef("give --data or --graph, not both")
+	case *level != export.LevelHost && *level != export.LevelDomain:
+		return usagef("--level %q: use host or domain", *level)
+	}
+	start := time.Now()
+	dir := *graph
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "linkgraph-rank-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = filepath.Join(tmp, "graph")
+		if err := hostGraph(ctx, cmp.Or(*data, DefaultDataDir), *level, dir); err != nil {
+			return err
+		}
+	}
+	g, names, err := rank.ReadHostGraph(dir)
+	if err != nil {
+		return err
+	}
+	pr := g.PageRank(rank.DefaultDamping, 1e-9, 200)
+	hc := g.HarmonicCentrality(runtime.GOMAXPROCS(0))
+	w := stdout
+	if *out != "-" {
+		f, err := os.CreateTemp(filepath.Dir(*out), ".linkgraph-rank-*")
+		if err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		w = f
+		if err := rank.WriteRanks(f, names, hc, pr); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		if err := os.Rename(f.Name(), *out); err != nil {
+			return err
+		}
+	} else if err := rank.WriteRanks(w, names, hc, pr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "ranked %d %ss over %d links in %s\n", g.Nodes(), *level, g.Edges(), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// hostGraph exports the follow links of the index in dataDir as a host or
+// domain graph into dir: links within a host (or domain) are self-loops and
+// dropped, so only links between them count.
+func hostGraph(ctx context.Context, dataDir, level, dir string) error {
+	db, err := store.Open(dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	shards, err := db.Shards(0, bus.DefaultShards)
+	if err != nil {
+		return err
+	}
+	job, err := export.Create(export.Options{Format: export.HostGraph, Level: level, Out: dir})
+	if err != nil {
+		return err
+	}
+	src := export.IndexSource{Index: indexer.New(db, shards), Query: indexer.ExportQuery{Filter: &lgv1.Filter{FollowOnly: true}}}
+	_, err = job.Run(ctx, src)
+	return err
+}
