@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,13 +28,13 @@ func (*exportCmd) synopsis() string {
 }
 
 func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("export", "export [--data DIR | --server ADDR] --format ndjson|csv|parquet|hostgraph [--level host|domain] [--out PATH|-] [flags] [TARGET]", stderr)
+	fs := newFlagSet("export", "export [--data DIR | --server ADDR] --format ndjson|csv|parquet|hostgraph|ranks [--level host|domain] [--out PATH|-] [flags] [TARGET]", stderr)
 	var f queryFlags
 	f.registerSelection(fs, true)
 	// An export keeps internal links by default, unlike the views: it is
 	// the index's contents, not a backlink profile.
 	fs.Lookup("internal").Usage = "links from the target's own registrable domain: include (the default) or exclude (needs a TARGET)"
-	format := fs.String("format", "", "ndjson (one object per line, proto field names), csv (header row, the columns of backlinks --format csv), parquet (typed columns, zstd) or hostgraph (Common Crawl's host-graph layout, a directory)")
+	format := fs.String("format", "", "ndjson (one object per line, proto field names), csv (header row, the columns of backlinks --format csv), parquet (typed columns, zstd), hostgraph (Common Crawl's host-graph layout, a directory) or ranks (Common Crawl's ranks layout; see rank)")
 	level := fs.String("level", "", "with --format hostgraph: host (a vertex per host name, the default) or domain (per registrable domain)")
 	rowGroup := fs.Int("row-group-rows", export.DefaultRowGroupRows, "with --format parquet: rows per row group (memory grows with it)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the export to this file")
@@ -41,6 +42,17 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
+	}
+	if *format == "ranks" {
+		// The ranks of the whole index's hosts or domains: see rank.
+		if len(pos) > 0 || f.server != "" {
+			return usagef("--format ranks ranks every host of a local index: give --data and no TARGET")
+		}
+		rargs := []string{"--out", *out, "--level", cmp.Or(*level, export.LevelHost)}
+		if f.data != "" {
+			rargs = append(rargs, "--data", f.data)
+		}
+		return (&rankCmd{}).run(ctx, rargs, stdout, stderr)
 	}
 	var errs []error
 	var target string

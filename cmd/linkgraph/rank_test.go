@@ -95,6 +95,11 @@ func TestRankIndex(t *testing.T) {
 	if got.String() != want {
 		t.Errorf("ranks:\n%s\nwant\n%s", got.String(), want)
 	}
+	// export --format ranks writes the same.
+	code, exported, errOut := runCLI(t, "export", "--data", dir, "--format", "ranks")
+	if code != 0 || exported != string(raw) {
+		t.Errorf("export --format ranks: exit %d %s\n%s\nwant\n%s", code, errOut, exported, raw)
+	}
 	for _, c := range [][]string{{"rank"}, {"rank", "--out", "x", "--level", "page"}, {"rank", "--out", "x", "--data", dir, "--graph", dir}} {
 		if code, _, _ := runCLI(t, c...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", c, code)
