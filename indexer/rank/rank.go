@@ -2,8 +2,8 @@
 // registrable domains, linked when one links to the other): PageRank and
 // harmonic centrality, the two ranks Common Crawl publishes for its host and
 // domain graphs. The graph is held as compressed sparse rows of 32-bit node
-// ids, so its memory is about 4 bytes per edge and 8 per node, whatever
-// the size of the page graph it came from.
+// ids, both ways, so its memory is about 8 bytes per edge and 12 per node,
+// whatever the size of the page graph it came from.
 package rank
 
 import (
