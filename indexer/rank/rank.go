@@ -185,7 +185,7 @@ func (g *Graph) Harmonic(maxIter, workers int) []float64 {
 	}
 	workers = max(workers, 1)
 	for t := 1; t <= maxIter; t++ {
-		any := make([]bool, workers)
+		growing := make([]bool, workers)
 		parallel(n, workers, func(w, lo, hi int) {
 			for v := lo; v < hi; v++ {
 				dst := next[v*words : (v+1)*words]
@@ -206,13 +206,13 @@ func (g *Graph) Harmonic(maxIter, workers int) []float64 {
 				}
 				if !slices.Equal(dst, cur[v*words:(v+1)*words]) {
 					grewNext[v] = true
-					any[w] = true
+					growing[w] = true
 				}
 			}
 		})
 		cur, next = next, cur
 		grew, grewNext = grewNext, grew
-		if !slices.Contains(any, true) {
+		if !slices.Contains(growing, true) {
 			break
 		}
 	}
