@@ -91,11 +91,7 @@ func (h *hostGraphWriter) vertexName(hostPort string) string {
 	if h.domains {
 		host = urlnorm.RegistrableDomain(hostPort)
 	}
-	surt := urlnorm.HostSURT(host)
-	if i := strings.LastIndexByte(surt, ':'); i >= 0 && !strings.HasSuffix(surt, "]") {
-		surt = surt[:i] // host[:port], and IPv6 literals keep their brackets
-	}
-	return strings.ReplaceAll(surt, ",", ".")
+	return urlnorm.ReversedHost(host)
 }
 
 // vertex returns the provisional id of the vertex of a URL.

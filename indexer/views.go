@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer/rank"
 	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
@@ -161,6 +162,27 @@ func (ix *Index) Summary(ctx context.Context, req *lgv1.SummaryRequest) (*lgv1.S
 	}
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
+	resp, err := ix.summary(ctx, snap, sel)
+	if err != nil {
+		return nil, err
+	}
+	// The target's own authority, if ranked.
+	level := byte(rank.LevelHost)
+	if sel.scope == lgv1.Scope_SCOPE_DOMAIN {
+		level = rank.LevelDomain
+	}
+	if sel.scope == lgv1.Scope_SCOPE_HOST || sel.scope == lgv1.Scope_SCOPE_DOMAIN {
+		if resp.Summary.Rank, err = rank.Get(snap, level, urlnorm.ReversedHost(sel.target)); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// summary computes a Summary from the aggregates, or by a scan when they
+// do not hold what sel asks.
+func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *selection) (*lgv1.SummaryResponse, error) {
+	var err error
 	s := &lgv1.Summary{ByType: map[string]int64{}, ByTld: map[string]int64{}}
 	if sel.aggregated() && !ix.scanOnly {
 		scope := sel.aggScope()

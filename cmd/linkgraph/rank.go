@@ -85,8 +85,27 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	} else if err := rank.WriteRanks(w, names, hc, pr); err != nil {
 		return err
 	}
+	if *graph == "" {
+		// Kept with the index, for the views (stats shows a target's rank).
+		if err := saveRanks(cmp.Or(*data, DefaultDataDir), *level, names, hc, pr); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stderr, "ranked %d %ss over %d links in %s\n", g.Nodes(), *level, g.Edges(), time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+func saveRanks(dataDir, level string, names []string, hc, pr []float64) error {
+	db, err := store.Open(dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	lv := byte(rank.LevelHost)
+	if level == export.LevelDomain {
+		lv = rank.LevelDomain
+	}
+	return rank.Save(db, lv, names, hc, pr)
 }
 
 // hostGraph exports the follow links of the index in dataDir as a host or

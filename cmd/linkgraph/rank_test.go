@@ -95,6 +95,19 @@ func TestRankIndex(t *testing.T) {
 	if got.String() != want {
 		t.Errorf("ranks:\n%s\nwant\n%s", got.String(), want)
 	}
+	// The ranks are kept with the index: stats shows a host's. t.example has
+	// the top PageRank (score 100); b.example scores
+	// 100 * ln(1 + 2*0.3509) / ln(1 + 2*0.6491) = 64.
+	for host, want := range map[string]string{
+		"t.example": "rank.score\t100\nrank.harmonic_pos\t1\nrank.pagerank_pos\t1\n",
+		"b.example": "rank.score\t64\nrank.harmonic_pos\t2\nrank.pagerank_pos\t2\n",
+	} {
+		code, out, errOut := runCLI(t, "stats", "--data", dir, "--scope", "host", "--format", "tsv", host)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("stats of %s: exit %d %s\n%s\nwant it to hold\n%s", host, code, errOut, out, want)
+		}
+	}
+
 	// export --format ranks writes the same.
 	code, exported, errOut := runCLI(t, "export", "--data", dir, "--format", "ranks")
 	if code != 0 || exported != string(raw) {

@@ -42,6 +42,10 @@ func summaryMetrics(s *lgv1.Summary) []metric {
 		{"first_seen", timeString(s.FirstSeen)},
 		{"last_seen", timeString(s.LastSeen)},
 	}
+	if r := s.GetRank(); r != nil {
+		out = append(out, metric{"rank.score", fmt.Sprint(r.Score)},
+			metric{"rank.harmonic_pos", n(r.HarmonicPos)}, metric{"rank.pagerank_pos", n(r.PagerankPos)})
+	}
 	for _, group := range []struct {
 		prefix string
 		counts map[string]int64

@@ -76,31 +76,39 @@ func readGzipLines(path string, fn func(string) error) error {
 // and one line per vertex, ordered by harmonic centrality, highest first;
 // positions start at 1, ties broken by name.
 func WriteRanks(w io.Writer, names []string, hc, pr []float64) error {
-	order := func(vals []float64) []int {
-		idx := make([]int, len(vals))
-		for i := range idx {
-			idx[i] = i
-		}
-		slices.SortFunc(idx, func(a, b int) int {
-			if vals[a] != vals[b] {
-				if vals[a] > vals[b] {
-					return -1
-				}
-				return 1
-			}
-			return strings.Compare(names[a], names[b])
-		})
-		return idx
-	}
-	byHC, byPR := order(hc), order(pr)
-	prPos := make([]int, len(pr))
-	for pos, v := range byPR {
-		prPos[v] = pos + 1
-	}
+	byHC := order(names, hc)
+	prPos := positions(names, pr)
 	bw := bufio.NewWriterSize(w, 256<<10)
 	fmt.Fprintln(bw, "#harmonicc_pos\t#harmonicc_val\t#pr_pos\t#pr_val\t#host_rev")
 	for pos, v := range byHC {
 		fmt.Fprintf(bw, "%d\t%s\t%d\t%s\t%s\n", pos+1, strconv.FormatFloat(hc[v], 'g', -1, 64), prPos[v], strconv.FormatFloat(pr[v], 'g', -1, 64), names[v])
 	}
 	return bw.Flush()
+}
+
+// order returns the node ids by value, highest first, ties by name.
+func order(names []string, vals []float64) []int {
+	idx := make([]int, len(vals))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		if vals[a] != vals[b] {
+			if vals[a] > vals[b] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(names[a], names[b])
+	})
+	return idx
+}
+
+// positions returns each node's position (from 1) in order.
+func positions(names []string, vals []float64) []int {
+	pos := make([]int, len(vals))
+	for p, v := range order(names, vals) {
+		pos[v] = p + 1
+	}
+	return pos
 }

@@ -13,6 +13,7 @@
 //	n name                                      -> counter   (indexer, totals; merge operator, see Batch)
 //	u SURT(url)                                 -> seen      (frontier, URL-seen; once fetched, its revisit interval and due time)
 //	v due(8 bytes BE, Unix ms) SURT(url)        -> task      (frontier, revisit schedule; see frontier/revisit.go)
+//	k level('h'|'d') ReversedHost(host|domain)  -> rank      (indexer/rank, the latest ranks; see rank.Put)
 //	q HostSURT(host) 0 seq(8 bytes BE)          -> task      (frontier, per-host FIFO queue)
 //	c kind value                                -> {}        (frontier, crawl scope: kind 'h' host, 'd' domain)
 //	m name                                      -> value     (store, metadata such as the shard count)
@@ -56,6 +57,7 @@ const (
 	PrefixHost      = 'h'
 	PrefixAggregate = 'a'
 	PrefixRevisit   = 'v'
+	PrefixRank      = 'k'
 )
 
 // CacheSize is the Pebble block cache of a shard node.

@@ -1237,3 +1237,15 @@ func truncate(s string) string {
 	}
 	return s[:i] + "..."
 }
+
+// ReversedHost is the name of a host (or registrable domain) in Common
+// Crawl's host graphs and ranks: its labels reversed, dot-separated,
+// without the port ("www.example.com:8080" is "com.example.www"; IP
+// addresses as they are).
+func ReversedHost(hostPort string) string {
+	surt := HostSURT(hostPort)
+	if i := strings.LastIndexByte(surt, ':'); i >= 0 && !strings.HasSuffix(surt, "]") {
+		surt = surt[:i] // host[:port], and IPv6 literals keep their brackets
+	}
+	return strings.ReplaceAll(surt, ",", ".")
+}

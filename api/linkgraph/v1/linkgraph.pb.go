@@ -1405,9 +1405,12 @@ type Summary struct {
 	// By link type name: "a", "img", "redirect", ...
 	ByType map[string]int64 `protobuf:"bytes,9,rep,name=by_type,json=byType,proto3" json:"by_type,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// By public suffix of the source host: "com", "co.uk", ...
-	ByTld         map[string]int64       `protobuf:"bytes,10,rep,name=by_tld,json=byTld,proto3" json:"by_tld,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	ByTld     map[string]int64       `protobuf:"bytes,10,rep,name=by_tld,json=byTld,proto3" json:"by_tld,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	FirstSeen *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// The target host's (SCOPE_HOST) or registrable domain's (SCOPE_DOMAIN)
+	// rank from the latest `linkgraph rank`; unset if it has none.
+	Rank          *Rank `protobuf:"bytes,13,opt,name=rank,proto3" json:"rank,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1526,6 +1529,96 @@ func (x *Summary) GetLastSeen() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Summary) GetRank() *Rank {
+	if x != nil {
+		return x.Rank
+	}
+	return nil
+}
+
+// Rank is a host's or registrable domain's authority over the follow links
+// between hosts or domains (see `linkgraph rank`).
+type Rank struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0-100, on a logarithmic scale of PageRank:
+	// round(100 * ln(1 + N * pagerank) / ln(1 + N * max pagerank)), N the
+	// number of hosts or domains ranked (N * pagerank is 1 for the average).
+	Score int32 `protobuf:"varint,1,opt,name=score,proto3" json:"score,omitempty"`
+	// Position (from 1, highest first) and value of harmonic centrality and
+	// of PageRank, as in Common Crawl's ranks.
+	HarmonicPos   int64   `protobuf:"varint,2,opt,name=harmonic_pos,json=harmonicPos,proto3" json:"harmonic_pos,omitempty"`
+	Harmonic      float64 `protobuf:"fixed64,3,opt,name=harmonic,proto3" json:"harmonic,omitempty"`
+	PagerankPos   int64   `protobuf:"varint,4,opt,name=pagerank_pos,json=pagerankPos,proto3" json:"pagerank_pos,omitempty"`
+	Pagerank      float64 `protobuf:"fixed64,5,opt,name=pagerank,proto3" json:"pagerank,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rank) Reset() {
+	*x = Rank{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rank) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rank) ProtoMessage() {}
+
+func (x *Rank) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rank.ProtoReflect.Descriptor instead.
+func (*Rank) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Rank) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *Rank) GetHarmonicPos() int64 {
+	if x != nil {
+		return x.HarmonicPos
+	}
+	return 0
+}
+
+func (x *Rank) GetHarmonic() float64 {
+	if x != nil {
+		return x.Harmonic
+	}
+	return 0
+}
+
+func (x *Rank) GetPagerankPos() int64 {
+	if x != nil {
+		return x.PagerankPos
+	}
+	return 0
+}
+
+func (x *Rank) GetPagerank() float64 {
+	if x != nil {
+		return x.Pagerank
+	}
+	return 0
+}
+
 type SummaryResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Summary       *Summary               `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
@@ -1535,7 +1628,7 @@ type SummaryResponse struct {
 
 func (x *SummaryResponse) Reset() {
 	*x = SummaryResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[13]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1640,7 @@ func (x *SummaryResponse) String() string {
 func (*SummaryResponse) ProtoMessage() {}
 
 func (x *SummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[13]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1653,7 @@ func (x *SummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SummaryResponse.ProtoReflect.Descriptor instead.
 func (*SummaryResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{13}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SummaryResponse) GetSummary() *Summary {
@@ -1588,7 +1681,7 @@ type LinkChangesRequest struct {
 
 func (x *LinkChangesRequest) Reset() {
 	*x = LinkChangesRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1693,7 @@ func (x *LinkChangesRequest) String() string {
 func (*LinkChangesRequest) ProtoMessage() {}
 
 func (x *LinkChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[14]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1706,7 @@ func (x *LinkChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkChangesRequest.ProtoReflect.Descriptor instead.
 func (*LinkChangesRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{14}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LinkChangesRequest) GetTarget() string {
@@ -1677,7 +1770,7 @@ type RecrawlRequest struct {
 
 func (x *RecrawlRequest) Reset() {
 	*x = RecrawlRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +1782,7 @@ func (x *RecrawlRequest) String() string {
 func (*RecrawlRequest) ProtoMessage() {}
 
 func (x *RecrawlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +1795,7 @@ func (x *RecrawlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecrawlRequest.ProtoReflect.Descriptor instead.
 func (*RecrawlRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecrawlRequest) GetTarget() string {
@@ -1738,7 +1831,7 @@ type RecrawlResponse struct {
 
 func (x *RecrawlResponse) Reset() {
 	*x = RecrawlResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1843,7 @@ func (x *RecrawlResponse) String() string {
 func (*RecrawlResponse) ProtoMessage() {}
 
 func (x *RecrawlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1856,7 @@ func (x *RecrawlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecrawlResponse.ProtoReflect.Descriptor instead.
 func (*RecrawlResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RecrawlResponse) GetQueued() int64 {
@@ -1797,7 +1890,7 @@ type VelocityRequest struct {
 
 func (x *VelocityRequest) Reset() {
 	*x = VelocityRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +1902,7 @@ func (x *VelocityRequest) String() string {
 func (*VelocityRequest) ProtoMessage() {}
 
 func (x *VelocityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +1915,7 @@ func (x *VelocityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VelocityRequest.ProtoReflect.Descriptor instead.
 func (*VelocityRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{17}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *VelocityRequest) GetTarget() string {
@@ -1878,7 +1971,7 @@ type VelocityDay struct {
 
 func (x *VelocityDay) Reset() {
 	*x = VelocityDay{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +1983,7 @@ func (x *VelocityDay) String() string {
 func (*VelocityDay) ProtoMessage() {}
 
 func (x *VelocityDay) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +1996,7 @@ func (x *VelocityDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VelocityDay.ProtoReflect.Descriptor instead.
 func (*VelocityDay) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{18}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *VelocityDay) GetDate() string {
@@ -1950,7 +2043,7 @@ type VelocityResponse struct {
 
 func (x *VelocityResponse) Reset() {
 	*x = VelocityResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2055,7 @@ func (x *VelocityResponse) String() string {
 func (*VelocityResponse) ProtoMessage() {}
 
 func (x *VelocityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2068,7 @@ func (x *VelocityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VelocityResponse.ProtoReflect.Descriptor instead.
 func (*VelocityResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{19}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *VelocityResponse) GetDays() []*VelocityDay {
@@ -1998,7 +2091,7 @@ type OutlinksRequest struct {
 
 func (x *OutlinksRequest) Reset() {
 	*x = OutlinksRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2103,7 @@ func (x *OutlinksRequest) String() string {
 func (*OutlinksRequest) ProtoMessage() {}
 
 func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2116,7 @@ func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlinksRequest.ProtoReflect.Descriptor instead.
 func (*OutlinksRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{20}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OutlinksRequest) GetSource() string {
@@ -2065,7 +2158,7 @@ type OutlinksResponse struct {
 
 func (x *OutlinksResponse) Reset() {
 	*x = OutlinksResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2077,7 +2170,7 @@ func (x *OutlinksResponse) String() string {
 func (*OutlinksResponse) ProtoMessage() {}
 
 func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2090,7 +2183,7 @@ func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlinksResponse.ProtoReflect.Descriptor instead.
 func (*OutlinksResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{21}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OutlinksResponse) GetLinks() []*Backlink {
@@ -2127,7 +2220,7 @@ type ExportRequest struct {
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[22]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2232,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[22]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2245,7 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{22}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExportRequest) GetTarget() string {
@@ -2204,7 +2297,7 @@ type ExportBatch struct {
 
 func (x *ExportBatch) Reset() {
 	*x = ExportBatch{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[23]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2309,7 @@ func (x *ExportBatch) String() string {
 func (*ExportBatch) ProtoMessage() {}
 
 func (x *ExportBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[23]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2322,7 @@ func (x *ExportBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportBatch.ProtoReflect.Descriptor instead.
 func (*ExportBatch) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{23}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExportBatch) GetRows() []*Backlink {
@@ -2343,7 +2436,7 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x0eSummaryRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12,\n" +
-	"\x06filter\x18\x03 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"\xe8\x04\n" +
+	"\x06filter\x18\x03 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"\x90\x05\n" +
 	"\aSummary\x12\x1c\n" +
 	"\tbacklinks\x18\x01 \x01(\x03R\tbacklinks\x12'\n" +
 	"\x0freferring_pages\x18\x02 \x01(\x03R\x0ereferringPages\x12'\n" +
@@ -2358,14 +2451,21 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	" \x03(\v2 .linkgraph.v1.Summary.ByTldEntryR\x05byTld\x129\n" +
 	"\n" +
 	"first_seen\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
-	"\tlast_seen\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x1a9\n" +
+	"\tlast_seen\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12&\n" +
+	"\x04rank\x18\r \x01(\v2\x12.linkgraph.v1.RankR\x04rank\x1a9\n" +
 	"\vByTypeEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a8\n" +
 	"\n" +
 	"ByTldEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"B\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x9a\x01\n" +
+	"\x04Rank\x12\x14\n" +
+	"\x05score\x18\x01 \x01(\x05R\x05score\x12!\n" +
+	"\fharmonic_pos\x18\x02 \x01(\x03R\vharmonicPos\x12\x1a\n" +
+	"\bharmonic\x18\x03 \x01(\x01R\bharmonic\x12!\n" +
+	"\fpagerank_pos\x18\x04 \x01(\x03R\vpagerankPos\x12\x1a\n" +
+	"\bpagerank\x18\x05 \x01(\x01R\bpagerank\"B\n" +
 	"\x0fSummaryResponse\x12/\n" +
 	"\asummary\x18\x01 \x01(\v2\x15.linkgraph.v1.SummaryR\asummary\"\x9d\x02\n" +
 	"\x12LinkChangesRequest\x12\x16\n" +
@@ -2490,7 +2590,7 @@ func file_linkgraph_v1_linkgraph_proto_rawDescGZIP() []byte {
 }
 
 var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
 	(LinkType)(0),                    // 0: linkgraph.v1.LinkType
 	(Scope)(0),                       // 1: linkgraph.v1.Scope
@@ -2511,46 +2611,47 @@ var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
 	(*AnchorsResponse)(nil),          // 16: linkgraph.v1.AnchorsResponse
 	(*SummaryRequest)(nil),           // 17: linkgraph.v1.SummaryRequest
 	(*Summary)(nil),                  // 18: linkgraph.v1.Summary
-	(*SummaryResponse)(nil),          // 19: linkgraph.v1.SummaryResponse
-	(*LinkChangesRequest)(nil),       // 20: linkgraph.v1.LinkChangesRequest
-	(*RecrawlRequest)(nil),           // 21: linkgraph.v1.RecrawlRequest
-	(*RecrawlResponse)(nil),          // 22: linkgraph.v1.RecrawlResponse
-	(*VelocityRequest)(nil),          // 23: linkgraph.v1.VelocityRequest
-	(*VelocityDay)(nil),              // 24: linkgraph.v1.VelocityDay
-	(*VelocityResponse)(nil),         // 25: linkgraph.v1.VelocityResponse
-	(*OutlinksRequest)(nil),          // 26: linkgraph.v1.OutlinksRequest
-	(*OutlinksResponse)(nil),         // 27: linkgraph.v1.OutlinksResponse
-	(*ExportRequest)(nil),            // 28: linkgraph.v1.ExportRequest
-	(*ExportBatch)(nil),              // 29: linkgraph.v1.ExportBatch
-	nil,                              // 30: linkgraph.v1.Summary.ByTypeEntry
-	nil,                              // 31: linkgraph.v1.Summary.ByTldEntry
-	(*timestamppb.Timestamp)(nil),    // 32: google.protobuf.Timestamp
+	(*Rank)(nil),                     // 19: linkgraph.v1.Rank
+	(*SummaryResponse)(nil),          // 20: linkgraph.v1.SummaryResponse
+	(*LinkChangesRequest)(nil),       // 21: linkgraph.v1.LinkChangesRequest
+	(*RecrawlRequest)(nil),           // 22: linkgraph.v1.RecrawlRequest
+	(*RecrawlResponse)(nil),          // 23: linkgraph.v1.RecrawlResponse
+	(*VelocityRequest)(nil),          // 24: linkgraph.v1.VelocityRequest
+	(*VelocityDay)(nil),              // 25: linkgraph.v1.VelocityDay
+	(*VelocityResponse)(nil),         // 26: linkgraph.v1.VelocityResponse
+	(*OutlinksRequest)(nil),          // 27: linkgraph.v1.OutlinksRequest
+	(*OutlinksResponse)(nil),         // 28: linkgraph.v1.OutlinksResponse
+	(*ExportRequest)(nil),            // 29: linkgraph.v1.ExportRequest
+	(*ExportBatch)(nil),              // 30: linkgraph.v1.ExportBatch
+	nil,                              // 31: linkgraph.v1.Summary.ByTypeEntry
+	nil,                              // 32: linkgraph.v1.Summary.ByTldEntry
+	(*timestamppb.Timestamp)(nil),    // 33: google.protobuf.Timestamp
 }
 var file_linkgraph_v1_linkgraph_proto_depIdxs = []int32{
 	0,  // 0: linkgraph.v1.Filter.types:type_name -> linkgraph.v1.LinkType
 	2,  // 1: linkgraph.v1.Filter.internal:type_name -> linkgraph.v1.InternalLinks
-	32, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
-	32, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
-	32, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
-	32, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
+	33, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
+	33, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
+	33, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
+	33, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
 	3,  // 6: linkgraph.v1.Filter.state:type_name -> linkgraph.v1.LinkState
-	32, // 7: linkgraph.v1.Filter.lost_from:type_name -> google.protobuf.Timestamp
-	32, // 8: linkgraph.v1.Filter.lost_to:type_name -> google.protobuf.Timestamp
+	33, // 7: linkgraph.v1.Filter.lost_from:type_name -> google.protobuf.Timestamp
+	33, // 8: linkgraph.v1.Filter.lost_to:type_name -> google.protobuf.Timestamp
 	0,  // 9: linkgraph.v1.Backlink.type:type_name -> linkgraph.v1.LinkType
-	32, // 10: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
-	32, // 11: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
-	32, // 12: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
+	33, // 10: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
+	33, // 11: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
+	33, // 12: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
 	4,  // 13: linkgraph.v1.Backlink.lost_reason:type_name -> linkgraph.v1.LostReason
 	8,  // 14: linkgraph.v1.Backlink.history:type_name -> linkgraph.v1.LinkEvent
-	32, // 15: linkgraph.v1.LinkEvent.lost_at:type_name -> google.protobuf.Timestamp
+	33, // 15: linkgraph.v1.LinkEvent.lost_at:type_name -> google.protobuf.Timestamp
 	4,  // 16: linkgraph.v1.LinkEvent.reason:type_name -> linkgraph.v1.LostReason
-	32, // 17: linkgraph.v1.LinkEvent.returned_at:type_name -> google.protobuf.Timestamp
+	33, // 17: linkgraph.v1.LinkEvent.returned_at:type_name -> google.protobuf.Timestamp
 	1,  // 18: linkgraph.v1.BacklinksRequest.scope:type_name -> linkgraph.v1.Scope
 	6,  // 19: linkgraph.v1.BacklinksRequest.filter:type_name -> linkgraph.v1.Filter
 	5,  // 20: linkgraph.v1.BacklinksRequest.order_by:type_name -> linkgraph.v1.BacklinkOrder
 	7,  // 21: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
-	32, // 22: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
-	32, // 23: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
+	33, // 22: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
+	33, // 23: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
 	1,  // 24: linkgraph.v1.ReferringDomainsRequest.scope:type_name -> linkgraph.v1.Scope
 	6,  // 25: linkgraph.v1.ReferringDomainsRequest.filter:type_name -> linkgraph.v1.Filter
 	11, // 26: linkgraph.v1.ReferringDomainsResponse.domains:type_name -> linkgraph.v1.ReferringDomain
@@ -2559,57 +2660,58 @@ var file_linkgraph_v1_linkgraph_proto_depIdxs = []int32{
 	14, // 29: linkgraph.v1.AnchorsResponse.anchors:type_name -> linkgraph.v1.Anchor
 	1,  // 30: linkgraph.v1.SummaryRequest.scope:type_name -> linkgraph.v1.Scope
 	6,  // 31: linkgraph.v1.SummaryRequest.filter:type_name -> linkgraph.v1.Filter
-	30, // 32: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
-	31, // 33: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
-	32, // 34: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
-	32, // 35: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
-	18, // 36: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
-	1,  // 37: linkgraph.v1.LinkChangesRequest.scope:type_name -> linkgraph.v1.Scope
-	32, // 38: linkgraph.v1.LinkChangesRequest.from:type_name -> google.protobuf.Timestamp
-	32, // 39: linkgraph.v1.LinkChangesRequest.to:type_name -> google.protobuf.Timestamp
-	6,  // 40: linkgraph.v1.LinkChangesRequest.filter:type_name -> linkgraph.v1.Filter
-	1,  // 41: linkgraph.v1.RecrawlRequest.scope:type_name -> linkgraph.v1.Scope
-	1,  // 42: linkgraph.v1.VelocityRequest.scope:type_name -> linkgraph.v1.Scope
-	32, // 43: linkgraph.v1.VelocityRequest.from:type_name -> google.protobuf.Timestamp
-	32, // 44: linkgraph.v1.VelocityRequest.to:type_name -> google.protobuf.Timestamp
-	6,  // 45: linkgraph.v1.VelocityRequest.filter:type_name -> linkgraph.v1.Filter
-	24, // 46: linkgraph.v1.VelocityResponse.days:type_name -> linkgraph.v1.VelocityDay
-	6,  // 47: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
-	7,  // 48: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
-	1,  // 49: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
-	6,  // 50: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
-	7,  // 51: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
-	9,  // 52: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
-	9,  // 53: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
-	12, // 54: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	12, // 55: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	15, // 56: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
-	15, // 57: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
-	17, // 58: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
-	26, // 59: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
-	20, // 60: linkgraph.v1.LinkGraphService.NewLinks:input_type -> linkgraph.v1.LinkChangesRequest
-	20, // 61: linkgraph.v1.LinkGraphService.LostLinks:input_type -> linkgraph.v1.LinkChangesRequest
-	23, // 62: linkgraph.v1.LinkGraphService.Velocity:input_type -> linkgraph.v1.VelocityRequest
-	21, // 63: linkgraph.v1.LinkGraphService.Recrawl:input_type -> linkgraph.v1.RecrawlRequest
-	28, // 64: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
-	10, // 65: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
-	7,  // 66: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
-	13, // 67: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
-	11, // 68: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
-	16, // 69: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
-	14, // 70: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
-	19, // 71: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
-	27, // 72: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
-	10, // 73: linkgraph.v1.LinkGraphService.NewLinks:output_type -> linkgraph.v1.BacklinksResponse
-	10, // 74: linkgraph.v1.LinkGraphService.LostLinks:output_type -> linkgraph.v1.BacklinksResponse
-	25, // 75: linkgraph.v1.LinkGraphService.Velocity:output_type -> linkgraph.v1.VelocityResponse
-	22, // 76: linkgraph.v1.LinkGraphService.Recrawl:output_type -> linkgraph.v1.RecrawlResponse
-	29, // 77: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
-	65, // [65:78] is the sub-list for method output_type
-	52, // [52:65] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	31, // 32: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
+	32, // 33: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
+	33, // 34: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
+	33, // 35: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
+	19, // 36: linkgraph.v1.Summary.rank:type_name -> linkgraph.v1.Rank
+	18, // 37: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
+	1,  // 38: linkgraph.v1.LinkChangesRequest.scope:type_name -> linkgraph.v1.Scope
+	33, // 39: linkgraph.v1.LinkChangesRequest.from:type_name -> google.protobuf.Timestamp
+	33, // 40: linkgraph.v1.LinkChangesRequest.to:type_name -> google.protobuf.Timestamp
+	6,  // 41: linkgraph.v1.LinkChangesRequest.filter:type_name -> linkgraph.v1.Filter
+	1,  // 42: linkgraph.v1.RecrawlRequest.scope:type_name -> linkgraph.v1.Scope
+	1,  // 43: linkgraph.v1.VelocityRequest.scope:type_name -> linkgraph.v1.Scope
+	33, // 44: linkgraph.v1.VelocityRequest.from:type_name -> google.protobuf.Timestamp
+	33, // 45: linkgraph.v1.VelocityRequest.to:type_name -> google.protobuf.Timestamp
+	6,  // 46: linkgraph.v1.VelocityRequest.filter:type_name -> linkgraph.v1.Filter
+	25, // 47: linkgraph.v1.VelocityResponse.days:type_name -> linkgraph.v1.VelocityDay
+	6,  // 48: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
+	7,  // 49: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
+	1,  // 50: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
+	6,  // 51: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
+	7,  // 52: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
+	9,  // 53: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
+	9,  // 54: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
+	12, // 55: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	12, // 56: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	15, // 57: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
+	15, // 58: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
+	17, // 59: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
+	27, // 60: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
+	21, // 61: linkgraph.v1.LinkGraphService.NewLinks:input_type -> linkgraph.v1.LinkChangesRequest
+	21, // 62: linkgraph.v1.LinkGraphService.LostLinks:input_type -> linkgraph.v1.LinkChangesRequest
+	24, // 63: linkgraph.v1.LinkGraphService.Velocity:input_type -> linkgraph.v1.VelocityRequest
+	22, // 64: linkgraph.v1.LinkGraphService.Recrawl:input_type -> linkgraph.v1.RecrawlRequest
+	29, // 65: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
+	10, // 66: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
+	7,  // 67: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
+	13, // 68: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
+	11, // 69: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
+	16, // 70: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
+	14, // 71: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
+	20, // 72: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
+	28, // 73: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
+	10, // 74: linkgraph.v1.LinkGraphService.NewLinks:output_type -> linkgraph.v1.BacklinksResponse
+	10, // 75: linkgraph.v1.LinkGraphService.LostLinks:output_type -> linkgraph.v1.BacklinksResponse
+	26, // 76: linkgraph.v1.LinkGraphService.Velocity:output_type -> linkgraph.v1.VelocityResponse
+	23, // 77: linkgraph.v1.LinkGraphService.Recrawl:output_type -> linkgraph.v1.RecrawlResponse
+	30, // 78: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
+	66, // [66:79] is the sub-list for method output_type
+	53, // [53:66] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_linkgraph_proto_init() }
@@ -2623,7 +2725,7 @@ func file_linkgraph_v1_linkgraph_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_linkgraph_proto_rawDesc), len(file_linkgraph_v1_linkgraph_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
