@@ -210,7 +210,7 @@ func TestClusterSurvivesKills(t *testing.T) {
 	if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
 		t.Errorf("the gateway's export differs from the true graph: %d missing, %d extra (first: %q %q)", len(missing), len(extra), first(missing), first(extra))
 	}
-	checkViews(t, web, grpcViews{client})
+	checkViews(t, web, remoteAPI{client})
 	checkOutlinks(t, web, client)
 	checkRecrawl(t, web, client)
 
@@ -390,25 +390,6 @@ func checkOutlinks(t *testing.T, web *testweb.Web, client lgv1.LinkGraphServiceC
 	if crossNode == 0 {
 		t.Error("no outlink crossed shard nodes; the test checks nothing remote")
 	}
-}
-
-// grpcViews adapts a gRPC client to viewsAPI.
-type grpcViews struct{ c lgv1.LinkGraphServiceClient }
-
-func (g grpcViews) Summary(ctx context.Context, r *lgv1.SummaryRequest) (*lgv1.SummaryResponse, error) {
-	return g.c.Summary(ctx, r)
-}
-
-func (g grpcViews) ReferringDomains(ctx context.Context, r *lgv1.ReferringDomainsRequest) (*lgv1.ReferringDomainsResponse, error) {
-	return g.c.ReferringDomains(ctx, r)
-}
-
-func (g grpcViews) Anchors(ctx context.Context, r *lgv1.AnchorsRequest) (*lgv1.AnchorsResponse, error) {
-	return g.c.Anchors(ctx, r)
-}
-
-func (g grpcViews) Backlinks(ctx context.Context, r *lgv1.BacklinksRequest) (*lgv1.BacklinksResponse, error) {
-	return g.c.Backlinks(ctx, r)
 }
 
 // shardOfURL is the shard of a URL in a cluster of the default 64 shards.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -246,10 +247,16 @@ func (f *queryFlags) open() (queryAPI, func(), error) {
 		}
 		return remoteAPI{lgv1.NewLinkGraphServiceClient(conn)}, func() { conn.Close() }, nil
 	}
-	dir := f.data
-	if dir == "" {
-		dir = DefaultDataDir
+	db, ix, err := openIndex(cmp.Or(f.data, DefaultDataDir))
+	if err != nil {
+		return nil, nil, err
 	}
+	return &indexer.GRPCServer{Index: ix}, func() { db.Close() }, nil
+}
+
+// openIndex opens the index in a data directory for a command that reads
+// it in process. Close the DB.
+func openIndex(dir string) (*store.DB, *indexer.Index, error) {
 	db, err := store.Open(dir)
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -262,7 +269,7 @@ func (f *queryFlags) open() (queryAPI, func(), error) {
 		db.Close()
 		return nil, nil, err
 	}
-	return &indexer.GRPCServer{Index: indexer.New(db, shards)}, func() { db.Close() }, nil
+	return db, indexer.New(db, shards), nil
 }
 
 // pageSize is the page size to ask for: --page-size, else the whole

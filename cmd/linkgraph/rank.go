@@ -14,7 +14,6 @@ import (
 	"github.com/linkgraph/linkgraph/export"
 	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/indexer/rank"
-	"github.com/linkgraph/linkgraph/internal/bus"
 	"github.com/linkgraph/linkgraph/internal/store"
 )
 
@@ -47,14 +46,22 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	start := time.Now()
 	dir := *graph
+	// With --data the index stays open from the host graph export to the
+	// saving of the ranks, so no crawl changes it in between.
+	var ix *indexer.Index
+	var db *store.DB
 	if dir == "" {
+		if db, ix, err = openIndex(cmp.Or(*data, DefaultDataDir)); err != nil {
+			return err
+		}
+		defer db.Close()
 		tmp, err := os.MkdirTemp("", "linkgraph-rank-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(tmp)
 		dir = filepath.Join(tmp, "graph")
-		if err := hostGraph(ctx, cmp.Or(*data, DefaultDataDir), *level, dir); err != nil {
+		if err := hostGraph(ctx, ix, *level, dir); err != nil {
 			return err
 		}
 	}
@@ -64,30 +71,21 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	pr := g.PageRank(rank.DefaultDamping, 1e-9, 200)
 	hc := g.HarmonicCentrality(runtime.GOMAXPROCS(0))
-	w := stdout
-	if *out != "-" {
-		f, err := os.CreateTemp(filepath.Dir(*out), ".linkgraph-rank-*")
-		if err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-		defer os.Remove(f.Name())
-		defer f.Close()
-		w = f
-		if err := rank.WriteRanks(f, names, hc, pr); err != nil {
-			return err
-		}
-		if err := f.Sync(); err != nil {
-			return err
-		}
-		if err := os.Rename(f.Name(), *out); err != nil {
-			return err
-		}
-	} else if err := rank.WriteRanks(w, names, hc, pr); err != nil {
+	if *out == "-" {
+		err = rank.WriteRanks(stdout, names, hc, pr)
+	} else {
+		err = writeFileAtomically(*out, func(w io.Writer) error { return rank.WriteRanks(w, names, hc, pr) })
+	}
+	if err != nil {
 		return err
 	}
-	if *graph == "" {
+	if db != nil {
 		// Kept with the index, for the views (stats shows a target's rank).
-		if err := saveRanks(cmp.Or(*data, DefaultDataDir), *level, names, hc, pr); err != nil {
+		lv := byte(rank.LevelHost)
+		if *level == export.LevelDomain {
+			lv = rank.LevelDomain
+		}
+		if err := rank.Save(db, lv, names, hc, pr); err != nil {
 			return err
 		}
 	}
@@ -95,37 +93,32 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	return nil
 }
 
-func saveRanks(dataDir, level string, names []string, hc, pr []float64) error {
-	db, err := store.Open(dataDir)
+// writeFileAtomically writes path through write: to a file beside it,
+// synced, then renamed over it, so a failure leaves no partial file.
+func writeFileAtomically(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".linkgraph-rank-*")
 	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := write(f); err != nil {
 		return err
 	}
-	defer db.Close()
-	lv := byte(rank.LevelHost)
-	if level == export.LevelDomain {
-		lv = rank.LevelDomain
+	if err := f.Sync(); err != nil {
+		return err
 	}
-	return rank.Save(db, lv, names, hc, pr)
+	return os.Rename(f.Name(), path)
 }
 
-// hostGraph exports the follow links of the index in dataDir as a host or
-// domain graph into dir: links within a host (or domain) are self-loops and
-// dropped, so only links between them count.
-func hostGraph(ctx context.Context, dataDir, level, dir string) error {
-	db, err := store.Open(dataDir)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	shards, err := db.Shards(0, bus.DefaultShards)
-	if err != nil {
-		return err
-	}
+// hostGraph exports the follow links of ix as a host or domain graph into
+// dir: links within a host (or domain) are self-loops and dropped, so only
+// links between them count.
+func hostGraph(ctx context.Context, ix *indexer.Index, level, dir string) error {
 	job, err := export.Create(export.Options{Format: export.HostGraph, Level: level, Out: dir})
 	if err != nil {
 		return err
 	}
-	src := export.IndexSource{Index: indexer.New(db, shards), Query: indexer.ExportQuery{Filter: &lgv1.Filter{FollowOnly: true}}}
-	_, err = job.Run(ctx, src)
+	_, err = job.Run(ctx, export.IndexSource{Index: ix, Query: indexer.ExportQuery{Filter: &lgv1.Filter{FollowOnly: true}}})
 	return err
 }

@@ -39,7 +39,7 @@ func TestViewsOfACrawledWeb(t *testing.T) {
 }
 
 // viewsAPI is the part of the service checkViews asks: an index's
-// GRPCServer, or a gateway through grpcViews.
+// GRPCServer, or a gateway through remoteAPI.
 type viewsAPI interface {
 	Summary(context.Context, *lgv1.SummaryRequest) (*lgv1.SummaryResponse, error)
 	ReferringDomains(context.Context, *lgv1.ReferringDomainsRequest) (*lgv1.ReferringDomainsResponse, error)

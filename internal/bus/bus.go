@@ -117,17 +117,10 @@ var ErrShardMismatch = errors.New("bus: shard count mismatch")
 // may call it: it is how a restart after a crash avoids waiting out the ack
 // wait of the messages the dead process held.
 func ResetConsumers(ctx context.Context, js jetstream.JetStream, cfg Config) error {
-	for stream, name := range map[string]string{
-		FetchStream: WorkersConsumer,
-		PagesStream: shardConsumerName(0, cfg.Shards),
-		LinksStream: shardConsumerName(0, cfg.Shards),
-	} {
-		err := js.DeleteConsumer(ctx, stream, name)
-		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("bus: cannot reset consumer %s on %s: %w", name, stream, err)
-		}
+	if err := deleteConsumer(ctx, js, FetchStream, WorkersConsumer); err != nil {
+		return err
 	}
-	return nil
+	return ResetShardConsumers(ctx, js, 0, cfg.Shards)
 }
 
 // ResetShardConsumers deletes the consumers of the shard node owning
@@ -135,10 +128,19 @@ func ResetConsumers(ctx context.Context, js jetstream.JetStream, cfg Config) err
 // reader, so at its start nothing else holds their messages.
 func ResetShardConsumers(ctx context.Context, js jetstream.JetStream, lo, hi int) error {
 	for _, stream := range []string{PagesStream, LinksStream} {
-		err := js.DeleteConsumer(ctx, stream, shardConsumerName(lo, hi))
-		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("bus: cannot reset consumer %s on %s: %w", shardConsumerName(lo, hi), stream, err)
+		if err := deleteConsumer(ctx, js, stream, shardConsumerName(lo, hi)); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// deleteConsumer deletes a consumer; one that does not exist is not an
+// error.
+func deleteConsumer(ctx context.Context, js jetstream.JetStream, stream, name string) error {
+	err := js.DeleteConsumer(ctx, stream, name)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("bus: cannot reset consumer %s on %s: %w", name, stream, err)
 	}
 	return nil
 }

@@ -58,20 +58,7 @@ func TestNodeRangeCoversEveryShardOnce(t *testing.T) {
 // The streams record the shard count; a node with another is refused, and
 // clients read it back.
 func TestStreamsRecordTheShardCount(t *testing.T) {
-	emb, err := StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Shutdown()
-	nc, err := emb.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := startJetStream(t)
 	ctx := context.Background()
 	if _, err := Shards(ctx, js); !errors.Is(err, ErrNoStreams) {
 		t.Fatalf("before any node: %v, want ErrNoStreams", err)
@@ -96,20 +83,7 @@ func TestStreamsRecordTheShardCount(t *testing.T) {
 // A node whose shards overlap another node's consumer is refused with the
 // name of that consumer.
 func TestOverlappingShardConsumers(t *testing.T) {
-	emb, err := StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Shutdown()
-	nc, err := emb.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := startJetStream(t)
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	if err := EnsureStreams(ctx, js, cfg); err != nil {
@@ -121,8 +95,28 @@ func TestOverlappingShardConsumers(t *testing.T) {
 	if _, err := ShardConsumer(ctx, js, PagesStream, 32, 64, 64, cfg); err != nil {
 		t.Fatalf("a disjoint range: %v", err)
 	}
-	_, err = ShardConsumer(ctx, js, PagesStream, 16, 48, 64, cfg)
+	_, err := ShardConsumer(ctx, js, PagesStream, 16, 48, 64, cfg)
 	if err == nil || !strings.Contains(err.Error(), "shard-0-32") || !strings.Contains(err.Error(), "overlapping --shards") {
 		t.Fatalf("an overlapping range: %v, want an error naming shard-0-32", err)
 	}
+}
+
+// startJetStream starts an embedded server for the test and connects to it.
+func startJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	emb, err := StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	nc, err := emb.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
