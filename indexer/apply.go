@@ -73,6 +73,9 @@ type Index struct {
 	// remote, set by ServeQueries on a node of a cluster, reads the edges
 	// of the shards other nodes own.
 	remote *remoteEdges
+
+	// rankMu is held by the ranking running, if any.
+	rankMu sync.Mutex
 }
 
 // aggCacheSize bounds Index.aggs.

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer/rank"
 )
 
 // GRPCServer serves the linkgraph.v1 LinkGraphService from an Index.
@@ -236,6 +237,8 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, ErrInvalidArgument):
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, ErrRankingRunning), errors.Is(err, rank.ErrSuperseded):
+		return status.Error(codes.Aborted, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, context.Canceled):

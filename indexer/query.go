@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer/rank"
 	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
@@ -120,15 +121,19 @@ type edgeRow struct {
 	k       edgeKeyParts
 	v       edgeValue
 	sortKey []byte // the row's position in the query's order
-	// srcDomain is the HostSURT of the source's registrable domain, when
-	// the order needs it.
+	// srcDomain is the HostSURT of the source's registrable domain, and
+	// authority its score, when the order needs them.
 	srcDomain string
+	authority int32
 }
 
 // scanOrdered reads up to limit rows after the keyset position after, in
 // key order (or reversed). With onePerDomain (URL scope only, where one
 // domain's sources are adjacent) it seeks past the rest of a domain's rows.
 func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selection, after []byte, limit int, desc, onePerDomain bool) ([]edgeRow, error) {
+	if _, err := sel.rankReader(r); err != nil {
+		return nil, err
+	}
 	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: sel.ranges[0][0], UpperBound: sel.ranges[len(sel.ranges)-1][1]})
 	if err != nil {
 		return nil, err
@@ -232,8 +237,14 @@ func (ix *Index) scanSorted(ctx context.Context, r pebble.Reader, sel *selection
 		}
 	}
 	err := sel.scan(ctx, r, func(row edgeRow) error {
-		if onePerDomain || order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN {
+		if onePerDomain || order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN || order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY {
 			row.srcDomain = sel.domainSURTOf(row.k.sourceSURT)
+		}
+		if order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY {
+			var err error
+			if row.authority, err = sel.authority(row.srcDomain); err != nil {
+				return err
+			}
 		}
 		row.sortKey = sortKey(row, order)
 		if !onePerDomain {
@@ -269,6 +280,8 @@ func sortKey(row edgeRow, order lgv1.BacklinkOrder) []byte {
 		k = append(append(k, row.srcDomain...), 0)
 	case lgv1.BacklinkOrder_BACKLINK_ORDER_LOST_AT:
 		k = binary.BigEndian.AppendUint64(k, uint64(row.v.lostAt))
+	case lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY:
+		k = append(k, byte(row.authority))
 	}
 	return append(k, row.key...)
 }
@@ -280,6 +293,7 @@ type rowCache struct {
 	tgtShard        int
 	sources         map[sourceID]*sourceEntry
 	max             int // bound of sources
+	ranks           *rank.Reader
 }
 
 type sourceID struct {
@@ -292,6 +306,8 @@ type sourceEntry struct {
 	url string
 	val sourceValue
 	ok  bool // there is a source record
+	// authority is the score of the source's registrable domain.
+	authority int32
 }
 
 func newRowCache(max int) *rowCache {
@@ -317,6 +333,15 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 			return nil, fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
 		}
 		src = &sourceEntry{url: u}
+		if c.ranks == nil {
+			if c.ranks, err = rank.NewReader(r); err != nil {
+				return nil, err
+			}
+		}
+		domain := urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u)))
+		if src.authority, err = c.ranks.Score(rank.LevelDomain, domain); err != nil {
+			return nil, err
+		}
 		raw, closer, err := r.Get(sourceKey(id.shard, id.surt))
 		if err == nil {
 			src.val, err = decodeSourceValue(raw, true)
@@ -331,15 +356,16 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		c.sources[id] = src
 	}
 	bl := &lgv1.Backlink{
-		SourceUrl:      src.url,
-		TargetUrl:      c.tgtURL,
-		AnchorText:     k.anchor,
-		Rel:            v.rel,
-		Type:           k.typ,
-		RedirectStatus: v.redirectStatus,
-		Nofollow:       !v.flags.follow(),
-		FirstSeen:      timestamppb.New(time.UnixMilli(v.firstSeen)),
-		LastSeen:       timestamppb.New(time.UnixMilli(v.lastSeen)),
+		SourceUrl:       src.url,
+		TargetUrl:       c.tgtURL,
+		AnchorText:      k.anchor,
+		Rel:             v.rel,
+		Type:            k.typ,
+		RedirectStatus:  v.redirectStatus,
+		Nofollow:        !v.flags.follow(),
+		SourceAuthority: src.authority,
+		FirstSeen:       timestamppb.New(time.UnixMilli(v.firstSeen)),
+		LastSeen:        timestamppb.New(time.UnixMilli(v.lastSeen)),
 	}
 	for _, h := range v.history {
 		bl.History = append(bl.History, &lgv1.LinkEvent{

@@ -46,6 +46,8 @@ const (
 	methodLookup     = "_Lookup"     // KeyLookup -> KeyValues
 	methodSources    = "_Sources"    // RecrawlRequest -> URLList of the target's source pages
 	methodRevisitNow = "_RevisitNow" // URLList -> RecrawlResponse: queue these pages now
+	methodHostLinks  = "_HostLinks"  // HostLinksRequest -> HostLinksPage, for a ranking
+	methodPutRanks   = "_PutRanks"   // RankBatch -> empty RankBatch: store part of a ranking
 
 	// exportPageBytes caps one exported batch on NATS: a server's default
 	// max_payload is 1 MiB.
@@ -200,6 +202,18 @@ func (q *QueryService) dispatch(ctx context.Context, method string, data []byte)
 			return nil, err
 		}
 		return &lgv1.RecrawlResponse{Queued: int64(len(req.GetUrls()))}, nil
+	case methodHostLinks:
+		req := &lgv1.HostLinksRequest{}
+		if err := dec(req); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "bad host links request: %v", err)
+		}
+		return q.srv.Index.hostLinksPage(ctx, req.GetAfter())
+	case methodPutRanks:
+		req := &lgv1.RankBatch{}
+		if err := dec(req); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "bad rank batch: %v", err)
+		}
+		return &lgv1.RankBatch{}, q.srv.Index.putRanks(req)
 	case methodLookup:
 		req := &lgv1.KeyLookup{}
 		if err := dec(req); err != nil {
@@ -309,6 +323,7 @@ type Gateway struct {
 	lgv1.UnimplementedLinkGraphServiceServer
 	nc     *nats.Conn
 	shards int
+	rankMu sync.Mutex // held by the ranking running, if any
 }
 
 var _ lgv1.LinkGraphServiceServer = (*Gateway)(nil)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer/rank"
 	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
@@ -39,6 +40,11 @@ type selection struct {
 	firstFrom, firstTo, lastFrom, lastTo, lostFrom, lostTo int64
 	// state is LIVE, LOST or ALL, never UNSPECIFIED.
 	state lgv1.LinkState
+
+	// minAuthority is filter.min_authority; ranks reads the authorities
+	// (set by rankReader, from the reader of the query's snapshot).
+	minAuthority int32
+	ranks        *rank.Reader
 
 	// domains caches domainSURTOf per source host SURT.
 	domains map[string]string
@@ -122,6 +128,9 @@ func (sel *selection) compileFilter() error {
 		sel.types[t] = true
 	}
 	sel.anchor = strings.ToLower(f.GetAnchorContains())
+	if sel.minAuthority = f.GetMinAuthority(); sel.minAuthority < 0 || sel.minAuthority > 100 {
+		return fmt.Errorf("%w: min_authority %d out of range 0..100", ErrInvalidArgument, sel.minAuthority)
+	}
 	ms := func(name string, ts interface {
 		IsValid() bool
 		AsTime() time.Time
@@ -186,7 +195,7 @@ func (sel *selection) aggregated() bool {
 	f := sel.filter
 	return (sel.scope == lgv1.Scope_SCOPE_HOST || sel.scope == lgv1.Scope_SCOPE_DOMAIN) &&
 		sel.excludeInternal && sel.live() && !f.GetFollowOnly() && len(sel.types) == 0 &&
-		sel.anchor == "" && f.FirstSeenFrom == nil && f.FirstSeenTo == nil && f.LastSeenFrom == nil && f.LastSeenTo == nil
+		sel.anchor == "" && sel.minAuthority == 0 && f.FirstSeenFrom == nil && f.FirstSeenTo == nil && f.LastSeenFrom == nil && f.LastSeenTo == nil
 }
 
 // aggScope is the aggregate key prefix of an aggregated selection.
@@ -228,6 +237,11 @@ func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
 	if sel.excludeInternal && sel.internal(k.sourceSURT) {
 		return edgeRow{}, false, nil
 	}
+	if sel.minAuthority > 0 {
+		if a, err := sel.authority(sel.domainSURTOf(k.sourceSURT)); err != nil || a < sel.minAuthority {
+			return edgeRow{}, false, err
+		}
+	}
 	return edgeRow{key: key, k: k, v: v}, true, nil
 }
 
@@ -268,6 +282,24 @@ func (sel *selection) domainSURTOf(surt string) string {
 	return d
 }
 
+// rankReader returns the reader of the current ranks of r, the reader of
+// the query's snapshot, opening it on first use.
+func (sel *selection) rankReader(r pebble.Reader) (*rank.Reader, error) {
+	if sel.ranks == nil {
+		var err error
+		if sel.ranks, err = rank.NewReader(r); err != nil {
+			return nil, err
+		}
+	}
+	return sel.ranks, nil
+}
+
+// authority returns the score of a registrable domain given as its
+// HostSURT, 0 if unranked. rankReader must have been called.
+func (sel *selection) authority(domainSURT string) (int32, error) {
+	return sel.ranks.Score(rank.LevelDomain, urlnorm.ReversedHostOfSURT(domainSURT))
+}
+
 // scan calls fn for every matching edge in key order; the row's key is
 // valid only during the call.
 func (sel *selection) scan(ctx context.Context, r pebble.Reader, fn func(edgeRow) error) error {
@@ -277,6 +309,9 @@ func (sel *selection) scan(ctx context.Context, r pebble.Reader, fn func(edgeRow
 // scanAfter is scan from the first key after the position after (nil: from
 // the start).
 func (sel *selection) scanAfter(ctx context.Context, r pebble.Reader, after []byte, fn func(edgeRow) error) error {
+	if _, err := sel.rankReader(r); err != nil {
+		return err
+	}
 	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: sel.ranges[0][0], UpperBound: sel.ranges[len(sel.ranges)-1][1]})
 	if err != nil {
 		return err

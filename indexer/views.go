@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -24,18 +25,42 @@ import (
 // selection's edges once per call.
 
 // ReferringDomains lists the registrable domains linking to a target, most
-// backlinks first, then by domain.
+// backlinks (or highest authority) first, then by domain.
 func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomainsRequest) (*lgv1.ReferringDomainsResponse, error) {
 	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
-	size, after, qid, err := paging(sel, int(req.GetPageSize()), req.GetPageToken(), "domains")
+	byAuthority := false
+	switch req.GetOrderBy() {
+	case lgv1.ReferringDomainOrder_REFERRING_DOMAIN_ORDER_UNSPECIFIED:
+	case lgv1.ReferringDomainOrder_REFERRING_DOMAIN_ORDER_AUTHORITY:
+		byAuthority = true
+	default:
+		return nil, fmt.Errorf("%w: unknown order_by %v; use backlinks or authority", ErrInvalidArgument, req.GetOrderBy())
+	}
+	view := "domains"
+	if byAuthority {
+		view = "domains by authority"
+	}
+	size, after, qid, err := paging(sel, int(req.GetPageSize()), req.GetPageToken(), view)
 	if err != nil {
 		return nil, err
 	}
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
+	ranks, err := sel.rankReader(snap)
+	if err != nil {
+		return nil, err
+	}
+	withAuthority := func(rows []*lgv1.ReferringDomain) error {
+		for _, r := range rows {
+			if r.Authority, err = ranks.Score(rank.LevelDomain, urlnorm.ReversedHost(r.Domain)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var rows []*lgv1.ReferringDomain
 	if sel.aggregated() && !ix.scanOnly {
 		prefix := []byte(sel.aggScope() + string(recDomain))
@@ -71,7 +96,22 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 	if err != nil {
 		return nil, err
 	}
-	page, next := pageOf(rows, func(r *lgv1.ReferringDomain) []byte { return countPos(r.Backlinks, r.Domain) }, after, size)
+	pos := func(r *lgv1.ReferringDomain) []byte { return countPos(r.Backlinks, r.Domain) }
+	if byAuthority {
+		// Every row's authority is needed to sort; otherwise only the page's.
+		if err := withAuthority(rows); err != nil {
+			return nil, err
+		}
+		pos = func(r *lgv1.ReferringDomain) []byte {
+			return append([]byte{byte(100 - r.Authority)}, countPos(r.Backlinks, r.Domain)...)
+		}
+	}
+	page, next := pageOf(rows, pos, after, size)
+	if !byAuthority {
+		if err := withAuthority(page); err != nil {
+			return nil, err
+		}
+	}
 	resp := &lgv1.ReferringDomainsResponse{Domains: page}
 	if next != nil {
 		resp.NextPageToken = encodeToken(qid, next)
@@ -172,18 +212,34 @@ func (ix *Index) Summary(ctx context.Context, req *lgv1.SummaryRequest) (*lgv1.S
 		level = rank.LevelDomain
 	}
 	if sel.scope == lgv1.Scope_SCOPE_HOST || sel.scope == lgv1.Scope_SCOPE_DOMAIN {
-		if resp.Summary.Rank, err = rank.Get(snap, level, urlnorm.ReversedHost(sel.target)); err != nil {
+		if resp.Summary.Rank, err = sel.ranks.Get(level, urlnorm.ReversedHost(sel.target)); err != nil {
 			return nil, err
 		}
 	}
 	return resp, nil
 }
 
+// authorityBuckets is the length of Summary.referring_domains_by_authority.
+const authorityBuckets = 10
+
+// countAuthority adds a referring domain (as its HostSURT) to the
+// authority distribution of s.
+func (sel *selection) countAuthority(s *lgv1.Summary, domainSURT string) error {
+	a, err := sel.authority(domainSURT)
+	if err != nil {
+		return err
+	}
+	s.ReferringDomainsByAuthority[min(int(a)/10, authorityBuckets-1)]++
+	return nil
+}
+
 // summary computes a Summary from the aggregates, or by a scan when they
 // do not hold what sel asks.
 func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *selection) (*lgv1.SummaryResponse, error) {
-	var err error
-	s := &lgv1.Summary{ByType: map[string]int64{}, ByTld: map[string]int64{}}
+	s := &lgv1.Summary{ByType: map[string]int64{}, ByTld: map[string]int64{}, ReferringDomainsByAuthority: make([]int64, authorityBuckets)}
+	if _, err := sel.rankReader(snap); err != nil {
+		return nil, err
+	}
 	if sel.aggregated() && !ix.scanOnly {
 		scope := sel.aggScope()
 		raw, closer, err := snap.Get([]byte(scope + string(recSummary)))
@@ -217,13 +273,22 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 		if err != nil {
 			return nil, err
 		}
+		var rankErr error
+		err = scanRecords(ctx, snap, []byte(scope+string(recDomain)), func(d string, r store.Record) {
+			if f := r.Fields; len(f) == domLen && f[domLinks] > 0 && rankErr == nil {
+				rankErr = sel.countAuthority(s, d)
+			}
+		})
+		if err = cmp.Or(err, rankErr); err != nil {
+			return nil, err
+		}
 		return &lgv1.SummaryResponse{Summary: s}, nil
 	}
 	pages := make(map[string]struct{})
 	hosts := make(map[string]struct{})
 	domains := make(map[string]struct{})
 	var first, last int64
-	err = sel.scan(ctx, snap, func(row edgeRow) error {
+	err := sel.scan(ctx, snap, func(row edgeRow) error {
 		v := &row.v
 		s.Backlinks++
 		if v.flags.follow() {
@@ -255,6 +320,11 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 		return nil, err
 	}
 	s.ReferringPages, s.ReferringHosts, s.ReferringDomains = int64(len(pages)), int64(len(hosts)), int64(len(domains))
+	for d := range domains {
+		if err := sel.countAuthority(s, d); err != nil {
+			return nil, err
+		}
+	}
 	if s.Backlinks > 0 {
 		s.FirstSeen, s.LastSeen = ts(first), ts(last)
 	}
@@ -304,6 +374,9 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	}
 	vals, err := ix.edgeValues(ctx, snap, fwd, keys)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := sel.rankReader(snap); err != nil {
 		return nil, err
 	}
 	for i, e := range fwd {

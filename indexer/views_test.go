@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer/rank"
 	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
@@ -209,7 +210,28 @@ func crawlCluster(t *testing.T, seed uint64, n int) ([]*Index, *truthWeb) {
 		}
 		txn.Close()
 	}
+	for _, ix := range nodes {
+		storeViewRanks(t, ix)
+	}
 	return nodes, w
+}
+
+// viewAuthority is the authority the view tests store for each domain, as
+// a ranking would (every node of a cluster holds all ranks); epsilon.de
+// is unranked, and two domains tie.
+var viewAuthority = map[string]int32{"alpha.com": 73, "beta.org": 40, "gamma.co.uk": 15, "delta.net": 100, "127.0.0.9": 40}
+
+func storeViewRanks(t *testing.T, ix *Index) {
+	t.Helper()
+	w := rank.NewWriter(ix.db, 1)
+	for d, s := range viewAuthority {
+		if err := w.Put(rank.LevelDomain, urlnorm.ReversedHost(d), &lgv1.Rank{Score: s, PagerankPos: int64(101 - s)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Commit(&lgv1.ComputeRanksResponse{Domains: int64(len(viewAuthority)), ComputedAt: ts(1)}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func domainOf(u string) string { return urlnorm.RegistrableDomain(urlnorm.Host(u)) }
@@ -267,6 +289,10 @@ func truthSummary(links []*truthLink) *lgv1.Summary {
 	if s.Backlinks > 0 {
 		s.FirstSeen, s.LastSeen = ts(first), ts(last)
 	}
+	s.ReferringDomainsByAuthority = make([]int64, 10)
+	for d := range domains {
+		s.ReferringDomainsByAuthority[min(viewAuthority[d]/10, 9)]++
+	}
 	return s
 }
 
@@ -304,6 +330,9 @@ func TestSummaryMatchesTruth(t *testing.T) {
 		if want.Backlinks == 0 {
 			t.Fatalf("%s: the random web has no links to it; pick another seed", c.name)
 		}
+		if s, ok := viewAuthority[c.target]; ok && c.scope == lgv1.Scope_SCOPE_DOMAIN {
+			want.Rank = &lgv1.Rank{Score: s, PagerankPos: int64(101 - s)}
+		}
 		for name, x := range map[string]*Index{"aggregates": ix, "scan": scan} {
 			got, err := x.Summary(context.Background(), &lgv1.SummaryRequest{Target: c.target, Scope: c.scope, Filter: internalFilter(c.internal)})
 			if err != nil {
@@ -328,7 +357,7 @@ func TestReferringDomainsAndAnchorsMatchTruth(t *testing.T) {
 			d := domainOf(l.source)
 			rd := domains[d]
 			if rd == nil {
-				rd = &lgv1.ReferringDomain{Domain: d, FirstSeen: ts(l.first), LastSeen: ts(l.last)}
+				rd = &lgv1.ReferringDomain{Domain: d, FirstSeen: ts(l.first), LastSeen: ts(l.last), Authority: viewAuthority[d]}
 				domains[d] = rd
 			}
 			rd.Backlinks++
@@ -388,6 +417,25 @@ func TestReferringDomainsAndAnchorsMatchTruth(t *testing.T) {
 			if !slices.EqualFunc(gotD, wantD, func(a, b *lgv1.ReferringDomain) bool { return proto.Equal(a, b) }) {
 				t.Errorf("%s referring domains from %s:\n got %v\nwant %v", c.name, name, gotD, wantD)
 			}
+			// By authority: highest first, then most backlinks, then name.
+			byAuth := slices.Clone(wantD)
+			slices.SortStableFunc(byAuth, func(a, b *lgv1.ReferringDomain) int { return int(b.Authority - a.Authority) })
+			gotD = nil
+			req = &lgv1.ReferringDomainsRequest{Target: c.target, Scope: c.scope, Filter: internalFilter(c.internal), PageSize: 2,
+				OrderBy: lgv1.ReferringDomainOrder_REFERRING_DOMAIN_ORDER_AUTHORITY}
+			for {
+				resp, err := x.ReferringDomains(context.Background(), req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotD = append(gotD, resp.Domains...)
+				if req.PageToken = resp.NextPageToken; req.PageToken == "" {
+					break
+				}
+			}
+			if !slices.EqualFunc(gotD, byAuth, func(a, b *lgv1.ReferringDomain) bool { return proto.Equal(a, b) }) {
+				t.Errorf("%s referring domains by authority from %s:\n got %v\nwant %v", c.name, name, gotD, byAuth)
+			}
 			var gotA []*lgv1.Anchor
 			areq := &lgv1.AnchorsRequest{Target: c.target, Scope: c.scope, Filter: internalFilter(c.internal), PageSize: 3}
 			for {
@@ -445,6 +493,8 @@ func TestBacklinkFiltersMatchTruth(t *testing.T) {
 		{"last seen from", &lgv1.Filter{LastSeenFrom: ms(2000)}, func(l *truthLink) bool { return l.last >= 2000 }},
 		{"last seen to", &lgv1.Filter{LastSeenTo: ms(2000)}, func(l *truthLink) bool { return l.last < 2000 }},
 		{"anchor contains", &lgv1.Filter{AnchorContains: "HERE"}, func(l *truthLink) bool { return strings.Contains(strings.ToLower(l.anchor), "here") }},
+		{"min authority", &lgv1.Filter{MinAuthority: 40}, func(l *truthLink) bool { return viewAuthority[domainOf(l.source)] >= 40 }},
+		{"min authority 100", &lgv1.Filter{MinAuthority: 100}, func(l *truthLink) bool { return viewAuthority[domainOf(l.source)] == 100 }},
 	}
 	cases := append(viewCases(),
 		viewCase{"prefix", "http://www.alpha.com/p1", lgv1.Scope_SCOPE_PREFIX, true},
@@ -466,6 +516,9 @@ func TestBacklinkFiltersMatchTruth(t *testing.T) {
 			var got []string
 			for _, bl := range allBacklinks(t, ix, Query{Target: c.target, Scope: c.scope, Filter: fl}) {
 				got = append(got, linkString(bl.SourceUrl, bl.TargetUrl, bl.Type, bl.AnchorText))
+				if a := viewAuthority[domainOf(bl.SourceUrl)]; bl.SourceAuthority != a {
+					t.Errorf("%s: source_authority of %s is %d, want %d", c.name, bl.SourceUrl, bl.SourceAuthority, a)
+				}
 			}
 			slices.Sort(want)
 			if !slices.Equal(slices.Sorted(slices.Values(got)), want) {
@@ -491,7 +544,7 @@ func TestBacklinkOrders(t *testing.T) {
 		for _, l := range w.selectTruth(c.target, c.scope, c.internal, nil) {
 			domains[domainOf(l.source)] = true
 		}
-		for _, order := range []lgv1.BacklinkOrder{0, 1, 2, 3} {
+		for _, order := range []lgv1.BacklinkOrder{0, 1, 2, 3, 5} {
 			for _, desc := range []bool{false, true} {
 				for _, one := range []bool{false, true} {
 					name := fmt.Sprintf("%s order %v desc %v one per domain %v", c.name, order, desc, one)
@@ -507,6 +560,8 @@ func TestBacklinkOrders(t *testing.T) {
 							k = fmt.Sprintf("%020d", bl.LastSeen.AsTime().UnixMilli())
 						case lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN:
 							k = urlnorm.HostSURT(domainOf(bl.SourceUrl)) + "\x00"
+						case lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY:
+							k = fmt.Sprintf("%03d", viewAuthority[domainOf(bl.SourceUrl)])
 						}
 						return k + urlnorm.SURT(bl.TargetUrl) + "\x00" + urlnorm.SURT(bl.SourceUrl) + "\x00" + string(rune(bl.Type)) + bl.AnchorText
 					}

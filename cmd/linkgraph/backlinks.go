@@ -43,6 +43,8 @@ var backlinkColumns = []column[*lgv1.Backlink]{
 		}},
 	{name: "lost_reason", title: "WHY LOST", value: func(b *lgv1.Backlink) string { return linkrow.ReasonName(b.LostReason) },
 		table: func(b *lgv1.Backlink) string { return linkrow.ReasonName(b.LostReason) }},
+	{name: "source_authority", title: "AUTH", value: func(b *lgv1.Backlink) string { return fmt.Sprint(b.SourceAuthority) },
+		table: func(b *lgv1.Backlink) string { return fmt.Sprint(b.SourceAuthority) }},
 }
 
 // tsvColumns is the header of --format tsv and csv for backlinks and
@@ -67,14 +69,15 @@ var orderNames = map[string]lgv1.BacklinkOrder{
 	"last_seen":     lgv1.BacklinkOrder_BACKLINK_ORDER_LAST_SEEN,
 	"source_domain": lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN,
 	"lost_at":       lgv1.BacklinkOrder_BACKLINK_ORDER_LOST_AT,
+	"authority":     lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY,
 }
 
 func (c *backlinksCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("backlinks", "backlinks [--data DIR | --server ADDR] [flags] TARGET", stderr)
 	var f queryFlags
 	f.register(fs, true, true)
-	order := fs.String("order", "target", "sort by target (target URL, then source URL, in SURT order; the fastest), first_seen, last_seen, source_domain or lost_at")
-	desc := fs.Bool("desc", false, "newest first for the time orders, reverse order otherwise")
+	order := fs.String("order", "target", "sort by target (target URL, then source URL, in SURT order; the fastest), first_seen, last_seen, source_domain, lost_at or authority (of the source's domain)")
+	desc := fs.Bool("desc", false, "newest first for the time orders, strongest first for authority, reverse order otherwise")
 	onePerDomain := fs.Bool("one-per-domain", false, "keep one link per referring domain, the first in the order")
 	target, scope, filter, err := f.parse(fs, args, targetArg)
 	if err != nil {
@@ -82,7 +85,7 @@ func (c *backlinksCmd) run(ctx context.Context, args []string, stdout, stderr io
 	}
 	ord, ok := orderNames[*order]
 	if !ok {
-		return usagef("--order %q: use target, first_seen, last_seen, source_domain or lost_at", *order)
+		return usagef("--order %q: use target, first_seen, last_seen, source_domain, lost_at or authority", *order)
 	}
 	req := &lgv1.BacklinksRequest{Target: target, Scope: scope, Filter: filter, PageSize: f.pageSize(),
 		OrderBy: ord, Descending: *desc, OnePerDomain: *onePerDomain}

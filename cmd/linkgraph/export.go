@@ -44,15 +44,24 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	if *format == "ranks" {
-		// The ranks of the whole index's hosts or domains: see rank.
-		if len(pos) > 0 || f.server != "" {
-			return usagef("--format ranks ranks every host of a local index: give --data and no TARGET")
+		// The ranks stored by the latest rank, of every host or domain.
+		if len(pos) > 0 {
+			return usagef("--format ranks exports the ranks of every host or domain: give no TARGET")
 		}
-		rargs := []string{"--out", *out, "--level", cmp.Or(*level, export.LevelHost)}
-		if f.data != "" {
-			rargs = append(rargs, "--data", f.data)
+		if *level != "" && *level != export.LevelHost && *level != export.LevelDomain {
+			return usagef("--level %q: use host or domain", *level)
 		}
-		return (&rankCmd{}).run(ctx, rargs, stdout, stderr)
+		var errs []error
+		f.selection(&errs)
+		if len(errs) > 0 {
+			return usageError{errors.Join(errs...)}
+		}
+		api, closeAPI, err := f.open()
+		if err != nil {
+			return err
+		}
+		defer closeAPI()
+		return exportRanks(ctx, api, cmp.Or(*level, export.LevelHost), *out, stdout)
 	}
 	var errs []error
 	var target string

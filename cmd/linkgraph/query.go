@@ -31,6 +31,8 @@ type queryAPI interface {
 	Summary(context.Context, *lgv1.SummaryRequest) (*lgv1.SummaryResponse, error)
 	Outlinks(context.Context, *lgv1.OutlinksRequest) (*lgv1.OutlinksResponse, error)
 	Velocity(context.Context, *lgv1.VelocityRequest) (*lgv1.VelocityResponse, error)
+	ComputeRanks(context.Context, *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error)
+	Ranks(context.Context, *lgv1.RanksRequest) (*lgv1.RanksResponse, error)
 }
 
 var (
@@ -81,6 +83,7 @@ type queryFlags struct {
 	includeLost         bool
 	state               string
 	lostFrom, lostTo    string
+	minAuthority        int
 	withScope, withPage bool
 }
 
@@ -100,16 +103,12 @@ func (f *queryFlags) register(fs *flag.FlagSet, withScope, withPage bool) {
 // to select, without those of printing: export has its own.
 func (f *queryFlags) registerSelection(fs *flag.FlagSet, withScope bool) {
 	f.withScope = withScope
-	fs.StringVar(&f.data, "data", "", "read the index in this data directory (default "+DefaultDataDir+" unless --server is given)")
-	fs.StringVar(&f.server, "server", "", "ask the linkgraph server at this gRPC address (host:port)")
-	fs.StringVar(&f.tokenFile, "token-file", "", "with --server: send the bearer token in this file")
-	fs.BoolVar(&f.tls, "tls", false, "with --server: connect with TLS, verifying the server against the system roots")
-	fs.StringVar(&f.tlsCA, "tls-ca", "", "with --server: connect with TLS, verifying the server against the PEM certificates in this file")
-	fs.BoolVar(&f.insecure, "insecure", false, "with --server: connect with TLS without verifying the server's certificate")
+	f.registerConn(fs)
 	if withScope {
 		fs.StringVar(&f.scope, "scope", "url", "what TARGET names: url (exactly), prefix (every URL starting with it), host, or domain (with all subdomains)")
 	}
 	fs.BoolVar(&f.followOnly, "follow-only", false, "only links that pass authority (no nofollow, ugc, sponsored)")
+	fs.IntVar(&f.minAuthority, "min-authority", 0, "only links from registrable domains whose authority (0-100, from the latest rank) is at least this")
 	fs.StringVar(&f.types, "types", "", "only these comma-separated link types: "+strings.Join(linkTypeNames(), ","))
 	fs.StringVar(&f.internal, "internal", "", "links from the target's own registrable domain: include or exclude (default: excluded for host and domain scope)")
 	fs.StringVar(&f.firstFrom, "first-seen-from", "", "only links first seen at or after this time (RFC 3339, or YYYY-MM-DD for midnight UTC)")
@@ -121,6 +120,17 @@ func (f *queryFlags) registerSelection(fs *flag.FlagSet, withScope bool) {
 	fs.StringVar(&f.state, "state", "", "live (the default), lost (gone from the source's latest crawl) or all")
 	fs.StringVar(&f.lostFrom, "lost-from", "", "only links lost at or after this time (implies --state lost)")
 	fs.StringVar(&f.lostTo, "lost-to", "", "only links lost before this time (exclusive; implies --state lost)")
+}
+
+// registerConn adds the flags that say where to ask: --data, or --server
+// and how to connect to it.
+func (f *queryFlags) registerConn(fs *flag.FlagSet) {
+	fs.StringVar(&f.data, "data", "", "read the index in this data directory (default "+DefaultDataDir+" unless --server is given)")
+	fs.StringVar(&f.server, "server", "", "ask the linkgraph server at this gRPC address (host:port)")
+	fs.StringVar(&f.tokenFile, "token-file", "", "with --server: send the bearer token in this file")
+	fs.BoolVar(&f.tls, "tls", false, "with --server: connect with TLS, verifying the server against the system roots")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "with --server: connect with TLS, verifying the server against the PEM certificates in this file")
+	fs.BoolVar(&f.insecure, "insecure", false, "with --server: connect with TLS without verifying the server's certificate")
 }
 
 var scopeNames = map[string]lgv1.Scope{
@@ -174,7 +184,10 @@ func (f *queryFlags) selection(errs *[]error) (lgv1.Scope, *lgv1.Filter) {
 			*errs = append(*errs, fmt.Errorf("--scope %q: use url, prefix, host or domain", f.scope))
 		}
 	}
-	flt := &lgv1.Filter{FollowOnly: f.followOnly, AnchorContains: f.anchorContains, IncludeLost: f.includeLost}
+	flt := &lgv1.Filter{FollowOnly: f.followOnly, AnchorContains: f.anchorContains, IncludeLost: f.includeLost, MinAuthority: int32(f.minAuthority)}
+	if f.minAuthority < 0 || f.minAuthority > 100 {
+		*errs = append(*errs, fmt.Errorf("--min-authority %d: use 0..100", f.minAuthority))
+	}
 	if f.types != "" {
 		for _, name := range strings.Split(f.types, ",") {
 			n, ok := apiserver.EnumName(lgv1.LinkType(0).Descriptor(), name)

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,24 +12,23 @@ import (
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/export"
-	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/indexer/rank"
-	"github.com/linkgraph/linkgraph/internal/store"
 )
 
 type rankCmd struct{}
 
 func (*rankCmd) name() string { return "rank" }
 func (*rankCmd) synopsis() string {
-	return "compute host or domain ranks (harmonic centrality, PageRank) in Common Crawl's ranks layout"
+	return "rank hosts and domains (harmonic centrality, PageRank) and store the ranks with the index"
 }
 
 func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("rank", "rank [--data DIR | --graph DIR] [--level host|domain] --out FILE", stderr)
-	data := fs.String("data", "", "rank the index in this data directory (default "+DefaultDataDir+" unless --graph is given)")
-	graph := fs.String("graph", "", "rank this host graph directory (from export --format hostgraph) instead of an index")
-	level := fs.String("level", export.LevelHost, "with --data: rank hosts or registrable domains")
-	out := fs.String("out", "", "write the ranks here (- for stdout)")
+	fs := newFlagSet("rank", "rank [--data DIR | --server ADDR | --graph DIR] [--level host|domain] [--out FILE]", stderr)
+	var f queryFlags
+	f.registerConn(fs)
+	graph := fs.String("graph", "", "rank this host graph directory (from export --format hostgraph) instead of an index; needs --out")
+	level := fs.String("level", export.LevelHost, "with --out: write the ranks of hosts or of registrable domains")
+	out := fs.String("out", "", "also write the ranks in Common Crawl's layout to this file (- for stdout)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -37,60 +36,83 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	switch {
 	case len(pos) > 0:
 		return usagef("unexpected argument %q", pos[0])
-	case *out == "":
-		return usagef("--out is required (a file, or - for stdout)")
-	case *data != "" && *graph != "":
-		return usagef("give --data or --graph, not both")
+	case *graph != "" && (f.data != "" || f.server != ""):
+		return usagef("give one of --data, --server and --graph")
+	case *graph != "" && *out == "":
+		return usagef("--graph needs --out: ranks of a graph file are not stored")
 	case *level != export.LevelHost && *level != export.LevelDomain:
 		return usagef("--level %q: use host or domain", *level)
 	}
+	var errs []error
+	f.selection(&errs)
+	if len(errs) > 0 {
+		return usageError{errors.Join(errs...)}
+	}
 	start := time.Now()
-	dir := *graph
-	// With --data the index stays open from the host graph export to the
-	// saving of the ranks, so no crawl changes it in between.
-	var ix *indexer.Index
-	var db *store.DB
-	if dir == "" {
-		if db, ix, err = openIndex(cmp.Or(*data, DefaultDataDir)); err != nil {
-			return err
-		}
-		defer db.Close()
-		tmp, err := os.MkdirTemp("", "linkgraph-rank-")
+	if *graph != "" {
+		g, names, err := rank.ReadHostGraph(*graph)
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(tmp)
-		dir = filepath.Join(tmp, "graph")
-		if err := hostGraph(ctx, ix, *level, dir); err != nil {
+		pr := g.PageRank(rank.DefaultDamping, 1e-9, 200)
+		hc := g.HarmonicCentrality(runtime.GOMAXPROCS(0))
+		if err := writeRanks(*out, stdout, names, hc, pr); err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "ranked %d nodes over %d links in %s\n", g.Nodes(), g.Edges(), time.Since(start).Round(time.Millisecond))
+		return nil
 	}
-	g, names, err := rank.ReadHostGraph(dir)
+	api, closeAPI, err := f.open()
 	if err != nil {
 		return err
 	}
-	pr := g.PageRank(rank.DefaultDamping, 1e-9, 200)
-	hc := g.HarmonicCentrality(runtime.GOMAXPROCS(0))
-	if *out == "-" {
-		err = rank.WriteRanks(stdout, names, hc, pr)
-	} else {
-		err = writeFileAtomically(*out, func(w io.Writer) error { return rank.WriteRanks(w, names, hc, pr) })
-	}
+	defer closeAPI()
+	res, err := api.ComputeRanks(ctx, &lgv1.ComputeRanksRequest{})
 	if err != nil {
-		return err
+		return callError(err)
 	}
-	if db != nil {
-		// Kept with the index, for the views (stats shows a target's rank).
-		lv := byte(rank.LevelHost)
-		if *level == export.LevelDomain {
-			lv = rank.LevelDomain
+	fmt.Fprintf(stderr, "ranked %d hosts (%d links between them) and %d domains (%d links) from %d follow links in %.1fs\n",
+		res.Hosts, res.HostLinks, res.Domains, res.DomainLinks, res.LinksRead, res.Seconds)
+	if *out == "" {
+		return nil
+	}
+	return exportRanks(ctx, api, *level, *out, stdout)
+}
+
+// exportRanks writes the stored ranks of a level in Common Crawl's layout.
+func exportRanks(ctx context.Context, api queryAPI, level, out string, stdout io.Writer) error {
+	req := &lgv1.RanksRequest{Level: lgv1.RankLevel_RANK_LEVEL_HOST, PageSize: 10000}
+	if level == export.LevelDomain {
+		req.Level = lgv1.RankLevel_RANK_LEVEL_DOMAIN
+	}
+	var names []string
+	var hc, pr []float64
+	for {
+		res, err := api.Ranks(ctx, req)
+		if err != nil {
+			return callError(err)
 		}
-		if err := rank.Save(db, lv, names, hc, pr); err != nil {
-			return err
+		if res.ComputedAt == nil {
+			return errors.New("the index has no ranks yet: run linkgraph rank first")
+		}
+		for _, r := range res.Ranks {
+			names = append(names, r.Name)
+			hc, pr = append(hc, r.Rank.GetHarmonic()), append(pr, r.Rank.GetPagerank())
+		}
+		if req.PageToken = res.NextPageToken; req.PageToken == "" {
+			break
 		}
 	}
-	fmt.Fprintf(stderr, "ranked %d %ss over %d links in %s\n", g.Nodes(), *level, g.Edges(), time.Since(start).Round(time.Millisecond))
-	return nil
+	return writeRanks(out, stdout, names, hc, pr)
+}
+
+// writeRanks writes ranks in Common Crawl's layout to path (- for stdout).
+func writeRanks(path string, stdout io.Writer, names []string, hc, pr []float64) error {
+	write := func(w io.Writer) error { return rank.WriteRanks(w, names, hc, pr) }
+	if path == "-" {
+		return write(stdout)
+	}
+	return writeFileAtomically(path, write)
 }
 
 // writeFileAtomically writes path through write: to a file beside it,
@@ -111,14 +133,10 @@ func writeFileAtomically(path string, write func(io.Writer) error) error {
 	return os.Rename(f.Name(), path)
 }
 
-// hostGraph exports the follow links of ix as a host or domain graph into
-// dir: links within a host (or domain) are self-loops and dropped, so only
-// links between them count.
-func hostGraph(ctx context.Context, ix *indexer.Index, level, dir string) error {
-	job, err := export.Create(export.Options{Format: export.HostGraph, Level: level, Out: dir})
-	if err != nil {
-		return err
-	}
-	_, err = job.Run(ctx, export.IndexSource{Index: ix, Query: indexer.ExportQuery{Filter: &lgv1.Filter{FollowOnly: true}}})
-	return err
+func (r remoteAPI) ComputeRanks(ctx context.Context, req *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error) {
+	return r.c.ComputeRanks(ctx, req)
+}
+
+func (r remoteAPI) Ranks(ctx context.Context, req *lgv1.RanksRequest) (*lgv1.RanksResponse, error) {
+	return r.c.Ranks(ctx, req)
 }

@@ -113,7 +113,7 @@ func TestRankIndex(t *testing.T) {
 	if code != 0 || exported != string(raw) {
 		t.Errorf("export --format ranks: exit %d %s\n%s\nwant\n%s", code, errOut, exported, raw)
 	}
-	for _, c := range [][]string{{"rank"}, {"rank", "--out", "x", "--level", "page"}, {"rank", "--out", "x", "--data", dir, "--graph", dir}} {
+	for _, c := range [][]string{{"rank", "--graph", dir}, {"rank", "--out", "x", "--level", "page"}, {"rank", "--min-authority", "3"}, {"rank", "--out", "x", "--data", dir, "--graph", dir}} {
 		if code, _, _ := runCLI(t, c...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", c, code)
 		}

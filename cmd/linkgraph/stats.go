@@ -46,6 +46,14 @@ func summaryMetrics(s *lgv1.Summary) []metric {
 		out = append(out, metric{"rank.score", fmt.Sprint(r.Score)},
 			metric{"rank.harmonic_pos", n(r.HarmonicPos)}, metric{"rank.pagerank_pos", n(r.PagerankPos)})
 	}
+	// Referring domains by authority, strongest first, as analysts read it.
+	for i := len(s.ReferringDomainsByAuthority) - 1; i >= 0; i-- {
+		hi := 10*i + 9
+		if i == len(s.ReferringDomainsByAuthority)-1 {
+			hi = 100
+		}
+		out = append(out, metric{fmt.Sprintf("authority.%d-%d", 10*i, hi), n(s.ReferringDomainsByAuthority[i])})
+	}
 	for _, group := range []struct {
 		prefix string
 		counts map[string]int64

@@ -1,12 +1,14 @@
 package rank
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 
 	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/internal/store"
@@ -37,53 +39,198 @@ func Score(pr []float64) []int32 {
 	return out
 }
 
-func rankKey(level byte, name string) []byte {
-	return append([]byte{store.PrefixRank, level}, name...)
+// Ranks are kept in generations, so that a new ranking, written in many
+// batches (and in a cluster by many nodes), replaces the last one at once:
+//
+//	k 0x00                       -> generation (8 bytes) | ComputeRanksResponse
+//	k 'g' generation level name  -> rank
+//
+// A reader reads the current generation once and then only its keys.
+const (
+	keyCurrent    = 0
+	keyGeneration = 'g'
+)
+
+func currentKey() []byte { return []byte{store.PrefixRank, keyCurrent} }
+
+func genPrefix(gen uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{store.PrefixRank, keyGeneration}, gen)
 }
 
-// Save replaces the stored ranks of a level with these, in one batch:
-// names[i] (as urlnorm.ReversedHost) has harmonic centrality hc[i] and
-// PageRank pr[i].
-func Save(db *store.DB, level byte, names []string, hc, pr []float64) error {
-	score := Score(pr)
-	hcPos, prPos := positions(names, hc), positions(names, pr)
-	b := db.NewWriteBatch()
-	defer b.Close()
-	lo := []byte{store.PrefixRank, level}
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: store.PrefixEnd(lo)})
+func rankKey(gen uint64, level byte, name string) []byte {
+	return append(append(genPrefix(gen), level), name...)
+}
+
+func encodeRank(r *lgv1.Rank) []byte {
+	val := binary.AppendUvarint(nil, uint64(r.GetScore()))
+	val = binary.AppendUvarint(val, uint64(r.GetHarmonicPos()))
+	val = binary.AppendUvarint(val, uint64(r.GetPagerankPos()))
+	val = binary.BigEndian.AppendUint64(val, math.Float64bits(r.GetHarmonic()))
+	return binary.BigEndian.AppendUint64(val, math.Float64bits(r.GetPagerank()))
+}
+
+func decodeRank(raw []byte) (*lgv1.Rank, error) {
+	var f [3]uint64
+	for i := range f {
+		v, n := binary.Uvarint(raw)
+		if n <= 0 {
+			return nil, errMalformed
+		}
+		f[i], raw = v, raw[n:]
+	}
+	if len(raw) != 16 {
+		return nil, errMalformed
+	}
+	return &lgv1.Rank{
+		Score: int32(f[0]), HarmonicPos: int64(f[1]), PagerankPos: int64(f[2]),
+		Harmonic: math.Float64frombits(binary.BigEndian.Uint64(raw)), Pagerank: math.Float64frombits(binary.BigEndian.Uint64(raw[8:])),
+	}, nil
+}
+
+var errMalformed = errors.New("rank: malformed stored rank")
+
+// ErrSuperseded is returned by Writer.Commit when a later ranking has been
+// committed since the writer's began.
+var ErrSuperseded = errors.New("rank: a newer ranking is already stored")
+
+// Writer stores a new generation of ranks. Put every rank, then Commit,
+// which makes the generation current; until then readers see the last one.
+type Writer struct {
+	db  *store.DB
+	gen uint64
+	b   *pebble.Batch
+}
+
+// NewWriter starts writing generation gen, which must be higher than that
+// of every ranking before it (the gateway and serve use the start time in
+// nanoseconds).
+func NewWriter(db *store.DB, gen uint64) *Writer {
+	return &Writer{db: db, gen: gen, b: db.NewBatch()}
+}
+
+// Put stores the rank of a host or domain (named as urlnorm.ReversedHost).
+func (w *Writer) Put(level byte, name string, r *lgv1.Rank) error {
+	if err := w.b.Set(rankKey(w.gen, level, name), encodeRank(r), nil); err != nil {
+		return err
+	}
+	if w.b.Len() < 4<<20 {
+		return nil
+	}
+	return w.Flush()
+}
+
+// Flush stores what was Put so far, as part of the generation, not yet
+// current.
+func (w *Writer) Flush() error {
+	if err := w.b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("rank: cannot store the ranks: %w", err)
+	}
+	w.b.Close()
+	w.b = w.db.NewBatch()
+	return nil
+}
+
+// Commit makes the generation current and deletes the older ones. meta
+// describes the ranking (Ranks returns it as computed_at).
+func (w *Writer) Commit(meta *lgv1.ComputeRanksResponse) error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	defer w.b.Close()
+	cur, _, err := current(w.db)
 	if err != nil {
 		return err
 	}
-	for it.First(); it.Valid(); it.Next() {
-		if err := b.Delete(it.Key(), nil); err != nil {
-			it.Close()
-			return err
-		}
+	if cur > w.gen {
+		w.Abort()
+		return ErrSuperseded
 	}
-	if err := it.Close(); err != nil {
+	m, err := proto.Marshal(meta)
+	if err != nil {
 		return err
 	}
-	var val []byte
-	for i, name := range names {
-		val = binary.AppendUvarint(val[:0], uint64(score[i]))
-		val = binary.AppendUvarint(val, uint64(hcPos[i]))
-		val = binary.AppendUvarint(val, uint64(prPos[i]))
-		val = binary.BigEndian.AppendUint64(val, math.Float64bits(hc[i]))
-		val = binary.BigEndian.AppendUint64(val, math.Float64bits(pr[i]))
-		if err := b.Set(rankKey(level, name), val, nil); err != nil {
-			return err
-		}
+	b := w.db.NewBatch()
+	defer b.Close()
+	if err := b.Set(currentKey(), append(binary.BigEndian.AppendUint64(nil, w.gen), m...), nil); err != nil {
+		return err
 	}
-	if err := b.Commit(); err != nil {
+	// Older generations only: a newer one may be being written.
+	if err := b.DeleteRange(genPrefix(0), genPrefix(w.gen), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("rank: cannot store the ranks: %w", err)
 	}
 	return nil
 }
 
-// Get returns the stored rank of a host or domain (named as
-// urlnorm.ReversedHost), or nil if it has none.
-func Get(r pebble.Reader, level byte, name string) (*lgv1.Rank, error) {
-	raw, closer, err := r.Get(rankKey(level, name))
+// Abort deletes what the writer stored.
+func (w *Writer) Abort() {
+	w.b.Close()
+	_ = w.db.DeleteRange(genPrefix(w.gen), genPrefix(w.gen+1), pebble.NoSync)
+}
+
+// Save stores a ranking as the current one.
+func Save(db *store.DB, gen uint64, res *Result, meta *lgv1.ComputeRanksResponse) error {
+	w := NewWriter(db, gen)
+	for _, lv := range []*Ranked{&res.Hosts, &res.Domains} {
+		for _, r := range lv.Ranks() {
+			if err := w.Put(lv.Level, r.Name, r.Rank); err != nil {
+				w.Abort()
+				return err
+			}
+		}
+	}
+	return w.Commit(meta)
+}
+
+// current returns the current generation and what describes it; 0 and nil
+// when nothing was ranked yet.
+func current(r pebble.Reader) (uint64, *lgv1.ComputeRanksResponse, error) {
+	raw, closer, err := r.Get(currentKey())
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	defer closer.Close()
+	meta := &lgv1.ComputeRanksResponse{}
+	if len(raw) < 8 || proto.Unmarshal(raw[8:], meta) != nil {
+		return 0, nil, errMalformed
+	}
+	return binary.BigEndian.Uint64(raw), meta, nil
+}
+
+// Reader reads the current ranks of a snapshot (or any pebble.Reader).
+type Reader struct {
+	r    pebble.Reader
+	gen  uint64
+	meta *lgv1.ComputeRanksResponse
+	// scores caches Score per level and name for the queries that look up
+	// the same referring domains again and again; bounded.
+	scores map[string]int32
+}
+
+// NewReader returns a Reader of r's current ranks.
+func NewReader(r pebble.Reader) (*Reader, error) {
+	gen, meta, err := current(r)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{r: r, gen: gen, meta: meta, scores: make(map[string]int32)}, nil
+}
+
+// Meta describes the ranking read, nil if there is none.
+func (rr *Reader) Meta() *lgv1.ComputeRanksResponse { return rr.meta }
+
+// Get returns the rank of a host or domain (named as urlnorm.ReversedHost),
+// or nil if it has none.
+func (rr *Reader) Get(level byte, name string) (*lgv1.Rank, error) {
+	if rr.meta == nil {
+		return nil, nil
+	}
+	raw, closer, err := rr.r.Get(rankKey(rr.gen, level, name))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	}
@@ -91,19 +238,66 @@ func Get(r pebble.Reader, level byte, name string) (*lgv1.Rank, error) {
 		return nil, err
 	}
 	defer closer.Close()
-	var f [3]uint64
-	for i := range f {
-		v, n := binary.Uvarint(raw)
-		if n <= 0 {
-			return nil, fmt.Errorf("rank: malformed rank of %s", name)
+	r, err := decodeRank(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w of %s", err, name)
+	}
+	return r, nil
+}
+
+// Score returns the score (0-100) of a host or domain, 0 if it has none.
+func (rr *Reader) Score(level byte, name string) (int32, error) {
+	if rr.meta == nil {
+		return 0, nil
+	}
+	key := string(level) + name
+	if s, ok := rr.scores[key]; ok {
+		return s, nil
+	}
+	r, err := rr.Get(level, name)
+	if err != nil {
+		return 0, err
+	}
+	if len(rr.scores) >= 1<<16 {
+		clear(rr.scores)
+	}
+	rr.scores[key] = r.GetScore()
+	return r.GetScore(), nil
+}
+
+// Each calls fn for the ranks of a level in order of name, from the first
+// name after after ("" for the start), until fn returns false.
+func (rr *Reader) Each(ctx context.Context, level byte, after string, fn func(name string, r *lgv1.Rank) bool) error {
+	if rr.meta == nil {
+		return nil
+	}
+	lo := rankKey(rr.gen, level, "")
+	start := lo
+	if after != "" {
+		start = append(rankKey(rr.gen, level, after), 0)
+	}
+	it, err := rr.r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: store.PrefixEnd(lo)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for valid := it.SeekGE(start); valid; valid = it.Next() {
+		r, err := decodeRank(it.Value())
+		if err != nil {
+			return err
 		}
-		f[i], raw = v, raw[n:]
+		if !fn(string(it.Key()[len(lo):]), r) {
+			break
+		}
 	}
-	if len(raw) != 16 {
-		return nil, fmt.Errorf("rank: malformed rank of %s", name)
+	return it.Error()
+}
+
+// Get returns the current rank of a host or domain in r, or nil.
+func Get(r pebble.Reader, level byte, name string) (*lgv1.Rank, error) {
+	rr, err := NewReader(r)
+	if err != nil {
+		return nil, err
 	}
-	return &lgv1.Rank{
-		Score: int32(f[0]), HarmonicPos: int64(f[1]), PagerankPos: int64(f[2]),
-		Harmonic: math.Float64frombits(binary.BigEndian.Uint64(raw)), Pagerank: math.Float64frombits(binary.BigEndian.Uint64(raw[8:])),
-	}, nil
+	return rr.Get(level, name)
 }

@@ -1243,9 +1243,24 @@ func truncate(s string) string {
 // without the port ("www.example.com:8080" is "com.example.www"; IP
 // addresses as they are).
 func ReversedHost(hostPort string) string {
-	surt := HostSURT(hostPort)
+	return ReversedHostOfSURT(HostSURT(hostPort))
+}
+
+// ReversedHostOfSURT is ReversedHost of a host given as its HostSURT (the
+// part of a URL's SURT before ')'), which saves the index turning its keys
+// back into URLs.
+func ReversedHostOfSURT(surt string) string {
 	if i := strings.LastIndexByte(surt, ':'); i >= 0 && !strings.HasSuffix(surt, "]") {
 		surt = surt[:i] // host[:port], and IPv6 literals keep their brackets
 	}
 	return strings.ReplaceAll(surt, ",", ".")
+}
+
+// HostOfReversed undoes ReversedHost, but for the port: "com.example.www"
+// is "www.example.com".
+func HostOfReversed(name string) string {
+	if isIPLiteral(name) {
+		return name
+	}
+	return reverseLabels(name, '.', '.')
 }

@@ -362,6 +362,9 @@ const (
 	BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN BacklinkOrder = 3
 	// By lost_at; live links (no lost_at) sort before every lost one.
 	BacklinkOrder_BACKLINK_ORDER_LOST_AT BacklinkOrder = 4
+	// By source_authority, lowest first like the other orders: set
+	// descending for the strongest links first.
+	BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY BacklinkOrder = 5
 )
 
 // Enum value maps for BacklinkOrder.
@@ -372,13 +375,15 @@ var (
 		2: "BACKLINK_ORDER_LAST_SEEN",
 		3: "BACKLINK_ORDER_SOURCE_DOMAIN",
 		4: "BACKLINK_ORDER_LOST_AT",
+		5: "BACKLINK_ORDER_SOURCE_AUTHORITY",
 	}
 	BacklinkOrder_value = map[string]int32{
-		"BACKLINK_ORDER_UNSPECIFIED":   0,
-		"BACKLINK_ORDER_FIRST_SEEN":    1,
-		"BACKLINK_ORDER_LAST_SEEN":     2,
-		"BACKLINK_ORDER_SOURCE_DOMAIN": 3,
-		"BACKLINK_ORDER_LOST_AT":       4,
+		"BACKLINK_ORDER_UNSPECIFIED":      0,
+		"BACKLINK_ORDER_FIRST_SEEN":       1,
+		"BACKLINK_ORDER_LAST_SEEN":        2,
+		"BACKLINK_ORDER_SOURCE_DOMAIN":    3,
+		"BACKLINK_ORDER_LOST_AT":          4,
+		"BACKLINK_ORDER_SOURCE_AUTHORITY": 5,
 	}
 )
 
@@ -409,6 +414,105 @@ func (BacklinkOrder) EnumDescriptor() ([]byte, []int) {
 	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{5}
 }
 
+// ReferringDomainOrder sorts referring domains.
+type ReferringDomainOrder int32
+
+const (
+	// Most backlinks first, then by domain.
+	ReferringDomainOrder_REFERRING_DOMAIN_ORDER_UNSPECIFIED ReferringDomainOrder = 0
+	// Highest authority first, then most backlinks, then by domain.
+	ReferringDomainOrder_REFERRING_DOMAIN_ORDER_AUTHORITY ReferringDomainOrder = 1
+)
+
+// Enum value maps for ReferringDomainOrder.
+var (
+	ReferringDomainOrder_name = map[int32]string{
+		0: "REFERRING_DOMAIN_ORDER_UNSPECIFIED",
+		1: "REFERRING_DOMAIN_ORDER_AUTHORITY",
+	}
+	ReferringDomainOrder_value = map[string]int32{
+		"REFERRING_DOMAIN_ORDER_UNSPECIFIED": 0,
+		"REFERRING_DOMAIN_ORDER_AUTHORITY":   1,
+	}
+)
+
+func (x ReferringDomainOrder) Enum() *ReferringDomainOrder {
+	p := new(ReferringDomainOrder)
+	*p = x
+	return p
+}
+
+func (x ReferringDomainOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReferringDomainOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_linkgraph_v1_linkgraph_proto_enumTypes[6].Descriptor()
+}
+
+func (ReferringDomainOrder) Type() protoreflect.EnumType {
+	return &file_linkgraph_v1_linkgraph_proto_enumTypes[6]
+}
+
+func (x ReferringDomainOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReferringDomainOrder.Descriptor instead.
+func (ReferringDomainOrder) EnumDescriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{6}
+}
+
+// RankLevel says what a rank ranks.
+type RankLevel int32
+
+const (
+	RankLevel_RANK_LEVEL_UNSPECIFIED RankLevel = 0
+	RankLevel_RANK_LEVEL_HOST        RankLevel = 1
+	RankLevel_RANK_LEVEL_DOMAIN      RankLevel = 2
+)
+
+// Enum value maps for RankLevel.
+var (
+	RankLevel_name = map[int32]string{
+		0: "RANK_LEVEL_UNSPECIFIED",
+		1: "RANK_LEVEL_HOST",
+		2: "RANK_LEVEL_DOMAIN",
+	}
+	RankLevel_value = map[string]int32{
+		"RANK_LEVEL_UNSPECIFIED": 0,
+		"RANK_LEVEL_HOST":        1,
+		"RANK_LEVEL_DOMAIN":      2,
+	}
+)
+
+func (x RankLevel) Enum() *RankLevel {
+	p := new(RankLevel)
+	*p = x
+	return p
+}
+
+func (x RankLevel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RankLevel) Descriptor() protoreflect.EnumDescriptor {
+	return file_linkgraph_v1_linkgraph_proto_enumTypes[7].Descriptor()
+}
+
+func (RankLevel) Type() protoreflect.EnumType {
+	return &file_linkgraph_v1_linkgraph_proto_enumTypes[7]
+}
+
+func (x RankLevel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RankLevel.Descriptor instead.
+func (RankLevel) EnumDescriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{7}
+}
+
 // Filter narrows the links a query considers. The zero Filter keeps every
 // live link (internal ones as InternalLinks says).
 type Filter struct {
@@ -434,8 +538,12 @@ type Filter struct {
 	State LinkState `protobuf:"varint,10,opt,name=state,proto3,enum=linkgraph.v1.LinkState" json:"state,omitempty"`
 	// lost_at in [lost_from, lost_to); unset bounds are open. Only lost links
 	// have a lost_at, so either bound keeps lost links only.
-	LostFrom      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=lost_from,json=lostFrom,proto3" json:"lost_from,omitempty"`
-	LostTo        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=lost_to,json=lostTo,proto3" json:"lost_to,omitempty"`
+	LostFrom *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=lost_from,json=lostFrom,proto3" json:"lost_from,omitempty"`
+	LostTo   *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=lost_to,json=lostTo,proto3" json:"lost_to,omitempty"`
+	// Only links whose source's registrable domain has an authority (its
+	// Rank.score from the latest ranking, 0 when unranked) of at least this;
+	// 0 to 100.
+	MinAuthority  int32 `protobuf:"varint,13,opt,name=min_authority,json=minAuthority,proto3" json:"min_authority,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -554,6 +662,13 @@ func (x *Filter) GetLostTo() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Filter) GetMinAuthority() int32 {
+	if x != nil {
+		return x.MinAuthority
+	}
+	return 0
+}
+
 // Backlink is one link from a source page to a target URL.
 type Backlink struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -579,9 +694,12 @@ type Backlink struct {
 	LostReason LostReason `protobuf:"varint,13,opt,name=lost_reason,json=lostReason,proto3,enum=linkgraph.v1.LostReason" json:"lost_reason,omitempty"`
 	// Earlier times the link was lost and came back, oldest first (at most
 	// the last 16).
-	History       []*LinkEvent `protobuf:"bytes,14,rep,name=history,proto3" json:"history,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	History []*LinkEvent `protobuf:"bytes,14,rep,name=history,proto3" json:"history,omitempty"`
+	// The authority of the source's registrable domain: its Rank.score from
+	// the latest ranking, 0 when unranked.
+	SourceAuthority int32 `protobuf:"varint,15,opt,name=source_authority,json=sourceAuthority,proto3" json:"source_authority,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Backlink) Reset() {
@@ -710,6 +828,13 @@ func (x *Backlink) GetHistory() []*LinkEvent {
 		return x.History
 	}
 	return nil
+}
+
+func (x *Backlink) GetSourceAuthority() int32 {
+	if x != nil {
+		return x.SourceAuthority
+	}
+	return 0
 }
 
 // LinkEvent is one period in which a link was lost before it came back.
@@ -939,8 +1064,10 @@ type ReferringDomain struct {
 	FollowBacklinks int64                  `protobuf:"varint,3,opt,name=follow_backlinks,json=followBacklinks,proto3" json:"follow_backlinks,omitempty"`
 	FirstSeen       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
 	LastSeen        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The domain's Rank.score from the latest ranking, 0 when unranked.
+	Authority     int32 `protobuf:"varint,6,opt,name=authority,proto3" json:"authority,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReferringDomain) Reset() {
@@ -1008,6 +1135,13 @@ func (x *ReferringDomain) GetLastSeen() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ReferringDomain) GetAuthority() int32 {
+	if x != nil {
+		return x.Authority
+	}
+	return 0
+}
+
 type ReferringDomainsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
@@ -1015,6 +1149,7 @@ type ReferringDomainsRequest struct {
 	PageSize      int32                  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken     string                 `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	Filter        *Filter                `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	OrderBy       ReferringDomainOrder   `protobuf:"varint,6,opt,name=order_by,json=orderBy,proto3,enum=linkgraph.v1.ReferringDomainOrder" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1084,9 +1219,16 @@ func (x *ReferringDomainsRequest) GetFilter() *Filter {
 	return nil
 }
 
+func (x *ReferringDomainsRequest) GetOrderBy() ReferringDomainOrder {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ReferringDomainOrder_REFERRING_DOMAIN_ORDER_UNSPECIFIED
+}
+
 type ReferringDomainsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Most backlinks first, then by domain.
+	// In the request's order_by.
 	Domains       []*ReferringDomain `protobuf:"bytes,1,rep,name=domains,proto3" json:"domains,omitempty"`
 	NextPageToken string             `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1410,9 +1552,13 @@ type Summary struct {
 	LastSeen  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	// The target host's (SCOPE_HOST) or registrable domain's (SCOPE_DOMAIN)
 	// rank from the latest `linkgraph rank`; unset if it has none.
-	Rank          *Rank `protobuf:"bytes,13,opt,name=rank,proto3" json:"rank,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Rank *Rank `protobuf:"bytes,13,opt,name=rank,proto3" json:"rank,omitempty"`
+	// The referring domains by authority: element i counts those whose
+	// authority is in [10*i, 10*i + 9] (the last also counts 100), unranked
+	// ones as 0. Always 10 elements.
+	ReferringDomainsByAuthority []int64 `protobuf:"varint,14,rep,packed,name=referring_domains_by_authority,json=referringDomainsByAuthority,proto3" json:"referring_domains_by_authority,omitempty"`
+	unknownFields               protoimpl.UnknownFields
+	sizeCache                   protoimpl.SizeCache
 }
 
 func (x *Summary) Reset() {
@@ -1532,6 +1678,13 @@ func (x *Summary) GetLastSeen() *timestamppb.Timestamp {
 func (x *Summary) GetRank() *Rank {
 	if x != nil {
 		return x.Rank
+	}
+	return nil
+}
+
+func (x *Summary) GetReferringDomainsByAuthority() []int64 {
+	if x != nil {
+		return x.ReferringDomainsByAuthority
 	}
 	return nil
 }
@@ -1663,6 +1816,542 @@ func (x *SummaryResponse) GetSummary() *Summary {
 	return nil
 }
 
+type ComputeRanksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComputeRanksRequest) Reset() {
+	*x = ComputeRanksRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComputeRanksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComputeRanksRequest) ProtoMessage() {}
+
+func (x *ComputeRanksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComputeRanksRequest.ProtoReflect.Descriptor instead.
+func (*ComputeRanksRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
+}
+
+type ComputeRanksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hosts and registrable domains ranked, and the follow links between
+	// them that counted (each distinct pair once).
+	Hosts       int64 `protobuf:"varint,1,opt,name=hosts,proto3" json:"hosts,omitempty"`
+	HostLinks   int64 `protobuf:"varint,2,opt,name=host_links,json=hostLinks,proto3" json:"host_links,omitempty"`
+	Domains     int64 `protobuf:"varint,3,opt,name=domains,proto3" json:"domains,omitempty"`
+	DomainLinks int64 `protobuf:"varint,4,opt,name=domain_links,json=domainLinks,proto3" json:"domain_links,omitempty"`
+	// Links of the index read to build the graphs.
+	LinksRead  int64                  `protobuf:"varint,5,opt,name=links_read,json=linksRead,proto3" json:"links_read,omitempty"`
+	ComputedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=computed_at,json=computedAt,proto3" json:"computed_at,omitempty"`
+	// Wall-clock time the ranking took, in seconds.
+	Seconds       float64 `protobuf:"fixed64,7,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComputeRanksResponse) Reset() {
+	*x = ComputeRanksResponse{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComputeRanksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComputeRanksResponse) ProtoMessage() {}
+
+func (x *ComputeRanksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComputeRanksResponse.ProtoReflect.Descriptor instead.
+func (*ComputeRanksResponse) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ComputeRanksResponse) GetHosts() int64 {
+	if x != nil {
+		return x.Hosts
+	}
+	return 0
+}
+
+func (x *ComputeRanksResponse) GetHostLinks() int64 {
+	if x != nil {
+		return x.HostLinks
+	}
+	return 0
+}
+
+func (x *ComputeRanksResponse) GetDomains() int64 {
+	if x != nil {
+		return x.Domains
+	}
+	return 0
+}
+
+func (x *ComputeRanksResponse) GetDomainLinks() int64 {
+	if x != nil {
+		return x.DomainLinks
+	}
+	return 0
+}
+
+func (x *ComputeRanksResponse) GetLinksRead() int64 {
+	if x != nil {
+		return x.LinksRead
+	}
+	return 0
+}
+
+func (x *ComputeRanksResponse) GetComputedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ComputedAt
+	}
+	return nil
+}
+
+func (x *ComputeRanksResponse) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+type RanksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required: host or domain.
+	Level RankLevel `protobuf:"varint,1,opt,name=level,proto3,enum=linkgraph.v1.RankLevel" json:"level,omitempty"`
+	// Default 1000, at most 10000.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RanksRequest) Reset() {
+	*x = RanksRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RanksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RanksRequest) ProtoMessage() {}
+
+func (x *RanksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RanksRequest.ProtoReflect.Descriptor instead.
+func (*RanksRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RanksRequest) GetLevel() RankLevel {
+	if x != nil {
+		return x.Level
+	}
+	return RankLevel_RANK_LEVEL_UNSPECIFIED
+}
+
+func (x *RanksRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *RanksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// RankedName is the rank of one host or registrable domain.
+type RankedName struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Reversed, as in Common Crawl's ranks: com.example.www.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Rank          *Rank  `protobuf:"bytes,2,opt,name=rank,proto3" json:"rank,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RankedName) Reset() {
+	*x = RankedName{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RankedName) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RankedName) ProtoMessage() {}
+
+func (x *RankedName) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RankedName.ProtoReflect.Descriptor instead.
+func (*RankedName) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RankedName) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RankedName) GetRank() *Rank {
+	if x != nil {
+		return x.Rank
+	}
+	return nil
+}
+
+type RanksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In order of name.
+	Ranks         []*RankedName `protobuf:"bytes,1,rep,name=ranks,proto3" json:"ranks,omitempty"`
+	NextPageToken string        `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// When the ranks were computed; unset if there are none.
+	ComputedAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=computed_at,json=computedAt,proto3" json:"computed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RanksResponse) Reset() {
+	*x = RanksResponse{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RanksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RanksResponse) ProtoMessage() {}
+
+func (x *RanksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RanksResponse.ProtoReflect.Descriptor instead.
+func (*RanksResponse) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RanksResponse) GetRanks() []*RankedName {
+	if x != nil {
+		return x.Ranks
+	}
+	return nil
+}
+
+func (x *RanksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *RanksResponse) GetComputedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ComputedAt
+	}
+	return nil
+}
+
+type IntersectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The competitors: 1 to 10 targets, each a URL, host or domain as scope
+	// says (the one scope applies to all of them and to exclude_target).
+	Targets []string `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"`
+	Scope   Scope    `protobuf:"varint,2,opt,name=scope,proto3,enum=linkgraph.v1.Scope" json:"scope,omitempty"`
+	// One's own target, optional: domains linking to it are left out.
+	ExcludeTarget string `protobuf:"bytes,3,opt,name=exclude_target,json=excludeTarget,proto3" json:"exclude_target,omitempty"`
+	// Keep domains linking to at least this many of targets: default 1, at
+	// most len(targets).
+	MinTargets int32 `protobuf:"varint,4,opt,name=min_targets,json=minTargets,proto3" json:"min_targets,omitempty"`
+	// Selects the links that count, to every target and to exclude_target
+	// alike (internal links as for ReferringDomains).
+	Filter *Filter `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Default 100, at most 10000.
+	PageSize      int32  `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntersectRequest) Reset() {
+	*x = IntersectRequest{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntersectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntersectRequest) ProtoMessage() {}
+
+func (x *IntersectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntersectRequest.ProtoReflect.Descriptor instead.
+func (*IntersectRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *IntersectRequest) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *IntersectRequest) GetScope() Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return Scope_SCOPE_UNSPECIFIED
+}
+
+func (x *IntersectRequest) GetExcludeTarget() string {
+	if x != nil {
+		return x.ExcludeTarget
+	}
+	return ""
+}
+
+func (x *IntersectRequest) GetMinTargets() int32 {
+	if x != nil {
+		return x.MinTargets
+	}
+	return 0
+}
+
+func (x *IntersectRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *IntersectRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *IntersectRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// IntersectDomain is a registrable domain linking to some of the targets.
+type IntersectDomain struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Domain string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	// The domain's Rank.score, 0 when unranked.
+	Authority int32 `protobuf:"varint,2,opt,name=authority,proto3" json:"authority,omitempty"`
+	// How many of the targets it links to.
+	TargetsLinked int32 `protobuf:"varint,3,opt,name=targets_linked,json=targetsLinked,proto3" json:"targets_linked,omitempty"`
+	// Its backlinks to each target, in the order of the request's targets.
+	Backlinks     []int64 `protobuf:"varint,4,rep,packed,name=backlinks,proto3" json:"backlinks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntersectDomain) Reset() {
+	*x = IntersectDomain{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntersectDomain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntersectDomain) ProtoMessage() {}
+
+func (x *IntersectDomain) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntersectDomain.ProtoReflect.Descriptor instead.
+func (*IntersectDomain) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *IntersectDomain) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *IntersectDomain) GetAuthority() int32 {
+	if x != nil {
+		return x.Authority
+	}
+	return 0
+}
+
+func (x *IntersectDomain) GetTargetsLinked() int32 {
+	if x != nil {
+		return x.TargetsLinked
+	}
+	return 0
+}
+
+func (x *IntersectDomain) GetBacklinks() []int64 {
+	if x != nil {
+		return x.Backlinks
+	}
+	return nil
+}
+
+type IntersectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most targets linked first, then highest authority, then most
+	// backlinks in all, then by domain.
+	Domains       []*IntersectDomain `protobuf:"bytes,1,rep,name=domains,proto3" json:"domains,omitempty"`
+	NextPageToken string             `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntersectResponse) Reset() {
+	*x = IntersectResponse{}
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntersectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntersectResponse) ProtoMessage() {}
+
+func (x *IntersectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntersectResponse.ProtoReflect.Descriptor instead.
+func (*IntersectResponse) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *IntersectResponse) GetDomains() []*IntersectDomain {
+	if x != nil {
+		return x.Domains
+	}
+	return nil
+}
+
+func (x *IntersectResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type LinkChangesRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Target string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
@@ -1681,7 +2370,7 @@ type LinkChangesRequest struct {
 
 func (x *LinkChangesRequest) Reset() {
 	*x = LinkChangesRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +2382,7 @@ func (x *LinkChangesRequest) String() string {
 func (*LinkChangesRequest) ProtoMessage() {}
 
 func (x *LinkChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[15]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +2395,7 @@ func (x *LinkChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkChangesRequest.ProtoReflect.Descriptor instead.
 func (*LinkChangesRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LinkChangesRequest) GetTarget() string {
@@ -1770,7 +2459,7 @@ type RecrawlRequest struct {
 
 func (x *RecrawlRequest) Reset() {
 	*x = RecrawlRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +2471,7 @@ func (x *RecrawlRequest) String() string {
 func (*RecrawlRequest) ProtoMessage() {}
 
 func (x *RecrawlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[16]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +2484,7 @@ func (x *RecrawlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecrawlRequest.ProtoReflect.Descriptor instead.
 func (*RecrawlRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{16}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RecrawlRequest) GetTarget() string {
@@ -1831,7 +2520,7 @@ type RecrawlResponse struct {
 
 func (x *RecrawlResponse) Reset() {
 	*x = RecrawlResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +2532,7 @@ func (x *RecrawlResponse) String() string {
 func (*RecrawlResponse) ProtoMessage() {}
 
 func (x *RecrawlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[17]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +2545,7 @@ func (x *RecrawlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecrawlResponse.ProtoReflect.Descriptor instead.
 func (*RecrawlResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{17}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RecrawlResponse) GetQueued() int64 {
@@ -1890,7 +2579,7 @@ type VelocityRequest struct {
 
 func (x *VelocityRequest) Reset() {
 	*x = VelocityRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2591,7 @@ func (x *VelocityRequest) String() string {
 func (*VelocityRequest) ProtoMessage() {}
 
 func (x *VelocityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[18]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2604,7 @@ func (x *VelocityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VelocityRequest.ProtoReflect.Descriptor instead.
 func (*VelocityRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{18}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *VelocityRequest) GetTarget() string {
@@ -1971,7 +2660,7 @@ type VelocityDay struct {
 
 func (x *VelocityDay) Reset() {
 	*x = VelocityDay{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2672,7 @@ func (x *VelocityDay) String() string {
 func (*VelocityDay) ProtoMessage() {}
 
 func (x *VelocityDay) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[19]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2685,7 @@ func (x *VelocityDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VelocityDay.ProtoReflect.Descriptor instead.
 func (*VelocityDay) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{19}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VelocityDay) GetDate() string {
@@ -2043,7 +2732,7 @@ type VelocityResponse struct {
 
 func (x *VelocityResponse) Reset() {
 	*x = VelocityResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2744,7 @@ func (x *VelocityResponse) String() string {
 func (*VelocityResponse) ProtoMessage() {}
 
 func (x *VelocityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[20]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2757,7 @@ func (x *VelocityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VelocityResponse.ProtoReflect.Descriptor instead.
 func (*VelocityResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{20}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VelocityResponse) GetDays() []*VelocityDay {
@@ -2091,7 +2780,7 @@ type OutlinksRequest struct {
 
 func (x *OutlinksRequest) Reset() {
 	*x = OutlinksRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2103,7 +2792,7 @@ func (x *OutlinksRequest) String() string {
 func (*OutlinksRequest) ProtoMessage() {}
 
 func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[21]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2116,7 +2805,7 @@ func (x *OutlinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlinksRequest.ProtoReflect.Descriptor instead.
 func (*OutlinksRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{21}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OutlinksRequest) GetSource() string {
@@ -2158,7 +2847,7 @@ type OutlinksResponse struct {
 
 func (x *OutlinksResponse) Reset() {
 	*x = OutlinksResponse{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[22]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2859,7 @@ func (x *OutlinksResponse) String() string {
 func (*OutlinksResponse) ProtoMessage() {}
 
 func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[22]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2872,7 @@ func (x *OutlinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlinksResponse.ProtoReflect.Descriptor instead.
 func (*OutlinksResponse) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{22}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *OutlinksResponse) GetLinks() []*Backlink {
@@ -2220,7 +2909,7 @@ type ExportRequest struct {
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[23]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2921,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[23]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2934,7 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{23}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExportRequest) GetTarget() string {
@@ -2297,7 +2986,7 @@ type ExportBatch struct {
 
 func (x *ExportBatch) Reset() {
 	*x = ExportBatch{}
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[24]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2998,7 @@ func (x *ExportBatch) String() string {
 func (*ExportBatch) ProtoMessage() {}
 
 func (x *ExportBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[24]
+	mi := &file_linkgraph_v1_linkgraph_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +3011,7 @@ func (x *ExportBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportBatch.ProtoReflect.Descriptor instead.
 func (*ExportBatch) Descriptor() ([]byte, []int) {
-	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{24}
+	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExportBatch) GetRows() []*Backlink {
@@ -2343,7 +3032,7 @@ var File_linkgraph_v1_linkgraph_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\n" +
-	"\x1clinkgraph/v1/linkgraph.proto\x12\flinkgraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x04\n" +
+	"\x1clinkgraph/v1/linkgraph.proto\x12\flinkgraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x05\n" +
 	"\x06Filter\x12\x1f\n" +
 	"\vfollow_only\x18\x01 \x01(\bR\n" +
 	"followOnly\x12,\n" +
@@ -2359,7 +3048,8 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x05state\x18\n" +
 	" \x01(\x0e2\x17.linkgraph.v1.LinkStateR\x05state\x127\n" +
 	"\tlost_from\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\blostFrom\x123\n" +
-	"\alost_to\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06lostTo\"\xcb\x04\n" +
+	"\alost_to\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06lostTo\x12#\n" +
+	"\rmin_authority\x18\r \x01(\x05R\fminAuthority\"\xf6\x04\n" +
 	"\bBacklink\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12\x1d\n" +
@@ -2380,7 +3070,8 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\alost_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06lostAt\x129\n" +
 	"\vlost_reason\x18\r \x01(\x0e2\x18.linkgraph.v1.LostReasonR\n" +
 	"lostReason\x121\n" +
-	"\ahistory\x18\x0e \x03(\v2\x17.linkgraph.v1.LinkEventR\ahistory\"\xaf\x01\n" +
+	"\ahistory\x18\x0e \x03(\v2\x17.linkgraph.v1.LinkEventR\ahistory\x12)\n" +
+	"\x10source_authority\x18\x0f \x01(\x05R\x0fsourceAuthority\"\xaf\x01\n" +
 	"\tLinkEvent\x123\n" +
 	"\alost_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06lostAt\x120\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x18.linkgraph.v1.LostReasonR\x06reason\x12;\n" +
@@ -2400,21 +3091,23 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x0eone_per_domain\x18\b \x01(\bR\fonePerDomain\"q\n" +
 	"\x11BacklinksResponse\x124\n" +
 	"\tbacklinks\x18\x01 \x03(\v2\x16.linkgraph.v1.BacklinkR\tbacklinks\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe6\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x84\x02\n" +
 	"\x0fReferringDomain\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1c\n" +
 	"\tbacklinks\x18\x02 \x01(\x03R\tbacklinks\x12)\n" +
 	"\x10follow_backlinks\x18\x03 \x01(\x03R\x0ffollowBacklinks\x129\n" +
 	"\n" +
 	"first_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
-	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xc6\x01\n" +
+	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x1c\n" +
+	"\tauthority\x18\x06 \x01(\x05R\tauthority\"\x85\x02\n" +
 	"\x17ReferringDomainsRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\x12,\n" +
-	"\x06filter\x18\x05 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"{\n" +
+	"\x06filter\x18\x05 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\x12=\n" +
+	"\border_by\x18\x06 \x01(\x0e2\".linkgraph.v1.ReferringDomainOrderR\aorderBy\"{\n" +
 	"\x18ReferringDomainsResponse\x127\n" +
 	"\adomains\x18\x01 \x03(\v2\x1d.linkgraph.v1.ReferringDomainR\adomains\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"t\n" +
@@ -2436,7 +3129,7 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x0eSummaryRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12,\n" +
-	"\x06filter\x18\x03 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"\x90\x05\n" +
+	"\x06filter\x18\x03 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\"\xd5\x05\n" +
 	"\aSummary\x12\x1c\n" +
 	"\tbacklinks\x18\x01 \x01(\x03R\tbacklinks\x12'\n" +
 	"\x0freferring_pages\x18\x02 \x01(\x03R\x0ereferringPages\x12'\n" +
@@ -2452,7 +3145,8 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\n" +
 	"first_seen\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
 	"\tlast_seen\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12&\n" +
-	"\x04rank\x18\r \x01(\v2\x12.linkgraph.v1.RankR\x04rank\x1a9\n" +
+	"\x04rank\x18\r \x01(\v2\x12.linkgraph.v1.RankR\x04rank\x12C\n" +
+	"\x1ereferring_domains_by_authority\x18\x0e \x03(\x03R\x1breferringDomainsByAuthority\x1a9\n" +
 	"\vByTypeEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a8\n" +
@@ -2467,7 +3161,51 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\fpagerank_pos\x18\x04 \x01(\x03R\vpagerankPos\x12\x1a\n" +
 	"\bpagerank\x18\x05 \x01(\x01R\bpagerank\"B\n" +
 	"\x0fSummaryResponse\x12/\n" +
-	"\asummary\x18\x01 \x01(\v2\x15.linkgraph.v1.SummaryR\asummary\"\x9d\x02\n" +
+	"\asummary\x18\x01 \x01(\v2\x15.linkgraph.v1.SummaryR\asummary\"\x15\n" +
+	"\x13ComputeRanksRequest\"\xfe\x01\n" +
+	"\x14ComputeRanksResponse\x12\x14\n" +
+	"\x05hosts\x18\x01 \x01(\x03R\x05hosts\x12\x1d\n" +
+	"\n" +
+	"host_links\x18\x02 \x01(\x03R\thostLinks\x12\x18\n" +
+	"\adomains\x18\x03 \x01(\x03R\adomains\x12!\n" +
+	"\fdomain_links\x18\x04 \x01(\x03R\vdomainLinks\x12\x1d\n" +
+	"\n" +
+	"links_read\x18\x05 \x01(\x03R\tlinksRead\x12;\n" +
+	"\vcomputed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"computedAt\x12\x18\n" +
+	"\aseconds\x18\a \x01(\x01R\aseconds\"y\n" +
+	"\fRanksRequest\x12-\n" +
+	"\x05level\x18\x01 \x01(\x0e2\x17.linkgraph.v1.RankLevelR\x05level\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"H\n" +
+	"\n" +
+	"RankedName\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
+	"\x04rank\x18\x02 \x01(\v2\x12.linkgraph.v1.RankR\x04rank\"\xa4\x01\n" +
+	"\rRanksResponse\x12.\n" +
+	"\x05ranks\x18\x01 \x03(\v2\x18.linkgraph.v1.RankedNameR\x05ranks\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12;\n" +
+	"\vcomputed_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"computedAt\"\x89\x02\n" +
+	"\x10IntersectRequest\x12\x18\n" +
+	"\atargets\x18\x01 \x03(\tR\atargets\x12)\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12%\n" +
+	"\x0eexclude_target\x18\x03 \x01(\tR\rexcludeTarget\x12\x1f\n" +
+	"\vmin_targets\x18\x04 \x01(\x05R\n" +
+	"minTargets\x12,\n" +
+	"\x06filter\x18\x05 \x01(\v2\x14.linkgraph.v1.FilterR\x06filter\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"\x8c\x01\n" +
+	"\x0fIntersectDomain\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1c\n" +
+	"\tauthority\x18\x02 \x01(\x05R\tauthority\x12%\n" +
+	"\x0etargets_linked\x18\x03 \x01(\x05R\rtargetsLinked\x12\x1c\n" +
+	"\tbacklinks\x18\x04 \x03(\x03R\tbacklinks\"t\n" +
+	"\x11IntersectResponse\x127\n" +
+	"\adomains\x18\x01 \x03(\v2\x1d.linkgraph.v1.IntersectDomainR\adomains\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\x02\n" +
 	"\x12LinkChangesRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12)\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x13.linkgraph.v1.ScopeR\x05scope\x12.\n" +
@@ -2555,13 +3293,21 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x16LOST_REASON_REDIRECTED\x10\x03\x12\x17\n" +
 	"\x13LOST_REASON_NOINDEX\x10\x04\x12!\n" +
 	"\x1dLOST_REASON_ROBOTS_DISALLOWED\x10\x05\x12 \n" +
-	"\x1cLOST_REASON_HOST_UNREACHABLE\x10\x06*\xaa\x01\n" +
+	"\x1cLOST_REASON_HOST_UNREACHABLE\x10\x06*\xcf\x01\n" +
 	"\rBacklinkOrder\x12\x1e\n" +
 	"\x1aBACKLINK_ORDER_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19BACKLINK_ORDER_FIRST_SEEN\x10\x01\x12\x1c\n" +
 	"\x18BACKLINK_ORDER_LAST_SEEN\x10\x02\x12 \n" +
 	"\x1cBACKLINK_ORDER_SOURCE_DOMAIN\x10\x03\x12\x1a\n" +
-	"\x16BACKLINK_ORDER_LOST_AT\x10\x042\x8a\b\n" +
+	"\x16BACKLINK_ORDER_LOST_AT\x10\x04\x12#\n" +
+	"\x1fBACKLINK_ORDER_SOURCE_AUTHORITY\x10\x05*d\n" +
+	"\x14ReferringDomainOrder\x12&\n" +
+	"\"REFERRING_DOMAIN_ORDER_UNSPECIFIED\x10\x00\x12$\n" +
+	" REFERRING_DOMAIN_ORDER_AUTHORITY\x10\x01*S\n" +
+	"\tRankLevel\x12\x1a\n" +
+	"\x16RANK_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fRANK_LEVEL_HOST\x10\x01\x12\x15\n" +
+	"\x11RANK_LEVEL_DOMAIN\x10\x022\xf1\t\n" +
 	"\x10LinkGraphService\x12L\n" +
 	"\tBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12K\n" +
 	"\x0fStreamBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x16.linkgraph.v1.Backlink0\x01\x12a\n" +
@@ -2569,7 +3315,10 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x16StreamReferringDomains\x12%.linkgraph.v1.ReferringDomainsRequest\x1a\x1d.linkgraph.v1.ReferringDomain0\x01\x12F\n" +
 	"\aAnchors\x12\x1c.linkgraph.v1.AnchorsRequest\x1a\x1d.linkgraph.v1.AnchorsResponse\x12E\n" +
 	"\rStreamAnchors\x12\x1c.linkgraph.v1.AnchorsRequest\x1a\x14.linkgraph.v1.Anchor0\x01\x12F\n" +
-	"\aSummary\x12\x1c.linkgraph.v1.SummaryRequest\x1a\x1d.linkgraph.v1.SummaryResponse\x12I\n" +
+	"\aSummary\x12\x1c.linkgraph.v1.SummaryRequest\x1a\x1d.linkgraph.v1.SummaryResponse\x12L\n" +
+	"\tIntersect\x12\x1e.linkgraph.v1.IntersectRequest\x1a\x1f.linkgraph.v1.IntersectResponse\x12U\n" +
+	"\fComputeRanks\x12!.linkgraph.v1.ComputeRanksRequest\x1a\".linkgraph.v1.ComputeRanksResponse\x12@\n" +
+	"\x05Ranks\x12\x1a.linkgraph.v1.RanksRequest\x1a\x1b.linkgraph.v1.RanksResponse\x12I\n" +
 	"\bOutlinks\x12\x1d.linkgraph.v1.OutlinksRequest\x1a\x1e.linkgraph.v1.OutlinksResponse\x12M\n" +
 	"\bNewLinks\x12 .linkgraph.v1.LinkChangesRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12N\n" +
 	"\tLostLinks\x12 .linkgraph.v1.LinkChangesRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12I\n" +
@@ -2589,8 +3338,8 @@ func file_linkgraph_v1_linkgraph_proto_rawDescGZIP() []byte {
 	return file_linkgraph_v1_linkgraph_proto_rawDescData
 }
 
-var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_linkgraph_v1_linkgraph_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_linkgraph_v1_linkgraph_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
 	(LinkType)(0),                    // 0: linkgraph.v1.LinkType
 	(Scope)(0),                       // 1: linkgraph.v1.Scope
@@ -2598,120 +3347,145 @@ var file_linkgraph_v1_linkgraph_proto_goTypes = []any{
 	(LinkState)(0),                   // 3: linkgraph.v1.LinkState
 	(LostReason)(0),                  // 4: linkgraph.v1.LostReason
 	(BacklinkOrder)(0),               // 5: linkgraph.v1.BacklinkOrder
-	(*Filter)(nil),                   // 6: linkgraph.v1.Filter
-	(*Backlink)(nil),                 // 7: linkgraph.v1.Backlink
-	(*LinkEvent)(nil),                // 8: linkgraph.v1.LinkEvent
-	(*BacklinksRequest)(nil),         // 9: linkgraph.v1.BacklinksRequest
-	(*BacklinksResponse)(nil),        // 10: linkgraph.v1.BacklinksResponse
-	(*ReferringDomain)(nil),          // 11: linkgraph.v1.ReferringDomain
-	(*ReferringDomainsRequest)(nil),  // 12: linkgraph.v1.ReferringDomainsRequest
-	(*ReferringDomainsResponse)(nil), // 13: linkgraph.v1.ReferringDomainsResponse
-	(*Anchor)(nil),                   // 14: linkgraph.v1.Anchor
-	(*AnchorsRequest)(nil),           // 15: linkgraph.v1.AnchorsRequest
-	(*AnchorsResponse)(nil),          // 16: linkgraph.v1.AnchorsResponse
-	(*SummaryRequest)(nil),           // 17: linkgraph.v1.SummaryRequest
-	(*Summary)(nil),                  // 18: linkgraph.v1.Summary
-	(*Rank)(nil),                     // 19: linkgraph.v1.Rank
-	(*SummaryResponse)(nil),          // 20: linkgraph.v1.SummaryResponse
-	(*LinkChangesRequest)(nil),       // 21: linkgraph.v1.LinkChangesRequest
-	(*RecrawlRequest)(nil),           // 22: linkgraph.v1.RecrawlRequest
-	(*RecrawlResponse)(nil),          // 23: linkgraph.v1.RecrawlResponse
-	(*VelocityRequest)(nil),          // 24: linkgraph.v1.VelocityRequest
-	(*VelocityDay)(nil),              // 25: linkgraph.v1.VelocityDay
-	(*VelocityResponse)(nil),         // 26: linkgraph.v1.VelocityResponse
-	(*OutlinksRequest)(nil),          // 27: linkgraph.v1.OutlinksRequest
-	(*OutlinksResponse)(nil),         // 28: linkgraph.v1.OutlinksResponse
-	(*ExportRequest)(nil),            // 29: linkgraph.v1.ExportRequest
-	(*ExportBatch)(nil),              // 30: linkgraph.v1.ExportBatch
-	nil,                              // 31: linkgraph.v1.Summary.ByTypeEntry
-	nil,                              // 32: linkgraph.v1.Summary.ByTldEntry
-	(*timestamppb.Timestamp)(nil),    // 33: google.protobuf.Timestamp
+	(ReferringDomainOrder)(0),        // 6: linkgraph.v1.ReferringDomainOrder
+	(RankLevel)(0),                   // 7: linkgraph.v1.RankLevel
+	(*Filter)(nil),                   // 8: linkgraph.v1.Filter
+	(*Backlink)(nil),                 // 9: linkgraph.v1.Backlink
+	(*LinkEvent)(nil),                // 10: linkgraph.v1.LinkEvent
+	(*BacklinksRequest)(nil),         // 11: linkgraph.v1.BacklinksRequest
+	(*BacklinksResponse)(nil),        // 12: linkgraph.v1.BacklinksResponse
+	(*ReferringDomain)(nil),          // 13: linkgraph.v1.ReferringDomain
+	(*ReferringDomainsRequest)(nil),  // 14: linkgraph.v1.ReferringDomainsRequest
+	(*ReferringDomainsResponse)(nil), // 15: linkgraph.v1.ReferringDomainsResponse
+	(*Anchor)(nil),                   // 16: linkgraph.v1.Anchor
+	(*AnchorsRequest)(nil),           // 17: linkgraph.v1.AnchorsRequest
+	(*AnchorsResponse)(nil),          // 18: linkgraph.v1.AnchorsResponse
+	(*SummaryRequest)(nil),           // 19: linkgraph.v1.SummaryRequest
+	(*Summary)(nil),                  // 20: linkgraph.v1.Summary
+	(*Rank)(nil),                     // 21: linkgraph.v1.Rank
+	(*SummaryResponse)(nil),          // 22: linkgraph.v1.SummaryResponse
+	(*ComputeRanksRequest)(nil),      // 23: linkgraph.v1.ComputeRanksRequest
+	(*ComputeRanksResponse)(nil),     // 24: linkgraph.v1.ComputeRanksResponse
+	(*RanksRequest)(nil),             // 25: linkgraph.v1.RanksRequest
+	(*RankedName)(nil),               // 26: linkgraph.v1.RankedName
+	(*RanksResponse)(nil),            // 27: linkgraph.v1.RanksResponse
+	(*IntersectRequest)(nil),         // 28: linkgraph.v1.IntersectRequest
+	(*IntersectDomain)(nil),          // 29: linkgraph.v1.IntersectDomain
+	(*IntersectResponse)(nil),        // 30: linkgraph.v1.IntersectResponse
+	(*LinkChangesRequest)(nil),       // 31: linkgraph.v1.LinkChangesRequest
+	(*RecrawlRequest)(nil),           // 32: linkgraph.v1.RecrawlRequest
+	(*RecrawlResponse)(nil),          // 33: linkgraph.v1.RecrawlResponse
+	(*VelocityRequest)(nil),          // 34: linkgraph.v1.VelocityRequest
+	(*VelocityDay)(nil),              // 35: linkgraph.v1.VelocityDay
+	(*VelocityResponse)(nil),         // 36: linkgraph.v1.VelocityResponse
+	(*OutlinksRequest)(nil),          // 37: linkgraph.v1.OutlinksRequest
+	(*OutlinksResponse)(nil),         // 38: linkgraph.v1.OutlinksResponse
+	(*ExportRequest)(nil),            // 39: linkgraph.v1.ExportRequest
+	(*ExportBatch)(nil),              // 40: linkgraph.v1.ExportBatch
+	nil,                              // 41: linkgraph.v1.Summary.ByTypeEntry
+	nil,                              // 42: linkgraph.v1.Summary.ByTldEntry
+	(*timestamppb.Timestamp)(nil),    // 43: google.protobuf.Timestamp
 }
 var file_linkgraph_v1_linkgraph_proto_depIdxs = []int32{
 	0,  // 0: linkgraph.v1.Filter.types:type_name -> linkgraph.v1.LinkType
 	2,  // 1: linkgraph.v1.Filter.internal:type_name -> linkgraph.v1.InternalLinks
-	33, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
-	33, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
-	33, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
-	33, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
+	43, // 2: linkgraph.v1.Filter.first_seen_from:type_name -> google.protobuf.Timestamp
+	43, // 3: linkgraph.v1.Filter.first_seen_to:type_name -> google.protobuf.Timestamp
+	43, // 4: linkgraph.v1.Filter.last_seen_from:type_name -> google.protobuf.Timestamp
+	43, // 5: linkgraph.v1.Filter.last_seen_to:type_name -> google.protobuf.Timestamp
 	3,  // 6: linkgraph.v1.Filter.state:type_name -> linkgraph.v1.LinkState
-	33, // 7: linkgraph.v1.Filter.lost_from:type_name -> google.protobuf.Timestamp
-	33, // 8: linkgraph.v1.Filter.lost_to:type_name -> google.protobuf.Timestamp
+	43, // 7: linkgraph.v1.Filter.lost_from:type_name -> google.protobuf.Timestamp
+	43, // 8: linkgraph.v1.Filter.lost_to:type_name -> google.protobuf.Timestamp
 	0,  // 9: linkgraph.v1.Backlink.type:type_name -> linkgraph.v1.LinkType
-	33, // 10: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
-	33, // 11: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
-	33, // 12: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
+	43, // 10: linkgraph.v1.Backlink.first_seen:type_name -> google.protobuf.Timestamp
+	43, // 11: linkgraph.v1.Backlink.last_seen:type_name -> google.protobuf.Timestamp
+	43, // 12: linkgraph.v1.Backlink.lost_at:type_name -> google.protobuf.Timestamp
 	4,  // 13: linkgraph.v1.Backlink.lost_reason:type_name -> linkgraph.v1.LostReason
-	8,  // 14: linkgraph.v1.Backlink.history:type_name -> linkgraph.v1.LinkEvent
-	33, // 15: linkgraph.v1.LinkEvent.lost_at:type_name -> google.protobuf.Timestamp
+	10, // 14: linkgraph.v1.Backlink.history:type_name -> linkgraph.v1.LinkEvent
+	43, // 15: linkgraph.v1.LinkEvent.lost_at:type_name -> google.protobuf.Timestamp
 	4,  // 16: linkgraph.v1.LinkEvent.reason:type_name -> linkgraph.v1.LostReason
-	33, // 17: linkgraph.v1.LinkEvent.returned_at:type_name -> google.protobuf.Timestamp
+	43, // 17: linkgraph.v1.LinkEvent.returned_at:type_name -> google.protobuf.Timestamp
 	1,  // 18: linkgraph.v1.BacklinksRequest.scope:type_name -> linkgraph.v1.Scope
-	6,  // 19: linkgraph.v1.BacklinksRequest.filter:type_name -> linkgraph.v1.Filter
+	8,  // 19: linkgraph.v1.BacklinksRequest.filter:type_name -> linkgraph.v1.Filter
 	5,  // 20: linkgraph.v1.BacklinksRequest.order_by:type_name -> linkgraph.v1.BacklinkOrder
-	7,  // 21: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
-	33, // 22: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
-	33, // 23: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
+	9,  // 21: linkgraph.v1.BacklinksResponse.backlinks:type_name -> linkgraph.v1.Backlink
+	43, // 22: linkgraph.v1.ReferringDomain.first_seen:type_name -> google.protobuf.Timestamp
+	43, // 23: linkgraph.v1.ReferringDomain.last_seen:type_name -> google.protobuf.Timestamp
 	1,  // 24: linkgraph.v1.ReferringDomainsRequest.scope:type_name -> linkgraph.v1.Scope
-	6,  // 25: linkgraph.v1.ReferringDomainsRequest.filter:type_name -> linkgraph.v1.Filter
-	11, // 26: linkgraph.v1.ReferringDomainsResponse.domains:type_name -> linkgraph.v1.ReferringDomain
-	1,  // 27: linkgraph.v1.AnchorsRequest.scope:type_name -> linkgraph.v1.Scope
-	6,  // 28: linkgraph.v1.AnchorsRequest.filter:type_name -> linkgraph.v1.Filter
-	14, // 29: linkgraph.v1.AnchorsResponse.anchors:type_name -> linkgraph.v1.Anchor
-	1,  // 30: linkgraph.v1.SummaryRequest.scope:type_name -> linkgraph.v1.Scope
-	6,  // 31: linkgraph.v1.SummaryRequest.filter:type_name -> linkgraph.v1.Filter
-	31, // 32: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
-	32, // 33: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
-	33, // 34: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
-	33, // 35: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
-	19, // 36: linkgraph.v1.Summary.rank:type_name -> linkgraph.v1.Rank
-	18, // 37: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
-	1,  // 38: linkgraph.v1.LinkChangesRequest.scope:type_name -> linkgraph.v1.Scope
-	33, // 39: linkgraph.v1.LinkChangesRequest.from:type_name -> google.protobuf.Timestamp
-	33, // 40: linkgraph.v1.LinkChangesRequest.to:type_name -> google.protobuf.Timestamp
-	6,  // 41: linkgraph.v1.LinkChangesRequest.filter:type_name -> linkgraph.v1.Filter
-	1,  // 42: linkgraph.v1.RecrawlRequest.scope:type_name -> linkgraph.v1.Scope
-	1,  // 43: linkgraph.v1.VelocityRequest.scope:type_name -> linkgraph.v1.Scope
-	33, // 44: linkgraph.v1.VelocityRequest.from:type_name -> google.protobuf.Timestamp
-	33, // 45: linkgraph.v1.VelocityRequest.to:type_name -> google.protobuf.Timestamp
-	6,  // 46: linkgraph.v1.VelocityRequest.filter:type_name -> linkgraph.v1.Filter
-	25, // 47: linkgraph.v1.VelocityResponse.days:type_name -> linkgraph.v1.VelocityDay
-	6,  // 48: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
-	7,  // 49: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
-	1,  // 50: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
-	6,  // 51: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
-	7,  // 52: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
-	9,  // 53: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
-	9,  // 54: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
-	12, // 55: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	12, // 56: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
-	15, // 57: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
-	15, // 58: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
-	17, // 59: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
-	27, // 60: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
-	21, // 61: linkgraph.v1.LinkGraphService.NewLinks:input_type -> linkgraph.v1.LinkChangesRequest
-	21, // 62: linkgraph.v1.LinkGraphService.LostLinks:input_type -> linkgraph.v1.LinkChangesRequest
-	24, // 63: linkgraph.v1.LinkGraphService.Velocity:input_type -> linkgraph.v1.VelocityRequest
-	22, // 64: linkgraph.v1.LinkGraphService.Recrawl:input_type -> linkgraph.v1.RecrawlRequest
-	29, // 65: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
-	10, // 66: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
-	7,  // 67: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
-	13, // 68: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
-	11, // 69: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
-	16, // 70: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
-	14, // 71: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
-	20, // 72: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
-	28, // 73: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
-	10, // 74: linkgraph.v1.LinkGraphService.NewLinks:output_type -> linkgraph.v1.BacklinksResponse
-	10, // 75: linkgraph.v1.LinkGraphService.LostLinks:output_type -> linkgraph.v1.BacklinksResponse
-	26, // 76: linkgraph.v1.LinkGraphService.Velocity:output_type -> linkgraph.v1.VelocityResponse
-	23, // 77: linkgraph.v1.LinkGraphService.Recrawl:output_type -> linkgraph.v1.RecrawlResponse
-	30, // 78: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
-	66, // [66:79] is the sub-list for method output_type
-	53, // [53:66] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	8,  // 25: linkgraph.v1.ReferringDomainsRequest.filter:type_name -> linkgraph.v1.Filter
+	6,  // 26: linkgraph.v1.ReferringDomainsRequest.order_by:type_name -> linkgraph.v1.ReferringDomainOrder
+	13, // 27: linkgraph.v1.ReferringDomainsResponse.domains:type_name -> linkgraph.v1.ReferringDomain
+	1,  // 28: linkgraph.v1.AnchorsRequest.scope:type_name -> linkgraph.v1.Scope
+	8,  // 29: linkgraph.v1.AnchorsRequest.filter:type_name -> linkgraph.v1.Filter
+	16, // 30: linkgraph.v1.AnchorsResponse.anchors:type_name -> linkgraph.v1.Anchor
+	1,  // 31: linkgraph.v1.SummaryRequest.scope:type_name -> linkgraph.v1.Scope
+	8,  // 32: linkgraph.v1.SummaryRequest.filter:type_name -> linkgraph.v1.Filter
+	41, // 33: linkgraph.v1.Summary.by_type:type_name -> linkgraph.v1.Summary.ByTypeEntry
+	42, // 34: linkgraph.v1.Summary.by_tld:type_name -> linkgraph.v1.Summary.ByTldEntry
+	43, // 35: linkgraph.v1.Summary.first_seen:type_name -> google.protobuf.Timestamp
+	43, // 36: linkgraph.v1.Summary.last_seen:type_name -> google.protobuf.Timestamp
+	21, // 37: linkgraph.v1.Summary.rank:type_name -> linkgraph.v1.Rank
+	20, // 38: linkgraph.v1.SummaryResponse.summary:type_name -> linkgraph.v1.Summary
+	43, // 39: linkgraph.v1.ComputeRanksResponse.computed_at:type_name -> google.protobuf.Timestamp
+	7,  // 40: linkgraph.v1.RanksRequest.level:type_name -> linkgraph.v1.RankLevel
+	21, // 41: linkgraph.v1.RankedName.rank:type_name -> linkgraph.v1.Rank
+	26, // 42: linkgraph.v1.RanksResponse.ranks:type_name -> linkgraph.v1.RankedName
+	43, // 43: linkgraph.v1.RanksResponse.computed_at:type_name -> google.protobuf.Timestamp
+	1,  // 44: linkgraph.v1.IntersectRequest.scope:type_name -> linkgraph.v1.Scope
+	8,  // 45: linkgraph.v1.IntersectRequest.filter:type_name -> linkgraph.v1.Filter
+	29, // 46: linkgraph.v1.IntersectResponse.domains:type_name -> linkgraph.v1.IntersectDomain
+	1,  // 47: linkgraph.v1.LinkChangesRequest.scope:type_name -> linkgraph.v1.Scope
+	43, // 48: linkgraph.v1.LinkChangesRequest.from:type_name -> google.protobuf.Timestamp
+	43, // 49: linkgraph.v1.LinkChangesRequest.to:type_name -> google.protobuf.Timestamp
+	8,  // 50: linkgraph.v1.LinkChangesRequest.filter:type_name -> linkgraph.v1.Filter
+	1,  // 51: linkgraph.v1.RecrawlRequest.scope:type_name -> linkgraph.v1.Scope
+	1,  // 52: linkgraph.v1.VelocityRequest.scope:type_name -> linkgraph.v1.Scope
+	43, // 53: linkgraph.v1.VelocityRequest.from:type_name -> google.protobuf.Timestamp
+	43, // 54: linkgraph.v1.VelocityRequest.to:type_name -> google.protobuf.Timestamp
+	8,  // 55: linkgraph.v1.VelocityRequest.filter:type_name -> linkgraph.v1.Filter
+	35, // 56: linkgraph.v1.VelocityResponse.days:type_name -> linkgraph.v1.VelocityDay
+	8,  // 57: linkgraph.v1.OutlinksRequest.filter:type_name -> linkgraph.v1.Filter
+	9,  // 58: linkgraph.v1.OutlinksResponse.links:type_name -> linkgraph.v1.Backlink
+	1,  // 59: linkgraph.v1.ExportRequest.scope:type_name -> linkgraph.v1.Scope
+	8,  // 60: linkgraph.v1.ExportRequest.filter:type_name -> linkgraph.v1.Filter
+	9,  // 61: linkgraph.v1.ExportBatch.rows:type_name -> linkgraph.v1.Backlink
+	11, // 62: linkgraph.v1.LinkGraphService.Backlinks:input_type -> linkgraph.v1.BacklinksRequest
+	11, // 63: linkgraph.v1.LinkGraphService.StreamBacklinks:input_type -> linkgraph.v1.BacklinksRequest
+	14, // 64: linkgraph.v1.LinkGraphService.ReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	14, // 65: linkgraph.v1.LinkGraphService.StreamReferringDomains:input_type -> linkgraph.v1.ReferringDomainsRequest
+	17, // 66: linkgraph.v1.LinkGraphService.Anchors:input_type -> linkgraph.v1.AnchorsRequest
+	17, // 67: linkgraph.v1.LinkGraphService.StreamAnchors:input_type -> linkgraph.v1.AnchorsRequest
+	19, // 68: linkgraph.v1.LinkGraphService.Summary:input_type -> linkgraph.v1.SummaryRequest
+	28, // 69: linkgraph.v1.LinkGraphService.Intersect:input_type -> linkgraph.v1.IntersectRequest
+	23, // 70: linkgraph.v1.LinkGraphService.ComputeRanks:input_type -> linkgraph.v1.ComputeRanksRequest
+	25, // 71: linkgraph.v1.LinkGraphService.Ranks:input_type -> linkgraph.v1.RanksRequest
+	37, // 72: linkgraph.v1.LinkGraphService.Outlinks:input_type -> linkgraph.v1.OutlinksRequest
+	31, // 73: linkgraph.v1.LinkGraphService.NewLinks:input_type -> linkgraph.v1.LinkChangesRequest
+	31, // 74: linkgraph.v1.LinkGraphService.LostLinks:input_type -> linkgraph.v1.LinkChangesRequest
+	34, // 75: linkgraph.v1.LinkGraphService.Velocity:input_type -> linkgraph.v1.VelocityRequest
+	32, // 76: linkgraph.v1.LinkGraphService.Recrawl:input_type -> linkgraph.v1.RecrawlRequest
+	39, // 77: linkgraph.v1.LinkGraphService.Export:input_type -> linkgraph.v1.ExportRequest
+	12, // 78: linkgraph.v1.LinkGraphService.Backlinks:output_type -> linkgraph.v1.BacklinksResponse
+	9,  // 79: linkgraph.v1.LinkGraphService.StreamBacklinks:output_type -> linkgraph.v1.Backlink
+	15, // 80: linkgraph.v1.LinkGraphService.ReferringDomains:output_type -> linkgraph.v1.ReferringDomainsResponse
+	13, // 81: linkgraph.v1.LinkGraphService.StreamReferringDomains:output_type -> linkgraph.v1.ReferringDomain
+	18, // 82: linkgraph.v1.LinkGraphService.Anchors:output_type -> linkgraph.v1.AnchorsResponse
+	16, // 83: linkgraph.v1.LinkGraphService.StreamAnchors:output_type -> linkgraph.v1.Anchor
+	22, // 84: linkgraph.v1.LinkGraphService.Summary:output_type -> linkgraph.v1.SummaryResponse
+	30, // 85: linkgraph.v1.LinkGraphService.Intersect:output_type -> linkgraph.v1.IntersectResponse
+	24, // 86: linkgraph.v1.LinkGraphService.ComputeRanks:output_type -> linkgraph.v1.ComputeRanksResponse
+	27, // 87: linkgraph.v1.LinkGraphService.Ranks:output_type -> linkgraph.v1.RanksResponse
+	38, // 88: linkgraph.v1.LinkGraphService.Outlinks:output_type -> linkgraph.v1.OutlinksResponse
+	12, // 89: linkgraph.v1.LinkGraphService.NewLinks:output_type -> linkgraph.v1.BacklinksResponse
+	12, // 90: linkgraph.v1.LinkGraphService.LostLinks:output_type -> linkgraph.v1.BacklinksResponse
+	36, // 91: linkgraph.v1.LinkGraphService.Velocity:output_type -> linkgraph.v1.VelocityResponse
+	33, // 92: linkgraph.v1.LinkGraphService.Recrawl:output_type -> linkgraph.v1.RecrawlResponse
+	40, // 93: linkgraph.v1.LinkGraphService.Export:output_type -> linkgraph.v1.ExportBatch
+	78, // [78:94] is the sub-list for method output_type
+	62, // [62:78] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_linkgraph_proto_init() }
@@ -2724,8 +3498,8 @@ func file_linkgraph_v1_linkgraph_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_linkgraph_proto_rawDesc), len(file_linkgraph_v1_linkgraph_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   27,
+			NumEnums:      8,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

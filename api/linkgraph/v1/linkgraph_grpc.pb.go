@@ -31,6 +31,9 @@ const (
 	LinkGraphService_Anchors_FullMethodName                = "/linkgraph.v1.LinkGraphService/Anchors"
 	LinkGraphService_StreamAnchors_FullMethodName          = "/linkgraph.v1.LinkGraphService/StreamAnchors"
 	LinkGraphService_Summary_FullMethodName                = "/linkgraph.v1.LinkGraphService/Summary"
+	LinkGraphService_Intersect_FullMethodName              = "/linkgraph.v1.LinkGraphService/Intersect"
+	LinkGraphService_ComputeRanks_FullMethodName           = "/linkgraph.v1.LinkGraphService/ComputeRanks"
+	LinkGraphService_Ranks_FullMethodName                  = "/linkgraph.v1.LinkGraphService/Ranks"
 	LinkGraphService_Outlinks_FullMethodName               = "/linkgraph.v1.LinkGraphService/Outlinks"
 	LinkGraphService_NewLinks_FullMethodName               = "/linkgraph.v1.LinkGraphService/NewLinks"
 	LinkGraphService_LostLinks_FullMethodName              = "/linkgraph.v1.LinkGraphService/LostLinks"
@@ -58,6 +61,17 @@ type LinkGraphServiceClient interface {
 	Anchors(ctx context.Context, in *AnchorsRequest, opts ...grpc.CallOption) (*AnchorsResponse, error)
 	StreamAnchors(ctx context.Context, in *AnchorsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Anchor], error)
 	Summary(ctx context.Context, in *SummaryRequest, opts ...grpc.CallOption) (*SummaryResponse, error)
+	// Intersect lists the referring domains that link to at least
+	// min_targets of the targets and not to exclude_target: the link
+	// opportunities a site's competitors have and it lacks.
+	Intersect(ctx context.Context, in *IntersectRequest, opts ...grpc.CallOption) (*IntersectResponse, error)
+	// ComputeRanks ranks every host and registrable domain now, from one
+	// snapshot of the index's follow links between them, and stores the
+	// ranks for the views (authority). Served by `serve` and the gateway;
+	// Unimplemented by a read-only server.
+	ComputeRanks(ctx context.Context, in *ComputeRanksRequest, opts ...grpc.CallOption) (*ComputeRanksResponse, error)
+	// Ranks lists the stored ranks of every host or registrable domain.
+	Ranks(ctx context.Context, in *RanksRequest, opts ...grpc.CallOption) (*RanksResponse, error)
 	// Outlinks lists the links of one source page from its latest crawl.
 	Outlinks(ctx context.Context, in *OutlinksRequest, opts ...grpc.CallOption) (*OutlinksResponse, error)
 	// NewLinks lists the backlinks first seen in [from, to), newest first,
@@ -193,6 +207,36 @@ func (c *linkGraphServiceClient) Summary(ctx context.Context, in *SummaryRequest
 	return out, nil
 }
 
+func (c *linkGraphServiceClient) Intersect(ctx context.Context, in *IntersectRequest, opts ...grpc.CallOption) (*IntersectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IntersectResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_Intersect_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *linkGraphServiceClient) ComputeRanks(ctx context.Context, in *ComputeRanksRequest, opts ...grpc.CallOption) (*ComputeRanksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ComputeRanksResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_ComputeRanks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *linkGraphServiceClient) Ranks(ctx context.Context, in *RanksRequest, opts ...grpc.CallOption) (*RanksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RanksResponse)
+	err := c.cc.Invoke(ctx, LinkGraphService_Ranks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *linkGraphServiceClient) Outlinks(ctx context.Context, in *OutlinksRequest, opts ...grpc.CallOption) (*OutlinksResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(OutlinksResponse)
@@ -281,6 +325,17 @@ type LinkGraphServiceServer interface {
 	Anchors(context.Context, *AnchorsRequest) (*AnchorsResponse, error)
 	StreamAnchors(*AnchorsRequest, grpc.ServerStreamingServer[Anchor]) error
 	Summary(context.Context, *SummaryRequest) (*SummaryResponse, error)
+	// Intersect lists the referring domains that link to at least
+	// min_targets of the targets and not to exclude_target: the link
+	// opportunities a site's competitors have and it lacks.
+	Intersect(context.Context, *IntersectRequest) (*IntersectResponse, error)
+	// ComputeRanks ranks every host and registrable domain now, from one
+	// snapshot of the index's follow links between them, and stores the
+	// ranks for the views (authority). Served by `serve` and the gateway;
+	// Unimplemented by a read-only server.
+	ComputeRanks(context.Context, *ComputeRanksRequest) (*ComputeRanksResponse, error)
+	// Ranks lists the stored ranks of every host or registrable domain.
+	Ranks(context.Context, *RanksRequest) (*RanksResponse, error)
 	// Outlinks lists the links of one source page from its latest crawl.
 	Outlinks(context.Context, *OutlinksRequest) (*OutlinksResponse, error)
 	// NewLinks lists the backlinks first seen in [from, to), newest first,
@@ -339,6 +394,15 @@ func (UnimplementedLinkGraphServiceServer) StreamAnchors(*AnchorsRequest, grpc.S
 }
 func (UnimplementedLinkGraphServiceServer) Summary(context.Context, *SummaryRequest) (*SummaryResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Summary not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) Intersect(context.Context, *IntersectRequest) (*IntersectResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Intersect not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) ComputeRanks(context.Context, *ComputeRanksRequest) (*ComputeRanksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ComputeRanks not implemented")
+}
+func (UnimplementedLinkGraphServiceServer) Ranks(context.Context, *RanksRequest) (*RanksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Ranks not implemented")
 }
 func (UnimplementedLinkGraphServiceServer) Outlinks(context.Context, *OutlinksRequest) (*OutlinksResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Outlinks not implemented")
@@ -484,6 +548,60 @@ func _LinkGraphService_Summary_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LinkGraphService_Intersect_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IntersectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).Intersect(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_Intersect_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).Intersect(ctx, req.(*IntersectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LinkGraphService_ComputeRanks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ComputeRanksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).ComputeRanks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_ComputeRanks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).ComputeRanks(ctx, req.(*ComputeRanksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LinkGraphService_Ranks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RanksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LinkGraphServiceServer).Ranks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LinkGraphService_Ranks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LinkGraphServiceServer).Ranks(ctx, req.(*RanksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LinkGraphService_Outlinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(OutlinksRequest)
 	if err := dec(in); err != nil {
@@ -607,6 +725,18 @@ var LinkGraphService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Summary",
 			Handler:    _LinkGraphService_Summary_Handler,
+		},
+		{
+			MethodName: "Intersect",
+			Handler:    _LinkGraphService_Intersect_Handler,
+		},
+		{
+			MethodName: "ComputeRanks",
+			Handler:    _LinkGraphService_ComputeRanks_Handler,
+		},
+		{
+			MethodName: "Ranks",
+			Handler:    _LinkGraphService_Ranks_Handler,
 		},
 		{
 			MethodName: "Outlinks",

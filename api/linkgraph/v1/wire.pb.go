@@ -973,6 +973,203 @@ func (x *URLList) GetTruncated() bool {
 	return false
 }
 
+// HostLinksRequest asks a shard node for a page of the host-level links of
+// its follow edges, for a ranking.
+type HostLinksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The edge key after which to continue; empty from the start.
+	After         []byte `protobuf:"bytes,1,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostLinksRequest) Reset() {
+	*x = HostLinksRequest{}
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostLinksRequest) ProtoMessage() {}
+
+func (x *HostLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostLinksRequest.ProtoReflect.Descriptor instead.
+func (*HostLinksRequest) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_wire_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *HostLinksRequest) GetAfter() []byte {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+// HostLinksPage is the distinct host pairs of a run of a node's edges:
+// hosts[from[i]] links to hosts[to[i]] (names as urlnorm.ReversedHost).
+type HostLinksPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Hosts []string               `protobuf:"bytes,1,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	From  []uint32               `protobuf:"varint,2,rep,packed,name=from,proto3" json:"from,omitempty"`
+	To    []uint32               `protobuf:"varint,3,rep,packed,name=to,proto3" json:"to,omitempty"`
+	// The page links read.
+	Links int64 `protobuf:"varint,4,opt,name=links,proto3" json:"links,omitempty"`
+	// Continues after this page; empty on the last.
+	Next          []byte `protobuf:"bytes,5,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostLinksPage) Reset() {
+	*x = HostLinksPage{}
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostLinksPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostLinksPage) ProtoMessage() {}
+
+func (x *HostLinksPage) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostLinksPage.ProtoReflect.Descriptor instead.
+func (*HostLinksPage) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_wire_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *HostLinksPage) GetHosts() []string {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *HostLinksPage) GetFrom() []uint32 {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *HostLinksPage) GetTo() []uint32 {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *HostLinksPage) GetLinks() int64 {
+	if x != nil {
+		return x.Links
+	}
+	return 0
+}
+
+func (x *HostLinksPage) GetNext() []byte {
+	if x != nil {
+		return x.Next
+	}
+	return nil
+}
+
+// RankBatch carries part of a ranking to a shard node, which stores it as
+// generation; the last batch, with commit set, makes it current.
+type RankBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Generation    uint64                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	Level         RankLevel              `protobuf:"varint,2,opt,name=level,proto3,enum=linkgraph.v1.RankLevel" json:"level,omitempty"`
+	Ranks         []*RankedName          `protobuf:"bytes,3,rep,name=ranks,proto3" json:"ranks,omitempty"`
+	Commit        *ComputeRanksResponse  `protobuf:"bytes,4,opt,name=commit,proto3" json:"commit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RankBatch) Reset() {
+	*x = RankBatch{}
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RankBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RankBatch) ProtoMessage() {}
+
+func (x *RankBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_linkgraph_v1_wire_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RankBatch.ProtoReflect.Descriptor instead.
+func (*RankBatch) Descriptor() ([]byte, []int) {
+	return file_linkgraph_v1_wire_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RankBatch) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *RankBatch) GetLevel() RankLevel {
+	if x != nil {
+		return x.Level
+	}
+	return RankLevel_RANK_LEVEL_UNSPECIFIED
+}
+
+func (x *RankBatch) GetRanks() []*RankedName {
+	if x != nil {
+		return x.Ranks
+	}
+	return nil
+}
+
+func (x *RankBatch) GetCommit() *ComputeRanksResponse {
+	if x != nil {
+		return x.Commit
+	}
+	return nil
+}
+
 var File_linkgraph_v1_wire_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_wire_proto_rawDesc = "" +
@@ -1060,7 +1257,22 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x05found\x18\x02 \x03(\bR\x05found\";\n" +
 	"\aURLList\x12\x12\n" +
 	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1c\n" +
-	"\ttruncated\x18\x02 \x01(\bR\ttruncated*O\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"(\n" +
+	"\x10HostLinksRequest\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\fR\x05after\"s\n" +
+	"\rHostLinksPage\x12\x14\n" +
+	"\x05hosts\x18\x01 \x03(\tR\x05hosts\x12\x12\n" +
+	"\x04from\x18\x02 \x03(\rR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x03(\rR\x02to\x12\x14\n" +
+	"\x05links\x18\x04 \x01(\x03R\x05links\x12\x12\n" +
+	"\x04next\x18\x05 \x01(\fR\x04next\"\xc6\x01\n" +
+	"\tRankBatch\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x04R\n" +
+	"generation\x12-\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x17.linkgraph.v1.RankLevelR\x05level\x12.\n" +
+	"\x05ranks\x18\x03 \x03(\v2\x18.linkgraph.v1.RankedNameR\x05ranks\x12:\n" +
+	"\x06commit\x18\x04 \x01(\v2\".linkgraph.v1.ComputeRanksResponseR\x06commit*O\n" +
 	"\tFetchKind\x12\x13\n" +
 	"\x0fFETCH_KIND_PAGE\x10\x00\x12\x15\n" +
 	"\x11FETCH_KIND_ROBOTS\x10\x01\x12\x16\n" +
@@ -1083,36 +1295,45 @@ func file_linkgraph_v1_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_linkgraph_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_linkgraph_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_linkgraph_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_linkgraph_v1_wire_proto_goTypes = []any{
-	(FetchKind)(0),     // 0: linkgraph.v1.FetchKind
-	(EdgeOp)(0),        // 1: linkgraph.v1.EdgeOp
-	(*FetchTask)(nil),  // 2: linkgraph.v1.FetchTask
-	(*OutLink)(nil),    // 3: linkgraph.v1.OutLink
-	(*PageResult)(nil), // 4: linkgraph.v1.PageResult
-	(*Edge)(nil),       // 5: linkgraph.v1.Edge
-	(*LinkBatch)(nil),  // 6: linkgraph.v1.LinkBatch
-	(*ShardRange)(nil), // 7: linkgraph.v1.ShardRange
-	(*KeyLookup)(nil),  // 8: linkgraph.v1.KeyLookup
-	(*KeyValues)(nil),  // 9: linkgraph.v1.KeyValues
-	(*URLList)(nil),    // 10: linkgraph.v1.URLList
-	(LinkType)(0),      // 11: linkgraph.v1.LinkType
-	(LostReason)(0),    // 12: linkgraph.v1.LostReason
+	(FetchKind)(0),               // 0: linkgraph.v1.FetchKind
+	(EdgeOp)(0),                  // 1: linkgraph.v1.EdgeOp
+	(*FetchTask)(nil),            // 2: linkgraph.v1.FetchTask
+	(*OutLink)(nil),              // 3: linkgraph.v1.OutLink
+	(*PageResult)(nil),           // 4: linkgraph.v1.PageResult
+	(*Edge)(nil),                 // 5: linkgraph.v1.Edge
+	(*LinkBatch)(nil),            // 6: linkgraph.v1.LinkBatch
+	(*ShardRange)(nil),           // 7: linkgraph.v1.ShardRange
+	(*KeyLookup)(nil),            // 8: linkgraph.v1.KeyLookup
+	(*KeyValues)(nil),            // 9: linkgraph.v1.KeyValues
+	(*URLList)(nil),              // 10: linkgraph.v1.URLList
+	(*HostLinksRequest)(nil),     // 11: linkgraph.v1.HostLinksRequest
+	(*HostLinksPage)(nil),        // 12: linkgraph.v1.HostLinksPage
+	(*RankBatch)(nil),            // 13: linkgraph.v1.RankBatch
+	(LinkType)(0),                // 14: linkgraph.v1.LinkType
+	(LostReason)(0),              // 15: linkgraph.v1.LostReason
+	(RankLevel)(0),               // 16: linkgraph.v1.RankLevel
+	(*RankedName)(nil),           // 17: linkgraph.v1.RankedName
+	(*ComputeRanksResponse)(nil), // 18: linkgraph.v1.ComputeRanksResponse
 }
 var file_linkgraph_v1_wire_proto_depIdxs = []int32{
 	0,  // 0: linkgraph.v1.FetchTask.kind:type_name -> linkgraph.v1.FetchKind
-	11, // 1: linkgraph.v1.OutLink.type:type_name -> linkgraph.v1.LinkType
+	14, // 1: linkgraph.v1.OutLink.type:type_name -> linkgraph.v1.LinkType
 	3,  // 2: linkgraph.v1.PageResult.links:type_name -> linkgraph.v1.OutLink
 	0,  // 3: linkgraph.v1.PageResult.kind:type_name -> linkgraph.v1.FetchKind
-	11, // 4: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
+	14, // 4: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
 	1,  // 5: linkgraph.v1.Edge.op:type_name -> linkgraph.v1.EdgeOp
-	12, // 6: linkgraph.v1.Edge.lost_reason:type_name -> linkgraph.v1.LostReason
+	15, // 6: linkgraph.v1.Edge.lost_reason:type_name -> linkgraph.v1.LostReason
 	5,  // 7: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	16, // 8: linkgraph.v1.RankBatch.level:type_name -> linkgraph.v1.RankLevel
+	17, // 9: linkgraph.v1.RankBatch.ranks:type_name -> linkgraph.v1.RankedName
+	18, // 10: linkgraph.v1.RankBatch.commit:type_name -> linkgraph.v1.ComputeRanksResponse
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_wire_proto_init() }
@@ -1127,7 +1348,7 @@ func file_linkgraph_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linkgraph_v1_wire_proto_rawDesc), len(file_linkgraph_v1_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,318 @@
+package indexer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer/rank"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+// Ranking: the host graph of the index's live follow links is built from
+// one snapshot (on a cluster's gateway: from every node, page by page),
+// ranked in memory by package rank, and stored as a new generation of
+// ranks with the index (on a cluster: with every node's), where the views
+// read a source's authority.
+
+// ErrRankingRunning is returned by ComputeRanks while another ranking of
+// the same index or cluster runs.
+var ErrRankingRunning = errors.New("indexer: a ranking is already running; wait for it")
+
+// Page sizes of Ranks.
+const (
+	DefaultRanksPage = 1000
+	MaxRanksPage     = 10000
+)
+
+// hostLinksPageBytes bounds a HostLinksPage on NATS (max_payload is 1 MiB
+// by default); hostLinksPageLinks bounds the edges one page reads, so a
+// page answers well within a query's timeout.
+const (
+	hostLinksPageBytes = 512 << 10
+	hostLinksPageLinks = 1 << 20
+)
+
+// scanHostLinks calls fn with the hosts (as urlnorm.ReversedHost) of every
+// live follow edge after the key after, in key order.
+func (ix *Index) scanHostLinks(ctx context.Context, r pebble.Reader, after []byte, fn func(src, dst string, key []byte) error) error {
+	sel, err := exportSelection(ExportQuery{Filter: &lgv1.Filter{FollowOnly: true}})
+	if err != nil {
+		return err
+	}
+	var lastTgt, dst string // rows come sorted by target
+	return sel.scanAfter(ctx, r, after, func(row edgeRow) error {
+		tgt, _, _ := strings.Cut(row.k.targetSURT, ")")
+		if tgt != lastTgt || dst == "" {
+			lastTgt, dst = tgt, urlnorm.ReversedHostOfSURT(tgt)
+		}
+		src, _, _ := strings.Cut(row.k.sourceSURT, ")")
+		return fn(urlnorm.ReversedHostOfSURT(src), dst, row.key)
+	})
+}
+
+// ComputeRanks ranks the hosts and registrable domains of the index from
+// one snapshot and stores the ranks as the current ones.
+func (ix *Index) ComputeRanks(ctx context.Context) (*lgv1.ComputeRanksResponse, error) {
+	if !ix.rankMu.TryLock() {
+		return nil, ErrRankingRunning
+	}
+	defer ix.rankMu.Unlock()
+	start := time.Now()
+	b := rank.NewBuilder()
+	snap := ix.db.NewSnapshot()
+	err := ix.scanHostLinks(ctx, snap, nil, func(src, dst string, _ []byte) error { return b.Add(src, dst) })
+	snap.Close()
+	if err != nil {
+		return nil, err
+	}
+	res, err := b.Rank(ctx, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, err
+	}
+	meta := rankMeta(res, start)
+	if err := rank.Save(ix.db, uint64(start.UnixNano()), res, meta); err != nil {
+		return nil, err
+	}
+	return meta, nil
+}
+
+// rankMeta describes a finished ranking that started at start.
+func rankMeta(res *rank.Result, start time.Time) *lgv1.ComputeRanksResponse {
+	return &lgv1.ComputeRanksResponse{
+		Hosts: int64(len(res.Hosts.Names)), HostLinks: int64(res.Hosts.Links),
+		Domains: int64(len(res.Domains.Names)), DomainLinks: int64(res.Domains.Links),
+		LinksRead: res.Links, ComputedAt: timestamppb.New(start), Seconds: time.Since(start).Seconds(),
+	}
+}
+
+// hostLinksPage returns the distinct host pairs of the live follow edges
+// after the key after, up to a page's bounds, for a gateway's ranking.
+func (ix *Index) hostLinksPage(ctx context.Context, after []byte) (*lgv1.HostLinksPage, error) {
+	snap := ix.db.NewSnapshot()
+	defer snap.Close()
+	page := &lgv1.HostLinksPage{}
+	ids := make(map[string]uint32)
+	pairs := make(map[[2]uint32]struct{})
+	size := 0 // encoded, about
+	id := func(name string) uint32 {
+		i, ok := ids[name]
+		if !ok {
+			i = uint32(len(page.Hosts))
+			ids[name] = i
+			page.Hosts = append(page.Hosts, name)
+			size += len(name) + 3
+		}
+		return i
+	}
+	errFull := errors.New("page full")
+	err := ix.scanHostLinks(ctx, snap, after, func(src, dst string, key []byte) error {
+		page.Links++
+		// A link within a host is sent too: it makes the host a node.
+		p := [2]uint32{id(src), id(dst)}
+		if _, ok := pairs[p]; !ok {
+			pairs[p] = struct{}{}
+			page.From, page.To = append(page.From, p[0]), append(page.To, p[1])
+			size += 10
+		}
+		if page.Links < hostLinksPageLinks && size < hostLinksPageBytes {
+			return nil
+		}
+		page.Next = append([]byte(nil), key...)
+		return errFull
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		return nil, err
+	}
+	return page, nil
+}
+
+// Ranks lists the stored ranks of a level, in order of name.
+func (ix *Index) Ranks(ctx context.Context, req *lgv1.RanksRequest) (*lgv1.RanksResponse, error) {
+	level, err := rankLevel(req.GetLevel())
+	if err != nil {
+		return nil, err
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size == 0:
+		size = DefaultRanksPage
+	case size < 0 || size > MaxRanksPage:
+		return nil, fmt.Errorf("%w: page_size %d out of range 1..%d", ErrInvalidArgument, size, MaxRanksPage)
+	}
+	qid := crc32.ChecksumIEEE([]byte{'r', level})
+	var after []byte
+	if req.GetPageToken() != "" {
+		if after, err = decodeToken(req.GetPageToken(), qid); err != nil {
+			return nil, err
+		}
+	}
+	snap := ix.db.NewSnapshot()
+	defer snap.Close()
+	rr, err := rank.NewReader(snap)
+	if err != nil {
+		return nil, err
+	}
+	resp := &lgv1.RanksResponse{ComputedAt: rr.Meta().GetComputedAt()}
+	err = rr.Each(ctx, level, string(after), func(name string, r *lgv1.Rank) bool {
+		if len(resp.Ranks) == size {
+			resp.NextPageToken = encodeToken(qid, []byte(resp.Ranks[size-1].Name))
+			return false
+		}
+		resp.Ranks = append(resp.Ranks, &lgv1.RankedName{Name: name, Rank: r})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func rankLevel(l lgv1.RankLevel) (byte, error) {
+	switch l {
+	case lgv1.RankLevel_RANK_LEVEL_HOST:
+		return rank.LevelHost, nil
+	case lgv1.RankLevel_RANK_LEVEL_DOMAIN:
+		return rank.LevelDomain, nil
+	}
+	return 0, fmt.Errorf("%w: level %v: use host or domain", ErrInvalidArgument, l)
+}
+
+// putRanks stores a RankBatch a gateway sent: its ranks as part of their
+// generation, and with commit, the generation as the current one.
+func (ix *Index) putRanks(b *lgv1.RankBatch) error {
+	w := rank.NewWriter(ix.db, b.GetGeneration())
+	level, err := rankLevel(b.GetLevel())
+	if len(b.GetRanks()) > 0 && err != nil {
+		return err
+	}
+	for _, r := range b.GetRanks() {
+		if err := w.Put(level, r.GetName(), r.GetRank()); err != nil {
+			return err
+		}
+	}
+	if b.GetCommit() != nil {
+		return w.Commit(b.GetCommit())
+	}
+	return w.Flush()
+}
+
+// ComputeRanks implements lgv1.LinkGraphServiceServer.
+func (s *GRPCServer) ComputeRanks(ctx context.Context, _ *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error) {
+	resp, err := s.Index.ComputeRanks(ctx)
+	return resp, toStatus(err)
+}
+
+// Ranks implements lgv1.LinkGraphServiceServer.
+func (s *GRPCServer) Ranks(ctx context.Context, req *lgv1.RanksRequest) (*lgv1.RanksResponse, error) {
+	resp, err := s.Index.Ranks(ctx, req)
+	return resp, toStatus(err)
+}
+
+// rankBatchBytes bounds a RankBatch on NATS; a rank is about 60 bytes.
+const rankBatchRanks = 8192
+
+// ComputeRanks implements lgv1.LinkGraphServiceServer: the gateway gathers
+// the host links of every node, page by page (each page from its node's
+// snapshot at the time), ranks them in its own memory, and stores the
+// ranks on every node, committing them once all nodes hold them.
+func (g *Gateway) ComputeRanks(ctx context.Context, _ *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error) {
+	if !g.rankMu.TryLock() {
+		return nil, toStatus(ErrRankingRunning)
+	}
+	defer g.rankMu.Unlock()
+	start := time.Now()
+	nodes, err := g.nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := rank.NewBuilder()
+	for _, first := range nodes {
+		var after []byte
+		for {
+			var page lgv1.HostLinksPage
+			if err := request(ctx, g.nc, first, methodHostLinks, &lgv1.HostLinksRequest{After: after}, &page); err != nil {
+				return nil, err
+			}
+			srcs, dsts := make([]string, len(page.GetFrom())), make([]string, len(page.GetFrom()))
+			for i := range srcs {
+				f, t := page.GetFrom()[i], page.GetTo()[i]
+				if int(f) >= len(page.GetHosts()) || int(t) >= len(page.GetHosts()) || len(page.GetTo()) != len(srcs) {
+					return nil, status.Errorf(codes.Internal, "shard %d sent a malformed host links page", first)
+				}
+				srcs[i], dsts[i] = page.GetHosts()[f], page.GetHosts()[t]
+			}
+			if err := b.AddPairs(page.GetLinks(), srcs, dsts); err != nil {
+				return nil, toStatus(err)
+			}
+			if after = page.GetNext(); len(after) == 0 {
+				break
+			}
+		}
+	}
+	res, err := b.Rank(ctx, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	meta := rankMeta(res, start)
+	gen := uint64(start.UnixNano())
+	for _, lv := range []*rank.Ranked{&res.Hosts, &res.Domains} {
+		level := lgv1.RankLevel_RANK_LEVEL_HOST
+		if lv.Level == rank.LevelDomain {
+			level = lgv1.RankLevel_RANK_LEVEL_DOMAIN
+		}
+		ranks := lv.Ranks()
+		for i := 0; i < len(ranks); i += rankBatchRanks {
+			batch := &lgv1.RankBatch{Generation: gen, Level: level, Ranks: ranks[i:min(i+rankBatchRanks, len(ranks))]}
+			for _, first := range nodes {
+				if err := request(ctx, g.nc, first, methodPutRanks, batch, &lgv1.RankBatch{}); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	meta.Seconds = time.Since(start).Seconds()
+	for _, first := range nodes {
+		if err := request(ctx, g.nc, first, methodPutRanks, &lgv1.RankBatch{Generation: gen, Commit: meta}, &lgv1.RankBatch{}); err != nil {
+			return nil, err
+		}
+	}
+	return meta, nil
+}
+
+// nodes returns the first shard of every node, in shard order.
+func (g *Gateway) nodes(ctx context.Context) ([]int, error) {
+	var firsts []int
+	for shard := 0; shard < g.shards; {
+		var r lgv1.ShardRange
+		if err := request(ctx, g.nc, shard, methodRange, &lgv1.ShardRange{}, &r); err != nil {
+			return nil, err
+		}
+		if int(r.GetLo()) != shard || r.GetHi() <= r.GetLo() {
+			return nil, status.Errorf(codes.FailedPrecondition, "shard %d is served by a node owning %d-%d: the shard layout is changing", shard, r.GetLo(), r.GetHi()-1)
+		}
+		firsts = append(firsts, shard)
+		shard = int(r.GetHi())
+	}
+	return firsts, nil
+}
+
+// Ranks implements lgv1.LinkGraphServiceServer: every node holds all the
+// ranks, so the first answers.
+func (g *Gateway) Ranks(ctx context.Context, req *lgv1.RanksRequest) (*lgv1.RanksResponse, error) {
+	resp := &lgv1.RanksResponse{}
+	if err := request(ctx, g.nc, 0, "Ranks", req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

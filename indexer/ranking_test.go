@@ -1,0 +1,190 @@
+package indexer
+
+import (
+	"context"
+	"math"
+	"slices"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer/rank"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+// truthRanks ranks the truth's live follow links between hosts (or
+// registrable domains) with package rank's graph, independently of the
+// index: name -> rank.
+func truthRanks(t *testing.T, w *truthWeb, nameOf func(url string) string) map[string]*lgv1.Rank {
+	t.Helper()
+	ids := map[string]uint32{}
+	var names []string
+	id := func(name string) uint32 {
+		if i, ok := ids[name]; ok {
+			return i
+		}
+		ids[name] = uint32(len(names))
+		names = append(names, name)
+		return ids[name]
+	}
+	var edges []rank.Edge
+	for _, l := range w.live {
+		if l.flags().follow() {
+			edges = append(edges, rank.Edge{From: id(nameOf(l.source)), To: id(nameOf(l.target))})
+		}
+	}
+	g, err := rank.NewGraph(len(names), edges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rank.Ranked{Names: names, PR: g.PageRank(rank.DefaultDamping, 1e-9, 200), HC: g.HarmonicExact()}
+	out := map[string]*lgv1.Rank{}
+	for _, rn := range r.Ranks() {
+		out[rn.Name] = rn.Rank
+	}
+	return out
+}
+
+func hostName(u string) string   { return urlnorm.ReversedHost(urlnorm.Host(u)) }
+func domainName(u string) string { return urlnorm.ReversedHost(domainOf(u)) }
+
+// allRanks lists the stored ranks of a level.
+func allRanks(t *testing.T, ranks func(context.Context, *lgv1.RanksRequest) (*lgv1.RanksResponse, error), level lgv1.RankLevel) map[string]*lgv1.Rank {
+	t.Helper()
+	out := map[string]*lgv1.Rank{}
+	req := &lgv1.RanksRequest{Level: level, PageSize: 3}
+	var last string
+	for {
+		resp, err := ranks(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range resp.Ranks {
+			if r.Name <= last {
+				t.Fatalf("ranks out of order: %s after %s", r.Name, last)
+			}
+			last = r.Name
+			out[r.Name] = r.Rank
+		}
+		if req.PageToken = resp.NextPageToken; req.PageToken == "" {
+			return out
+		}
+	}
+}
+
+func sameRanks(t *testing.T, what string, got, want map[string]*lgv1.Rank) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d ranked, want %d", what, len(got), len(want))
+	}
+	for name, w := range want {
+		g := got[name]
+		if g == nil || g.Score != w.Score || g.PagerankPos != w.PagerankPos || g.HarmonicPos != w.HarmonicPos ||
+			math.Abs(g.Pagerank-w.Pagerank) > 1e-9 || math.Abs(g.Harmonic-w.Harmonic) > 1e-9 {
+			t.Errorf("%s: %s ranked %v, want %v", what, name, g, w)
+		}
+	}
+}
+
+// ComputeRanks ranks the hosts and domains of the index over their live
+// follow links only (nofollow, lost and internal links do not count) and
+// stores the ranks as the current ones, for Ranks and the views.
+func TestComputeRanksMatchesTruth(t *testing.T) {
+	ix, w := crawlWeb(t, 5)
+	nofollow := 0
+	for _, l := range w.live {
+		if !l.flags().follow() && urlnorm.Host(l.source) != urlnorm.Host(l.target) {
+			nofollow++
+		}
+	}
+	if nofollow == 0 || len(w.lost) == 0 {
+		t.Fatal("the random web has no nofollow or lost links between hosts; pick another seed")
+	}
+	srv := &GRPCServer{Index: ix}
+	meta, err := srv.ComputeRanks(context.Background(), &lgv1.ComputeRanksRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, domains := truthRanks(t, w, hostName), truthRanks(t, w, domainName)
+	if meta.Hosts != int64(len(hosts)) || meta.Domains != int64(len(domains)) || meta.LinksRead == 0 || meta.ComputedAt == nil {
+		t.Errorf("ComputeRanks said %v; want %d hosts, %d domains", meta, len(hosts), len(domains))
+	}
+	sameRanks(t, "hosts", allRanks(t, srv.Ranks, lgv1.RankLevel_RANK_LEVEL_HOST), hosts)
+	sameRanks(t, "domains", allRanks(t, srv.Ranks, lgv1.RankLevel_RANK_LEVEL_DOMAIN), domains)
+
+	// The views read the new generation: a domain's Summary has its rank,
+	// its referring domains their scores.
+	sum, err := srv.Summary(context.Background(), &lgv1.SummaryRequest{Target: "beta.org", Scope: lgv1.Scope_SCOPE_DOMAIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := domains["org.beta"]; sum.Summary.Rank.GetScore() != want.Score || sum.Summary.Rank.GetPagerankPos() != want.PagerankPos {
+		t.Errorf("summary rank %v, want %v", sum.Summary.Rank, want)
+	}
+	rd, err := srv.ReferringDomains(context.Background(), &lgv1.ReferringDomainsRequest{Target: "beta.org", Scope: lgv1.Scope_SCOPE_DOMAIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range rd.Domains {
+		if want := domains[urlnorm.ReversedHost(d.Domain)].GetScore(); d.Authority != want {
+			t.Errorf("referring domain %s: authority %d, want %d", d.Domain, d.Authority, want)
+		}
+	}
+
+	// Bad input.
+	for _, req := range []*lgv1.RanksRequest{{}, {Level: 7}, {Level: lgv1.RankLevel_RANK_LEVEL_HOST, PageSize: MaxRanksPage + 1}, {Level: lgv1.RankLevel_RANK_LEVEL_HOST, PageToken: "xyz"}} {
+		if _, err := srv.Ranks(context.Background(), req); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("Ranks(%v): %v, want InvalidArgument", req, err)
+		}
+	}
+}
+
+// On a cluster the gateway gathers the host links of both nodes, ranks
+// them once and stores the ranks on every node: they equal those of one
+// index holding the whole web, whichever node is asked.
+func TestGatewayComputeRanks(t *testing.T) {
+	const seed = 6
+	whole, _ := crawlWeb(t, seed)
+	nodes, _ := crawlCluster(t, seed, 2)
+	nc, _ := startNodes(t, nodes)
+	gw := serveGRPC(t, NewGateway(nc, viewShards))
+	ctx := context.Background()
+	meta, err := gw.ComputeRanks(ctx, &lgv1.ComputeRanksRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := &GRPCServer{Index: whole}
+	wantMeta, err := one.ComputeRanks(ctx, &lgv1.ComputeRanksRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Hosts != wantMeta.Hosts || meta.HostLinks != wantMeta.HostLinks || meta.Domains != wantMeta.Domains ||
+		meta.DomainLinks != wantMeta.DomainLinks || meta.LinksRead != wantMeta.LinksRead {
+		t.Errorf("gateway ranked %v, one index %v", meta, wantMeta)
+	}
+	for _, level := range []lgv1.RankLevel{lgv1.RankLevel_RANK_LEVEL_HOST, lgv1.RankLevel_RANK_LEVEL_DOMAIN} {
+		want := allRanks(t, one.Ranks, level)
+		sameRanks(t, "gateway "+level.String(), allRanks(t, func(ctx context.Context, r *lgv1.RanksRequest) (*lgv1.RanksResponse, error) {
+			return gw.Ranks(ctx, r)
+		}, level), want)
+		for i, n := range nodes {
+			sameRanks(t, "node "+string(rune('0'+i))+" "+level.String(), allRanks(t, (&GRPCServer{Index: n}).Ranks, level), want)
+		}
+	}
+	// A Summary through the gateway shows the rank its node holds.
+	got, err := gw.Summary(ctx, &lgv1.SummaryRequest{Target: "www.beta.org", Scope: lgv1.Scope_SCOPE_HOST})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := one.Summary(ctx, &lgv1.SummaryRequest{Target: "www.beta.org", Scope: lgv1.Scope_SCOPE_HOST})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Summary.Rank.GetScore() != want.Summary.Rank.GetScore() || got.Summary.Rank == nil ||
+		!slices.Equal(got.Summary.ReferringDomainsByAuthority, want.Summary.ReferringDomainsByAuthority) {
+		t.Errorf("gateway summary rank %v %v, one index %v %v", got.Summary.Rank, got.Summary.ReferringDomainsByAuthority,
+			want.Summary.Rank, want.Summary.ReferringDomainsByAuthority)
+	}
+}
