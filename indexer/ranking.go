@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"runtime"
 	"strings"
 	"time"
@@ -315,4 +316,47 @@ func (g *Gateway) Ranks(ctx context.Context, req *lgv1.RanksRequest) (*lgv1.Rank
 		return nil, err
 	}
 	return resp, nil
+}
+
+// Ranker computes and lists ranks: a GRPCServer (serve) or a Gateway.
+type Ranker interface {
+	ComputeRanks(context.Context, *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error)
+	Ranks(context.Context, *lgv1.RanksRequest) (*lgv1.RanksResponse, error)
+}
+
+// firstRanking is how long after start RankEvery first ranks an index that
+// has no ranks yet (a fresh crawl has little to rank before that).
+const firstRanking = 10 * time.Minute
+
+// RankEvery ranks with r whenever the stored ranks are older than every
+// (the first time, if there are none, after firstRanking or every,
+// whichever is sooner), until ctx is done. A failed ranking is logged and
+// tried again an interval later.
+func RankEvery(ctx context.Context, r Ranker, every time.Duration, log *slog.Logger) error {
+	next := time.Now().Add(min(every, firstRanking))
+	if resp, err := r.Ranks(ctx, &lgv1.RanksRequest{Level: lgv1.RankLevel_RANK_LEVEL_HOST, PageSize: 1}); err != nil {
+		log.Warn("cannot read the stored ranks; ranking on schedule", "err", err)
+	} else if at := resp.GetComputedAt(); at != nil {
+		next = at.AsTime().Add(every)
+	}
+	t := time.NewTimer(time.Until(next))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		meta, err := r.ComputeRanks(ctx, &lgv1.ComputeRanksRequest{})
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			log.Error("ranking failed; trying again at the next interval", "err", err)
+		default:
+			log.Info("ranked hosts and domains", "hosts", meta.Hosts, "host_links", meta.HostLinks,
+				"domains", meta.Domains, "domain_links", meta.DomainLinks, "links_read", meta.LinksRead, "seconds", meta.Seconds)
+		}
+		t.Reset(every)
+	}
 }

@@ -2,9 +2,11 @@ package indexer
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -186,5 +188,31 @@ func TestGatewayComputeRanks(t *testing.T) {
 		!slices.Equal(got.Summary.ReferringDomainsByAuthority, want.Summary.ReferringDomainsByAuthority) {
 		t.Errorf("gateway summary rank %v %v, one index %v %v", got.Summary.Rank, got.Summary.ReferringDomainsByAuthority,
 			want.Summary.Rank, want.Summary.ReferringDomainsByAuthority)
+	}
+}
+
+// RankEvery ranks at once when the stored ranks are older than the
+// interval, then again every interval, and returns when canceled.
+func TestRankEvery(t *testing.T) {
+	ix, _ := crawlWeb(t, 7) // ranks stored at 1 ms past the epoch: overdue
+	srv := &GRPCServer{Index: ix}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- RankEvery(ctx, srv, 50*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	seen := map[time.Time]bool{}
+	for deadline := time.Now().Add(30 * time.Second); len(seen) < 3; {
+		resp, err := srv.Ranks(context.Background(), &lgv1.RanksRequest{Level: lgv1.RankLevel_RANK_LEVEL_DOMAIN, PageSize: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[resp.ComputedAt.AsTime()] = true
+		if time.Now().After(deadline) {
+			t.Fatalf("rankings seen after 30s: %v", seen)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("RankEvery returned %v", err)
 	}
 }

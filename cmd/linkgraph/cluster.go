@@ -288,11 +288,16 @@ func (c *gatewayCmd) run(ctx context.Context, args []string, _, stderr io.Writer
 	tlsCert := fs.String("tls-cert", "", "serve gRPC and HTTP over TLS with this PEM certificate chain (needs --tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	grace := graceFlag(fs, "queries and exports in flight")
+	rankEvery := fs.Duration("rank-every", 0, "rank the cluster's hosts and domains when the stored ranks are this old; 0 (the default) ranks only on request (linkgraph rank --server, as the Helm chart's CronJob does). Set it on one gateway only: each would rank")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := errors.Join(noArgs(pos), cf.check(), checkGrace(*grace)); err != nil {
+	var errRank error
+	if *rankEvery < 0 {
+		errRank = fmt.Errorf("--rank-every %s: must not be negative", *rankEvery)
+	}
+	if err := errors.Join(noArgs(pos), cf.check(), checkGrace(*grace), errRank); err != nil {
 		return usageError{err}
 	}
 	token, tlsConfig, err := apiFlags(*tokenFile, *tlsCert, *tlsKey)
@@ -324,9 +329,13 @@ func (c *gatewayCmd) run(ctx context.Context, args []string, _, stderr io.Writer
 			return startErr(gctx, err)
 		}
 		defer cl.Close()
-		api, err := apiserver.New(apiserver.Config{Service: indexer.NewGateway(cl.NC, cl.Shards), Token: token, TLS: tlsConfig})
+		gw := indexer.NewGateway(cl.NC, cl.Shards)
+		api, err := apiserver.New(apiserver.Config{Service: gw, Token: token, TLS: tlsConfig})
 		if err != nil {
 			return err
+		}
+		if *rankEvery > 0 {
+			g.Go(func() error { return indexer.RankEvery(gctx, gw, *rankEvery, log) })
 		}
 		if err := api.Register(ops.Reg); err != nil {
 			return err

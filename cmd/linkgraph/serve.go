@@ -45,12 +45,16 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	tokenFile := fs.String("auth-token-file", "", "require \"authorization: Bearer <token>\" with the token in this file on every gRPC call but health checks and every /v1/ request")
 	tlsCert := fs.String("tls-cert", "", "serve gRPC and HTTP over TLS with this PEM certificate chain (needs --tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	rankEvery := fs.Duration("rank-every", 24*time.Hour, "rank hosts and domains when the stored ranks are this old (a fresh index first after 10 minutes); 0 ranks only on request (linkgraph rank --server)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q: give seeds with --seed", pos[0])
+	}
+	if *rankEvery < 0 {
+		return usagef("--rank-every %s: must not be negative", *rankEvery)
 	}
 	token, tlsConfig, err := apiFlags(*tokenFile, *tlsCert, *tlsKey)
 	if err != nil {
@@ -87,7 +91,8 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 
-	api, err := apiserver.New(apiserver.Config{Service: node.Service{GRPCServer: &indexer.GRPCServer{Index: n.Index()}, Node: n}, Token: token, TLS: tlsConfig})
+	srv := &indexer.GRPCServer{Index: n.Index()}
+	api, err := apiserver.New(apiserver.Config{Service: node.Service{GRPCServer: srv, Node: n}, Token: token, TLS: tlsConfig})
 	if err != nil {
 		return err
 	}
@@ -110,6 +115,9 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	g.Go(func() error { return n.Run(gctx) })
 	g.Go(func() error { return ops.run(gctx) })
 	g.Go(func() error { return serveGRPC(gctx, api, lis, 5*time.Second) })
+	if *rankEvery > 0 {
+		g.Go(func() error { return indexer.RankEvery(gctx, srv, *rankEvery, log) })
+	}
 	ops.setReady(true)
 	scheme := "http"
 	if tlsConfig != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -22,6 +23,7 @@ import (
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/internal/apiserver"
 	"github.com/linkgraph/linkgraph/internal/testweb"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
 // TestServeHTTPGatewayWithAuthAndTLS runs serve with a token and TLS and
@@ -38,7 +40,7 @@ func TestServeHTTPGatewayWithAuthAndTLS(t *testing.T) {
 	addr, httpAddr := freeAddr(t), freeAddr(t)
 	args := []string{"serve", "--data", t.TempDir(), "--grpc-addr", addr, "--http-addr", httpAddr,
 		"--allow-private-networks", "--delay", "0", "--per-host-concurrency", "4",
-		"--auth-token-file", tokenFile, "--tls-cert", certFile, "--tls-key", keyFile}
+		"--auth-token-file", tokenFile, "--tls-cert", certFile, "--tls-key", keyFile, "--rank-every", "2s"}
 	for _, s := range web.Seeds() {
 		args = append(args, "--seed", s)
 	}
@@ -148,6 +150,70 @@ func TestServeHTTPGatewayWithAuthAndTLS(t *testing.T) {
 	// The CLI asks the same server.
 	if c, out, e := runCLI(t, "backlinks", "--server", addr, "--tls-ca", certFile, "--token-file", tokenFile, "--format", "tsv", target); c != 0 || strings.Count(out, "\n") != want[target]+1 {
 		t.Errorf("CLI: exit %d, %d lines, want %d; %s", c, strings.Count(out, "\n"), want[target]+1, e)
+	}
+
+	// Ranks: serve ranks on its schedule (--rank-every 2s: first 2s after
+	// start), /v1/ranks lists them, POST /v1/ranks:compute and
+	// rank --server rank again, and export --format ranks writes them.
+	hosts := map[string]bool{}
+	for _, e := range web.Edges() {
+		hosts[urlnorm.ReversedHost(urlnorm.Host(e.Source))] = true
+	}
+	var ranks struct {
+		Ranks      []json.RawMessage `json:"ranks"`
+		ComputedAt string            `json:"computed_at"`
+	}
+	for ranks.ComputedAt == "" {
+		c, body := get("/v1/ranks", url.Values{"level": {"host"}}, "serve-token")
+		if c != http.StatusOK {
+			t.Fatalf("/v1/ranks: HTTP %d %s", c, body)
+		}
+		if err := json.Unmarshal(body, &ranks); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("no scheduled ranking after 40s: %s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Every crawled host links out (the web's own hosts and the hosts
+	// they link to are ranked; the indexer tests check the values).
+	if len(ranks.Ranks) <= len(hosts) {
+		t.Errorf("/v1/ranks: %d hosts ranked, want more than the %d crawled", len(ranks.Ranks), len(hosts))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+httpAddr+"/v1/ranks:compute", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer serve-token")
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var computed struct {
+		Hosts string `json:"hosts"`
+	}
+	if err := json.Unmarshal(body, &computed); res.StatusCode != http.StatusOK && res.StatusCode != http.StatusConflict || err != nil ||
+		res.StatusCode == http.StatusOK && computed.Hosts != fmt.Sprint(len(ranks.Ranks)) {
+		t.Errorf("POST /v1/ranks:compute: HTTP %d %s, want %d hosts", res.StatusCode, body, len(ranks.Ranks))
+	}
+	c, out, e := runCLI(t, "rank", "--server", addr, "--tls-ca", certFile, "--token-file", tokenFile, "--out", "-")
+	for c != 0 && strings.Contains(e, "already running") { // the scheduled one
+		time.Sleep(100 * time.Millisecond)
+		c, out, e = runCLI(t, "rank", "--server", addr, "--tls-ca", certFile, "--token-file", tokenFile, "--out", "-")
+	}
+	if c != 0 || strings.Count(out, "\n") != len(ranks.Ranks)+1 || !strings.HasPrefix(out, "#harmonicc_pos") {
+		t.Errorf("rank --server: exit %d %s\n%s", c, e, out)
+	}
+	for h := range hosts {
+		if !strings.Contains(out, "\t"+h+"\n") {
+			t.Errorf("rank --server: crawled host %s not ranked", h)
+		}
+	}
+	if c, exported, e := runCLI(t, "export", "--server", addr, "--tls-ca", certFile, "--token-file", tokenFile, "--format", "ranks"); c != 0 || exported != out {
+		t.Errorf("export --format ranks --server: exit %d %s\n%s\nwant\n%s", c, e, exported, out)
 	}
 
 	stop()

@@ -37,6 +37,11 @@ var routeRequests = map[string]protoreflect.MessageDescriptor{
 	"/v1/anchors":           (*lgv1.AnchorsRequest)(nil).ProtoReflect().Descriptor(),
 	"/v1/summary":           (*lgv1.SummaryRequest)(nil).ProtoReflect().Descriptor(),
 	"/v1/outlinks":          (*lgv1.OutlinksRequest)(nil).ProtoReflect().Descriptor(),
+	"/v1/new-links":         (*lgv1.LinkChangesRequest)(nil).ProtoReflect().Descriptor(),
+	"/v1/lost-links":        (*lgv1.LinkChangesRequest)(nil).ProtoReflect().Descriptor(),
+	"/v1/velocity":          (*lgv1.VelocityRequest)(nil).ProtoReflect().Descriptor(),
+	"/v1/ranks":             (*lgv1.RanksRequest)(nil).ProtoReflect().Descriptor(),
+	"/v1/intersect":         (*lgv1.IntersectRequest)(nil).ProtoReflect().Descriptor(),
 	ExportPath:              (*lgv1.ExportRequest)(nil).ProtoReflect().Descriptor(),
 }
 
