@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -213,6 +214,7 @@ func TestClusterSurvivesKills(t *testing.T) {
 	checkViews(t, web, remoteAPI{client})
 	checkOutlinks(t, web, client)
 	checkRecrawl(t, web, client)
+	checkClusterRank(t, web, nsrv.URL, grpcAddr, client)
 
 	var handled float64
 	for labels, v := range gateway.metrics()["grpc_server_handled_total"] {
@@ -439,5 +441,40 @@ func checkRecrawl(t *testing.T, web *testweb.Web, client lgv1.LinkGraphServiceCl
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+}
+
+// checkClusterRank runs rank --nats, which gathers the host links of both
+// shard nodes, ranks them in the test process and stores the ranks on the
+// nodes: every host of a follow link is ranked, and the gateway serves the
+// same ranks back (export --format ranks) and in a host's Summary.
+func checkClusterRank(t *testing.T, web *testweb.Web, natsURL, grpcAddr string, client lgv1.LinkGraphServiceClient) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, e := range web.Edges() {
+		if !e.PageNoFollow && !nofollowRel(e.Rel) {
+			want[urlnorm.ReversedHost(urlnorm.Host(e.Source))] = true
+			want[urlnorm.ReversedHost(urlnorm.Host(e.Target))] = true
+		}
+	}
+	code, out, errOut := runCLI(t, "rank", "--nats", natsURL, "--out", "-")
+	if code != 0 {
+		t.Fatalf("rank --nats: exit %d: %s", code, errOut)
+	}
+	got := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Split(line, "\t")
+		got[f[len(f)-1]] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("rank --nats ranked %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	if code, exported, errOut := runCLI(t, "export", "--server", grpcAddr, "--format", "ranks"); code != 0 || exported != out {
+		t.Errorf("export --format ranks through the gateway: exit %d %s\n%s\nwant\n%s", code, errOut, exported, out)
+	}
+	host := urlnorm.Host(web.Seeds()[0])
+	sum, err := client.Summary(context.Background(), &lgv1.SummaryRequest{Target: host, Scope: lgv1.Scope_SCOPE_HOST})
+	if err != nil || sum.Summary.GetRank() == nil {
+		t.Errorf("Summary of %s through the gateway has no rank: %v %v", host, sum, err)
 	}
 }

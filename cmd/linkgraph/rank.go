@@ -3,16 +3,20 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/export"
+	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/indexer/rank"
+	"github.com/linkgraph/linkgraph/internal/node"
 )
 
 type rankCmd struct{}
@@ -23,9 +27,12 @@ func (*rankCmd) synopsis() string {
 }
 
 func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("rank", "rank [--data DIR | --server ADDR | --graph DIR] [--level host|domain] [--out FILE]", stderr)
+	fs := newFlagSet("rank", "rank [--data DIR | --server ADDR | --nats URLS | --graph DIR] [--level host|domain] [--out FILE]", stderr)
 	var f queryFlags
 	f.registerConn(fs)
+	var cf clusterFlags
+	cf.register(fs)
+	fs.Lookup("nats").Usage = "rank a cluster in this process: gather the host links from the shard nodes over these NATS servers, rank them here and store the ranks on every node (what the Helm chart's CronJob runs)"
 	graph := fs.String("graph", "", "rank this host graph directory (from export --format hostgraph) instead of an index; needs --out")
 	level := fs.String("level", export.LevelHost, "with --out: write the ranks of hosts or of registrable domains")
 	out := fs.String("out", "", "also write the ranks in Common Crawl's layout to this file (- for stdout)")
@@ -33,11 +40,19 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	cluster := false
+	fs.Visit(func(fl *flag.Flag) { cluster = cluster || strings.HasPrefix(fl.Name, "nats") })
+	sources := 0
+	for _, given := range []bool{f.data != "", f.server != "", cluster, *graph != ""} {
+		if given {
+			sources++
+		}
+	}
 	switch {
 	case len(pos) > 0:
 		return usagef("unexpected argument %q", pos[0])
-	case *graph != "" && (f.data != "" || f.server != ""):
-		return usagef("give one of --data, --server and --graph")
+	case sources > 1:
+		return usagef("give one of --data, --server, --nats and --graph")
 	case *graph != "" && *out == "":
 		return usagef("--graph needs --out: ranks of a graph file are not stored")
 	case *level != export.LevelHost && *level != export.LevelDomain:
@@ -45,8 +60,9 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	var errs []error
 	f.selection(&errs)
-	if len(errs) > 0 {
-		return usageError{errors.Join(errs...)}
+	errs = append(errs, cf.check())
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err}
 	}
 	start := time.Now()
 	if *graph != "" {
@@ -62,11 +78,27 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "ranked %d nodes over %d links in %s\n", g.Nodes(), g.Edges(), time.Since(start).Round(time.Millisecond))
 		return nil
 	}
-	api, closeAPI, err := f.open()
-	if err != nil {
-		return err
+	var api indexer.Ranker
+	if cluster {
+		log, err := newLogger(stderr, cf.logLevel)
+		if err != nil {
+			return err
+		}
+		cf.nats.Name = "rank"
+		cl, err := node.Connect(ctx, cf.nats, log)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		api = indexer.NewGateway(cl.NC, cl.Shards)
+	} else {
+		q, closeAPI, err := f.open()
+		if err != nil {
+			return err
+		}
+		defer closeAPI()
+		api = q
 	}
-	defer closeAPI()
 	res, err := api.ComputeRanks(ctx, &lgv1.ComputeRanksRequest{})
 	if err != nil {
 		return callError(err)
@@ -80,7 +112,7 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 }
 
 // exportRanks writes the stored ranks of a level in Common Crawl's layout.
-func exportRanks(ctx context.Context, api queryAPI, level, out string, stdout io.Writer) error {
+func exportRanks(ctx context.Context, api indexer.Ranker, level, out string, stdout io.Writer) error {
 	req := &lgv1.RanksRequest{Level: lgv1.RankLevel_RANK_LEVEL_HOST, PageSize: 10000}
 	if level == export.LevelDomain {
 		req.Level = lgv1.RankLevel_RANK_LEVEL_DOMAIN
