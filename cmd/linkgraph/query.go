@@ -33,6 +33,7 @@ type queryAPI interface {
 	Velocity(context.Context, *lgv1.VelocityRequest) (*lgv1.VelocityResponse, error)
 	ComputeRanks(context.Context, *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error)
 	Ranks(context.Context, *lgv1.RanksRequest) (*lgv1.RanksResponse, error)
+	Intersect(context.Context, *lgv1.IntersectRequest) (*lgv1.IntersectResponse, error)
 }
 
 var (

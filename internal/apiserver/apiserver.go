@@ -125,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Gateway is the HTTP/JSON mirror of the unary calls (GET /v1/backlinks, /v1/new-links, /v1/lost-links, /v1/velocity,
-// /v1/referring-domains, /v1/anchors, /v1/summary, /v1/outlinks; routes in
+// /v1/referring-domains, /v1/anchors, /v1/summary, /v1/outlinks, /v1/intersect; routes in
 // api/linkgraph/v1/linkgraph_gateway.yaml) and the NDJSON/CSV download of
 // Export (GET /v1/export, see ExportPath), to be mounted at GatewayPrefix.
 // Errors are JSON {"code", "message", "details"} with the HTTP status
