@@ -167,7 +167,9 @@ func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
 		}
 		dst = append(dst, '}')
 	}
-	return append(dst, "]}\n"...), nil
+	dst = append(dst, `],"source_authority":`...)
+	dst = strconv.AppendInt(dst, int64(bl.SourceAuthority), 10)
+	return append(dst, "}\n"...), nil
 }
 
 // appendJSONEnum writes an enum as protojson does: its name, or its number
@@ -361,6 +363,8 @@ func appendCSV(dst []byte, c *dateCache, bl *lgv1.Backlink) []byte {
 	dst = appendCSVTime(dst, c, bl.LostAt)
 	dst = append(dst, ',')
 	dst = appendCSVField(dst, linkrow.ReasonName(bl.LostReason))
+	dst = append(dst, ',')
+	dst = strconv.AppendInt(dst, int64(bl.SourceAuthority), 10)
 	return append(dst, '\n')
 }
 

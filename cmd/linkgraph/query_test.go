@@ -310,7 +310,7 @@ func TestQueryCommandsFilters(t *testing.T) {
 		t.Errorf("--order first_seen --desc: %q", got)
 	}
 
-	domains := tsvRows(t, []string{"domain", "backlinks", "follow_backlinks", "first_seen", "last_seen"},
+	domains := tsvRows(t, []string{"domain", "backlinks", "follow_backlinks", "first_seen", "last_seen", "authority"},
 		"domains", "--data", dir, "--format", "tsv", "--scope", "domain", "t.example")
 	if want := []string{"b.example 2", "a.example 1"}; !slices.Equal(domains, want) {
 		t.Errorf("domains: %q, want %q", domains, want)

@@ -184,7 +184,7 @@ func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	var reasons []string
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
 		f := strings.Split(line, ",")
-		reasons = append(reasons, f[len(f)-1])
+		reasons = append(reasons, f[slices.Index(tsvColumns, "lost_reason")-len(tsvColumns)+len(f)])
 	}
 	slices.Sort(reasons)
 	if want := []string{"host_unreachable", "noindex", "page_gone", "redirected", "removed", "removed"}; !slices.Equal(reasons, want) {

@@ -22,6 +22,12 @@ type Builder struct {
 	domID map[string]uint32
 	doms  []string
 
+	// lastDst caches the id of the previous link's target: links come
+	// sorted by target from the index, and a lookup in a map of a million
+	// hosts costs a few cache misses.
+	lastDst   string
+	lastDstID uint32
+
 	pairs    []uint64 // from<<32 | to, host ids
 	compact  int      // len(pairs) at which to deduplicate next
 	links    int64
@@ -47,9 +53,15 @@ func (b *Builder) Add(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	to, err := b.id(dst)
-	if err != nil || from == to {
-		return err
+	if dst != b.lastDst || len(b.names) == 0 {
+		if b.lastDstID, err = b.id(dst); err != nil {
+			return err
+		}
+		b.lastDst = b.names[b.lastDstID]
+	}
+	to := b.lastDstID
+	if from == to {
+		return nil
 	}
 	b.pairs = append(b.pairs, uint64(from)<<32|uint64(to))
 	if len(b.pairs) >= b.compact {

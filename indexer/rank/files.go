@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -87,14 +88,19 @@ func WriteRanks(w io.Writer, names []string, hc, pr []float64) error {
 }
 
 // order returns the node ids by value, highest first, ties by name.
+// Values are compared to about 10 significant digits: nodes alike in the
+// graph get values that differ in the last bits with the order of the
+// floating-point sums, which depends on the order the nodes were read in,
+// and their positions must not.
 func order(names []string, vals []float64) []int {
 	idx := make([]int, len(vals))
 	for i := range idx {
 		idx[i] = i
 	}
+	coarse := func(v float64) float64 { return math.Float64frombits(math.Float64bits(v) &^ (1<<20 - 1)) }
 	slices.SortFunc(idx, func(a, b int) int {
-		if vals[a] != vals[b] {
-			if vals[a] > vals[b] {
+		if va, vb := coarse(vals[a]), coarse(vals[b]); va != vb {
+			if va > vb {
 				return -1
 			}
 			return 1

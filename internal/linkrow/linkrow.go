@@ -20,7 +20,7 @@ import (
 var columns = []string{
 	"source_url", "target_url", "anchor_text", "rel", "type", "redirect_status",
 	"nofollow", "first_seen", "last_seen", "source_title", "source_status", "lost_at",
-	"lost_reason",
+	"lost_reason", "source_authority",
 }
 
 // Columns returns the column names of a backlink row, in order, as a new
@@ -31,7 +31,7 @@ func Columns() []string { return append([]string(nil), columns...) }
 // anchor text and title as they are, rel tokens joined by spaces, the type
 // by its short name (TypeName), numbers in decimal, nofollow as true or
 // false, times by Time ("" when unset, as lost_at of a live link), the lost
-// reason by ReasonName.
+// reason by ReasonName, the source's authority in decimal.
 func AppendFields(dst []string, bl *lgv1.Backlink) []string {
 	return append(dst,
 		bl.GetSourceUrl(),
@@ -47,6 +47,7 @@ func AppendFields(dst []string, bl *lgv1.Backlink) []string {
 		strconv.FormatInt(int64(bl.GetSourceStatus()), 10),
 		Time(bl.GetLostAt()),
 		ReasonName(bl.GetLostReason()),
+		strconv.FormatInt(int64(bl.GetSourceAuthority()), 10),
 	)
 }
 
@@ -119,6 +120,9 @@ func Parse(fields []string) (*lgv1.Backlink, error) {
 			return nil, fmt.Errorf("linkrow: unknown lost reason %q", fields[12])
 		}
 		bl.LostReason = lgv1.LostReason(v)
+	}
+	if bl.SourceAuthority, err = parseInt32("source_authority", fields[13]); err != nil {
+		return nil, err
 	}
 	return bl, nil
 }
