@@ -19,6 +19,7 @@ import (
 	"helm.sh/helm/v3/pkg/lint/support"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -49,6 +50,10 @@ var roleFlags = func() map[string][]string {
 		"shard": append(slices.Clone(common), "data", "shards", "shard-nodes", "ordinal", "shard-count", "replicas",
 			"http-addr", "scope", "delay", "per-host-concurrency", "max-depth", "ignore-robots"),
 		"gateway": append(slices.Clone(common), "shutdown-grace", "grpc-addr", "http-addr", "auth-token-file", "tls-cert", "tls-key"),
+		// The CronJob's `rank --nats ...` (a NATS flag selects the cluster mode), and the
+		// only others that mode takes, which rank.extraArgs may add: --out=- --level=domain
+		// also prints a level's ranks to the log.
+		"rank": append(slices.Clone(common), "out", "level"),
 	}
 }()
 
@@ -105,6 +110,7 @@ type serviceMonitor struct {
 var apiVersions = map[string]string{
 	"Deployment":          "apps/v1",
 	"StatefulSet":         "apps/v1",
+	"CronJob":             "batch/v1",
 	"Service":             "v1",
 	"ServiceAccount":      "v1",
 	"PodDisruptionBudget": "policy/v1",
@@ -128,6 +134,7 @@ type release struct {
 	objects         []object
 	deployments     map[string]*appsv1.Deployment
 	statefulSets    map[string]*appsv1.StatefulSet
+	cronJobs        map[string]*batchv1.CronJob
 	services        map[string]*corev1.Service
 	pdbs            map[string]*policyv1.PodDisruptionBudget
 	serviceAccounts []*corev1.ServiceAccount
@@ -175,6 +182,7 @@ func render(t *testing.T, valuesYAML string) (*release, error) {
 	r := &release{
 		deployments:  map[string]*appsv1.Deployment{},
 		statefulSets: map[string]*appsv1.StatefulSet{},
+		cronJobs:     map[string]*batchv1.CronJob{},
 		services:     map[string]*corev1.Service{},
 		pdbs:         map[string]*policyv1.PodDisruptionBudget{},
 	}
@@ -247,6 +255,11 @@ func (r *release) add(source, doc string) error {
 		if err = into(v, &v.ObjectMeta); err == nil {
 			err = putOnce(r.statefulSets, v.Labels, v)
 		}
+	case "CronJob":
+		v := new(batchv1.CronJob)
+		if err = into(v, &v.ObjectMeta); err == nil {
+			err = putOnce(r.cronJobs, v.Labels, v)
+		}
 	case "Service":
 		v := new(corev1.Service)
 		if err = into(v, &v.ObjectMeta); err == nil {
@@ -294,12 +307,17 @@ func putOnce[T any](m map[string]T, labels map[string]string, v T) error {
 	return nil
 }
 
-// workload is what the checks need of a Deployment or a StatefulSet.
+// workload is what the checks need of a Deployment, a StatefulSet or a CronJob (whose
+// selector is nil: the Job controller makes its own, and no selector of the chart's is
+// immutable there).
 type workload struct {
 	kind, component string
 	selector        *metav1.LabelSelector
 	template        corev1.PodTemplateSpec
 }
+
+// batch reports whether the workload's pods run to completion.
+func (w workload) batch() bool { return w.kind == "CronJob" }
 
 func (r *release) workloads() []workload {
 	var ws []workload
@@ -310,6 +328,10 @@ func (r *release) workloads() []workload {
 	for _, c := range slices.Sorted(maps.Keys(r.statefulSets)) {
 		s := r.statefulSets[c]
 		ws = append(ws, workload{"StatefulSet", c, s.Spec.Selector, s.Spec.Template})
+	}
+	for _, c := range slices.Sorted(maps.Keys(r.cronJobs)) {
+		cj := r.cronJobs[c]
+		ws = append(ws, workload{"CronJob", c, nil, cj.Spec.JobTemplate.Spec.Template})
 	}
 	return ws
 }
@@ -390,18 +412,26 @@ func checkInvariants(t *testing.T, r *release) {
 	for _, w := range r.workloads() {
 		name := w.kind + " " + w.component
 		checkStandardLabels(t, name+" pod template", w.template.Labels)
-		sel, err := metav1.LabelSelectorAsSelector(w.selector)
-		if err != nil || sel.Empty() {
-			t.Errorf("%s: bad or empty selector %v: %v", name, w.selector, err)
-		} else if !sel.Matches(labels.Set(w.template.Labels)) {
-			t.Errorf("%s: selector %v does not match its pod labels", name, w.selector)
+		if w.template.Labels["app.kubernetes.io/component"] != w.component {
+			t.Errorf("%s: pods labeled component %q", name, w.template.Labels["app.kubernetes.io/component"])
 		}
-		for _, k := range []string{"app.kubernetes.io/version", "helm.sh/chart"} {
-			if _, ok := w.selector.MatchLabels[k]; ok {
-				t.Errorf("%s: selector has %s, which changes between releases (selectors are immutable)", name, k)
+		if !w.batch() {
+			sel, err := metav1.LabelSelectorAsSelector(w.selector)
+			if err != nil || sel.Empty() {
+				t.Errorf("%s: bad or empty selector %v: %v", name, w.selector, err)
+			} else if !sel.Matches(labels.Set(w.template.Labels)) {
+				t.Errorf("%s: selector %v does not match its pod labels", name, w.selector)
+			}
+			for _, k := range []string{"app.kubernetes.io/version", "helm.sh/chart"} {
+				if _, ok := w.selector.MatchLabels[k]; ok {
+					t.Errorf("%s: selector has %s, which changes between releases (selectors are immutable)", name, k)
+				}
 			}
 		}
-		checkPod(t, name, w.component, &w.template.Spec)
+		checkPod(t, name, w, &w.template.Spec)
+	}
+	for c, cj := range r.cronJobs {
+		checkCronJob(t, c, cj)
 	}
 
 	// Every Service, PDB and the ScaledObject points at a workload of the release.
@@ -486,11 +516,12 @@ func checkStandardLabels(t *testing.T, what string, l map[string]string) {
 	}
 }
 
-// checkPod checks what every pod of the chart must be: non-root and locked down, probed,
-// with a grace period longer than the process's drain, and with every file flag backed by
-// a mounted Secret.
-func checkPod(t *testing.T, name, component string, spec *corev1.PodSpec) {
+// checkPod checks what every pod of the chart must be: non-root and locked down, probed
+// (servers) or run to completion without restarts (the CronJob's), with a grace period
+// longer than the process's drain, and with every file flag backed by a mounted Secret.
+func checkPod(t *testing.T, name string, w workload, spec *corev1.PodSpec) {
 	t.Helper()
+	component := w.component
 	psc := spec.SecurityContext
 	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != nonroot ||
 		psc.FSGroup == nil || *psc.FSGroup != nonroot || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
@@ -512,7 +543,15 @@ func checkPod(t *testing.T, name, component string, spec *corev1.PodSpec) {
 		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 {
 		t.Errorf("%s: container securityContext %+v: want non-root, read-only root, no escalation, all capabilities dropped", name, sc)
 	}
-	if c.LivenessProbe == nil || c.ReadinessProbe == nil {
+	if w.batch() {
+		// rank serves nothing a probe could ask; a retry is a new pod (see checkCronJob).
+		if c.LivenessProbe != nil || c.ReadinessProbe != nil || c.StartupProbe != nil || len(c.Ports) != 0 {
+			t.Errorf("%s: a run-to-completion pod with probes or ports", name)
+		}
+		if spec.RestartPolicy != corev1.RestartPolicyNever {
+			t.Errorf("%s: restartPolicy %q, want Never", name, spec.RestartPolicy)
+		}
+	} else if c.LivenessProbe == nil || c.ReadinessProbe == nil {
 		t.Errorf("%s: liveness and readiness probes are required", name)
 	}
 
@@ -530,13 +569,17 @@ func checkPod(t *testing.T, name, component string, spec *corev1.PodSpec) {
 		t.Errorf("%s: --nats=%q", name, fl["nats"])
 	}
 	// Workers and gateways drain for --shutdown-grace; a shard node has no such flag and
-	// needs the time to commit the batches in hand and close Pebble.
-	grace := 25 * time.Second
-	if role != "shard" {
+	// needs the time to commit the batches in hand and close Pebble; rank has nothing to
+	// drain (it stops at once on SIGTERM), so only some grace period is asked of it.
+	var grace time.Duration
+	switch {
+	case slices.Contains(roleFlags[role], "shutdown-grace"):
 		var err error
 		if grace, err = time.ParseDuration(fl["shutdown-grace"]); err != nil {
 			t.Errorf("%s: --shutdown-grace: %v", name, err)
 		}
+	case role == "shard":
+		grace = 25 * time.Second
 	}
 	if tg := spec.TerminationGracePeriodSeconds; tg == nil || time.Duration(*tg)*time.Second <= grace {
 		t.Errorf("%s: terminationGracePeriodSeconds %s does not exceed the drain (%v): the kubelet would kill it",
@@ -587,6 +630,44 @@ func checkPod(t *testing.T, name, component string, spec *corev1.PodSpec) {
 	}
 	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/tmp" }) {
 		t.Errorf("%s: no writable /tmp beside the read-only root filesystem", name)
+	}
+}
+
+// checkCronJob checks what every CronJob of the chart must be: a name that leaves room for
+// the Job names made from it, labeled Jobs, runs that never overlap, bounded retries and
+// run time, and a pod failure policy that names the pod's container.
+func checkCronJob(t *testing.T, component string, cj *batchv1.CronJob) {
+	t.Helper()
+	name := "CronJob " + component
+	// The Job controller names each Job "<cronjob>-<minutes since the epoch>", and the API
+	// server refuses a CronJob name longer than 52 characters for that reason.
+	if len(cj.Name) > 52 {
+		t.Errorf("%s: name %q is %d characters, more than a CronJob may have (52)", name, cj.Name, len(cj.Name))
+	}
+	checkStandardLabels(t, name+" job template", cj.Spec.JobTemplate.Labels)
+	s := cj.Spec
+	if s.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+		t.Errorf("%s: concurrencyPolicy %q, want Forbid: two runs would each hold the whole host graph", name, s.ConcurrencyPolicy)
+	}
+	if s.StartingDeadlineSeconds == nil || *s.StartingDeadlineSeconds < 10 {
+		t.Errorf("%s: startingDeadlineSeconds %s; unset, 100 missed runs stop the CronJob for good, and under 10 may skip runs", name, ptrString(s.StartingDeadlineSeconds))
+	}
+	for what, limit := range map[string]*int32{"successfulJobsHistoryLimit": s.SuccessfulJobsHistoryLimit, "failedJobsHistoryLimit": s.FailedJobsHistoryLimit} {
+		if limit == nil || *limit > 10 {
+			t.Errorf("%s: %s %s, want a small number", name, what, ptrString(limit))
+		}
+	}
+	js := s.JobTemplate.Spec
+	if js.BackoffLimit == nil || js.ActiveDeadlineSeconds == nil || *js.ActiveDeadlineSeconds <= 0 {
+		t.Errorf("%s: backoffLimit %s, activeDeadlineSeconds %s: a run must be bounded in retries and time", name, ptrString(js.BackoffLimit), ptrString(js.ActiveDeadlineSeconds))
+	}
+	containers := js.Template.Spec.Containers
+	if pfp := js.PodFailurePolicy; pfp != nil {
+		for _, rule := range pfp.Rules {
+			if e := rule.OnExitCodes; e != nil && (e.ContainerName == nil || len(containers) != 1 || *e.ContainerName != containers[0].Name) {
+				t.Errorf("%s: podFailurePolicy rule on the exit codes of container %s, not the pod's", name, ptrString(e.ContainerName))
+			}
+		}
 	}
 }
 
@@ -761,7 +842,8 @@ func TestChartRenders(t *testing.T) {
 				if len(r.serviceAccounts) != 1 || r.serviceAccounts[0].Name != fullname {
 					t.Errorf("%d ServiceAccounts, want one named %s", len(r.serviceAccounts), fullname)
 				}
-				for _, comp := range []string{"worker", "shard", "gateway"} {
+				checkRankDefaults(t, r)
+				for _, comp := range []string{"worker", "shard", "gateway", "rank"} {
 					_, c := r.container(t, comp)
 					if c.Image != "ghcr.io/linkgraph/linkgraph:0.1.0" {
 						t.Errorf("%s: image %q", comp, c.Image)
@@ -775,6 +857,8 @@ func TestChartRenders(t *testing.T) {
 				for _, want := range []string{
 					"exec deploy/lg-linkgraph-gateway -- /linkgraph seed --nats=nats://nats:4222 https://example.com/",
 					"linkgraph backlinks --server lg-linkgraph-gateway.crawl.svc:7070 https://example.com/",
+					`ranking   cronjob/lg-linkgraph-rank: ranks hosts and domains at "17 3 * * *"`,
+					"kubectl create job --from=cronjob/lg-linkgraph-rank rank-now -n crawl",
 				} {
 					if !strings.Contains(r.notes, want) {
 						t.Errorf("NOTES.txt lacks %q:\n%s", want, r.notes)
@@ -837,7 +921,7 @@ streamReplicas: 3
 worker: {keda: {enabled: true}}
 `,
 			check: func(t *testing.T, r *release) {
-				for _, comp := range []string{"worker", "shard", "gateway"} {
+				for _, comp := range []string{"worker", "shard", "gateway", "rank"} {
 					wantFlags(t, r, comp, map[string]string{"nats": "nats://lg-nats.crawl.svc:4222"})
 				}
 				wantFlags(t, r, "shard", map[string]string{"replicas": "3"})
@@ -868,7 +952,7 @@ nats:
   tls: {secret: nats-client-tls}
 `,
 			check: func(t *testing.T, r *release) {
-				for _, comp := range []string{"worker", "shard", "gateway"} {
+				for _, comp := range []string{"worker", "shard", "gateway", "rank"} {
 					wantFlags(t, r, comp, map[string]string{
 						"nats":          "tls://nats-0.nats:4222,tls://nats-1.nats:4222",
 						"nats-creds":    "/etc/linkgraph/nats-creds/nats.creds",
@@ -922,7 +1006,7 @@ serviceMonitor: {enabled: true}
 				// The kubelet's gRPC probe cannot do TLS: HTTPS probes on the HTTP port.
 				httpProbe(t, "gateway liveness", c, c.LivenessProbe, "/healthz", 7071, corev1.URISchemeHTTPS)
 				httpProbe(t, "gateway readiness", c, c.ReadinessProbe, "/readyz", 7071, corev1.URISchemeHTTPS)
-				for _, comp := range []string{"worker", "shard"} {
+				for _, comp := range []string{"worker", "shard", "rank"} {
 					if _, wc := r.container(t, comp); slices.ContainsFunc(wc.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "token" || m.Name == "tls" }) {
 						t.Errorf("%s mounts the gateway's secrets", comp)
 					}
@@ -1033,6 +1117,7 @@ worker:
 					"allow-private-networks": "true",
 				})
 				wantFlags(t, r, "shard", map[string]string{"log-level": "warn"})
+				wantFlags(t, r, "rank", map[string]string{"log-level": "warn"})
 				_, c := r.container(t, "worker")
 				if len(c.Env) != 1 || c.Env[0].Name != "HTTPS_PROXY" {
 					t.Errorf("worker env %v, want HTTPS_PROXY only (no memory limit, so no GOMEMLIMIT)", c.Env)
@@ -1055,6 +1140,11 @@ gateway: {terminationGracePeriodSeconds: 60}
 					wantFlags(t, r, comp, map[string]string{"shutdown-grace": "50s"})
 				}
 				wantFlags(t, r, "shard", map[string]string{"shutdown-grace": ""})
+				// rank has no drain: its default grace period (30) need not exceed 50.
+				wantFlags(t, r, "rank", map[string]string{"shutdown-grace": ""})
+				if tg := r.cronJobs["rank"].Spec.JobTemplate.Spec.Template.Spec.TerminationGracePeriodSeconds; tg == nil || *tg != 30 {
+					t.Errorf("rank terminationGracePeriodSeconds %s, want 30", ptrString(tg))
+				}
 			},
 		},
 		{
@@ -1072,6 +1162,76 @@ gateway: {terminationGracePeriodSeconds: 60}
 			values:  "shard: {replicas: 8}\nshardCount: 4",
 			wantErr: "shard.replicas (8) must not exceed shardCount (4)",
 		},
+		{
+			name: "rank options",
+			values: `
+logLevel: warn
+rank:
+  schedule: "@every 6h"
+  timeZone: Europe/Berlin
+  startingDeadlineSeconds: 600
+  successfulJobsHistoryLimit: 1
+  failedJobsHistoryLimit: 5
+  backoffLimit: 0
+  activeDeadlineSeconds: 7200
+  logLevel: debug
+  extraArgs: ["--out=-", "--level=domain"]
+  extraEnv: [{name: GOGC, value: "50"}]
+  resources: {requests: {cpu: 2, memory: 4Gi}, limits: {memory: 8Gi}}
+  terminationGracePeriodSeconds: 10
+  podAnnotations: {team: search}
+  nodeSelector: {pool: highmem}
+  priorityClassName: batch-low
+`,
+			check: func(t *testing.T, r *release) {
+				cj := r.cronJobs["rank"]
+				s, js := cj.Spec, cj.Spec.JobTemplate.Spec
+				got := fmt.Sprintf("%s %s deadline %s history %s/%s backoff %s active %s", s.Schedule, ptrString(s.TimeZone),
+					ptrString(s.StartingDeadlineSeconds), ptrString(s.SuccessfulJobsHistoryLimit), ptrString(s.FailedJobsHistoryLimit),
+					ptrString(js.BackoffLimit), ptrString(js.ActiveDeadlineSeconds))
+				if want := "@every 6h Europe/Berlin deadline 600 history 1/5 backoff 0 active 7200"; got != want {
+					t.Errorf("CronJob %s, want %s", got, want)
+				}
+				wantFlags(t, r, "rank", map[string]string{"log-level": "debug", "out": "-", "level": "domain"})
+				spec, c := r.container(t, "rank")
+				if names := envNames(c); !slices.Equal(names, []string{"GOMEMLIMIT", "GOGC"}) {
+					t.Errorf("rank env %v, want GOMEMLIMIT then GOGC", names)
+				}
+				wantResources(t, "rank", c, "2", "4Gi", "8Gi")
+				pod := js.Template
+				if pod.Annotations["team"] != "search" || spec.NodeSelector["pool"] != "highmem" || spec.PriorityClassName != "batch-low" ||
+					ptrString(spec.TerminationGracePeriodSeconds) != "10" {
+					t.Errorf("rank pod: annotations %v, nodeSelector %v, priorityClassName %q, terminationGracePeriodSeconds %s",
+						pod.Annotations, spec.NodeSelector, spec.PriorityClassName, ptrString(spec.TerminationGracePeriodSeconds))
+				}
+				if !strings.Contains(r.notes, `ranks hosts and domains at "@every 6h" (Europe/Berlin)`) {
+					t.Errorf("NOTES.txt lacks the schedule and its time zone:\n%s", r.notes)
+				}
+			},
+		},
+		{
+			name:   "rank disabled",
+			values: "rank: {enabled: false}",
+			check: func(t *testing.T, r *release) {
+				if len(r.cronJobs) != 0 {
+					t.Errorf("%d CronJobs with rank.enabled false", len(r.cronJobs))
+				}
+				for _, o := range r.objects {
+					if o.meta.Labels["app.kubernetes.io/component"] == "rank" {
+						t.Errorf("%s rendered with rank.enabled false", o)
+					}
+				}
+				if strings.Contains(r.notes, "rank") {
+					t.Errorf("NOTES.txt mentions the ranking CronJob, which is off:\n%s", r.notes)
+				}
+			},
+		},
+		{name: "rank schedule not a string", values: "rank: {schedule: 5}", wantErr: "/rank/schedule"},
+		{name: "rank schedule not cron", values: "rank: {schedule: daily}", wantErr: "/rank/schedule"},
+		{name: "rank schedule with a TZ prefix", values: `rank: {schedule: "TZ=UTC 17 3 * * *"}`, wantErr: "/rank/schedule"},
+		{name: "rank concurrency is not a value", values: "rank: {concurrencyPolicy: Allow}", wantErr: "concurrencyPolicy"},
+		{name: "typo in a rank value", values: "rank: {backofLimit: 5}", wantErr: "backofLimit"},
+		{name: "rank log level", values: "rank: {logLevel: verbose}", wantErr: "/rank/logLevel"},
 		{name: "typo in a value", values: "worker: {replica: 3}", wantErr: "replica"},
 		{name: "stream replicas over JetStream's limit", values: "streamReplicas: 7", wantErr: "streamReplicas"},
 		{name: "unknown log level", values: "logLevel: verbose", wantErr: "logLevel"},
@@ -1096,6 +1256,85 @@ gateway: {terminationGracePeriodSeconds: 60}
 			lintChart(t, tt.values)
 		})
 	}
+}
+
+// checkRankDefaults checks the ranking CronJob of the default values.
+func checkRankDefaults(t *testing.T, r *release) {
+	t.Helper()
+	cj, ok := r.cronJobs["rank"]
+	if !ok {
+		t.Fatal("no rank CronJob: rank.enabled is true by default")
+	}
+	if want := fullname + "-rank"; cj.Name != want {
+		t.Errorf("CronJob name %q, want %q", cj.Name, want)
+	}
+	s, js := cj.Spec, cj.Spec.JobTemplate.Spec
+	got := fmt.Sprintf("%q tz %s %s deadline %s history %s/%s backoff %s active %s suspend %s", s.Schedule, ptrString(s.TimeZone),
+		s.ConcurrencyPolicy, ptrString(s.StartingDeadlineSeconds), ptrString(s.SuccessfulJobsHistoryLimit), ptrString(s.FailedJobsHistoryLimit),
+		ptrString(js.BackoffLimit), ptrString(js.ActiveDeadlineSeconds), ptrString(s.Suspend))
+	if want := `"17 3 * * *" tz unset Forbid deadline 3600 history 3/3 backoff 2 active 3600 suspend unset`; got != want {
+		t.Errorf("CronJob %s,\nwant    %s", got, want)
+	}
+	// A usage error (exit code 2) fails the Job at once; an eviction is retried for free.
+	var rules []string
+	if js.PodFailurePolicy != nil {
+		for _, rule := range js.PodFailurePolicy.Rules {
+			switch {
+			case rule.OnExitCodes != nil:
+				rules = append(rules, fmt.Sprintf("%s %s %s %v", rule.Action, ptrString(rule.OnExitCodes.ContainerName), rule.OnExitCodes.Operator, rule.OnExitCodes.Values))
+			default:
+				for _, pc := range rule.OnPodConditions {
+					rules = append(rules, fmt.Sprintf("%s %s", rule.Action, pc.Type))
+				}
+			}
+		}
+	}
+	if want := []string{"FailJob rank In [2]", "Ignore DisruptionTarget"}; !slices.Equal(rules, want) {
+		t.Errorf("podFailurePolicy %q, want %q", rules, want)
+	}
+	spec, c := r.container(t, "rank")
+	if spec.RestartPolicy != corev1.RestartPolicyNever || c.Name != "rank" {
+		t.Errorf("rank pod: restartPolicy %q, container %q; want Never, rank", spec.RestartPolicy, c.Name)
+	}
+	// Exactly the role and the common flags: no --shutdown-grace, no listen address.
+	if want := []string{"rank", "--nats=nats://nats:4222", "--log-level=info"}; !slices.Equal(c.Args, want) {
+		t.Errorf("rank args %q, want %q", c.Args, want)
+	}
+	wantResources(t, "rank", c, "1", "512Mi", "2Gi")
+	if names := envNames(c); !slices.Equal(names, []string{"GOMEMLIMIT"}) {
+		t.Errorf("rank env %v, want GOMEMLIMIT only", names)
+	}
+	// Without NATS credentials or TLS the pod mounts only its /tmp.
+	if len(c.VolumeMounts) != 1 || len(spec.Volumes) != 1 || c.VolumeMounts[0].MountPath != "/tmp" || spec.Volumes[0].EmptyDir == nil {
+		t.Errorf("rank mounts %v of volumes %v, want an emptyDir at /tmp only", c.VolumeMounts, spec.Volumes)
+	}
+}
+
+// wantResources checks a container's CPU request and memory request and limit.
+func wantResources(t *testing.T, comp string, c *corev1.Container, cpu, memory, memoryLimit string) {
+	t.Helper()
+	req, lim := c.Resources.Requests, c.Resources.Limits
+	got := fmt.Sprintf("requests cpu %s memory %s, limits memory %s", req.Cpu(), req.Memory(), lim.Memory())
+	if want := fmt.Sprintf("requests cpu %s memory %s, limits memory %s", cpu, memory, memoryLimit); got != want {
+		t.Errorf("%s: %s, want %s", comp, got, want)
+	}
+	if _, ok := lim[corev1.ResourceCPU]; ok {
+		t.Errorf("%s: a CPU limit throttles it; the chart sets none", comp)
+	}
+}
+
+// envNames lists a container's environment variables; GOMEMLIMIT must come from the memory
+// limit.
+func envNames(c *corev1.Container) []string {
+	var names []string
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" && (e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.memory") {
+			names = append(names, "GOMEMLIMIT(not from limits.memory)")
+			continue
+		}
+		names = append(names, e.Name)
+	}
+	return names
 }
 
 func checkPVC(t *testing.T, r *release, size string, storageClass *string) {
@@ -1158,6 +1397,23 @@ func lintChart(t *testing.T, valuesYAML string) {
 			t.Errorf("helm lint: %s", m)
 		}
 	}
+}
+
+// TestLongNamesFit renders the chart with the longest prefix it allows (fullnameOverride is
+// cut to 45 characters): the CronJob's name must still be one the API server accepts.
+func TestLongNamesFit(t *testing.T) {
+	r, err := render(t, "fullnameOverride: "+strings.Repeat("x", 63))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cj, ok := r.cronJobs["rank"]
+	if !ok {
+		t.Fatal("no rank CronJob")
+	}
+	if want := strings.Repeat("x", 45) + "-rank"; cj.Name != want {
+		t.Errorf("CronJob name %q, want %q", cj.Name, want)
+	}
+	checkCronJob(t, "rank", cj)
 }
 
 // TestValuesDocumented checks that every leaf of values.yaml has a comment above it or above

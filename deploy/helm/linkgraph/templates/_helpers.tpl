@@ -1,8 +1,9 @@
 {{/*
 Names. linkgraph.fullname is the release-scoped prefix of every object; the component objects
-are "<fullname>-worker", "<fullname>-shard" and "<fullname>-gateway". The prefix is cut to 45
-characters so that a StatefulSet pod name ("<fullname>-shard-12") and its controller-revision
-label stay within Kubernetes' 63-character limits.
+are "<fullname>-worker", "<fullname>-shard", "<fullname>-gateway" and "<fullname>-rank". The
+prefix is cut to 45 characters so that a StatefulSet pod name ("<fullname>-shard-12") and its
+controller-revision label stay within Kubernetes' 63-character limits, and the CronJob's name
+("<fullname>-rank", 50 at most) within the 52 characters a CronJob may have.
 */}}
 {{- define "linkgraph.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
@@ -32,8 +33,8 @@ label stay within Kubernetes' 63-character limits.
 
 {{/*
 Labels. Every object carries the standard app.kubernetes.io labels, component included
-(worker, shard, gateway, or the shared objects' own: serviceaccount, metrics). Selectors use
-name, instance and component only: they are immutable on Deployments and StatefulSets, so
+(worker, shard, gateway, rank, or the shared objects' own: serviceaccount, metrics). Selectors
+use name, instance and component only: they are immutable on Deployments and StatefulSets, so
 nothing that changes between releases (version, chart) may be in them.
 Call with (dict "ctx" $ "component" "worker").
 */}}
@@ -225,12 +226,13 @@ instead of growing into the kernel's OOM kill.
 {{/*
 linkgraph.podSpecCommon: (dict "ctx" $ "values" .Values.worker) -> the pod spec fields every
 role shares. terminationGracePeriodSeconds must exceed --shutdown-grace, or the kubelet kills
-the process in the middle of its drain.
+the process in the middle of its drain. With "batch" true (the rank CronJob's pods) there is
+no drain to wait for: rank stops at once on SIGTERM, so shutdownGraceSeconds does not bind it.
 */}}
 {{- define "linkgraph.podSpecCommon" -}}
 {{- $grace := int .ctx.Values.shutdownGraceSeconds }}
 {{- $term := int .values.terminationGracePeriodSeconds }}
-{{- if le $term $grace }}
+{{- if and (not (get . "batch")) (le $term $grace) }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must exceed shutdownGraceSeconds (%d): the kubelet would kill the process in the middle of its drain" $term $grace) }}
 {{- end }}
 serviceAccountName: {{ include "linkgraph.serviceAccountName" .ctx }}
