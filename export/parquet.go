@@ -35,6 +35,7 @@ const DefaultRowGroupRows = 128 << 10
 //	lost_at          INT64 TIMESTAMP(MILLIS, UTC), optional (null while the link is live)
 //	lost_reason      BYTE_ARRAY ENUM, required (empty while the link is live)
 //	source_authority INT32, required (0 when the source's domain is unranked)
+//	source_page_authority INT32, required (0 when the page is unranked)
 //
 // The strings are dictionary-encoded: in a row group a target recurs in
 // adjacent rows, and a source page, its title and navigation anchors in
@@ -61,6 +62,9 @@ type ParquetRow struct {
 	// SourceAuthority is the score (0-100) of the source's registrable
 	// domain from the latest ranking, 0 when unranked.
 	SourceAuthority int32 `parquet:"source_authority"`
+	// SourcePageAuthority is the page-level score of the source page from
+	// the latest ranking with pages, 0 when unranked.
+	SourcePageAuthority int32 `parquet:"source_page_authority"`
 }
 
 // parquetBatch is how many rows the writer converts before handing them to
@@ -92,18 +96,19 @@ func newParquetWriter(w io.Writer, rowGroupRows int) *parquetWriter {
 
 func (p *parquetWriter) Write(bl *lgv1.Backlink) error {
 	r := ParquetRow{
-		SourceURL:       bl.SourceUrl,
-		TargetURL:       bl.TargetUrl,
-		AnchorText:      bl.AnchorText,
-		Rel:             bl.Rel,
-		Type:            typeName(bl.Type),
-		RedirectStatus:  bl.RedirectStatus,
-		Nofollow:        bl.Nofollow,
-		FirstSeen:       millis(bl.FirstSeen.GetSeconds(), bl.FirstSeen.GetNanos()),
-		LastSeen:        millis(bl.LastSeen.GetSeconds(), bl.LastSeen.GetNanos()),
-		SourceTitle:     bl.SourceTitle,
-		SourceStatus:    bl.SourceStatus,
-		SourceAuthority: bl.SourceAuthority,
+		SourceURL:           bl.SourceUrl,
+		TargetURL:           bl.TargetUrl,
+		AnchorText:          bl.AnchorText,
+		Rel:                 bl.Rel,
+		Type:                typeName(bl.Type),
+		RedirectStatus:      bl.RedirectStatus,
+		Nofollow:            bl.Nofollow,
+		FirstSeen:           millis(bl.FirstSeen.GetSeconds(), bl.FirstSeen.GetNanos()),
+		LastSeen:            millis(bl.LastSeen.GetSeconds(), bl.LastSeen.GetNanos()),
+		SourceTitle:         bl.SourceTitle,
+		SourceStatus:        bl.SourceStatus,
+		SourceAuthority:     bl.SourceAuthority,
+		SourcePageAuthority: bl.SourcePageAuthority,
 	}
 	if bl.LostAt != nil {
 		p.lost = append(p.lost, millis(bl.LostAt.GetSeconds(), bl.LostAt.GetNanos()))

@@ -169,6 +169,8 @@ func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
 	}
 	dst = append(dst, `],"source_authority":`...)
 	dst = strconv.AppendInt(dst, int64(bl.SourceAuthority), 10)
+	dst = append(dst, `,"source_page_authority":`...)
+	dst = strconv.AppendInt(dst, int64(bl.SourcePageAuthority), 10)
 	return append(dst, "}\n"...), nil
 }
 
@@ -365,6 +367,8 @@ func appendCSV(dst []byte, c *dateCache, bl *lgv1.Backlink) []byte {
 	dst = appendCSVField(dst, linkrow.ReasonName(bl.LostReason))
 	dst = append(dst, ',')
 	dst = strconv.AppendInt(dst, int64(bl.SourceAuthority), 10)
+	dst = append(dst, ',')
+	dst = strconv.AppendInt(dst, int64(bl.SourcePageAuthority), 10)
 	return append(dst, '\n')
 }
 

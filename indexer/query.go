@@ -306,8 +306,9 @@ type sourceEntry struct {
 	url string
 	val sourceValue
 	ok  bool // there is a source record
-	// authority is the score of the source's registrable domain.
-	authority int32
+	// authority is the score of the source's registrable domain, and
+	// pageAuthority that of the page.
+	authority, pageAuthority int32
 }
 
 func newRowCache(max int) *rowCache {
@@ -342,6 +343,9 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		if src.authority, err = c.ranks.Score(rank.LevelDomain, domain); err != nil {
 			return nil, err
 		}
+		if src.pageAuthority, err = c.ranks.PageScore(k.sourceSURT); err != nil {
+			return nil, err
+		}
 		raw, closer, err := r.Get(sourceKey(id.shard, id.surt))
 		if err == nil {
 			src.val, err = decodeSourceValue(raw, true)
@@ -356,16 +360,17 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		c.sources[id] = src
 	}
 	bl := &lgv1.Backlink{
-		SourceUrl:       src.url,
-		TargetUrl:       c.tgtURL,
-		AnchorText:      k.anchor,
-		Rel:             v.rel,
-		Type:            k.typ,
-		RedirectStatus:  v.redirectStatus,
-		Nofollow:        !v.flags.follow(),
-		SourceAuthority: src.authority,
-		FirstSeen:       timestamppb.New(time.UnixMilli(v.firstSeen)),
-		LastSeen:        timestamppb.New(time.UnixMilli(v.lastSeen)),
+		SourceUrl:           src.url,
+		TargetUrl:           c.tgtURL,
+		AnchorText:          k.anchor,
+		Rel:                 v.rel,
+		Type:                k.typ,
+		RedirectStatus:      v.redirectStatus,
+		Nofollow:            !v.flags.follow(),
+		SourceAuthority:     src.authority,
+		SourcePageAuthority: src.pageAuthority,
+		FirstSeen:           timestamppb.New(time.UnixMilli(v.firstSeen)),
+		LastSeen:            timestamppb.New(time.UnixMilli(v.lastSeen)),
 	}
 	for _, h := range v.history {
 		bl.History = append(bl.History, &lgv1.LinkEvent{

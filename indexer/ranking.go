@@ -45,8 +45,9 @@ const (
 )
 
 // scanHostLinks calls fn with the hosts (as urlnorm.ReversedHost) of every
-// live follow edge after the key after, in key order.
-func (ix *Index) scanHostLinks(ctx context.Context, r pebble.Reader, after []byte, fn func(src, dst string, key []byte) error) error {
+// live follow edge after the key after, in key order; row has the edge's
+// source and target SURTs.
+func (ix *Index) scanHostLinks(ctx context.Context, r pebble.Reader, after []byte, fn func(src, dst string, row *edgeRow) error) error {
 	sel, err := exportSelection(ExportQuery{Filter: &lgv1.Filter{FollowOnly: true}})
 	if err != nil {
 		return err
@@ -58,21 +59,29 @@ func (ix *Index) scanHostLinks(ctx context.Context, r pebble.Reader, after []byt
 			lastTgt, dst = tgt, urlnorm.ReversedHostOfSURT(tgt)
 		}
 		src, _, _ := strings.Cut(row.k.sourceSURT, ")")
-		return fn(urlnorm.ReversedHostOfSURT(src), dst, row.key)
+		return fn(urlnorm.ReversedHostOfSURT(src), dst, &row)
 	})
 }
 
-// ComputeRanks ranks the hosts and registrable domains of the index from
-// one snapshot and stores the ranks as the current ones.
-func (ix *Index) ComputeRanks(ctx context.Context) (*lgv1.ComputeRanksResponse, error) {
+// ComputeRanks ranks the hosts and registrable domains of the index (and
+// with req.pages its pages) from one snapshot and stores the ranks as the
+// current ones.
+func (ix *Index) ComputeRanks(ctx context.Context, req *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error) {
 	if !ix.rankMu.TryLock() {
 		return nil, ErrRankingRunning
 	}
 	defer ix.rankMu.Unlock()
 	start := time.Now()
-	b := rank.NewBuilder()
+	b := rank.NewBuilder(req.GetPages())
 	snap := ix.db.NewSnapshot()
-	err := ix.scanHostLinks(ctx, snap, nil, func(src, dst string, _ []byte) error { return b.Add(src, dst) })
+	err := ix.scanHostLinks(ctx, snap, nil, func(src, dst string, row *edgeRow) error {
+		if req.GetPages() {
+			if err := b.AddPage(row.k.sourceSURT, row.k.targetSURT); err != nil {
+				return err
+			}
+		}
+		return b.Add(src, dst)
+	})
 	snap.Close()
 	if err != nil {
 		return nil, err
@@ -90,11 +99,15 @@ func (ix *Index) ComputeRanks(ctx context.Context) (*lgv1.ComputeRanksResponse, 
 
 // rankMeta describes a finished ranking that started at start.
 func rankMeta(res *rank.Result, start time.Time) *lgv1.ComputeRanksResponse {
-	return &lgv1.ComputeRanksResponse{
+	m := &lgv1.ComputeRanksResponse{
 		Hosts: int64(len(res.Hosts.Names)), HostLinks: int64(res.Hosts.Links),
 		Domains: int64(len(res.Domains.Names)), DomainLinks: int64(res.Domains.Links),
 		LinksRead: res.Links, ComputedAt: timestamppb.New(start), Seconds: time.Since(start).Seconds(),
 	}
+	if res.Pages != nil {
+		m.Pages, m.PageLinks = int64(len(res.Pages.Names)), int64(res.Pages.Links)
+	}
+	return m
 }
 
 // hostLinksPage returns the distinct host pairs of the live follow edges
@@ -117,7 +130,7 @@ func (ix *Index) hostLinksPage(ctx context.Context, after []byte) (*lgv1.HostLin
 		return i
 	}
 	errFull := errors.New("page full")
-	err := ix.scanHostLinks(ctx, snap, after, func(src, dst string, key []byte) error {
+	err := ix.scanHostLinks(ctx, snap, after, func(src, dst string, row *edgeRow) error {
 		page.Links++
 		// A link within a host is sent too: it makes the host a node.
 		p := [2]uint32{id(src), id(dst)}
@@ -129,7 +142,7 @@ func (ix *Index) hostLinksPage(ctx context.Context, after []byte) (*lgv1.HostLin
 		if page.Links < hostLinksPageLinks && size < hostLinksPageBytes {
 			return nil
 		}
-		page.Next = append([]byte(nil), key...)
+		page.Next = append([]byte(nil), row.key...)
 		return errFull
 	})
 	if err != nil && !errors.Is(err, errFull) {
@@ -165,10 +178,17 @@ func (ix *Index) Ranks(ctx context.Context, req *lgv1.RanksRequest) (*lgv1.Ranks
 		return nil, err
 	}
 	resp := &lgv1.RanksResponse{ComputedAt: rr.Meta().GetComputedAt()}
+	var last string // the stored name of the last rank listed
 	err = rr.Each(ctx, level, string(after), func(name string, r *lgv1.Rank) bool {
 		if len(resp.Ranks) == size {
-			resp.NextPageToken = encodeToken(qid, []byte(resp.Ranks[size-1].Name))
+			resp.NextPageToken = encodeToken(qid, []byte(last))
 			return false
+		}
+		last = name
+		if level == rank.LevelPage {
+			if u, err := urlnorm.UnSURT(name); err == nil {
+				name = u
+			}
 		}
 		resp.Ranks = append(resp.Ranks, &lgv1.RankedName{Name: name, Rank: r})
 		return true
@@ -185,8 +205,10 @@ func rankLevel(l lgv1.RankLevel) (byte, error) {
 		return rank.LevelHost, nil
 	case lgv1.RankLevel_RANK_LEVEL_DOMAIN:
 		return rank.LevelDomain, nil
+	case lgv1.RankLevel_RANK_LEVEL_PAGE:
+		return rank.LevelPage, nil
 	}
-	return 0, fmt.Errorf("%w: level %v: use host or domain", ErrInvalidArgument, l)
+	return 0, fmt.Errorf("%w: level %v: use host, domain or page", ErrInvalidArgument, l)
 }
 
 // putRanks stores a RankBatch a gateway sent: its ranks as part of their
@@ -209,8 +231,8 @@ func (ix *Index) putRanks(b *lgv1.RankBatch) error {
 }
 
 // ComputeRanks implements lgv1.LinkGraphServiceServer.
-func (s *GRPCServer) ComputeRanks(ctx context.Context, _ *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error) {
-	resp, err := s.Index.ComputeRanks(ctx)
+func (s *GRPCServer) ComputeRanks(ctx context.Context, req *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error) {
+	resp, err := s.Index.ComputeRanks(ctx, req)
 	return resp, toStatus(err)
 }
 
@@ -227,7 +249,10 @@ const rankBatchRanks = 8192
 // the host links of every node, page by page (each page from its node's
 // snapshot at the time), ranks them in its own memory, and stores the
 // ranks on every node, committing them once all nodes hold them.
-func (g *Gateway) ComputeRanks(ctx context.Context, _ *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error) {
+func (g *Gateway) ComputeRanks(ctx context.Context, req *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error) {
+	if req.GetPages() {
+		return nil, status.Error(codes.Unimplemented, "a cluster ranks hosts and domains only: ranking pages needs the whole page graph on one machine (see docs/operations.md)")
+	}
 	if !g.rankMu.TryLock() {
 		return nil, toStatus(ErrRankingRunning)
 	}
@@ -237,7 +262,7 @@ func (g *Gateway) ComputeRanks(ctx context.Context, _ *lgv1.ComputeRanksRequest)
 	if err != nil {
 		return nil, err
 	}
-	b := rank.NewBuilder()
+	b := rank.NewBuilder(false)
 	for _, first := range nodes {
 		var after []byte
 		for {
@@ -332,7 +357,7 @@ const firstRanking = 10 * time.Minute
 // (the first time, if there are none, after firstRanking or every,
 // whichever is sooner), until ctx is done. A failed ranking is logged and
 // tried again an interval later.
-func RankEvery(ctx context.Context, r Ranker, every time.Duration, log *slog.Logger) error {
+func RankEvery(ctx context.Context, r Ranker, every time.Duration, req *lgv1.ComputeRanksRequest, log *slog.Logger) error {
 	next := time.Now().Add(min(every, firstRanking))
 	if resp, err := r.Ranks(ctx, &lgv1.RanksRequest{Level: lgv1.RankLevel_RANK_LEVEL_HOST, PageSize: 1}); err != nil {
 		log.Warn("cannot read the stored ranks; ranking on schedule", "err", err)
@@ -347,7 +372,7 @@ func RankEvery(ctx context.Context, r Ranker, every time.Duration, log *slog.Log
 			return nil
 		case <-t.C:
 		}
-		meta, err := r.ComputeRanks(ctx, &lgv1.ComputeRanksRequest{})
+		meta, err := r.ComputeRanks(ctx, req)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -355,7 +380,8 @@ func RankEvery(ctx context.Context, r Ranker, every time.Duration, log *slog.Log
 			log.Error("ranking failed; trying again at the next interval", "err", err)
 		default:
 			log.Info("ranked hosts and domains", "hosts", meta.Hosts, "host_links", meta.HostLinks,
-				"domains", meta.Domains, "domain_links", meta.DomainLinks, "links_read", meta.LinksRead, "seconds", meta.Seconds)
+				"domains", meta.Domains, "domain_links", meta.DomainLinks, "pages", meta.Pages, "page_links", meta.PageLinks,
+				"links_read", meta.LinksRead, "seconds", meta.Seconds)
 		}
 		t.Reset(every)
 	}

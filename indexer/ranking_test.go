@@ -3,6 +3,7 @@ package indexer
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/indexer/rank"
+	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
@@ -64,10 +66,14 @@ func allRanks(t *testing.T, ranks func(context.Context, *lgv1.RanksRequest) (*lg
 			t.Fatal(err)
 		}
 		for _, r := range resp.Ranks {
-			if r.Name <= last {
-				t.Fatalf("ranks out of order: %s after %s", r.Name, last)
+			key := r.Name // in order of name, pages of their URL's SURT
+			if level == lgv1.RankLevel_RANK_LEVEL_PAGE {
+				key = urlnorm.SURT(r.Name)
 			}
-			last = r.Name
+			if key <= last {
+				t.Fatalf("ranks out of order: %s after %s", key, last)
+			}
+			last = key
 			out[r.Name] = r.Rank
 		}
 		if req.PageToken = resp.NextPageToken; req.PageToken == "" {
@@ -198,7 +204,7 @@ func TestRankEvery(t *testing.T) {
 	srv := &GRPCServer{Index: ix}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- RankEvery(ctx, srv, 50*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- RankEvery(ctx, srv, 50*time.Millisecond, &lgv1.ComputeRanksRequest{}, slog.New(slog.DiscardHandler)) }()
 	seen := map[time.Time]bool{}
 	for deadline := time.Now().Add(30 * time.Second); len(seen) < 3; {
 		resp, err := srv.Ranks(context.Background(), &lgv1.RanksRequest{Level: lgv1.RankLevel_RANK_LEVEL_DOMAIN, PageSize: 1})
@@ -214,5 +220,115 @@ func TestRankEvery(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("RankEvery returned %v", err)
+	}
+}
+
+// With pages, ComputeRanks also ranks every page over the live follow
+// links between pages, and backlinks carry their source page's score.
+func TestComputeRanksWithPages(t *testing.T) {
+	ix, w := crawlWeb(t, 8)
+	srv := &GRPCServer{Index: ix}
+	meta, err := srv.ComputeRanks(context.Background(), &lgv1.ComputeRanksRequest{Pages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := truthRanks(t, w, func(u string) string { return u })
+	if meta.Pages != int64(len(pages)) || meta.PageLinks == 0 {
+		t.Errorf("ComputeRanks said %d pages, %d links; want %d pages", meta.Pages, meta.PageLinks, len(pages))
+	}
+	sameRanks(t, "pages", allRanks(t, srv.Ranks, lgv1.RankLevel_RANK_LEVEL_PAGE), pages)
+	n := 0
+	for _, bl := range allBacklinks(t, ix, Query{Target: "alpha.com", Scope: lgv1.Scope_SCOPE_DOMAIN}) {
+		if want := pages[bl.SourceUrl].GetScore(); bl.SourcePageAuthority != want {
+			t.Errorf("%s: source_page_authority %d, want %d", bl.SourceUrl, bl.SourcePageAuthority, want)
+		}
+		if bl.SourcePageAuthority > 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Error("no backlink has a source page authority")
+	}
+	// A ranking without pages drops the page ranks with the rest.
+	if _, err := srv.ComputeRanks(context.Background(), &lgv1.ComputeRanksRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := allRanks(t, srv.Ranks, lgv1.RankLevel_RANK_LEVEL_PAGE); len(got) != 0 {
+		t.Errorf("%d page ranks left after a ranking without pages", len(got))
+	}
+}
+
+// Only live follow links between hosts (or domains) count: on a web where
+// a.com links to b.com, c.com links to b.com with rel=nofollow, b.com
+// links within itself, www.d.com links to d.com (other host, same domain)
+// and e.com's link to b.com is lost, the host graph is a.com -> b.com and
+// www.d.com -> d.com over hosts a.com, b.com, www.d.com and d.com, and the
+// domain graph is a.com -> b.com (d.com a node without links).
+func TestRanksCountOnlyFollowLinksBetweenHosts(t *testing.T) {
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ix := New(db, 1)
+	record := func(page string, at int64, links ...*lgv1.OutLink) {
+		txn := ix.Begin()
+		defer txn.Close()
+		out, err := txn.RecordPage(&lgv1.PageResult{Url: page, Status: 200, FetchedAt: at * 1e6, Links: links})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, lb := range out {
+			if err := txn.ApplyLinks(lb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(u string, rel ...string) *lgv1.OutLink {
+		return &lgv1.OutLink{Url: u, Type: lgv1.LinkType_LINK_TYPE_A, Rel: rel}
+	}
+	record("http://a.com/", 1000, link("http://b.com/"))
+	record("http://c.com/", 1000, link("http://b.com/", "nofollow"))
+	record("http://b.com/x", 1000, link("http://b.com/y"))
+	record("http://www.d.com/", 1000, link("http://d.com/"))
+	record("http://e.com/", 1000, link("http://b.com/"))
+	record("http://e.com/", 2000) // the link is gone
+	srv := &GRPCServer{Index: ix}
+	meta, err := srv.ComputeRanks(context.Background(), &lgv1.ComputeRanksRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Hosts != 4 || meta.HostLinks != 2 || meta.Domains != 3 || meta.DomainLinks != 1 || meta.LinksRead != 3 {
+		t.Errorf("ranked %v; want 4 hosts, 2 host links, 3 domains, 1 domain link, 3 links read", meta)
+	}
+	hosts := allRanks(t, srv.Ranks, lgv1.RankLevel_RANK_LEVEL_HOST)
+	if !slices.Equal(slices.Sorted(maps.Keys(hosts)), []string{"com.a", "com.b", "com.d", "com.d.www"}) {
+		t.Errorf("hosts ranked: %v", slices.Sorted(maps.Keys(hosts)))
+	}
+	// Domains: a -> b, d alone. PageRank: p(a) = p(d) = .05 + .85 (p(b) + p(d)) / 3
+	// and p(b) = p(a) + .85 p(a); so p(a) = p(d) = 1/3.85 and p(b) = 1.85/3.85.
+	domains := allRanks(t, srv.Ranks, lgv1.RankLevel_RANK_LEVEL_DOMAIN)
+	a, b, d := domains["com.a"], domains["com.b"], domains["com.d"]
+	if a == nil || b == nil || d == nil || len(domains) != 3 {
+		t.Fatalf("domains ranked: %v", domains)
+	}
+	if math.Abs(a.Pagerank-d.Pagerank) > 1e-9 || math.Abs(b.Pagerank-1.85*a.Pagerank) > 1e-9 || math.Abs(a.Pagerank+b.Pagerank+d.Pagerank-1) > 1e-9 {
+		t.Errorf("domain PageRank a %v b %v d %v", a.Pagerank, b.Pagerank, d.Pagerank)
+	}
+	if b.Score != 100 || b.PagerankPos != 1 || b.Harmonic != 1 || a.Harmonic != 0 || d.Harmonic != 0 {
+		t.Errorf("b.com ranked %v, a.com %v, d.com %v", b, a, d)
+	}
+}
+
+// A gateway does not rank pages: that needs the page graph on one machine.
+func TestGatewayRefusesPageRanks(t *testing.T) {
+	nodes, _ := crawlCluster(t, 1, 2)
+	nc, _ := startNodes(t, nodes)
+	gw := serveGRPC(t, NewGateway(nc, viewShards))
+	if _, err := gw.ComputeRanks(context.Background(), &lgv1.ComputeRanksRequest{Pages: true}); status.Code(err) != codes.Unimplemented {
+		t.Errorf("gateway ComputeRanks with pages: %v, want Unimplemented", err)
 	}
 }

@@ -45,6 +45,7 @@ var backlinkColumns = []column[*lgv1.Backlink]{
 		table: func(b *lgv1.Backlink) string { return linkrow.ReasonName(b.LostReason) }},
 	{name: "source_authority", title: "AUTH", value: func(b *lgv1.Backlink) string { return fmt.Sprint(b.SourceAuthority) },
 		table: func(b *lgv1.Backlink) string { return fmt.Sprint(b.SourceAuthority) }},
+	{name: "source_page_authority", value: func(b *lgv1.Backlink) string { return fmt.Sprint(b.SourcePageAuthority) }},
 }
 
 // tsvColumns is the header of --format tsv and csv for backlinks and

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/crawler"
 	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/apiserver"
@@ -288,7 +289,7 @@ func (c *gatewayCmd) run(ctx context.Context, args []string, _, stderr io.Writer
 	tlsCert := fs.String("tls-cert", "", "serve gRPC and HTTP over TLS with this PEM certificate chain (needs --tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	grace := graceFlag(fs, "queries and exports in flight")
-	rankEvery := fs.Duration("rank-every", 0, "rank the cluster's hosts and domains when the stored ranks are this old; 0 (the default) ranks only on request (linkgraph rank --server, as the Helm chart's CronJob does). Set it on one gateway only: each would rank")
+	rankEvery := fs.Duration("rank-every", 0, "rank the cluster's hosts and domains when the stored ranks are this old; 0 (the default) ranks only on request: linkgraph rank --server ADDR, or linkgraph rank --nats URLS (in its own process, as the Helm chart's CronJob does). Set it on one gateway only: each would rank")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -335,7 +336,7 @@ func (c *gatewayCmd) run(ctx context.Context, args []string, _, stderr io.Writer
 			return err
 		}
 		if *rankEvery > 0 {
-			g.Go(func() error { return indexer.RankEvery(gctx, gw, *rankEvery, log) })
+			g.Go(func() error { return indexer.RankEvery(gctx, gw, *rankEvery, &lgv1.ComputeRanksRequest{}, log) })
 		}
 		if err := api.Register(ops.Reg); err != nil {
 			return err

@@ -35,7 +35,7 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	// the index's contents, not a backlink profile.
 	fs.Lookup("internal").Usage = "links from the target's own registrable domain: include (the default) or exclude (needs a TARGET)"
 	format := fs.String("format", "", "ndjson (one object per line, proto field names), csv (header row, the columns of backlinks --format csv), parquet (typed columns, zstd), hostgraph (Common Crawl's host-graph layout, a directory) or ranks (Common Crawl's ranks layout; see rank)")
-	level := fs.String("level", "", "with --format hostgraph: host (a vertex per host name, the default) or domain (per registrable domain)")
+	level := fs.String("level", "", "with --format hostgraph: host (a vertex per host name, the default) or domain (per registrable domain); with --format ranks also page")
 	rowGroup := fs.Int("row-group-rows", export.DefaultRowGroupRows, "with --format parquet: rows per row group (memory grows with it)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the export to this file")
 	out := fs.String("out", export.Stdout, "file to write (a directory for hostgraph), replaced atomically when complete; - writes to stdout (ndjson and csv only)")
@@ -48,8 +48,8 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 		if len(pos) > 0 {
 			return usagef("--format ranks exports the ranks of every host or domain: give no TARGET")
 		}
-		if *level != "" && *level != export.LevelHost && *level != export.LevelDomain {
-			return usagef("--level %q: use host or domain", *level)
+		if *level != "" && *level != export.LevelHost && *level != export.LevelDomain && *level != levelPage {
+			return usagef("--level %q: use host, domain or page", *level)
 		}
 		var errs []error
 		f.selection(&errs)

@@ -34,7 +34,8 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	cf.register(fs)
 	fs.Lookup("nats").Usage = "rank a cluster in this process: gather the host links from the shard nodes over these NATS servers, rank them here and store the ranks on every node (what the Helm chart's CronJob runs)"
 	graph := fs.String("graph", "", "rank this host graph directory (from export --format hostgraph) instead of an index; needs --out")
-	level := fs.String("level", export.LevelHost, "with --out: write the ranks of hosts or of registrable domains")
+	level := fs.String("level", export.LevelHost, "with --out: write the ranks of hosts, of registrable domains or of pages (page needs --pages)")
+	pages := fs.Bool("pages", false, "also rank every page over the links between pages (one machine only: memory grows with the page graph)")
 	out := fs.String("out", "", "also write the ranks in Common Crawl's layout to this file (- for stdout)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -55,8 +56,12 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		return usagef("give one of --data, --server, --nats and --graph")
 	case *graph != "" && *out == "":
 		return usagef("--graph needs --out: ranks of a graph file are not stored")
-	case *level != export.LevelHost && *level != export.LevelDomain:
-		return usagef("--level %q: use host or domain", *level)
+	case *level != export.LevelHost && *level != export.LevelDomain && *level != levelPage:
+		return usagef("--level %q: use host, domain or page", *level)
+	case *level == levelPage && *out != "" && !*pages:
+		return usagef("--level page --out needs --pages")
+	case *graph != "" && *pages:
+		return usagef("--graph holds a host graph: --pages needs --data, --server or --nats")
 	}
 	var errs []error
 	f.selection(&errs)
@@ -99,23 +104,32 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		defer closeAPI()
 		api = q
 	}
-	res, err := api.ComputeRanks(ctx, &lgv1.ComputeRanksRequest{})
+	res, err := api.ComputeRanks(ctx, &lgv1.ComputeRanksRequest{Pages: *pages})
 	if err != nil {
 		return callError(err)
 	}
-	fmt.Fprintf(stderr, "ranked %d hosts (%d links between them) and %d domains (%d links) from %d follow links in %.1fs\n",
-		res.Hosts, res.HostLinks, res.Domains, res.DomainLinks, res.LinksRead, res.Seconds)
+	fmt.Fprintf(stderr, "ranked %d hosts (%d links between them) and %d domains (%d links)", res.Hosts, res.HostLinks, res.Domains, res.DomainLinks)
+	if *pages {
+		fmt.Fprintf(stderr, " and %d pages (%d links)", res.Pages, res.PageLinks)
+	}
+	fmt.Fprintf(stderr, " from %d follow links in %.1fs\n", res.LinksRead, res.Seconds)
 	if *out == "" {
 		return nil
 	}
 	return exportRanks(ctx, api, *level, *out, stdout)
 }
 
+// levelPage is --level page of rank and export --format ranks.
+const levelPage = "page"
+
 // exportRanks writes the stored ranks of a level in Common Crawl's layout.
 func exportRanks(ctx context.Context, api indexer.Ranker, level, out string, stdout io.Writer) error {
 	req := &lgv1.RanksRequest{Level: lgv1.RankLevel_RANK_LEVEL_HOST, PageSize: 10000}
-	if level == export.LevelDomain {
+	switch level {
+	case export.LevelDomain:
 		req.Level = lgv1.RankLevel_RANK_LEVEL_DOMAIN
+	case levelPage:
+		req.Level = lgv1.RankLevel_RANK_LEVEL_PAGE
 	}
 	var names []string
 	var hc, pr []float64
@@ -135,12 +149,22 @@ func exportRanks(ctx context.Context, api indexer.Ranker, level, out string, std
 			break
 		}
 	}
+	if level == levelPage {
+		if len(names) == 0 {
+			return errors.New("the index has no page ranks: run linkgraph rank --pages")
+		}
+		return writeFile(out, stdout, func(w io.Writer) error { return rank.WritePageRanks(w, names, hc, pr) })
+	}
 	return writeRanks(out, stdout, names, hc, pr)
 }
 
 // writeRanks writes ranks in Common Crawl's layout to path (- for stdout).
 func writeRanks(path string, stdout io.Writer, names []string, hc, pr []float64) error {
-	write := func(w io.Writer) error { return rank.WriteRanks(w, names, hc, pr) }
+	return writeFile(path, stdout, func(w io.Writer) error { return rank.WriteRanks(w, names, hc, pr) })
+}
+
+// writeFile writes path (- for stdout) through write, atomically.
+func writeFile(path string, stdout io.Writer, write func(io.Writer) error) error {
 	if path == "-" {
 		return write(stdout)
 	}

@@ -113,7 +113,15 @@ func TestRankIndex(t *testing.T) {
 	if code != 0 || exported != string(raw) {
 		t.Errorf("export --format ranks: exit %d %s\n%s\nwant\n%s", code, errOut, exported, raw)
 	}
-	for _, c := range [][]string{{"rank", "--graph", dir}, {"rank", "--out", "x", "--level", "page"}, {"rank", "--min-authority", "3"}, {"rank", "--out", "x", "--data", dir, "--graph", dir}} {
+	// Pages too: rank --pages stores page ranks, written with the URL last.
+	code, pages, errOut := runCLI(t, "rank", "--data", dir, "--pages", "--level", "page", "--out", "-")
+	if code != 0 || !strings.HasPrefix(pages, "#harmonicc_pos\t#harmonicc_val\t#pr_pos\t#pr_val\t#url\n") || !strings.Contains(pages, "\thttp://t.example/\n") {
+		t.Errorf("rank --pages: exit %d %s\n%s", code, errOut, pages)
+	}
+	if code, exported, errOut := runCLI(t, "export", "--data", dir, "--format", "ranks", "--level", "page"); code != 0 || exported != pages {
+		t.Errorf("export --format ranks --level page: exit %d %s\n%s\nwant\n%s", code, errOut, exported, pages)
+	}
+	for _, c := range [][]string{{"rank", "--level", "page", "--out", "x"}, {"rank", "--graph", dir, "--pages", "--out", "x"}, {"rank", "--graph", dir}, {"rank", "--out", "x", "--level", "page"}, {"rank", "--min-authority", "3"}, {"rank", "--out", "x", "--data", dir, "--graph", dir}} {
 		if code, _, _ := runCLI(t, c...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", c, code)
 		}

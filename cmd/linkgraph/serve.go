@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/apiserver"
 	"github.com/linkgraph/linkgraph/internal/node"
@@ -46,6 +47,7 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	tlsCert := fs.String("tls-cert", "", "serve gRPC and HTTP over TLS with this PEM certificate chain (needs --tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	rankEvery := fs.Duration("rank-every", 24*time.Hour, "rank hosts and domains when the stored ranks are this old (a fresh index first after 10 minutes); 0 ranks only on request (linkgraph rank --server)")
+	rankPages := fs.Bool("rank-pages", false, "with --rank-every: rank pages too (memory grows with the page graph)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -116,7 +118,9 @@ func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	g.Go(func() error { return ops.run(gctx) })
 	g.Go(func() error { return serveGRPC(gctx, api, lis, 5*time.Second) })
 	if *rankEvery > 0 {
-		g.Go(func() error { return indexer.RankEvery(gctx, srv, *rankEvery, log) })
+		g.Go(func() error {
+			return indexer.RankEvery(gctx, srv, *rankEvery, &lgv1.ComputeRanksRequest{Pages: *rankPages}, log)
+		})
 	}
 	ops.setReady(true)
 	scheme := "http"

@@ -66,7 +66,7 @@ func BenchmarkRankBuilder(b *testing.B) {
 		edges := powerLawEdges(n, m, 1)
 		slices.SortFunc(edges, func(a, b Edge) int { return cmp.Compare(a.To, b.To) })
 		start := time.Now()
-		bl := NewBuilder()
+		bl := NewBuilder(false)
 		for _, e := range edges {
 			if err := bl.Add(names[e.From], names[e.To]); err != nil {
 				b.Fatal(err)

@@ -10,38 +10,119 @@ import (
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
-// Builder gathers the host graph of a stream of links, and with it the
-// graph of their registrable domains. It holds each distinct pair of hosts
-// once, so its memory follows the host graph (about 8 bytes per host link,
-// twice that while deduplicating, and a map entry per host), never the page
-// graph it reads.
-type Builder struct {
-	ids   map[string]uint32 // host name -> id
-	names []string          // host names (reversed, as in Common Crawl) by id
-	dom   []uint32          // the domain id of each host id
-	domID map[string]uint32
-	doms  []string
+// MaxNodes bounds the nodes of a graph a Builder gathers: ids are 32-bit,
+// and the ranking's memory (about 12 bytes per node and 8 per link,
+// doubled while building, plus the names) must fit one machine.
+const MaxNodes = 1 << 31
+
+// nodeSet is the named nodes of a graph being gathered and its distinct
+// links, each held once.
+type nodeSet struct {
+	what  string            // "hosts" or "pages", for errors
+	ids   map[string]uint32 // name -> id
+	names []string          // by id
 
 	// lastDst caches the id of the previous link's target: links come
 	// sorted by target from the index, and a lookup in a map of a million
-	// hosts costs a few cache misses.
+	// names costs a few cache misses.
 	lastDst   string
 	lastDstID uint32
 
-	pairs    []uint64 // from<<32 | to, host ids
-	compact  int      // len(pairs) at which to deduplicate next
-	links    int64
-	maxHosts int
+	pairs   []uint64 // from<<32 | to
+	compact int      // len(pairs) at which to deduplicate next
+	max     int
+	onNew   func(name string) // called for each new node, in id order
 }
 
-// MaxHosts bounds the hosts a Builder takes: ids are 32-bit, and the
-// ranking's memory (about 12 bytes per host and 8 per host link, doubled
-// while building) must fit one node.
-const MaxHosts = 1 << 31
+func newNodeSet(what string) nodeSet {
+	return nodeSet{what: what, ids: make(map[string]uint32), compact: 1 << 20, max: MaxNodes}
+}
 
-// NewBuilder returns an empty Builder.
-func NewBuilder() *Builder {
-	return &Builder{ids: make(map[string]uint32), domID: make(map[string]uint32), compact: 1 << 20, maxHosts: MaxHosts}
+func (s *nodeSet) id(name string) (uint32, error) {
+	if id, ok := s.ids[name]; ok {
+		return id, nil
+	}
+	if len(s.names) >= s.max {
+		return 0, fmt.Errorf("rank: more than %d %s; the graph no longer fits one node", s.max, s.what)
+	}
+	name = strings.Clone(name)
+	id := uint32(len(s.names))
+	s.ids[name] = id
+	s.names = append(s.names, name)
+	if s.onNew != nil {
+		s.onNew(name)
+	}
+	return id, nil
+}
+
+// add records a link from src to dst; a link from a node to itself makes
+// the node but no link.
+func (s *nodeSet) add(src, dst string) error {
+	from, err := s.id(src)
+	if err != nil {
+		return err
+	}
+	if dst != s.lastDst || len(s.names) == 0 {
+		if s.lastDstID, err = s.id(dst); err != nil {
+			return err
+		}
+		s.lastDst = s.names[s.lastDstID]
+	}
+	if to := s.lastDstID; from != to {
+		s.pairs = append(s.pairs, uint64(from)<<32|uint64(to))
+	}
+	if len(s.pairs) >= s.compact {
+		// Most links repeat a pair already seen (a site links to another
+		// from many pages): deduplicate, and let the buffer grow only when
+		// that frees too little.
+		s.pairs = sortUnique(s.pairs)
+		s.compact = max(s.compact, 2*len(s.pairs))
+	}
+	return nil
+}
+
+// edges returns the distinct links, and forgets everything but the names.
+func (s *nodeSet) edges() []Edge {
+	p := sortUnique(s.pairs)
+	out := make([]Edge, len(p))
+	for i, v := range p {
+		out[i] = Edge{uint32(v >> 32), uint32(v)}
+	}
+	s.pairs, s.ids = nil, nil
+	return out
+}
+
+func sortUnique(p []uint64) []uint64 {
+	slices.Sort(p)
+	return slices.Compact(p)
+}
+
+// Builder gathers the host graph of a stream of links, and with it the
+// graph of their registrable domains (and, if asked, the page graph). It
+// holds each distinct pair of hosts once, so without pages its memory
+// follows the host graph (about 8 bytes per host link, twice that while
+// deduplicating, and a map entry per host), never the page graph it reads.
+type Builder struct {
+	hosts nodeSet
+	dom   []uint32 // the domain id of each host id
+	doms  nodeSet
+	pages *nodeSet
+	links int64
+}
+
+// NewBuilder returns an empty Builder; with pages it also gathers the page
+// graph (see AddPage).
+func NewBuilder(pages bool) *Builder {
+	b := &Builder{hosts: newNodeSet("hosts"), doms: newNodeSet("domains")}
+	b.hosts.onNew = func(name string) {
+		d, _ := b.doms.id(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.HostOfReversed(name))))
+		b.dom = append(b.dom, d)
+	}
+	if pages {
+		p := newNodeSet("pages")
+		b.pages = &p
+	}
+	return b
 }
 
 // Add records that the host named src links to the host named dst; both
@@ -49,29 +130,14 @@ func NewBuilder() *Builder {
 // within a host makes the host a node but is no edge.
 func (b *Builder) Add(src, dst string) error {
 	b.links++
-	from, err := b.id(src)
-	if err != nil {
-		return err
-	}
-	if dst != b.lastDst || len(b.names) == 0 {
-		if b.lastDstID, err = b.id(dst); err != nil {
-			return err
-		}
-		b.lastDst = b.names[b.lastDstID]
-	}
-	to := b.lastDstID
-	if from == to {
-		return nil
-	}
-	b.pairs = append(b.pairs, uint64(from)<<32|uint64(to))
-	if len(b.pairs) >= b.compact {
-		// Most links repeat a pair already seen (a site links to another
-		// from many pages): deduplicate, and let the buffer grow only when
-		// that frees too little.
-		b.pairs = sortUnique(b.pairs)
-		b.compact = max(b.compact, 2*len(b.pairs))
-	}
-	return nil
+	return b.hosts.add(src, dst)
+}
+
+// AddPage records, for a Builder with pages, that the page keyed src links
+// to the page keyed dst (keys are the index's SURTs; a page linking to
+// itself is no edge).
+func (b *Builder) AddPage(src, dst string) error {
+	return b.pages.add(src, dst)
 }
 
 // AddPairs is Add for links already counted elsewhere: links is how many
@@ -81,89 +147,71 @@ func (b *Builder) AddPairs(links int64, srcs, dsts []string) error {
 		return fmt.Errorf("rank: %d sources for %d targets", len(srcs), len(dsts))
 	}
 	for i := range srcs {
-		if err := b.Add(srcs[i], dsts[i]); err != nil {
+		if err := b.hosts.add(srcs[i], dsts[i]); err != nil {
 			return err
 		}
 	}
-	b.links += links - int64(len(srcs))
+	b.links += links
 	return nil
-}
-
-func (b *Builder) id(name string) (uint32, error) {
-	if id, ok := b.ids[name]; ok {
-		return id, nil
-	}
-	if len(b.names) >= b.maxHosts {
-		return 0, fmt.Errorf("rank: more than %d hosts; the host graph no longer fits one node", b.maxHosts)
-	}
-	name = strings.Clone(name)
-	id := uint32(len(b.names))
-	b.ids[name] = id
-	b.names = append(b.names, name)
-	d := urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.HostOfReversed(name)))
-	did, ok := b.domID[d]
-	if !ok {
-		did = uint32(len(b.doms))
-		b.domID[d] = did
-		b.doms = append(b.doms, d)
-	}
-	b.dom = append(b.dom, did)
-	return id, nil
-}
-
-func sortUnique(p []uint64) []uint64 {
-	slices.Sort(p)
-	return slices.Compact(p)
 }
 
 // Ranked is one level of a ranking: the nodes' names and their harmonic
 // centrality and PageRank.
 type Ranked struct {
-	Level  byte // LevelHost or LevelDomain
+	Level  byte // LevelHost, LevelDomain or LevelPage
 	Names  []string
 	HC, PR []float64
 	Links  int // distinct links between the nodes
 }
 
-// Result is a ranking of hosts and of registrable domains.
+// Result is a ranking of hosts, of registrable domains and, if gathered,
+// of pages.
 type Result struct {
 	Hosts, Domains Ranked
+	Pages          *Ranked
 	// Links is how many page links the graphs were built from.
 	Links int64
 }
 
-// Rank computes the ranks of both levels: PageRank with DefaultDamping,
+// Rank computes the ranks of every level: PageRank with DefaultDamping,
 // and harmonic centrality (exact on small graphs, HyperBall beyond) on
 // workers goroutines. The Builder is spent.
 func (b *Builder) Rank(ctx context.Context, workers int) (*Result, error) {
-	hostEdges := make([]Edge, 0, len(b.pairs))
+	hostEdges := b.hosts.edges()
 	var domEdges []Edge
-	for _, p := range sortUnique(b.pairs) {
-		from, to := uint32(p>>32), uint32(p)
-		hostEdges = append(hostEdges, Edge{from, to})
-		if df, dt := b.dom[from], b.dom[to]; df != dt {
+	for _, e := range hostEdges {
+		if df, dt := b.dom[e.From], b.dom[e.To]; df != dt {
 			domEdges = append(domEdges, Edge{df, dt})
 		}
 	}
-	b.pairs, b.ids, b.domID = nil, nil, nil
 	res := &Result{Links: b.links}
-	for _, lv := range []struct {
-		out   *Ranked
-		level byte
-		names []string
-		edges []Edge
-	}{{&res.Hosts, LevelHost, b.names, hostEdges}, {&res.Domains, LevelDomain, b.doms, domEdges}} {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		g, err := NewGraph(len(lv.names), lv.edges)
+	var err error
+	if res.Hosts, err = rankLevel(ctx, LevelHost, b.hosts.names, hostEdges, workers); err != nil {
+		return nil, err
+	}
+	if res.Domains, err = rankLevel(ctx, LevelDomain, b.doms.names, domEdges, workers); err != nil {
+		return nil, err
+	}
+	if b.pages != nil {
+		pages, err := rankLevel(ctx, LevelPage, b.pages.names, b.pages.edges(), workers)
 		if err != nil {
 			return nil, err
 		}
-		*lv.out = Ranked{Level: lv.level, Names: lv.names, Links: g.Edges(),
-			PR: g.PageRank(DefaultDamping, 1e-9, 200), HC: g.HarmonicCentrality(workers)}
+		res.Pages = &pages
 	}
 	return res, nil
+}
+
+func rankLevel(ctx context.Context, level byte, names []string, edges []Edge, workers int) (Ranked, error) {
+	if err := ctx.Err(); err != nil {
+		return Ranked{}, err
+	}
+	g, err := NewGraph(len(names), edges)
+	if err != nil {
+		return Ranked{}, err
+	}
+	return Ranked{Level: level, Names: names, Links: g.Edges(),
+		PR: g.PageRank(DefaultDamping, 1e-9, 200), HC: g.HarmonicCentrality(workers)}, nil
 }
 
 // Ranks returns the ranks of the level's nodes, in the order of Names.

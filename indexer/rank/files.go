@@ -77,10 +77,20 @@ func readGzipLines(path string, fn func(string) error) error {
 // and one line per vertex, ordered by harmonic centrality, highest first;
 // positions start at 1, ties broken by name.
 func WriteRanks(w io.Writer, names []string, hc, pr []float64) error {
+	return writeRanks(w, "#host_rev", names, hc, pr)
+}
+
+// WritePageRanks is WriteRanks for pages, named by URL in a last column
+// "#url".
+func WritePageRanks(w io.Writer, urls []string, hc, pr []float64) error {
+	return writeRanks(w, "#url", urls, hc, pr)
+}
+
+func writeRanks(w io.Writer, nameColumn string, names []string, hc, pr []float64) error {
 	byHC := order(names, hc)
 	prPos := positions(names, pr)
 	bw := bufio.NewWriterSize(w, 256<<10)
-	fmt.Fprintln(bw, "#harmonicc_pos\t#harmonicc_val\t#pr_pos\t#pr_val\t#host_rev")
+	fmt.Fprintln(bw, "#harmonicc_pos\t#harmonicc_val\t#pr_pos\t#pr_val\t"+nameColumn)
 	for pos, v := range byHC {
 		fmt.Fprintf(bw, "%d\t%s\t%d\t%s\t%s\n", pos+1, strconv.FormatFloat(hc[v], 'g', -1, 64), prPos[v], strconv.FormatFloat(pr[v], 'g', -1, 64), names[v])
 	}

@@ -18,6 +18,7 @@ import (
 const (
 	LevelHost   = 'h'
 	LevelDomain = 'd'
+	LevelPage   = 'p' // named by the index's SURT of the page's URL
 )
 
 // Score maps PageRank values to 0-100 on a logarithmic scale:
@@ -173,7 +174,11 @@ func (w *Writer) Abort() {
 // Save stores a ranking as the current one.
 func Save(db *store.DB, gen uint64, res *Result, meta *lgv1.ComputeRanksResponse) error {
 	w := NewWriter(db, gen)
-	for _, lv := range []*Ranked{&res.Hosts, &res.Domains} {
+	levels := []*Ranked{&res.Hosts, &res.Domains}
+	if res.Pages != nil {
+		levels = append(levels, res.Pages)
+	}
+	for _, lv := range levels {
 		for _, r := range lv.Ranks() {
 			if err := w.Put(lv.Level, r.Name, r.Rank); err != nil {
 				w.Abort()
@@ -263,6 +268,16 @@ func (rr *Reader) Score(level byte, name string) (int32, error) {
 	}
 	rr.scores[key] = r.GetScore()
 	return r.GetScore(), nil
+}
+
+// PageScore returns the score of a page (keyed by the index's SURT of its
+// URL), 0 if it has none. Without page ranks it reads nothing.
+func (rr *Reader) PageScore(surt string) (int32, error) {
+	if rr.meta.GetPages() == 0 {
+		return 0, nil
+	}
+	r, err := rr.Get(LevelPage, surt)
+	return r.GetScore(), err
 }
 
 // Each calls fn for the ranks of a level in order of name, from the first

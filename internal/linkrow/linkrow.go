@@ -20,7 +20,7 @@ import (
 var columns = []string{
 	"source_url", "target_url", "anchor_text", "rel", "type", "redirect_status",
 	"nofollow", "first_seen", "last_seen", "source_title", "source_status", "lost_at",
-	"lost_reason", "source_authority",
+	"lost_reason", "source_authority", "source_page_authority",
 }
 
 // Columns returns the column names of a backlink row, in order, as a new
@@ -31,7 +31,8 @@ func Columns() []string { return append([]string(nil), columns...) }
 // anchor text and title as they are, rel tokens joined by spaces, the type
 // by its short name (TypeName), numbers in decimal, nofollow as true or
 // false, times by Time ("" when unset, as lost_at of a live link), the lost
-// reason by ReasonName, the source's authority in decimal.
+// reason by ReasonName, the source's domain and page authorities in
+// decimal.
 func AppendFields(dst []string, bl *lgv1.Backlink) []string {
 	return append(dst,
 		bl.GetSourceUrl(),
@@ -48,6 +49,7 @@ func AppendFields(dst []string, bl *lgv1.Backlink) []string {
 		Time(bl.GetLostAt()),
 		ReasonName(bl.GetLostReason()),
 		strconv.FormatInt(int64(bl.GetSourceAuthority()), 10),
+		strconv.FormatInt(int64(bl.GetSourcePageAuthority()), 10),
 	)
 }
 
@@ -122,6 +124,9 @@ func Parse(fields []string) (*lgv1.Backlink, error) {
 		bl.LostReason = lgv1.LostReason(v)
 	}
 	if bl.SourceAuthority, err = parseInt32("source_authority", fields[13]); err != nil {
+		return nil, err
+	}
+	if bl.SourcePageAuthority, err = parseInt32("source_page_authority", fields[14]); err != nil {
 		return nil, err
 	}
 	return bl, nil

@@ -470,6 +470,8 @@ const (
 	RankLevel_RANK_LEVEL_UNSPECIFIED RankLevel = 0
 	RankLevel_RANK_LEVEL_HOST        RankLevel = 1
 	RankLevel_RANK_LEVEL_DOMAIN      RankLevel = 2
+	// Pages, named by URL; ranked only by a ranking with pages.
+	RankLevel_RANK_LEVEL_PAGE RankLevel = 3
 )
 
 // Enum value maps for RankLevel.
@@ -478,11 +480,13 @@ var (
 		0: "RANK_LEVEL_UNSPECIFIED",
 		1: "RANK_LEVEL_HOST",
 		2: "RANK_LEVEL_DOMAIN",
+		3: "RANK_LEVEL_PAGE",
 	}
 	RankLevel_value = map[string]int32{
 		"RANK_LEVEL_UNSPECIFIED": 0,
 		"RANK_LEVEL_HOST":        1,
 		"RANK_LEVEL_DOMAIN":      2,
+		"RANK_LEVEL_PAGE":        3,
 	}
 )
 
@@ -698,8 +702,11 @@ type Backlink struct {
 	// The authority of the source's registrable domain: its Rank.score from
 	// the latest ranking, 0 when unranked.
 	SourceAuthority int32 `protobuf:"varint,15,opt,name=source_authority,json=sourceAuthority,proto3" json:"source_authority,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The authority of the source page itself: its page-level Rank.score
+	// from the latest ranking with pages, 0 when unranked.
+	SourcePageAuthority int32 `protobuf:"varint,16,opt,name=source_page_authority,json=sourcePageAuthority,proto3" json:"source_page_authority,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Backlink) Reset() {
@@ -833,6 +840,13 @@ func (x *Backlink) GetHistory() []*LinkEvent {
 func (x *Backlink) GetSourceAuthority() int32 {
 	if x != nil {
 		return x.SourceAuthority
+	}
+	return 0
+}
+
+func (x *Backlink) GetSourcePageAuthority() int32 {
+	if x != nil {
+		return x.SourcePageAuthority
 	}
 	return 0
 }
@@ -1817,7 +1831,11 @@ func (x *SummaryResponse) GetSummary() *Summary {
 }
 
 type ComputeRanksRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also rank every page over the follow links between pages (internal
+	// ones included), like hosts and domains. Its memory grows with the page
+	// graph, so a cluster's gateway refuses it (Unimplemented).
+	Pages         bool `protobuf:"varint,1,opt,name=pages,proto3" json:"pages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1852,6 +1870,13 @@ func (*ComputeRanksRequest) Descriptor() ([]byte, []int) {
 	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{15}
 }
 
+func (x *ComputeRanksRequest) GetPages() bool {
+	if x != nil {
+		return x.Pages
+	}
+	return false
+}
+
 type ComputeRanksResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Hosts and registrable domains ranked, and the follow links between
@@ -1864,7 +1889,10 @@ type ComputeRanksResponse struct {
 	LinksRead  int64                  `protobuf:"varint,5,opt,name=links_read,json=linksRead,proto3" json:"links_read,omitempty"`
 	ComputedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=computed_at,json=computedAt,proto3" json:"computed_at,omitempty"`
 	// Wall-clock time the ranking took, in seconds.
-	Seconds       float64 `protobuf:"fixed64,7,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	Seconds float64 `protobuf:"fixed64,7,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	// With pages: the pages ranked and the distinct links between them.
+	Pages         int64 `protobuf:"varint,8,opt,name=pages,proto3" json:"pages,omitempty"`
+	PageLinks     int64 `protobuf:"varint,9,opt,name=page_links,json=pageLinks,proto3" json:"page_links,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1948,6 +1976,20 @@ func (x *ComputeRanksResponse) GetSeconds() float64 {
 	return 0
 }
 
+func (x *ComputeRanksResponse) GetPages() int64 {
+	if x != nil {
+		return x.Pages
+	}
+	return 0
+}
+
+func (x *ComputeRanksResponse) GetPageLinks() int64 {
+	if x != nil {
+		return x.PageLinks
+	}
+	return 0
+}
+
 type RanksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required: host or domain.
@@ -2010,10 +2052,11 @@ func (x *RanksRequest) GetPageToken() string {
 	return ""
 }
 
-// RankedName is the rank of one host or registrable domain.
+// RankedName is the rank of one host, registrable domain or page.
 type RankedName struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Reversed, as in Common Crawl's ranks: com.example.www.
+	// Hosts and domains reversed, as in Common Crawl's ranks
+	// (com.example.www); pages by URL.
 	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Rank          *Rank  `protobuf:"bytes,2,opt,name=rank,proto3" json:"rank,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2066,7 +2109,7 @@ func (x *RankedName) GetRank() *Rank {
 
 type RanksResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// In order of name.
+	// In order of name (pages in SURT order of URL).
 	Ranks         []*RankedName `protobuf:"bytes,1,rep,name=ranks,proto3" json:"ranks,omitempty"`
 	NextPageToken string        `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// When the ranks were computed; unset if there are none.
@@ -3049,7 +3092,7 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	" \x01(\x0e2\x17.linkgraph.v1.LinkStateR\x05state\x127\n" +
 	"\tlost_from\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\blostFrom\x123\n" +
 	"\alost_to\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06lostTo\x12#\n" +
-	"\rmin_authority\x18\r \x01(\x05R\fminAuthority\"\xf6\x04\n" +
+	"\rmin_authority\x18\r \x01(\x05R\fminAuthority\"\xaa\x05\n" +
 	"\bBacklink\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12\x1d\n" +
@@ -3071,7 +3114,8 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\vlost_reason\x18\r \x01(\x0e2\x18.linkgraph.v1.LostReasonR\n" +
 	"lostReason\x121\n" +
 	"\ahistory\x18\x0e \x03(\v2\x17.linkgraph.v1.LinkEventR\ahistory\x12)\n" +
-	"\x10source_authority\x18\x0f \x01(\x05R\x0fsourceAuthority\"\xaf\x01\n" +
+	"\x10source_authority\x18\x0f \x01(\x05R\x0fsourceAuthority\x122\n" +
+	"\x15source_page_authority\x18\x10 \x01(\x05R\x13sourcePageAuthority\"\xaf\x01\n" +
 	"\tLinkEvent\x123\n" +
 	"\alost_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06lostAt\x120\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x18.linkgraph.v1.LostReasonR\x06reason\x12;\n" +
@@ -3161,8 +3205,9 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\fpagerank_pos\x18\x04 \x01(\x03R\vpagerankPos\x12\x1a\n" +
 	"\bpagerank\x18\x05 \x01(\x01R\bpagerank\"B\n" +
 	"\x0fSummaryResponse\x12/\n" +
-	"\asummary\x18\x01 \x01(\v2\x15.linkgraph.v1.SummaryR\asummary\"\x15\n" +
-	"\x13ComputeRanksRequest\"\xfe\x01\n" +
+	"\asummary\x18\x01 \x01(\v2\x15.linkgraph.v1.SummaryR\asummary\"+\n" +
+	"\x13ComputeRanksRequest\x12\x14\n" +
+	"\x05pages\x18\x01 \x01(\bR\x05pages\"\xb3\x02\n" +
 	"\x14ComputeRanksResponse\x12\x14\n" +
 	"\x05hosts\x18\x01 \x01(\x03R\x05hosts\x12\x1d\n" +
 	"\n" +
@@ -3173,7 +3218,10 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"links_read\x18\x05 \x01(\x03R\tlinksRead\x12;\n" +
 	"\vcomputed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"computedAt\x12\x18\n" +
-	"\aseconds\x18\a \x01(\x01R\aseconds\"y\n" +
+	"\aseconds\x18\a \x01(\x01R\aseconds\x12\x14\n" +
+	"\x05pages\x18\b \x01(\x03R\x05pages\x12\x1d\n" +
+	"\n" +
+	"page_links\x18\t \x01(\x03R\tpageLinks\"y\n" +
 	"\fRanksRequest\x12-\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x17.linkgraph.v1.RankLevelR\x05level\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -3303,11 +3351,12 @@ const file_linkgraph_v1_linkgraph_proto_rawDesc = "" +
 	"\x1fBACKLINK_ORDER_SOURCE_AUTHORITY\x10\x05*d\n" +
 	"\x14ReferringDomainOrder\x12&\n" +
 	"\"REFERRING_DOMAIN_ORDER_UNSPECIFIED\x10\x00\x12$\n" +
-	" REFERRING_DOMAIN_ORDER_AUTHORITY\x10\x01*S\n" +
+	" REFERRING_DOMAIN_ORDER_AUTHORITY\x10\x01*h\n" +
 	"\tRankLevel\x12\x1a\n" +
 	"\x16RANK_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRANK_LEVEL_HOST\x10\x01\x12\x15\n" +
-	"\x11RANK_LEVEL_DOMAIN\x10\x022\xf1\t\n" +
+	"\x11RANK_LEVEL_DOMAIN\x10\x02\x12\x13\n" +
+	"\x0fRANK_LEVEL_PAGE\x10\x032\xf1\t\n" +
 	"\x10LinkGraphService\x12L\n" +
 	"\tBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x1f.linkgraph.v1.BacklinksResponse\x12K\n" +
 	"\x0fStreamBacklinks\x12\x1e.linkgraph.v1.BacklinksRequest\x1a\x16.linkgraph.v1.Backlink0\x01\x12a\n" +
