@@ -204,7 +204,9 @@ func TestRankEvery(t *testing.T) {
 	srv := &GRPCServer{Index: ix}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- RankEvery(ctx, srv, 50*time.Millisecond, &lgv1.ComputeRanksRequest{}, slog.New(slog.DiscardHandler)) }()
+	go func() {
+		done <- RankEvery(ctx, srv, 50*time.Millisecond, &lgv1.ComputeRanksRequest{}, slog.New(slog.DiscardHandler))
+	}()
 	seen := map[time.Time]bool{}
 	for deadline := time.Now().Add(30 * time.Second); len(seen) < 3; {
 		resp, err := srv.Ranks(context.Background(), &lgv1.RanksRequest{Level: lgv1.RankLevel_RANK_LEVEL_DOMAIN, PageSize: 1})
