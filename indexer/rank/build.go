@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
@@ -28,14 +29,15 @@ type nodeSet struct {
 	lastDst   string
 	lastDstID uint32
 
-	pairs   []uint64 // from<<32 | to
-	compact int      // len(pairs) at which to deduplicate next
+	pairs   []Edge
+	compact int // len(pairs) at which to deduplicate next
 	max     int
 	onNew   func(name string) // called for each new node, in id order
 }
 
 func newNodeSet(what string) nodeSet {
-	return nodeSet{what: what, ids: make(map[string]uint32), compact: 1 << 20, max: MaxNodes}
+	const compact = 1 << 20
+	return nodeSet{what: what, ids: make(map[string]uint32), compact: compact, max: MaxNodes, pairs: make([]Edge, 0, compact)}
 }
 
 func (s *nodeSet) id(name string) (uint32, error) {
@@ -69,14 +71,17 @@ func (s *nodeSet) add(src, dst string) error {
 		s.lastDst = s.names[s.lastDstID]
 	}
 	if to := s.lastDstID; from != to {
-		s.pairs = append(s.pairs, uint64(from)<<32|uint64(to))
+		s.pairs = append(s.pairs, Edge{from, to})
 	}
 	if len(s.pairs) >= s.compact {
 		// Most links repeat a pair already seen (a site links to another
-		// from many pages): deduplicate, and let the buffer grow only when
-		// that frees too little.
+		// from many pages): deduplicate, and let the buffer grow (to twice
+		// what remains, no more) only when that frees too little.
 		s.pairs = sortUnique(s.pairs)
-		s.compact = max(s.compact, 2*len(s.pairs))
+		if 2*len(s.pairs) > s.compact {
+			s.compact = 2 * len(s.pairs)
+			s.pairs = slices.Grow(s.pairs, s.compact-len(s.pairs))
+		}
 	}
 	return nil
 }
@@ -84,17 +89,15 @@ func (s *nodeSet) add(src, dst string) error {
 // edges returns the distinct links, and forgets everything but the names.
 func (s *nodeSet) edges() []Edge {
 	p := sortUnique(s.pairs)
-	out := make([]Edge, len(p))
-	for i, v := range p {
-		out[i] = Edge{uint32(v >> 32), uint32(v)}
-	}
 	s.pairs, s.ids = nil, nil
-	return out
+	return p
 }
 
-func sortUnique(p []uint64) []uint64 {
-	slices.Sort(p)
-	return slices.Compact(p)
+// sortUnique sorts edges as 64-bit words (see NewGraph) and drops repeats.
+func sortUnique(e []Edge) []Edge {
+	words := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(e))), len(e))
+	slices.Sort(words)
+	return e[:len(slices.Compact(words))]
 }
 
 // Builder gathers the host graph of a stream of links, and with it the
@@ -184,6 +187,7 @@ func (b *Builder) Rank(ctx context.Context, workers int) (*Result, error) {
 			domEdges = append(domEdges, Edge{df, dt})
 		}
 	}
+	domEdges = sortUnique(domEdges)
 	res := &Result{Links: b.links}
 	var err error
 	if res.Hosts, err = rankLevel(ctx, LevelHost, b.hosts.names, hostEdges, workers); err != nil {

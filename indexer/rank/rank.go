@@ -7,12 +7,12 @@
 package rank
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"math/bits"
 	"slices"
+	"unsafe"
 )
 
 // Graph is a directed graph of n nodes, 0..n-1, without self-loops or
@@ -43,10 +43,12 @@ func NewGraph(n int, edges []Edge) (*Graph, error) {
 			return nil, fmt.Errorf("%w: %d -> %d with %d nodes", ErrNode, e.From, e.To, n)
 		}
 	}
-	slices.SortFunc(edges, func(a, b Edge) int {
-		return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To))
-	})
-	edges = slices.Compact(edges)
+	// Sorted as 64-bit words, repeated edges come together (in an order of
+	// their halves that depends on the byte order, which the rows below do
+	// not need) several times faster than sorted as structs.
+	words := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(edges))), len(edges))
+	slices.Sort(words)
+	edges = edges[:len(slices.Compact(words))]
 	edges = slices.DeleteFunc(edges, func(e Edge) bool { return e.From == e.To })
 	g := &Graph{n: n, off: make([]uint32, n+1), out: make([]uint32, len(edges)), inOff: make([]uint32, n+1), in: make([]uint32, len(edges))}
 	for _, e := range edges {
@@ -57,11 +59,12 @@ func NewGraph(n int, edges []Edge) (*Graph, error) {
 		g.off[v+1] += g.off[v]
 		g.inOff[v+1] += g.inOff[v]
 	}
-	next := slices.Clone(g.inOff[:n])
-	for i, e := range edges {
-		g.out[i] = e.To
-		g.in[next[e.To]] = e.From
-		next[e.To]++
+	nextOut, nextIn := slices.Clone(g.off[:n]), slices.Clone(g.inOff[:n])
+	for _, e := range edges {
+		g.out[nextOut[e.From]] = e.To
+		nextOut[e.From]++
+		g.in[nextIn[e.To]] = e.From
+		nextIn[e.To]++
 	}
 	g.outDegrees = make([]uint32, n)
 	for v := range n {
