@@ -23,11 +23,12 @@ type nodeSet struct {
 	ids   map[string]uint32 // name -> id
 	names []string          // by id
 
-	// lastDst caches the id of the previous link's target: links come
-	// sorted by target from the index, and a lookup in a map of a million
-	// names costs a few cache misses.
-	lastDst   string
-	lastDstID uint32
+	// lastSrc and lastDst cache the ids of the previous link's ends: links
+	// come sorted by target from the index, often many from one source
+	// site, and a lookup in a map of a million names costs a few cache
+	// misses.
+	lastSrc, lastDst     string
+	lastSrcID, lastDstID uint32
 
 	pairs   []Edge
 	compact int // len(pairs) at which to deduplicate next
@@ -60,10 +61,14 @@ func (s *nodeSet) id(name string) (uint32, error) {
 // add records a link from src to dst; a link from a node to itself makes
 // the node but no link.
 func (s *nodeSet) add(src, dst string) error {
-	from, err := s.id(src)
-	if err != nil {
-		return err
+	var err error
+	if src != s.lastSrc || len(s.names) == 0 {
+		if s.lastSrcID, err = s.id(src); err != nil {
+			return err
+		}
+		s.lastSrc = s.names[s.lastSrcID]
 	}
+	from := s.lastSrcID
 	if dst != s.lastDst || len(s.names) == 0 {
 		if s.lastDstID, err = s.id(dst); err != nil {
 			return err
