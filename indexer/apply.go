@@ -18,12 +18,14 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer/rank"
 	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
@@ -76,6 +78,10 @@ type Index struct {
 
 	// rankMu is held by the ranking running, if any.
 	rankMu sync.Mutex
+	// scores holds the current ranking's domain scores, loaded on first
+	// use and again whenever a ranking is committed here (see rankScores).
+	scores   atomic.Pointer[rank.Scores]
+	scoresMu sync.Mutex
 }
 
 // aggCacheSize bounds Index.aggs.

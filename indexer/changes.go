@@ -66,7 +66,7 @@ func (ix *Index) Velocity(ctx context.Context, req *lgv1.VelocityRequest) (*lgv1
 	}
 	f.IncludeLost, f.State = false, lgv1.LinkState_LINK_STATE_ALL
 	f.FirstSeenFrom, f.FirstSeenTo, f.LastSeenFrom, f.LastSeenTo, f.LostFrom, f.LostTo = nil, nil, nil, nil, nil, nil
-	sel, err := newSelection(req.GetTarget(), req.GetScope(), f)
+	sel, err := ix.selection(req.GetTarget(), req.GetScope(), f)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (ix *Index) Sources(ctx context.Context, target string, scope lgv1.Scope, m
 	case max < 0 || max > MaxRecrawlSources:
 		return nil, false, fmt.Errorf("%w: max_sources %d out of range 1..%d", ErrInvalidArgument, max, MaxRecrawlSources)
 	}
-	sel, err := newSelection(target, scope, &lgv1.Filter{State: lgv1.LinkState_LINK_STATE_ALL, Internal: lgv1.InternalLinks_INTERNAL_LINKS_INCLUDE})
+	sel, err := ix.selection(target, scope, &lgv1.Filter{State: lgv1.LinkState_LINK_STATE_ALL, Internal: lgv1.InternalLinks_INTERNAL_LINKS_INCLUDE})
 	if err != nil {
 		return nil, false, err
 	}

@@ -40,6 +40,7 @@ func (ix *Index) Export(ctx context.Context, q ExportQuery, fn func(bl *lgv1.Bac
 	if err != nil {
 		return err
 	}
+	sel.scores = ix.rankScores()
 	var after []byte
 	if q.ResumeToken != "" {
 		if after, err = decodeToken(q.ResumeToken, queryID(sel, "export")); err != nil {

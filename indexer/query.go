@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
-	"github.com/linkgraph/linkgraph/indexer/rank"
 	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
@@ -63,7 +62,7 @@ type Page struct {
 // a token stays valid while the index changes: rows added before the
 // position are not returned, rows after it are, and no row is returned twice.
 func (ix *Index) Backlinks(ctx context.Context, q Query) (*Page, error) {
-	sel, err := newSelection(q.Target, q.Scope, q.Filter)
+	sel, err := ix.selection(q.Target, q.Scope, q.Filter)
 	if err != nil {
 		return nil, err
 	}
@@ -131,9 +130,6 @@ type edgeRow struct {
 // key order (or reversed). With onePerDomain (URL scope only, where one
 // domain's sources are adjacent) it seeks past the rest of a domain's rows.
 func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selection, after []byte, limit int, desc, onePerDomain bool) ([]edgeRow, error) {
-	if _, err := sel.rankReader(r); err != nil {
-		return nil, err
-	}
 	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: sel.ranges[0][0], UpperBound: sel.ranges[len(sel.ranges)-1][1]})
 	if err != nil {
 		return nil, err
@@ -241,10 +237,7 @@ func (ix *Index) scanSorted(ctx context.Context, r pebble.Reader, sel *selection
 			row.srcDomain = sel.domainSURTOf(row.k.sourceSURT)
 		}
 		if order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY {
-			var err error
-			if row.authority, err = sel.authority(row.srcDomain); err != nil {
-				return err
-			}
+			row.authority = sel.authority(row.srcDomain)
 		}
 		row.sortKey = sortKey(row, order)
 		if !onePerDomain {
@@ -293,7 +286,6 @@ type rowCache struct {
 	tgtShard        int
 	sources         map[sourceID]*sourceEntry
 	max             int // bound of sources
-	ranks           *rank.Reader
 }
 
 type sourceID struct {
@@ -334,16 +326,9 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 			return nil, fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
 		}
 		src = &sourceEntry{url: u}
-		if c.ranks == nil {
-			if c.ranks, err = rank.NewReader(r); err != nil {
-				return nil, err
-			}
-		}
-		domain := urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u)))
-		if src.authority, err = c.ranks.Score(rank.LevelDomain, domain); err != nil {
-			return nil, err
-		}
-		if src.pageAuthority, err = c.ranks.PageScore(k.sourceSURT); err != nil {
+		scores := ix.rankScores()
+		src.authority = scores.Domain(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u))))
+		if src.pageAuthority, err = scores.Page(r, k.sourceSURT); err != nil {
 			return nil, err
 		}
 		raw, closer, err := r.Get(sourceKey(id.shard, id.surt))

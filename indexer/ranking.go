@@ -94,6 +94,7 @@ func (ix *Index) ComputeRanks(ctx context.Context, req *lgv1.ComputeRanksRequest
 	if err := rank.Save(ix.db, uint64(start.UnixNano()), res, meta); err != nil {
 		return nil, err
 	}
+	ix.reloadScores()
 	return meta, nil
 }
 
@@ -225,7 +226,11 @@ func (ix *Index) putRanks(b *lgv1.RankBatch) error {
 		}
 	}
 	if b.GetCommit() != nil {
-		return w.Commit(b.GetCommit())
+		if err := w.Commit(b.GetCommit()); err != nil {
+			return err
+		}
+		ix.reloadScores()
+		return nil
 	}
 	return w.Flush()
 }
@@ -385,4 +390,37 @@ func RankEvery(ctx context.Context, r Ranker, every time.Duration, req *lgv1.Com
 		}
 		t.Reset(every)
 	}
+}
+
+// rankScores returns the domain scores of the current ranking, loading
+// them on first use. A failure to load is logged and leaves every score 0
+// until the next ranking.
+func (ix *Index) rankScores() *rank.Scores {
+	if s := ix.scores.Load(); s != nil {
+		return s
+	}
+	ix.scoresMu.Lock()
+	defer ix.scoresMu.Unlock()
+	if s := ix.scores.Load(); s != nil {
+		return s // loaded while this waited
+	}
+	ix.loadScores()
+	return ix.scores.Load()
+}
+
+// reloadScores loads the domain scores of the current ranking, after a
+// ranking was committed here.
+func (ix *Index) reloadScores() {
+	ix.scoresMu.Lock()
+	defer ix.scoresMu.Unlock()
+	ix.loadScores()
+}
+
+func (ix *Index) loadScores() {
+	s, err := rank.LoadScores(context.Background(), ix.db)
+	if err != nil {
+		slog.Error("cannot load the domain scores; authority reads 0 until the next ranking", "err", err)
+		s = &rank.Scores{}
+	}
+	ix.scores.Store(s)
 }

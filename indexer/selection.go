@@ -41,13 +41,23 @@ type selection struct {
 	// state is LIVE, LOST or ALL, never UNSPECIFIED.
 	state lgv1.LinkState
 
-	// minAuthority is filter.min_authority; ranks reads the authorities
-	// (set by rankReader, from the reader of the query's snapshot).
+	// minAuthority is filter.min_authority; scores holds the authorities
+	// (set by Index.selection; nil scores every domain 0).
 	minAuthority int32
-	ranks        *rank.Reader
+	scores       *rank.Scores
 
 	// domains caches domainSURTOf per source host SURT.
 	domains map[string]string
+}
+
+// selection is newSelection with the index's current authorities.
+func (ix *Index) selection(target string, scope lgv1.Scope, f *lgv1.Filter) (*selection, error) {
+	sel, err := newSelection(target, scope, f)
+	if err != nil {
+		return nil, err
+	}
+	sel.scores = ix.rankScores()
+	return sel, nil
 }
 
 // newSelection validates a query's target, scope and filter.
@@ -237,10 +247,8 @@ func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
 	if sel.excludeInternal && sel.internal(k.sourceSURT) {
 		return edgeRow{}, false, nil
 	}
-	if sel.minAuthority > 0 {
-		if a, err := sel.authority(sel.domainSURTOf(k.sourceSURT)); err != nil || a < sel.minAuthority {
-			return edgeRow{}, false, err
-		}
+	if sel.minAuthority > 0 && sel.authority(sel.domainSURTOf(k.sourceSURT)) < sel.minAuthority {
+		return edgeRow{}, false, nil
 	}
 	return edgeRow{key: key, k: k, v: v}, true, nil
 }
@@ -282,22 +290,10 @@ func (sel *selection) domainSURTOf(surt string) string {
 	return d
 }
 
-// rankReader returns the reader of the current ranks of r, the reader of
-// the query's snapshot, opening it on first use.
-func (sel *selection) rankReader(r pebble.Reader) (*rank.Reader, error) {
-	if sel.ranks == nil {
-		var err error
-		if sel.ranks, err = rank.NewReader(r); err != nil {
-			return nil, err
-		}
-	}
-	return sel.ranks, nil
-}
-
 // authority returns the score of a registrable domain given as its
-// HostSURT, 0 if unranked. rankReader must have been called.
-func (sel *selection) authority(domainSURT string) (int32, error) {
-	return sel.ranks.Score(rank.LevelDomain, urlnorm.ReversedHostOfSURT(domainSURT))
+// HostSURT, 0 if unranked.
+func (sel *selection) authority(domainSURT string) int32 {
+	return sel.scores.Domain(urlnorm.ReversedHostOfSURT(domainSURT))
 }
 
 // scan calls fn for every matching edge in key order; the row's key is
@@ -309,9 +305,6 @@ func (sel *selection) scan(ctx context.Context, r pebble.Reader, fn func(edgeRow
 // scanAfter is scan from the first key after the position after (nil: from
 // the start).
 func (sel *selection) scanAfter(ctx context.Context, r pebble.Reader, after []byte, fn func(edgeRow) error) error {
-	if _, err := sel.rankReader(r); err != nil {
-		return err
-	}
 	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: sel.ranges[0][0], UpperBound: sel.ranges[len(sel.ranges)-1][1]})
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package indexer
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -27,7 +26,7 @@ import (
 // ReferringDomains lists the registrable domains linking to a target, most
 // backlinks (or highest authority) first, then by domain.
 func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomainsRequest) (*lgv1.ReferringDomainsResponse, error) {
-	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter())
+	sel, err := ix.selection(req.GetTarget(), req.GetScope(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -49,17 +48,10 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 	}
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
-	ranks, err := sel.rankReader(snap)
-	if err != nil {
-		return nil, err
-	}
-	withAuthority := func(rows []*lgv1.ReferringDomain) error {
+	withAuthority := func(rows []*lgv1.ReferringDomain) {
 		for _, r := range rows {
-			if r.Authority, err = ranks.Score(rank.LevelDomain, urlnorm.ReversedHost(r.Domain)); err != nil {
-				return err
-			}
+			r.Authority = sel.scores.Domain(urlnorm.ReversedHost(r.Domain))
 		}
-		return nil
 	}
 	var rows []*lgv1.ReferringDomain
 	if sel.aggregated() && !ix.scanOnly {
@@ -99,18 +91,14 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 	pos := func(r *lgv1.ReferringDomain) []byte { return countPos(r.Backlinks, r.Domain) }
 	if byAuthority {
 		// Every row's authority is needed to sort; otherwise only the page's.
-		if err := withAuthority(rows); err != nil {
-			return nil, err
-		}
+		withAuthority(rows)
 		pos = func(r *lgv1.ReferringDomain) []byte {
 			return append([]byte{byte(100 - r.Authority)}, countPos(r.Backlinks, r.Domain)...)
 		}
 	}
 	page, next := pageOf(rows, pos, after, size)
 	if !byAuthority {
-		if err := withAuthority(page); err != nil {
-			return nil, err
-		}
+		withAuthority(page)
 	}
 	resp := &lgv1.ReferringDomainsResponse{Domains: page}
 	if next != nil {
@@ -122,7 +110,7 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 // Anchors lists the anchor texts of the links to a target, most backlinks
 // first, then by text.
 func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.AnchorsResponse, error) {
-	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter())
+	sel, err := ix.selection(req.GetTarget(), req.GetScope(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +184,7 @@ func anchorsPage(qid uint32, page []*lgv1.Anchor, next []byte) *lgv1.AnchorsResp
 
 // Summary returns the backlink profile of a target.
 func (ix *Index) Summary(ctx context.Context, req *lgv1.SummaryRequest) (*lgv1.SummaryResponse, error) {
-	sel, err := newSelection(req.GetTarget(), req.GetScope(), req.GetFilter())
+	sel, err := ix.selection(req.GetTarget(), req.GetScope(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +200,7 @@ func (ix *Index) Summary(ctx context.Context, req *lgv1.SummaryRequest) (*lgv1.S
 		level = rank.LevelDomain
 	}
 	if sel.scope == lgv1.Scope_SCOPE_HOST || sel.scope == lgv1.Scope_SCOPE_DOMAIN {
-		if resp.Summary.Rank, err = sel.ranks.Get(level, urlnorm.ReversedHost(sel.target)); err != nil {
+		if resp.Summary.Rank, err = rank.Get(snap, level, urlnorm.ReversedHost(sel.target)); err != nil {
 			return nil, err
 		}
 	}
@@ -224,22 +212,14 @@ const authorityBuckets = 10
 
 // countAuthority adds a referring domain (as its HostSURT) to the
 // authority distribution of s.
-func (sel *selection) countAuthority(s *lgv1.Summary, domainSURT string) error {
-	a, err := sel.authority(domainSURT)
-	if err != nil {
-		return err
-	}
-	s.ReferringDomainsByAuthority[min(int(a)/10, authorityBuckets-1)]++
-	return nil
+func (sel *selection) countAuthority(s *lgv1.Summary, domainSURT string) {
+	s.ReferringDomainsByAuthority[min(int(sel.authority(domainSURT))/10, authorityBuckets-1)]++
 }
 
 // summary computes a Summary from the aggregates, or by a scan when they
 // do not hold what sel asks.
 func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *selection) (*lgv1.SummaryResponse, error) {
 	s := &lgv1.Summary{ByType: map[string]int64{}, ByTld: map[string]int64{}, ReferringDomainsByAuthority: make([]int64, authorityBuckets)}
-	if _, err := sel.rankReader(snap); err != nil {
-		return nil, err
-	}
 	if sel.aggregated() && !ix.scanOnly {
 		scope := sel.aggScope()
 		raw, closer, err := snap.Get([]byte(scope + string(recSummary)))
@@ -273,13 +253,12 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 		if err != nil {
 			return nil, err
 		}
-		var rankErr error
 		err = scanRecords(ctx, snap, []byte(scope+string(recDomain)), func(d string, r store.Record) {
-			if f := r.Fields; len(f) == domLen && f[domLinks] > 0 && rankErr == nil {
-				rankErr = sel.countAuthority(s, d)
+			if f := r.Fields; len(f) == domLen && f[domLinks] > 0 {
+				sel.countAuthority(s, d)
 			}
 		})
-		if err = cmp.Or(err, rankErr); err != nil {
+		if err != nil {
 			return nil, err
 		}
 		return &lgv1.SummaryResponse{Summary: s}, nil
@@ -321,9 +300,7 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 	}
 	s.ReferringPages, s.ReferringHosts, s.ReferringDomains = int64(len(pages)), int64(len(hosts)), int64(len(domains))
 	for d := range domains {
-		if err := sel.countAuthority(s, d); err != nil {
-			return nil, err
-		}
+		sel.countAuthority(s, d)
 	}
 	if s.Backlinks > 0 {
 		s.FirstSeen, s.LastSeen = ts(first), ts(last)
@@ -336,7 +313,7 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1.OutlinksResponse, error) {
 	// The source page plays the target's part in the selection: its
 	// domain decides which links are internal.
-	sel, err := newSelection(req.GetSource(), lgv1.Scope_SCOPE_URL, req.GetFilter())
+	sel, err := ix.selection(req.GetSource(), lgv1.Scope_SCOPE_URL, req.GetFilter())
 	if err != nil {
 		return nil, fmt.Errorf("%w (source)", err)
 	}
@@ -374,9 +351,6 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	}
 	vals, err := ix.edgeValues(ctx, snap, fwd, keys)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := sel.rankReader(snap); err != nil {
 		return nil, err
 	}
 	for i, e := range fwd {

@@ -232,6 +232,7 @@ func storeViewRanks(t *testing.T, ix *Index) {
 	if err := w.Commit(&lgv1.ComputeRanksResponse{Domains: int64(len(viewAuthority)), ComputedAt: ts(1)}); err != nil {
 		t.Fatal(err)
 	}
+	ix.reloadScores()
 }
 
 func domainOf(u string) string { return urlnorm.RegistrableDomain(urlnorm.Host(u)) }

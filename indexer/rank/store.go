@@ -207,14 +207,66 @@ func current(r pebble.Reader) (uint64, *lgv1.ComputeRanksResponse, error) {
 	return binary.BigEndian.Uint64(raw), meta, nil
 }
 
+// Scores holds the authority (score) of every registrable domain of one
+// ranking in memory, for the views, which look up a score for every
+// source domain they show or filter: a map entry (about 60 bytes) per
+// domain rather than a Pebble read per lookup.
+type Scores struct {
+	gen    uint64
+	pages  bool
+	domain map[string]uint8
+}
+
+// LoadScores reads the domain scores of r's current ranks; with no ranks
+// every score is 0.
+func LoadScores(ctx context.Context, r pebble.Reader) (*Scores, error) {
+	rr, err := NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scores{gen: rr.gen, pages: rr.meta.GetPages() > 0, domain: make(map[string]uint8, rr.meta.GetDomains())}
+	err = rr.Each(ctx, LevelDomain, "", func(name string, r *lgv1.Rank) bool {
+		s.domain[name] = uint8(r.GetScore())
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Domain returns the score of a registrable domain (named as
+// urlnorm.ReversedHost), 0 if it has none. A nil Scores has none.
+func (s *Scores) Domain(name string) int32 {
+	if s == nil {
+		return 0
+	}
+	return int32(s.domain[name])
+}
+
+// Page returns the score of a page (keyed by the index's SURT of its URL)
+// as r holds it, 0 if it has none; without page ranks it reads nothing.
+func (s *Scores) Page(r pebble.Reader, surt string) (int32, error) {
+	if s == nil || !s.pages {
+		return 0, nil
+	}
+	raw, closer, err := r.Get(rankKey(s.gen, LevelPage, surt))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	rk, err := decodeRank(raw)
+	return rk.GetScore(), err
+}
+
 // Reader reads the current ranks of a snapshot (or any pebble.Reader).
 type Reader struct {
 	r    pebble.Reader
 	gen  uint64
 	meta *lgv1.ComputeRanksResponse
-	// scores caches Score per level and name for the queries that look up
-	// the same referring domains again and again; bounded.
-	scores map[string]int32
 }
 
 // NewReader returns a Reader of r's current ranks.
@@ -223,7 +275,7 @@ func NewReader(r pebble.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{r: r, gen: gen, meta: meta, scores: make(map[string]int32)}, nil
+	return &Reader{r: r, gen: gen, meta: meta}, nil
 }
 
 // Meta describes the ranking read, nil if there is none.
@@ -248,36 +300,6 @@ func (rr *Reader) Get(level byte, name string) (*lgv1.Rank, error) {
 		return nil, fmt.Errorf("%w of %s", err, name)
 	}
 	return r, nil
-}
-
-// Score returns the score (0-100) of a host or domain, 0 if it has none.
-func (rr *Reader) Score(level byte, name string) (int32, error) {
-	if rr.meta == nil {
-		return 0, nil
-	}
-	key := string(level) + name
-	if s, ok := rr.scores[key]; ok {
-		return s, nil
-	}
-	r, err := rr.Get(level, name)
-	if err != nil {
-		return 0, err
-	}
-	if len(rr.scores) >= 1<<16 {
-		clear(rr.scores)
-	}
-	rr.scores[key] = r.GetScore()
-	return r.GetScore(), nil
-}
-
-// PageScore returns the score of a page (keyed by the index's SURT of its
-// URL), 0 if it has none. Without page ranks it reads nothing.
-func (rr *Reader) PageScore(surt string) (int32, error) {
-	if rr.meta.GetPages() == 0 {
-		return 0, nil
-	}
-	r, err := rr.Get(LevelPage, surt)
-	return r.GetScore(), err
 }
 
 // Each calls fn for the ranks of a level in order of name, from the first
