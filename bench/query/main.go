@@ -28,6 +28,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -121,6 +122,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured calls before each case")
 	timeout := fs.Duration("timeout", 10*time.Second, "deadline of each call")
 	only := fs.String("cases", "", "comma-separated case names to run (default: all)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients when in process) to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -138,6 +140,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	m, err := graphgen.ReadManifest(*data)
 	if err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	all := cases(m)
 	if *only != "" {
