@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
@@ -94,6 +95,8 @@ var errMalformed = errors.New("rank: malformed stored rank")
 // committed since the writer's began.
 var ErrSuperseded = errors.New("rank: a newer ranking is already stored")
 
+var commitMu sync.Mutex
+
 // Writer stores a new generation of ranks. Put every rank, then Commit,
 // which makes the generation current; until then readers see the last one.
 type Writer struct {
@@ -138,6 +141,11 @@ func (w *Writer) Commit(meta *lgv1.ComputeRanksResponse) error {
 		return err
 	}
 	defer w.b.Close()
+	// The check of the current generation and the switch are one step
+	// for all of this process's writers (a node stores the rankings of
+	// every gateway); a data directory has one process.
+	commitMu.Lock()
+	defer commitMu.Unlock()
 	cur, _, err := current(w.db)
 	if err != nil {
 		return err
