@@ -69,6 +69,12 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
+	if *out != "" && *out != "-" {
+		// Before the ranking, which may take minutes, not after it.
+		if err := checkWritable(filepath.Dir(*out)); err != nil {
+			return fmt.Errorf("--out %s: %w", *out, err)
+		}
+	}
 	start := time.Now()
 	if *graph != "" {
 		g, names, err := rank.ReadHostGraph(*graph)
@@ -169,6 +175,16 @@ func writeFile(path string, stdout io.Writer, write func(io.Writer) error) error
 		return write(stdout)
 	}
 	return writeFileAtomically(path, write)
+}
+
+// checkWritable reports whether files can be created in dir.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".linkgraph-rank-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // writeFileAtomically writes path through write: to a file beside it,

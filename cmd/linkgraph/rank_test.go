@@ -121,6 +121,10 @@ func TestRankIndex(t *testing.T) {
 	if code, exported, errOut := runCLI(t, "export", "--data", dir, "--format", "ranks", "--level", "page"); code != 0 || exported != pages {
 		t.Errorf("export --format ranks --level page: exit %d %s\n%s\nwant\n%s", code, errOut, exported, pages)
 	}
+	// An unwritable --out fails before any ranking, with exit 1.
+	if code, _, errOut := runCLI(t, "rank", "--data", dir, "--out", "/nonexistent-dir/ranks.tsv"); code != 1 || !strings.Contains(errOut, "--out /nonexistent-dir/ranks.tsv") || strings.Contains(errOut, "ranked") {
+		t.Errorf("rank --out into a missing directory: exit %d: %s", code, errOut)
+	}
 	for _, c := range [][]string{{"rank", "--level", "page", "--out", "x"}, {"rank", "--graph", dir, "--pages", "--out", "x"}, {"rank", "--graph", dir}, {"rank", "--out", "x", "--level", "page"}, {"rank", "--min-authority", "3"}, {"rank", "--out", "x", "--data", dir, "--graph", dir}} {
 		if code, _, _ := runCLI(t, c...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", c, code)
