@@ -403,37 +403,16 @@ func TestReferringDomainsAndAnchorsMatchTruth(t *testing.T) {
 			return wantA[i].AnchorText < wantA[j].AnchorText
 		})
 		for name, x := range map[string]*Index{"aggregates": ix, "scan": scan} {
-			var gotD []*lgv1.ReferringDomain
 			req := &lgv1.ReferringDomainsRequest{Target: c.target, Scope: c.scope, Filter: internalFilter(c.internal), PageSize: 2}
-			for {
-				resp, err := x.ReferringDomains(context.Background(), req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gotD = append(gotD, resp.Domains...)
-				if req.PageToken = resp.NextPageToken; req.PageToken == "" {
-					break
-				}
-			}
+			gotD := allReferringDomains(t, x, req)
 			if !slices.EqualFunc(gotD, wantD, func(a, b *lgv1.ReferringDomain) bool { return proto.Equal(a, b) }) {
 				t.Errorf("%s referring domains from %s:\n got %v\nwant %v", c.name, name, gotD, wantD)
 			}
 			// By authority: highest first, then most backlinks, then name.
 			byAuth := slices.Clone(wantD)
 			slices.SortStableFunc(byAuth, func(a, b *lgv1.ReferringDomain) int { return int(b.Authority - a.Authority) })
-			gotD = nil
-			req = &lgv1.ReferringDomainsRequest{Target: c.target, Scope: c.scope, Filter: internalFilter(c.internal), PageSize: 2,
-				OrderBy: lgv1.ReferringDomainOrder_REFERRING_DOMAIN_ORDER_AUTHORITY}
-			for {
-				resp, err := x.ReferringDomains(context.Background(), req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gotD = append(gotD, resp.Domains...)
-				if req.PageToken = resp.NextPageToken; req.PageToken == "" {
-					break
-				}
-			}
+			req.PageToken, req.OrderBy = "", lgv1.ReferringDomainOrder_REFERRING_DOMAIN_ORDER_AUTHORITY
+			gotD = allReferringDomains(t, x, req)
 			if !slices.EqualFunc(gotD, byAuth, func(a, b *lgv1.ReferringDomain) bool { return proto.Equal(a, b) }) {
 				t.Errorf("%s referring domains by authority from %s:\n got %v\nwant %v", c.name, name, gotD, byAuth)
 			}
@@ -452,6 +431,22 @@ func TestReferringDomainsAndAnchorsMatchTruth(t *testing.T) {
 			if !slices.EqualFunc(gotA, wantA, func(a, b *lgv1.Anchor) bool { return proto.Equal(a, b) }) {
 				t.Errorf("%s anchors from %s:\n got %v\nwant %v", c.name, name, gotA, wantA)
 			}
+		}
+	}
+}
+
+// allReferringDomains pages through a ReferringDomains request.
+func allReferringDomains(t *testing.T, ix *Index, req *lgv1.ReferringDomainsRequest) []*lgv1.ReferringDomain {
+	t.Helper()
+	var out []*lgv1.ReferringDomain
+	for {
+		resp, err := ix.ReferringDomains(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, resp.Domains...)
+		if req.PageToken = resp.NextPageToken; req.PageToken == "" {
+			return out
 		}
 	}
 }

@@ -39,39 +39,11 @@ import (
 // pair.net has an authority of 30, the others none.
 func buildIntersectIndex(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, db, ix := newTestIndex(t)
 	defer db.Close()
-	shards, err := db.Shards(0, bus.DefaultShards)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix := indexer.New(db, shards)
-	commit := func(txn *indexer.Txn) {
-		t.Helper()
-		if err := txn.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		txn.Close()
-	}
 	crawl := func(page string, links ...*lgv1.OutLink) {
 		t.Helper()
-		txn := ix.Begin()
-		out, err := txn.RecordPage(&lgv1.PageResult{Url: page, Status: 200, FetchedAt: qday1, Links: links})
-		if err != nil {
-			t.Fatal(err)
-		}
-		commit(txn)
-		for _, lb := range out {
-			txn := ix.Begin()
-			if err := txn.ApplyLinks(lb); err != nil {
-				t.Fatal(err)
-			}
-			commit(txn)
-		}
+		recordPage(t, ix, &lgv1.PageResult{Url: page, Status: 200, FetchedAt: qday1, Links: links})
 	}
 	link := func(url string, rel ...string) *lgv1.OutLink {
 		return &lgv1.OutLink{Url: url, AnchorText: "a", Rel: rel, Type: lgv1.LinkType_LINK_TYPE_A}

@@ -44,39 +44,11 @@ const (
 // and http://b.example/ links to http://t.example/x with an image "Logo".
 func buildQueryIndex(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, db, ix := newTestIndex(t)
 	defer db.Close()
-	shards, err := db.Shards(0, bus.DefaultShards)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix := indexer.New(db, shards)
-	commit := func(txn *indexer.Txn) {
-		t.Helper()
-		if err := txn.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		txn.Close()
-	}
 	crawl := func(page string, at int64, links ...*lgv1.OutLink) {
 		t.Helper()
-		txn := ix.Begin()
-		out, err := txn.RecordPage(&lgv1.PageResult{Url: page, Status: 200, FetchedAt: at, Title: "T " + page, Links: links})
-		if err != nil {
-			t.Fatal(err)
-		}
-		commit(txn)
-		for _, lb := range out {
-			txn := ix.Begin()
-			if err := txn.ApplyLinks(lb); err != nil {
-				t.Fatal(err)
-			}
-			commit(txn)
-		}
+		recordPage(t, ix, &lgv1.PageResult{Url: page, Status: 200, FetchedAt: at, Title: "T " + page, Links: links})
 	}
 	link := func(url, anchor string, typ lgv1.LinkType, rel ...string) *lgv1.OutLink {
 		return &lgv1.OutLink{Url: url, AnchorText: anchor, Rel: rel, Type: typ}
@@ -87,6 +59,50 @@ func buildQueryIndex(t *testing.T) string {
 		link("http://t.example/x", "Logo", lgv1.LinkType_LINK_TYPE_IMG))
 	crawl("http://t.example/about", qday2, link("http://t.example/", "Home", lgv1.LinkType_LINK_TYPE_A))
 	return dir
+}
+
+// newTestIndex opens an index in a new data directory; close db.
+func newTestIndex(t *testing.T) (string, *store.DB, *indexer.Index) {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shards, err := db.Shards(0, bus.DefaultShards)
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	return dir, db, indexer.New(db, shards)
+}
+
+// recordPage records a fetched page and applies its links, as a shard
+// node does.
+func recordPage(t *testing.T, ix *indexer.Index, pr *lgv1.PageResult) {
+	t.Helper()
+	commit := func(txn *indexer.Txn) {
+		t.Helper()
+		defer txn.Close()
+		if err := txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txn := ix.Begin()
+	out, err := txn.RecordPage(pr)
+	if err != nil {
+		txn.Close()
+		t.Fatal(err)
+	}
+	commit(txn)
+	for _, lb := range out {
+		txn := ix.Begin()
+		if err := txn.ApplyLinks(lb); err != nil {
+			txn.Close()
+			t.Fatal(err)
+		}
+		commit(txn)
+	}
 }
 
 // serveIndex serves the index in dir over gRPC on 127.0.0.1 until the test
