@@ -73,7 +73,7 @@ func TestExportCommandAgrees(t *testing.T) {
 	for _, format := range formats {
 		local[format] = read([]string{"--data", dir}, format, filepath.Join(out, format+"-data"))
 	}
-	addr := serveIndex(t, dir, apiserver.Config{})
+	addr, _ := serveIndex(t, dir, apiserver.Config{})
 	for _, format := range formats {
 		remote := read([]string{"--server", addr}, format, filepath.Join(out, format+"-server"))
 		if remote != local[format] || len(remote) < 20 {

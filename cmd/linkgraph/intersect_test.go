@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,11 +15,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
-	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/indexer/rank"
 	"github.com/linkgraph/linkgraph/internal/apiserver"
-	"github.com/linkgraph/linkgraph/internal/bus"
-	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
@@ -63,38 +58,6 @@ func buildIntersectIndex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// serveAPI serves the index in dir over gRPC and HTTP/JSON, as serve does,
-// until the test ends, and returns the gRPC address and the HTTP base URL.
-func serveAPI(t *testing.T, dir string) (grpcAddr, httpURL string) {
-	t.Helper()
-	db, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shards, err := db.Shards(0, bus.DefaultShards)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := apiserver.New(apiserver.Config{Service: &indexer.GRPCServer{Index: indexer.New(db, shards)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.GRPC.Serve(lis)
-	mux := http.NewServeMux()
-	mux.Handle(apiserver.GatewayPrefix, srv.Gateway())
-	hs := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Stop()
-		db.Close()
-	})
-	return lis.Addr().String(), hs.URL
 }
 
 var intersectArgs = []string{"intersect", "--scope", "domain", "--min-targets", "2", "--exclude", "own.com", "comp1.com", "comp2.net", "comp3.org"}
@@ -184,7 +147,7 @@ func TestIntersectCommand(t *testing.T) {
 	for _, args := range cases {
 		local[strings.Join(args, " ")] = cli(args...)
 	}
-	addr, base := serveAPI(t, dir)
+	addr, base := serveIndex(t, dir, apiserver.Config{})
 	for _, args := range cases {
 		code, out, errOut := runCLI(t, append(slices.Clone(args), "--server", addr)...)
 		if want := local[strings.Join(args, " ")]; code != 0 || out != want {

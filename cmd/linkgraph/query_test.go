@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -105,9 +107,10 @@ func recordPage(t *testing.T, ix *indexer.Index, pr *lgv1.PageResult) {
 	}
 }
 
-// serveIndex serves the index in dir over gRPC on 127.0.0.1 until the test
-// ends and returns the address.
-func serveIndex(t *testing.T, dir string, cfg apiserver.Config) string {
+// serveIndex serves the index in dir over gRPC on 127.0.0.1, and its
+// HTTP/JSON mirror, as serve does, until the test ends, and returns the
+// gRPC address and the HTTP base URL.
+func serveIndex(t *testing.T, dir string, cfg apiserver.Config) (grpcAddr, httpURL string) {
 	t.Helper()
 	db, err := store.Open(dir)
 	if err != nil {
@@ -127,11 +130,15 @@ func serveIndex(t *testing.T, dir string, cfg apiserver.Config) string {
 		t.Fatal(err)
 	}
 	go srv.GRPC.Serve(lis)
+	mux := http.NewServeMux()
+	mux.Handle(apiserver.GatewayPrefix, srv.Gateway())
+	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
+		hs.Close()
 		srv.Stop()
 		db.Close()
 	})
-	return lis.Addr().String()
+	return lis.Addr().String(), hs.URL
 }
 
 // queryCases are command lines (without --data/--server) whose output must
@@ -175,7 +182,7 @@ func TestQueryCommandsLocalAndRemoteAgree(t *testing.T) {
 		}
 		local[strings.Join(args, " ")] = out
 	}
-	addr := serveIndex(t, dir, apiserver.Config{})
+	addr, _ := serveIndex(t, dir, apiserver.Config{})
 	for _, args := range queryCases {
 		code, out, errOut := runCLI(t, append(slices.Clone(args), "--server", addr)...)
 		if code != 0 {
@@ -420,7 +427,7 @@ func TestQueryCommandsAuthAndTLS(t *testing.T) {
 	tokenFile, wrongFile := filepath.Join(tmp, "token"), filepath.Join(tmp, "wrong")
 	os.WriteFile(tokenFile, []byte("right-token\n"), 0o600)
 	os.WriteFile(wrongFile, []byte("wrong-token\n"), 0o600)
-	addr := serveIndex(t, dir, apiserver.Config{Token: "right-token", TLS: tc})
+	addr, _ := serveIndex(t, dir, apiserver.Config{Token: "right-token", TLS: tc})
 
 	q := []string{"backlinks", "--server", addr, "--format", "json", "http://t.example/"}
 	if code, out, errOut := runCLI(t, append(q, "--tls-ca", certFile, "--token-file", tokenFile)...); code != 0 || strings.Count(out, `"source_url"`) != 3 {
