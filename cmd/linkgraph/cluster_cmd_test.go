@@ -29,6 +29,9 @@ func TestClusterUsageErrors(t *testing.T) {
 		{[]string{"worker", "--shutdown-grace", "0s"}, "--shutdown-grace 0s"},
 		{[]string{"gateway", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key together"},
 		{[]string{"gateway", "--auth-token-file", "/nonexistent/token"}, "--auth-token-file"},
+		{[]string{"gateway", "--rank-every", "-1h"}, "--rank-every -1h0m0s: must not be negative"},
+		{[]string{"rank", "--nats", "nats://127.0.0.1:1", "--data", "x"}, "give one of --data, --server, --nats and --graph"},
+		{[]string{"rank", "--nats", "nats://127.0.0.1:1", "--nats-tls-cert", "c.pem"}, "--nats-tls-cert and --nats-tls-key together"},
 		{[]string{"seed"}, "at least one seed URL"},
 		{[]string{"seed", "ftp://example.com/"}, "absolute http:// or https:// URL"},
 	} {

@@ -239,6 +239,7 @@ func TestServeAPIUsageErrors(t *testing.T) {
 		{[]string{"--tls-cert", keyFile, "--tls-key", certFile}, "--tls-cert/--tls-key"},
 		{[]string{"--auth-token-file", filepath.Join(tmp, "missing")}, "--auth-token-file"},
 		{[]string{"--auth-token-file", empty}, "is empty"},
+		{[]string{"--rank-every", "-5m"}, "--rank-every -5m0s: must not be negative"},
 	} {
 		args := append([]string{"serve", "--data", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, c.args...)
 		code, _, errOut := runCLI(t, args...)
