@@ -58,7 +58,7 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 		prefix := []byte(sel.aggScope() + string(recDomain))
 		err = scanRecords(ctx, snap, prefix, func(suffix string, r store.Record) {
 			if f := r.Fields; len(f) == domLen && f[domLinks] > 0 {
-				rows = append(rows, &lgv1.ReferringDomain{Domain: hostOfSURT(suffix), Backlinks: f[domLinks], FollowBacklinks: f[domFollow], FirstSeen: ts(f[domFirst]), LastSeen: ts(f[domLast])})
+				rows = append(rows, &lgv1.ReferringDomain{Domain: urlnorm.HostOfSURT(suffix), Backlinks: f[domLinks], FollowBacklinks: f[domFollow], FirstSeen: ts(f[domFirst]), LastSeen: ts(f[domLast])})
 			}
 		})
 	} else {
@@ -68,7 +68,7 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 			d := sel.domainSURTOf(row.k.sourceSURT)
 			rd := byDomain[d]
 			if rd == nil {
-				rd = &lgv1.ReferringDomain{Domain: hostOfSURT(d)}
+				rd = &lgv1.ReferringDomain{Domain: urlnorm.HostOfSURT(d)}
 				byDomain[d] = rd
 				spans[d] = [2]int64{row.v.firstSeen, row.v.lastSeen}
 			}
@@ -284,7 +284,7 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 		}
 		s.ByType[typeName(row.k.typ)]++
 		d := sel.domainSURTOf(row.k.sourceSURT)
-		s.ByTld[publicSuffix(hostOfSURT(d))]++
+		s.ByTld[publicSuffix(urlnorm.HostOfSURT(d))]++
 		pages[row.k.sourceSURT] = struct{}{}
 		host, _, _ := strings.Cut(row.k.sourceSURT, ")")
 		hosts[host] = struct{}{}
@@ -500,15 +500,6 @@ func scanPrefix(ctx context.Context, r pebble.Reader, prefix []byte, fn func(suf
 		}
 	}
 	return it.Error()
-}
-
-// hostOfSURT turns a host SURT back into a host name ("com,example" ->
-// "example.com").
-func hostOfSURT(s string) string {
-	if u, err := urlnorm.UnSURT(s + ")/"); err == nil {
-		return urlnorm.Host(u)
-	}
-	return s
 }
 
 func ts(ms int64) *timestamppb.Timestamp {

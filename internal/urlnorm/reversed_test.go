@@ -27,3 +27,25 @@ func TestReversedHost(t *testing.T) {
 		}
 	}
 }
+
+// HostOfSURT gives what the long way (UnSURT, then Host) gives.
+func TestHostOfSURT(t *testing.T) {
+	for _, raw := range []string{
+		"http://www.example.com/", "http://example.com:8080/x", "https://a.b.c.example.co.uk/",
+		"http://127.0.0.1:8080/", "http://127.0.0.9/", "http://[::1]:8080/", "http://[2001:db8::1]/",
+		"http://localhost/", "http://xn--bcher-kva.example/", "http://EXAMPLE.org:80/",
+	} {
+		n, err := Normalize(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		surt := HostSURT(Host(n))
+		u, err := UnSURT(surt + ")/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := HostOfSURT(surt), Host(u); got != want {
+			t.Errorf("HostOfSURT(%q) = %q, want %q", surt, got, want)
+		}
+	}
+}

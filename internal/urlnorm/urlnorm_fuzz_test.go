@@ -53,6 +53,9 @@ func checkNormalized(t *testing.T, input, n string) {
 	if back, err := UnSURT(SURT(n)); err != nil || back != n {
 		t.Fatalf("UnSURT(SURT(%q)) = %q, %v (SURT %q)", n, back, err, SURT(n))
 	}
+	if h := HostOfSURT(HostSURT(Host(n))); h != Host(n) {
+		t.Fatalf("HostOfSURT(HostSURT(%q)) = %q", Host(n), h)
+	}
 }
 
 func checkErr(t *testing.T, input string, err error) {
