@@ -251,6 +251,16 @@ func TestComputeRanksWithPages(t *testing.T) {
 	if n == 0 {
 		t.Error("no backlink has a source page authority")
 	}
+	// A URL's Summary has its page rank.
+	for u, want := range pages {
+		sum, err := srv.Summary(context.Background(), &lgv1.SummaryRequest{Target: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sum.Summary.GetRank(); got.GetScore() != want.Score || got.GetPagerankPos() != want.PagerankPos {
+			t.Errorf("Summary(%s).rank = %v, want %v", u, got, want)
+		}
+	}
 	// A ranking without pages drops the page ranks with the rest.
 	if _, err := srv.ComputeRanks(context.Background(), &lgv1.ComputeRanksRequest{}); err != nil {
 		t.Fatal(err)

@@ -194,15 +194,17 @@ func (ix *Index) Summary(ctx context.Context, req *lgv1.SummaryRequest) (*lgv1.S
 	if err != nil {
 		return nil, err
 	}
-	// The target's own authority, if ranked.
-	level := byte(rank.LevelHost)
-	if sel.scope == lgv1.Scope_SCOPE_DOMAIN {
-		level = rank.LevelDomain
+	// The target's own rank, if ranked.
+	switch sel.scope {
+	case lgv1.Scope_SCOPE_HOST:
+		resp.Summary.Rank, err = rank.Get(snap, rank.LevelHost, urlnorm.ReversedHost(sel.target))
+	case lgv1.Scope_SCOPE_DOMAIN:
+		resp.Summary.Rank, err = rank.Get(snap, rank.LevelDomain, urlnorm.ReversedHost(sel.target))
+	case lgv1.Scope_SCOPE_URL:
+		resp.Summary.Rank, err = rank.Get(snap, rank.LevelPage, urlnorm.SURT(sel.target))
 	}
-	if sel.scope == lgv1.Scope_SCOPE_HOST || sel.scope == lgv1.Scope_SCOPE_DOMAIN {
-		if resp.Summary.Rank, err = rank.Get(snap, level, urlnorm.ReversedHost(sel.target)); err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	return resp, nil
 }

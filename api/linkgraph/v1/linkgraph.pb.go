@@ -1564,8 +1564,9 @@ type Summary struct {
 	ByTld     map[string]int64       `protobuf:"bytes,10,rep,name=by_tld,json=byTld,proto3" json:"by_tld,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	FirstSeen *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
 	LastSeen  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
-	// The target host's (SCOPE_HOST) or registrable domain's (SCOPE_DOMAIN)
-	// rank from the latest `linkgraph rank`; unset if it has none.
+	// The rank from the latest `linkgraph rank` of the target host
+	// (SCOPE_HOST), registrable domain (SCOPE_DOMAIN) or page (SCOPE_URL,
+	// after a ranking with pages); unset if it has none.
 	Rank *Rank `protobuf:"bytes,13,opt,name=rank,proto3" json:"rank,omitempty"`
 	// The referring domains by authority: element i counts those whose
 	// authority is in [10*i, 10*i + 9] (the last also counts 100), unranked
