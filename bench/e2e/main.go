@@ -136,7 +136,10 @@ type served struct {
 }
 
 func bareLoop(sites []served, workers int) (pages, links int64, d time.Duration, err error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: workers}
+	// Idle connections are bounded in all, not only per host: over 1,000
+	// hosts, workers of them per host would hold both ends of 32,000
+	// connections open in this process and run it out of file descriptors.
+	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxIdleConns: 4 * workers}
 	defer tr.CloseIdleConnections() // keep file descriptors for the crawl
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	urls := make(chan string)
