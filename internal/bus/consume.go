@@ -21,6 +21,13 @@ type PrepareFunc func(ctx context.Context, msgs []jetstream.Msg, barrier func())
 // maxFinishing bounds the finish stages of ConsumePipelined in flight.
 const maxFinishing = 4
 
+// The pull requests of ConsumePipelined: a lost one is noticed after two
+// heartbeats.
+const (
+	pullExpiry    = 5 * time.Second
+	pullHeartbeat = time.Second
+)
+
 // ConsumePipelined pulls from c and handles batches of up to maxBatch
 // messages: it waits for one message, then takes whatever else has already
 // arrived, so batches grow with load and latency stays low when idle. Each
@@ -31,7 +38,12 @@ const maxFinishing = 4
 // each batch is acked when its own finish returns.
 func ConsumePipelined(ctx context.Context, c jetstream.Consumer, maxBatch int, log *slog.Logger, prepare PrepareFunc) error {
 	stream := c.CachedInfo().Stream
-	it, err := c.Messages(jetstream.PullMaxMessages(2 * maxBatch))
+	// Short pull requests with frequent heartbeats: now and then a pull
+	// request ends on the server without the iterator noticing, and it
+	// only pulls again after two missed heartbeats. With nats.go's
+	// defaults (30s requests, 15s heartbeats) that stalled a crawl for
+	// some 30 seconds in one run out of three of bench/e2e -hosts 1000.
+	it, err := c.Messages(jetstream.PullMaxMessages(2*maxBatch), jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("bus: cannot pull: %w", err)
 	}
