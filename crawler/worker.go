@@ -162,16 +162,37 @@ const pullWait = 5 * time.Second
 
 // pull fetches up to n tasks, handing each to start, and returns how many
 // came. An idle queue is not an error, nor is shutdown.
+//
+// It takes what is queued now without waiting for a full batch: a pull of
+// n tasks returns only when n came or its wait ran out, so while the
+// frontier releases tasks one by one it would hold the worker's freed
+// slots for the whole wait. Only when nothing is queued does it wait, for
+// one task.
 func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, n int, start func(jetstream.Msg)) (int, error) {
-	pctx, cancel := context.WithTimeout(ctx, pullWait)
-	defer cancel()
-	batch, err := cons.Fetch(n, jetstream.FetchContext(pctx))
+	batch, err := cons.FetchNoWait(n)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, nil
 		}
 		return 0, fmt.Errorf("crawler: cannot pull fetch tasks: %w", err)
 	}
+	if got := w.take(ctx, batch, start); got > 0 || ctx.Err() != nil {
+		return got, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, pullWait)
+	defer cancel()
+	if batch, err = cons.Fetch(1, jetstream.FetchContext(pctx)); err != nil {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("crawler: cannot pull fetch tasks: %w", err)
+	}
+	return w.take(ctx, batch, start), nil
+}
+
+// take hands the tasks of a pulled batch to start and returns how many
+// there were.
+func (w *Worker) take(ctx context.Context, batch jetstream.MessageBatch, start func(jetstream.Msg)) int {
 	got := 0
 	for m := range batch.Messages() {
 		got++
@@ -190,7 +211,7 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, n int, start
 		case <-time.After(time.Second):
 		}
 	}
-	return got, nil
+	return got
 }
 
 func (w *Worker) handle(ctx context.Context, f *Fetcher, pub bus.Publisher, m jetstream.Msg) {
