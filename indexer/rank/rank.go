@@ -1,9 +1,11 @@
-// Package rank computes link-based ranks of the nodes of a graph (hosts or
-// registrable domains, linked when one links to the other): PageRank and
-// harmonic centrality, the two ranks Common Crawl publishes for its host and
-// domain graphs. The graph is held as compressed sparse rows of 32-bit node
-// ids, both ways, so its memory is about 8 bytes per edge and 12 per node,
-// whatever the size of the page graph it came from.
+// Package rank computes link-based ranks of the nodes of a graph (hosts,
+// registrable domains or pages, linked when one links to the other):
+// PageRank and harmonic centrality, the two ranks Common Crawl publishes for
+// its host and domain graphs. The graph is held as compressed sparse rows
+// of 32-bit node ids, both ways, so its memory is about 8 bytes per edge
+// and 12 per node; a host or domain graph's does not grow with the page
+// graph it came from. Builder gathers the graphs from an index's links,
+// and the ranks are stored with the index in generations (store.go).
 package rank
 
 import (
