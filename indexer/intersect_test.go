@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/indexer/rank"
-	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
@@ -58,36 +56,9 @@ func ilink(url string, rel ...string) *lgv1.OutLink {
 // the nodes of their targets' shards.
 func buildIntersectWeb(t *testing.T, n int) []*Index {
 	t.Helper()
-	nodes := make([]*Index, n)
-	for i := range nodes {
-		db, err := store.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		nodes[i] = New(db, viewShards)
-	}
-	commit := func(txn *Txn) {
-		t.Helper()
-		if err := txn.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		txn.Close()
-	}
+	nodes := newNodes(t, n)
 	for i, p := range intersectWeb {
-		txn := nodes[nodeOf(nodes[0].shardOf(p.page), n)].Begin()
-		out, err := txn.RecordPage(&lgv1.PageResult{Url: p.page, Status: 200, FetchedAt: int64(i+1) * 1e9, Links: p.links})
-		if err != nil {
-			t.Fatal(err)
-		}
-		commit(txn)
-		for _, shard := range slices.Sorted(maps.Keys(out)) {
-			txn := nodes[nodeOf(shard, n)].Begin()
-			if err := txn.ApplyLinks(out[shard]); err != nil {
-				t.Fatal(err)
-			}
-			commit(txn)
-		}
+		recordPage(t, nodes, &lgv1.PageResult{Url: p.page, Status: 200, FetchedAt: int64(i+1) * 1e9, Links: p.links})
 	}
 	return nodes
 }

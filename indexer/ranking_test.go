@@ -14,7 +14,6 @@ import (
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/indexer/rank"
-	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
@@ -277,27 +276,10 @@ func TestComputeRanksWithPages(t *testing.T) {
 // www.d.com -> d.com over hosts a.com, b.com, www.d.com and d.com, and the
 // domain graph is a.com -> b.com (d.com a node without links).
 func TestRanksCountOnlyFollowLinksBetweenHosts(t *testing.T) {
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ix := New(db, 1)
+	nodes := newNodes(t, 1)
+	ix := nodes[0]
 	record := func(page string, at int64, links ...*lgv1.OutLink) {
-		txn := ix.Begin()
-		defer txn.Close()
-		out, err := txn.RecordPage(&lgv1.PageResult{Url: page, Status: 200, FetchedAt: at * 1e6, Links: links})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, lb := range out {
-			if err := txn.ApplyLinks(lb); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := txn.Commit(); err != nil {
-			t.Fatal(err)
-		}
+		recordPage(t, nodes, &lgv1.PageResult{Url: page, Status: 200, FetchedAt: at * 1e6, Links: links})
 	}
 	link := func(u string, rel ...string) *lgv1.OutLink {
 		return &lgv1.OutLink{Url: u, Type: lgv1.LinkType_LINK_TYPE_A, Rel: rel}

@@ -105,15 +105,7 @@ func nodeOf(shard, n int) int {
 // applied on the nodes of their targets' shards, as in a cluster.
 func crawlCluster(t *testing.T, seed uint64, n int) ([]*Index, *truthWeb) {
 	t.Helper()
-	nodes := make([]*Index, n)
-	for i := range nodes {
-		db, err := store.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		nodes[i] = New(db, viewShards)
-	}
+	nodes := newNodes(t, n)
 	on := func(url string) *Index { return nodes[nodeOf(nodes[0].shardOf(url), n)] }
 	type staleBatch struct {
 		shard int
@@ -214,6 +206,51 @@ func crawlCluster(t *testing.T, seed uint64, n int) ([]*Index, *truthWeb) {
 		storeViewRanks(t, ix)
 	}
 	return nodes, w
+}
+
+// newNodes opens n empty indexes of viewShards shards, closed when the
+// test ends.
+func newNodes(t *testing.T, n int) []*Index {
+	t.Helper()
+	nodes := make([]*Index, n)
+	for i := range nodes {
+		db, err := store.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		nodes[i] = New(db, viewShards)
+	}
+	return nodes
+}
+
+// recordPage records a fetched page on the node of its shard and applies
+// its links on the nodes of their targets' shards, as a cluster does.
+func recordPage(t *testing.T, nodes []*Index, pr *lgv1.PageResult) {
+	t.Helper()
+	commit := func(txn *Txn) {
+		t.Helper()
+		defer txn.Close()
+		if err := txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := len(nodes)
+	txn := nodes[nodeOf(nodes[0].shardOf(pr.Url), n)].Begin()
+	out, err := txn.RecordPage(pr)
+	if err != nil {
+		txn.Close()
+		t.Fatal(err)
+	}
+	commit(txn)
+	for _, shard := range slices.Sorted(maps.Keys(out)) {
+		txn := nodes[nodeOf(shard, n)].Begin()
+		if err := txn.ApplyLinks(out[shard]); err != nil {
+			txn.Close()
+			t.Fatal(err)
+		}
+		commit(txn)
+	}
 }
 
 // viewAuthority is the authority the view tests store for each domain, as
