@@ -263,7 +263,7 @@ func (g *Gateway) ComputeRanks(ctx context.Context, req *lgv1.ComputeRanksReques
 	}
 	defer g.rankMu.Unlock()
 	start := time.Now()
-	nodes, err := g.nodes(ctx)
+	nodes, err := g.nodes(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +297,7 @@ func (g *Gateway) ComputeRanks(ctx context.Context, req *lgv1.ComputeRanksReques
 	}
 	meta := rankMeta(res, start)
 	gen := uint64(start.UnixNano())
-	for _, lv := range []*rank.Ranked{&res.Hosts, &res.Domains} {
+	for _, lv := range res.Levels() {
 		level := lgv1.RankLevel_RANK_LEVEL_HOST
 		if lv.Level == rank.LevelDomain {
 			level = lgv1.RankLevel_RANK_LEVEL_DOMAIN
@@ -319,23 +319,6 @@ func (g *Gateway) ComputeRanks(ctx context.Context, req *lgv1.ComputeRanksReques
 		}
 	}
 	return meta, nil
-}
-
-// nodes returns the first shard of every node, in shard order.
-func (g *Gateway) nodes(ctx context.Context) ([]int, error) {
-	var firsts []int
-	for shard := 0; shard < g.shards; {
-		var r lgv1.ShardRange
-		if err := request(ctx, g.nc, shard, methodRange, &lgv1.ShardRange{}, &r); err != nil {
-			return nil, err
-		}
-		if int(r.GetLo()) != shard || r.GetHi() <= r.GetLo() {
-			return nil, status.Errorf(codes.FailedPrecondition, "shard %d is served by a node owning %d-%d: the shard layout is changing", shard, r.GetLo(), r.GetHi()-1)
-		}
-		firsts = append(firsts, shard)
-		shard = int(r.GetHi())
-	}
-	return firsts, nil
 }
 
 // Ranks implements lgv1.LinkGraphServiceServer: every node holds all the

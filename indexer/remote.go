@@ -467,22 +467,36 @@ func (g *Gateway) Export(req *lgv1.ExportRequest, stream grpc.ServerStreamingSer
 		}
 		inner = rest
 	}
-	for shard := first; shard < g.shards; {
-		var r lgv1.ShardRange
-		if err := request(ctx, g.nc, shard, methodRange, &lgv1.ShardRange{}, &r); err != nil {
-			return err
-		}
-		if int(r.GetLo()) != shard || r.GetHi() <= r.GetLo() {
-			return status.Errorf(codes.FailedPrecondition, "shard %d is served by a node owning %d-%d; the export resumes only on the same shard layout", shard, r.GetLo(), r.GetHi()-1)
-		}
-		lo := shard
+	nodes, err := g.nodes(ctx, first)
+	if err != nil {
+		return err
+	}
+	for _, lo := range nodes {
 		wrap := func(tok string) string { return fmt.Sprintf("%s%d.%s", gatewayTokenPrefix, lo, tok) }
-		if err := g.exportNode(ctx, shard, req, inner, stream, wrap); err != nil {
+		if err := g.exportNode(ctx, lo, req, inner, stream, wrap); err != nil {
 			return err
 		}
-		shard, inner = int(r.GetHi()), ""
+		inner = ""
 	}
 	return nil
+}
+
+// nodes returns the first shard of every node from shard from on, in shard
+// order; from must be a node's first shard.
+func (g *Gateway) nodes(ctx context.Context, from int) ([]int, error) {
+	var firsts []int
+	for shard := from; shard < g.shards; {
+		var r lgv1.ShardRange
+		if err := request(ctx, g.nc, shard, methodRange, &lgv1.ShardRange{}, &r); err != nil {
+			return nil, err
+		}
+		if int(r.GetLo()) != shard || r.GetHi() <= r.GetLo() {
+			return nil, status.Errorf(codes.FailedPrecondition, "shard %d is served by a node owning %d-%d: the shard layout has changed (an export resumes only on the same layout)", shard, r.GetLo(), r.GetHi()-1)
+		}
+		firsts = append(firsts, shard)
+		shard = int(r.GetHi())
+	}
+	return firsts, nil
 }
 
 // exportNode sends the rows of the node owning shard, from token on, page

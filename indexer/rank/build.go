@@ -181,6 +181,15 @@ type Result struct {
 	Links int64
 }
 
+// Levels returns the levels ranked: hosts, domains and, if gathered, pages.
+func (r *Result) Levels() []*Ranked {
+	levels := []*Ranked{&r.Hosts, &r.Domains}
+	if r.Pages != nil {
+		levels = append(levels, r.Pages)
+	}
+	return levels
+}
+
 // Rank computes the ranks of every level: PageRank with DefaultDamping,
 // and harmonic centrality (exact on small graphs, HyperBall beyond) on
 // workers goroutines. The Builder is spent.

@@ -182,11 +182,7 @@ func (w *Writer) Abort() {
 // Save stores a ranking as the current one.
 func Save(db *store.DB, gen uint64, res *Result, meta *lgv1.ComputeRanksResponse) error {
 	w := NewWriter(db, gen)
-	levels := []*Ranked{&res.Hosts, &res.Domains}
-	if res.Pages != nil {
-		levels = append(levels, res.Pages)
-	}
-	for _, lv := range levels {
+	for _, lv := range res.Levels() {
 		for _, r := range lv.Ranks() {
 			if err := w.Put(lv.Level, r.Name, r.Rank); err != nil {
 				w.Abort()
@@ -242,6 +238,10 @@ func LoadScores(ctx context.Context, r pebble.Reader) (*Scores, error) {
 	}
 	return s, nil
 }
+
+// Any reports whether any domain has a score: without a ranking every
+// authority is 0, and callers skip working out which domain to look up.
+func (s *Scores) Any() bool { return s != nil && len(s.domain) > 0 }
 
 // Domain returns the score of a registrable domain (named as
 // urlnorm.ReversedHost), 0 if it has none. A nil Scores has none.
