@@ -327,7 +327,9 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		}
 		src = &sourceEntry{url: u}
 		scores := ix.rankScores()
-		src.authority = scores.Domain(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u))))
+		if scores.Any() {
+			src.authority = scores.Domain(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u))))
+		}
 		if src.pageAuthority, err = scores.Page(r, k.sourceSURT); err != nil {
 			return nil, err
 		}

@@ -290,6 +290,17 @@ func TestRanksCountOnlyFollowLinksBetweenHosts(t *testing.T) {
 	record("http://www.d.com/", 1000, link("http://d.com/"))
 	record("http://e.com/", 1000, link("http://b.com/"))
 	record("http://e.com/", 2000) // the link is gone
+	// Before any ranking every referring domain has authority 0, whether
+	// the Summary comes from the aggregates or a scan.
+	for _, x := range []*Index{ix, {db: ix.db, shards: ix.shards, scanOnly: true}} {
+		sum, err := x.Summary(context.Background(), &lgv1.SummaryRequest{Target: "b.com", Scope: lgv1.Scope_SCOPE_DOMAIN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int64{2, 0, 0, 0, 0, 0, 0, 0, 0, 0}; !slices.Equal(sum.Summary.ReferringDomainsByAuthority, want) {
+			t.Errorf("unranked: referring domains by authority %v, want %v", sum.Summary.ReferringDomainsByAuthority, want)
+		}
+	}
 	srv := &GRPCServer{Index: ix}
 	meta, err := srv.ComputeRanks(context.Background(), &lgv1.ComputeRanksRequest{})
 	if err != nil {

@@ -255,6 +255,10 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 		if err != nil {
 			return nil, err
 		}
+		if !sel.scores.Any() {
+			s.ReferringDomainsByAuthority[0] = s.ReferringDomains
+			return &lgv1.SummaryResponse{Summary: s}, nil
+		}
 		err = scanRecords(ctx, snap, []byte(scope+string(recDomain)), func(d string, r store.Record) {
 			if f := r.Fields; len(f) == domLen && f[domLinks] > 0 {
 				sel.countAuthority(s, d)
