@@ -48,7 +48,7 @@ var roleFlags = func() map[string][]string {
 		"worker": append(slices.Clone(common), "shutdown-grace", "workers", "http-addr", "user-agent", "timeout",
 			"max-body", "allow-private-networks"),
 		"shard": append(slices.Clone(common), "data", "shards", "shard-nodes", "ordinal", "shard-count", "replicas",
-			"http-addr", "scope", "delay", "per-host-concurrency", "max-depth", "ignore-robots"),
+			"http-addr", "cache-size", "scope", "delay", "per-host-concurrency", "max-depth", "ignore-robots"),
 		"gateway": append(slices.Clone(common), "shutdown-grace", "grpc-addr", "http-addr", "auth-token-file", "tls-cert", "tls-key"),
 		// The CronJob's `rank --nats ...` (a NATS flag selects the cluster mode), and the
 		// only others that mode takes, which rank.extraArgs may add: --out=- --level=domain
@@ -1110,13 +1110,14 @@ worker:
   extraEnv: [{name: HTTPS_PROXY, value: "http://proxy:3128"}]
   resources: {requests: {cpu: 1}, limits: null}
   pdb: {enabled: true}
+shard: {cacheSize: 2GiB}
 `,
 			check: func(t *testing.T, r *release) {
 				wantFlags(t, r, "worker", map[string]string{
 					"log-level": "debug", "user-agent": "linkgraph (+https://example.org/bot)", "timeout": "20s", "max-body": "4MiB",
 					"allow-private-networks": "true",
 				})
-				wantFlags(t, r, "shard", map[string]string{"log-level": "warn"})
+				wantFlags(t, r, "shard", map[string]string{"log-level": "warn", "cache-size": "2GiB"})
 				wantFlags(t, r, "rank", map[string]string{"log-level": "warn"})
 				_, c := r.container(t, "worker")
 				if len(c.Env) != 1 || c.Env[0].Name != "HTTPS_PROXY" {

@@ -122,6 +122,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured calls before each case")
 	timeout := fs.Duration("timeout", 10*time.Second, "deadline of each call")
 	only := fs.String("cases", "", "comma-separated case names to run (default: all)")
+	cacheMiB := fs.Int64("cache-mib", store.DefaultCacheSize>>20, "Pebble block cache of the in-process server, in MiB (linkgraph serve --cache-size)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients when in process) to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -136,6 +137,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return usageError{fmt.Errorf("-clients %d: must be at least 1", *clients)}
 	case *duration <= 0:
 		return usageError{fmt.Errorf("-duration %v: must be positive", *duration)}
+	case *cacheMiB < 1:
+		return usageError{fmt.Errorf("-cache-mib %d: must be at least 1", *cacheMiB)}
 	}
 	m, err := graphgen.ReadManifest(*data)
 	if err != nil {
@@ -168,7 +171,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	target := *addr
 	where := "external server " + target
 	if target == "" {
-		srvAddr, stopServer, err := serve(*data)
+		srvAddr, stopServer, err := serve(*data, *cacheMiB<<20)
 		if err != nil {
 			return err
 		}
@@ -207,8 +210,8 @@ const tableFormat = "%-26s %8s %8s %9s %9s %9s %9s %9s  %s\n"
 
 // serve opens the index in dir and serves it on a loopback port, as
 // `linkgraph serve` registers it.
-func serve(dir string) (string, func(), error) {
-	db, err := store.Open(dir)
+func serve(dir string, cacheSize int64) (string, func(), error) {
+	db, err := store.OpenWith(dir, store.Options{CacheSize: cacheSize})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return "", nil, fmt.Errorf("%w; while a server runs on it, give its address with -addr", err)

@@ -217,6 +217,7 @@ func TestCrawlUsageErrors(t *testing.T) {
 		{[]string{"backlinks", "--data", dir, "not a url"}, "not an absolute http(s) URL"},
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"crawl", "--data", dir, "--shards", "-1", "http://example.com/"}, "--shards -1"},
+		{[]string{"serve", "--data", dir, "--cache-size", "4KiB"}, "--cache-size 4KiB: must be at least 1MiB"},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) {

@@ -23,6 +23,7 @@ import (
 type ShardConfig struct {
 	// DataDir holds the node's Pebble index and frontier.
 	DataDir string
+	Store   store.Options
 	NATS    bus.ClientConfig
 	// Bus.Shards is the cluster's shard count S, fixed at install: the
 	// data directory and the streams record it and refuse another.
@@ -53,7 +54,7 @@ func OpenShardNode(ctx context.Context, cfg ShardConfig, log *slog.Logger) (_ *S
 			n.Close()
 		}
 	}()
-	if n.db, err = store.Open(cfg.DataDir); err != nil {
+	if n.db, err = store.OpenWith(cfg.DataDir, cfg.Store); err != nil {
 		return nil, err
 	}
 	if cfg.Bus.Shards, err = n.db.Shards(cfg.Bus.Shards, bus.DefaultShards); err != nil {

@@ -30,6 +30,7 @@ import (
 type Config struct {
 	// DataDir holds the index and the JetStream store.
 	DataDir  string
+	Store    store.Options
 	Bus      bus.Config
 	Frontier frontier.Config
 	Worker   crawler.WorkerConfig
@@ -61,7 +62,7 @@ func OpenAllInOne(ctx context.Context, cfg Config, log *slog.Logger) (_ *AllInOn
 	}()
 	// The lock comes first so a second process fails before touching the
 	// JetStream store.
-	if n.db, err = store.Open(cfg.DataDir); err != nil {
+	if n.db, err = store.OpenWith(cfg.DataDir, cfg.Store); err != nil {
 		return nil, err
 	}
 	if n.cfg.Bus.Shards, err = n.db.Shards(cfg.Bus.Shards, bus.DefaultShards); err != nil {

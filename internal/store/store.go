@@ -27,6 +27,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -60,8 +61,18 @@ const (
 	PrefixRank      = 'k'
 )
 
-// CacheSize is the Pebble block cache of a shard node.
-const CacheSize = 256 << 20
+// DefaultCacheSize is the Pebble block cache of a shard node unless
+// Options.CacheSize says otherwise.
+const DefaultCacheSize = 256 << 20
+
+// Options tune Open. The zero value is the defaults.
+type Options struct {
+	// CacheSize is the Pebble block cache in bytes. Default
+	// DefaultCacheSize. Query latency depends on it most: a first page of
+	// backlinks of a target whose blocks are not cached reads and
+	// decompresses them. Give it as much of the index as memory allows.
+	CacheSize int64
+}
 
 // ErrShardCount is returned by Shards when the data directory was created
 // with another shard count.
@@ -82,7 +93,10 @@ type DB struct {
 // Open opens (creating if needed) the index under dir/index. It takes an
 // exclusive lock on dir first, so a second process on the same data
 // directory fails fast with ErrLocked instead of waiting or corrupting it.
-func Open(dir string) (*DB, error) {
+func Open(dir string) (*DB, error) { return OpenWith(dir, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(dir string, o Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: cannot create data directory %s: %w", dir, err)
 	}
@@ -99,7 +113,7 @@ func Open(dir string) (*DB, error) {
 	}
 	// Filter and index blocks must stay cached: every URL-seen and
 	// edge-exists lookup consults them (Pebble's default cache is 8 MiB).
-	cache := pebble.NewCache(CacheSize)
+	cache := pebble.NewCache(cmp.Or(o.CacheSize, DefaultCacheSize))
 	defer cache.Unref() // the DB holds its own reference
 	opts := &pebble.Options{
 		Cache:              cache,
