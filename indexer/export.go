@@ -50,6 +50,7 @@ func (ix *Index) Export(ctx context.Context, q ExportQuery, fn func(bl *lgv1.Bac
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
 	cache := newRowCache(exportSources)
+	defer cache.close()
 	return sel.scanAfter(ctx, snap, after, func(row edgeRow) error {
 		bl, err := ix.backlink(snap, &row, cache)
 		if err != nil {

@@ -351,6 +351,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	sel.excludeInternal = false
 	var rows []out
 	cache := newRowCache(1)
+	defer cache.close()
 	keys := make([][]byte, len(fwd))
 	for i, e := range fwd {
 		keys[i] = edgeKey(nil, urlnorm.SURT(e.GetTargetUrl()), surt, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
