@@ -44,7 +44,7 @@ func (f *crawlFlags) register(fs *flag.FlagSet) {
 	f.fetchFlags.register(fs, 8)
 	f.frontierFlags.register(fs)
 	f.cacheSize = store.DefaultCacheSize
-	fs.Var(&f.cacheSize, "cache-size", "Pebble block cache of the index; query latency depends on it most")
+	fs.Var(&f.cacheSize, "cache-size", "Pebble block cache of the index (blocks not in it are read and decompressed again)")
 	fs.IntVar(&f.shards, "shards", 0, fmt.Sprintf("shard count, fixed when a data directory is created (0: the directory's, or %d for a new one)", bus.DefaultShards))
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")

@@ -68,9 +68,8 @@ const DefaultCacheSize = 256 << 20
 // Options tune Open. The zero value is the defaults.
 type Options struct {
 	// CacheSize is the Pebble block cache in bytes. Default
-	// DefaultCacheSize. Query latency depends on it most: a first page of
-	// backlinks of a target whose blocks are not cached reads and
-	// decompresses them. Give it as much of the index as memory allows.
+	// DefaultCacheSize. A query whose blocks are not cached reads and
+	// decompresses them.
 	CacheSize int64
 }
 
