@@ -1,6 +1,6 @@
 // Command query measures query latency and throughput over gRPC on an index
 // written by `linkgraph generate`. It serves the index in process on
-// 127.0.0.1 (the same indexer.GRPCServer that `linkgraph serve` registers)
+// 127.0.0.1 (the gRPC server of `linkgraph serve`, interceptors included)
 // or asks a running server at -addr, and for each case runs -clients
 // concurrent clients, each with its own connection, issuing one call after
 // another for -duration. It prints p50/p90/p99/max latency and QPS per case:
@@ -42,6 +42,7 @@ import (
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/internal/apiserver"
 	"github.com/linkgraph/linkgraph/internal/bus"
 	"github.com/linkgraph/linkgraph/internal/graphgen"
 	"github.com/linkgraph/linkgraph/internal/store"
@@ -208,8 +209,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 const tableFormat = "%-26s %8s %8s %9s %9s %9s %9s %9s  %s\n"
 
-// serve opens the index in dir and serves it on a loopback port, as
-// `linkgraph serve` registers it.
+// serve opens the index in dir and serves it on a loopback port with the
+// gRPC server of `linkgraph serve` (its interceptors included).
 func serve(dir string, cacheSize int64) (string, func(), error) {
 	db, err := store.OpenWith(dir, store.Options{CacheSize: cacheSize})
 	if err != nil {
@@ -228,8 +229,13 @@ func serve(dir string, cacheSize int64) (string, func(), error) {
 		db.Close()
 		return "", nil, fmt.Errorf("cannot listen on loopback: %w", err)
 	}
-	srv := grpc.NewServer()
-	lgv1.RegisterLinkGraphServiceServer(srv, &indexer.GRPCServer{Index: indexer.New(db, shards)})
+	api, err := apiserver.New(apiserver.Config{Service: &indexer.GRPCServer{Index: indexer.New(db, shards)}})
+	if err != nil {
+		db.Close()
+		lis.Close()
+		return "", nil, err
+	}
+	srv := api.GRPC
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
