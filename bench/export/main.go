@@ -12,6 +12,7 @@
 //
 //	go run ./cmd/linkgraph generate --data /tmp/gen10m --edges 10000000
 //	go run ./bench/export -data /tmp/gen10m -formats scan,ndjson,csv,parquet,hostgraph
+//	go run ./bench/export -data /tmp/gen10m -formats ndjson.zst,csv.zst,ndjson.gz,csv.gz
 package main
 
 import (
@@ -107,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "", "data directory of a generated index (required)")
-	formats := fs.String("formats", "scan,ndjson,csv,parquet,hostgraph", "comma-separated cases: scan (read the rows, encode nothing), ndjson, csv, parquet, hostgraph")
+	formats := fs.String("formats", "scan,ndjson,csv,parquet,hostgraph", "comma-separated cases: scan (read the rows, encode nothing), ndjson, csv, parquet, hostgraph, and ndjson or csv compressed as ndjson.zst, csv.gz, ...")
 	bin := fs.String("bin", "", "the linkgraph binary (default: go build ./cmd/linkgraph into a temporary directory)")
 	outDir := fs.String("out", "", "directory for the exports (default: a temporary directory, removed at the end)")
 	devNull := fs.Bool("devnull", false, "write ndjson and csv to /dev/null through --out - instead of a file, leaving out the disk")
@@ -149,17 +150,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, format := range strings.Split(*formats, ",") {
 		var cmd *exec.Cmd
 		out := filepath.Join(*outDir, "export."+format)
-		switch format {
-		case "scan":
+		// ndjson.zst, csv.gz and so on: compressed as the extension says.
+		base, ext, _ := strings.Cut(format, ".")
+		switch {
+		case format == "scan":
 			cmd = exec.CommandContext(ctx, self)
 			cmd.Env = append(os.Environ(), scanEnv+"="+*data)
-		case "ndjson", "csv", "parquet", "hostgraph":
+		case (base == "ndjson" || base == "csv") && (ext == "" || ext == "gz" || ext == "zst"),
+			(base == "parquet" || base == "hostgraph") && ext == "":
 			target := out
-			if *devNull && (format == "ndjson" || format == "csv") {
+			if *devNull && ext == "" && (format == "ndjson" || format == "csv") {
 				target = "-"
 			}
 			os.RemoveAll(out)
-			cmd = exec.CommandContext(ctx, *bin, "export", "--data", *data, "--format", format, "--out", target)
+			cmd = exec.CommandContext(ctx, *bin, "export", "--data", *data, "--format", base, "--out", target)
 		default:
 			return usageError{fmt.Errorf("-formats: unknown case %q", format)}
 		}
@@ -168,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", format, err)
 		}
 		r.format = format
-		if format != "scan" && (!*devNull || format == "parquet" || format == "hostgraph") {
+		if format != "scan" && (!*devNull || ext != "" || format == "parquet" || format == "hostgraph") {
 			r.bytes = size(out)
 			if *outDir == tmp {
 				os.RemoveAll(out) // keep the disk for the next case

@@ -218,6 +218,7 @@ func TestCrawlUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"crawl", "--data", dir, "--shards", "-1", "http://example.com/"}, "--shards -1"},
 		{[]string{"serve", "--data", dir, "--cache-size", "4KiB"}, "--cache-size 4KiB: must be at least 1MiB"},
+		{[]string{"export", "--data", dir, "--format", "csv", "--out", filepath.Join(dir, "o.csv"), "--compress", "lz4"}, `unknown compression "lz4"`},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) {

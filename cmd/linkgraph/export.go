@@ -36,6 +36,7 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	fs.Lookup("internal").Usage = "links from the target's own registrable domain: include (the default) or exclude (needs a TARGET)"
 	format := fs.String("format", "", "ndjson (one object per line, proto field names), csv (header row, the columns of backlinks --format csv), parquet (typed columns, zstd), hostgraph (Common Crawl's host-graph layout, a directory) or ranks (Common Crawl's ranks layout; see rank)")
 	level := fs.String("level", "", "with --format hostgraph: host (a vertex per host name, the default) or domain (per registrable domain); with --format ranks also page")
+	compress := fs.String("compress", "", "with --format ndjson or csv: none, gzip or zstd (default: from --out's extension, .gz or .zst, else none)")
 	rowGroup := fs.Int("row-group-rows", export.DefaultRowGroupRows, "with --format parquet: rows per row group (memory grows with it)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the export to this file")
 	out := fs.String("out", export.Stdout, "file to write (a directory for hostgraph), replaced atomically when complete; - writes to stdout (ndjson and csv only)")
@@ -85,7 +86,7 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	if *rowGroup < 1 {
 		errs = append(errs, fmt.Errorf("--row-group-rows %d: must be positive", *rowGroup))
 	}
-	opts := export.Options{Format: *format, Level: *level, Out: *out, Stdout: stdout, RowGroupRows: *rowGroup}
+	opts := export.Options{Format: *format, Level: *level, Out: *out, Stdout: stdout, Compress: *compress, RowGroupRows: *rowGroup}
 	if *format != "" {
 		if err := opts.Validate(); err != nil {
 			errs = append(errs, err)
