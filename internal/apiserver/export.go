@@ -8,12 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -40,6 +44,11 @@ import (
 // batches of one row, which costs a token per row). A broken download is
 // resumed by asking again with resume_token set to the last complete row's
 // token; tokens of the gRPC Export's batches work too.
+//
+// The body is compressed (Content-Encoding) with zstd or gzip when the
+// request's Accept-Encoding allows it, zstd first: an export is mostly
+// URLs, which both shrink about tenfold. Go's client and curl --compressed
+// ask for it and undo it on their own.
 //
 // Bad input (an unknown format, a bad target, scope or filter, a token of
 // another export or tampered with, batch_size out of range) is a 400 JSON
@@ -99,10 +108,13 @@ func (h *exportHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// of one row.
 		req.BatchSize = 1
 	}
-	st := &exportStream{ctx: r.Context(), w: w, format: format, tokens: tokens}
+	st := &exportStream{ctx: r.Context(), w: w, format: format, tokens: tokens, encoding: contentEncoding(r.Header.Values("Accept-Encoding"))}
 	err := h.svc.Export(req, st)
 	if err == nil {
 		err = st.finish()
+	}
+	if st.zw != nil {
+		st.zw.Close() // after finish, a no-op; else it ends the encoder's work
 	}
 	switch {
 	case err == nil:
@@ -123,6 +135,13 @@ type exportStream struct {
 	w      http.ResponseWriter
 	format string
 	tokens bool
+
+	// encoding is the Content-Encoding, "" for none; zw compresses.
+	encoding string
+	zw       interface {
+		io.WriteCloser
+		Flush() error
+	}
 
 	started   bool
 	bw        *bufio.Writer
@@ -151,8 +170,27 @@ func (s *exportStream) start() error {
 	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
+	h.Add("Vary", "Accept-Encoding")
+	var body io.Writer = s.w
+	switch s.encoding {
+	case "zstd":
+		zw, err := zstd.NewWriter(s.w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return err
+		}
+		s.zw, body = zw, zw
+	case "gzip":
+		zw, err := gzip.NewWriterLevel(s.w, gzip.BestSpeed)
+		if err != nil {
+			return err
+		}
+		s.zw, body = zw, zw
+	}
+	if s.zw != nil {
+		h.Set("Content-Encoding", s.encoding)
+	}
 	s.w.WriteHeader(http.StatusOK)
-	s.bw = bufio.NewWriterSize(s.w, 64<<10)
+	s.bw = bufio.NewWriterSize(body, 64<<10)
 	s.lastFlush = time.Now()
 	if s.format != "csv" {
 		return nil
@@ -226,6 +264,11 @@ func (s *exportStream) flush() error {
 	if err := s.bw.Flush(); err != nil {
 		return fmt.Errorf("cannot write export: %w", err)
 	}
+	if s.zw != nil {
+		if err := s.zw.Flush(); err != nil {
+			return fmt.Errorf("cannot write export: %w", err)
+		}
+	}
 	s.lastFlush = time.Now()
 	if err := http.NewResponseController(s.w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return fmt.Errorf("cannot write export: %w", err)
@@ -233,15 +276,53 @@ func (s *exportStream) flush() error {
 	return nil
 }
 
-// finish ends a successful export: the headers of one without rows, and
-// the rest of the buffers.
+// finish ends a successful export: the headers of one without rows, the
+// rest of the buffers and the end of the compressed stream.
 func (s *exportStream) finish() error {
 	if !s.started {
 		if err := s.start(); err != nil {
 			return err
 		}
 	}
-	return s.flush()
+	if err := s.flush(); err != nil {
+		return err
+	}
+	if s.zw == nil {
+		return nil
+	}
+	if err := s.zw.Close(); err != nil {
+		return fmt.Errorf("cannot write export: %w", err)
+	}
+	return nil
+}
+
+// contentEncoding picks the compression of a download from the request's
+// Accept-Encoding values: zstd, else gzip, else none ("").
+func contentEncoding(accept []string) string {
+	var gz, zst bool
+	for _, v := range accept {
+		for part := range strings.SplitSeq(v, ",") {
+			name, params, _ := strings.Cut(part, ";")
+			if q, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+				if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+					continue // refused
+				}
+			}
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "gzip":
+				gz = true
+			case "zstd":
+				zst = true
+			}
+		}
+	}
+	switch {
+	case zst:
+		return "zstd"
+	case gz:
+		return "gzip"
+	}
+	return ""
 }
 
 func (s *exportStream) Context() context.Context { return s.ctx }

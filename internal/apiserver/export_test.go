@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -143,7 +145,72 @@ func download(t *testing.T, s testServer, query url.Values, authz string) []byte
 	if got, want := res.Header.Get("Content-Disposition"), `attachment; filename="linkgraph-export.`+ext+`"`; got != want {
 		t.Errorf("Content-Disposition %q, want %q", got, want)
 	}
+	// Go's client asks for gzip on its own and undoes it.
+	if !res.Uncompressed {
+		t.Errorf("the download was not gzip-compressed for a client that accepts it")
+	}
 	return body
+}
+
+// TestExportDownloadCompression asks for each Content-Encoding the download
+// offers, and for none, and reads the same rows back from each.
+func TestExportDownloadCompression(t *testing.T) {
+	s := startServer(t, buildExportIndex(t), "", nil)
+	want, _ := grpcExport(t, s.grpcAddr, apiserver.ClientConfig{}, &lgv1.ExportRequest{})
+	raw := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	for _, c := range []struct {
+		accept, want string
+	}{
+		{"", ""},
+		{"identity", ""},
+		{"gzip, deflate, br", "gzip"},
+		{"gzip;q=0.5, zstd", "zstd"},
+		{"zstd;q=0, gzip", "gzip"},
+		{"GZIP;q=0", ""},
+	} {
+		t.Run(c.accept, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, s.httpURL+apiserver.ExportPath+"?format=csv", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.accept != "" {
+				req.Header.Set("Accept-Encoding", c.accept)
+			}
+			res, err := raw.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if got := res.Header.Get("Content-Encoding"); got != c.want {
+				t.Fatalf("Content-Encoding %q, want %q", got, c.want)
+			}
+			if got := res.Header.Get("Vary"); got != "Accept-Encoding" {
+				t.Errorf("Vary %q, want Accept-Encoding", got)
+			}
+			var body io.Reader = res.Body
+			switch c.want {
+			case "gzip":
+				zr, err := gzip.NewReader(res.Body) // the standard library's
+				if err != nil {
+					t.Fatal(err)
+				}
+				body = zr
+			case "zstd":
+				zr, err := zstd.NewReader(res.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer zr.Close()
+				body = zr
+			}
+			got, err := io.ReadAll(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, _ := parseCSV(t, got)
+			sameRows(t, c.accept, rows, want)
+		})
+	}
 }
 
 // parseNDJSON reads the rows of an NDJSON download, and each row's
