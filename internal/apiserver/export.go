@@ -47,7 +47,7 @@ import (
 //
 // The body is compressed (Content-Encoding) with zstd or gzip when the
 // request's Accept-Encoding allows it, zstd first: an export is mostly
-// URLs, which both shrink about tenfold. Go's client and curl --compressed
+// URLs, which shrink 6 to 14 times. Go's client and curl --compressed
 // ask for it and undo it on their own.
 //
 // Bad input (an unknown format, a bad target, scope or filter, a token of
