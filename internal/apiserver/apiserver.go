@@ -19,6 +19,7 @@ import (
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/klauspost/compress/gzhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
@@ -111,7 +112,9 @@ func New(cfg Config) (*Server, error) {
 	// query normalization.
 	mux := http.NewServeMux()
 	mux.Handle("GET "+ExportPath, &exportHandler{svc: cfg.Service, mux: gw, marshaler: marshaler})
-	mux.Handle("/", gw)
+	// Pages of up to 10,000 rows of URLs shrink about tenfold with gzip,
+	// for the clients that accept it (small answers go as they are).
+	mux.Handle("/", gzhttp.GzipHandler(gw))
 	fail := func(w http.ResponseWriter, r *http.Request, err error) {
 		runtime.HTTPError(r.Context(), gw, marshaler, w, r, err)
 	}

@@ -1,6 +1,8 @@
 package apiserver_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -217,6 +219,55 @@ func TestGatewayBacklinks(t *testing.T) {
 	want := []string{"http://a.example/p1 -> http://t.example/", "http://b.example/ -> http://t.example/", "http://t.example/about -> http://t.example/"}
 	if got := sources(all); !slices.Equal(got, want) {
 		t.Errorf("paged rows %v, want %v", got, want)
+	}
+}
+
+// TestGatewayGzip checks that a client accepting gzip gets the JSON
+// compressed, and the same JSON as one that does not.
+func TestGatewayGzip(t *testing.T) {
+	s := startServer(t, buildIndex(t), "", nil)
+	q := url.Values{"target": {"t.example"}, "scope": {"domain"}, "filter.internal": {"include"}}
+	fetch := func(accept string) (*http.Response, []byte) {
+		req, err := http.NewRequest(http.MethodGet, s.httpURL+"/v1/backlinks?"+q.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept-Encoding", accept)
+		res, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("HTTP %d: %s", res.StatusCode, body)
+		}
+		return res, body
+	}
+	res, plain := fetch("identity")
+	if enc := res.Header.Get("Content-Encoding"); enc != "" || len(plain) < 1500 {
+		t.Fatalf("uncompressed answer: Content-Encoding %q, %d bytes; want none and a body over the 1 KiB that gzip starts at", enc, len(plain))
+	}
+	res, gz := fetch("gzip")
+	if enc := res.Header.Get("Content-Encoding"); enc != "gzip" {
+		t.Fatalf("Content-Encoding %q, want gzip", enc)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, plain) {
+		t.Errorf("gzip answer differs once uncompressed:\n%s\nwant\n%s", got, plain)
+	}
+	if len(gz) >= len(plain) {
+		t.Errorf("gzip answer %d bytes, not smaller than the %d uncompressed", len(gz), len(plain))
 	}
 }
 
