@@ -144,6 +144,13 @@ func get(t *testing.T, c *http.Client, base, path string, query url.Values, auth
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
+	res, body := do(t, c, req)
+	return res.StatusCode, body
+}
+
+// do sends req and reads the whole body.
+func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	res, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +160,7 @@ func get(t *testing.T, c *http.Client, base, path string, query url.Values, auth
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.StatusCode, body
+	return res, body
 }
 
 // getJSON does get and decodes a 200 body into msg with protojson.
@@ -233,15 +240,7 @@ func TestGatewayGzip(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Accept-Encoding", accept)
-		res, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, err := io.ReadAll(res.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res, body := do(t, &http.Client{Transport: &http.Transport{DisableCompression: true}}, req)
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("HTTP %d: %s", res.StatusCode, body)
 		}
