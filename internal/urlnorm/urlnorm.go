@@ -1199,6 +1199,13 @@ func isIPLiteral(hostname string) bool {
 	if strings.HasPrefix(hostname, "[") {
 		return true
 	}
+	// Nearly every host is a name: a letter rules out an IPv4 literal
+	// without ParseAddr, which allocates its error.
+	for i := 0; i < len(hostname); i++ {
+		if c := hostname[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
 	a, err := netip.ParseAddr(hostname)
 	return err == nil && a.Is4()
 }

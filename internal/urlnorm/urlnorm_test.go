@@ -525,3 +525,27 @@ func BenchmarkResolveLinks(b *testing.B) {
 		}
 	}
 }
+
+func TestIsIPLiteral(t *testing.T) {
+	for _, c := range []struct {
+		host string
+		want bool
+	}{
+		{"127.0.0.1", true},
+		{"10.1.2.3", true},
+		{"[::1]", true},
+		{"example.com", false},
+		{"1.2.3.4.example", false},
+		{"1.2.3", false}, // not a whole address once normalized
+		{"1.2.3.256", false},
+		{"123", false},
+		{"", false},
+	} {
+		if got := isIPLiteral(c.host); got != c.want {
+			t.Errorf("isIPLiteral(%q) = %v, want %v", c.host, got, c.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { isIPLiteral("www.example.com") }); n != 0 {
+		t.Errorf("isIPLiteral of a name allocates %v times", n)
+	}
+}
