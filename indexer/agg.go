@@ -124,49 +124,63 @@ type aggregator struct {
 	pending map[string]*store.Record
 	// current is the whole record of each read key, read on first use.
 	current map[string]*store.Record
+	// kb holds the key being looked up: a key becomes a string only when
+	// it enters a map, and most recur within a batch.
+	kb []byte
 }
 
 func newAggregator(ix *Index) *aggregator {
 	return &aggregator{ix: ix, pending: make(map[string]*store.Record), current: make(map[string]*store.Record)}
 }
 
-// add merges fields into key's pending operand.
-func (a *aggregator) add(key string, shape store.Shape, fields ...int64) {
-	r := a.pending[key]
-	if r == nil {
-		r = &store.Record{Shape: shape, Fields: make([]int64, len(fields))}
-		a.pending[key] = r
+// key returns the key of the record rec of scope, named by parts, in the
+// aggregator's buffer: it is valid until the next call.
+func (a *aggregator) key(scope string, rec byte, parts ...string) []byte {
+	k := append(append(a.kb[:0], scope...), rec)
+	for _, p := range parts {
+		k = append(k, p...)
 	}
-	_ = r.Merge(store.Record{Shape: shape, Fields: fields}) // same shape by construction
+	a.kb = k
+	return k
+}
+
+// addSum adds delta to the pending count operand at key.
+func (a *aggregator) addSum(key []byte, delta int64) {
+	r := a.pending[string(key)]
+	if r == nil {
+		r = &store.Record{Shape: store.ShapeSum, Fields: make([]int64, 1)}
+		a.pending[string(key)] = r
+	}
+	r.Fields[0] += delta
 }
 
 // summary returns the pending summary operand of a scope.
 func (a *aggregator) summary(scope string) []int64 {
-	key := scope + string(recSummary)
-	r := a.pending[key]
+	key := a.key(scope, recSummary)
+	r := a.pending[string(key)]
 	if r == nil {
 		r = &store.Record{Shape: store.ShapeSumSpan, Fields: make([]int64, sumLen)}
-		a.pending[key] = r
+		a.pending[string(key)] = r
 	}
 	return r.Fields
 }
 
 // read returns the fields of the whole record at key, read on first use
 // (zeros if there is none).
-func (a *aggregator) read(r pebble.Reader, key string, shape store.Shape, n int) ([]int64, error) {
-	if rec, ok := a.current[key]; ok {
+func (a *aggregator) read(r pebble.Reader, key []byte, shape store.Shape, n int) ([]int64, error) {
+	if rec, ok := a.current[string(key)]; ok {
 		return rec.Fields, nil
 	}
 	rec := &store.Record{Shape: shape, Fields: make([]int64, n)}
 	a.ix.aggsMu.Lock()
-	cached, ok := a.ix.aggs[key]
+	cached, ok := a.ix.aggs[string(key)]
 	a.ix.aggsMu.Unlock()
 	if ok && len(cached) == n {
 		copy(rec.Fields, cached)
-		a.current[key] = rec
+		a.current[string(key)] = rec
 		return rec.Fields, nil
 	}
-	raw, closer, err := r.Get([]byte(key))
+	raw, closer, err := r.Get(key)
 	switch {
 	case err == nil:
 		old, derr := store.DecodeRecord(raw)
@@ -181,12 +195,12 @@ func (a *aggregator) read(r pebble.Reader, key string, shape store.Shape, n int)
 	case !errors.Is(err, pebble.ErrNotFound):
 		return nil, err
 	}
-	a.current[key] = rec
+	a.current[string(key)] = rec
 	return rec.Fields, nil
 }
 
 // count adds delta to the count at key and returns its transition.
-func (a *aggregator) count(r pebble.Reader, key string, delta int64) (int64, error) {
+func (a *aggregator) count(r pebble.Reader, key []byte, delta int64) (int64, error) {
 	f, err := a.read(r, key, store.ShapeSum, 1)
 	if err != nil {
 		return 0, err
@@ -294,9 +308,9 @@ func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags li
 		if typ > 0 && int(typ) <= maxLinkType {
 			s[sumTypes+int(typ)-1] += sign
 		}
-		a.add(scope+string(recTLD)+src.tld, store.ShapeSum, sign)
+		a.addSum(a.key(scope, recTLD, src.tld), sign)
 
-		d, err := a.read(t.b, scope+string(recDomain)+src.domainSURT, store.ShapeSumSpan, domLen)
+		d, err := a.read(t.b, a.key(scope, recDomain, src.domainSURT), store.ShapeSumSpan, domLen)
 		if err != nil {
 			return err
 		}
@@ -305,13 +319,13 @@ func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags li
 		if flags.follow() {
 			d[domFollow] += sign
 		}
-		tr, err := a.count(t.b, scope+string(recHost)+src.hostSURT, sign)
+		tr, err := a.count(t.b, a.key(scope, recHost, src.hostSURT), sign)
 		if err != nil {
 			return err
 		}
 		s[sumHosts] += tr
-		a.add(scope+string(recAnchor)+anchor, store.ShapeSum, sign)
-		a.add(scope+string(recAnchorDomain)+anchor+"\x00"+src.domainSURT, store.ShapeSum, sign)
+		a.addSum(a.key(scope, recAnchor, anchor), sign)
+		a.addSum(a.key(scope, recAnchorDomain, anchor, "\x00", src.domainSURT), sign)
 	}
 	return nil
 }
@@ -335,7 +349,7 @@ func (t *Txn) seenSpan(src *sourceInfo, scope string, first, last int64) error {
 		s[sumFirst] = first
 	}
 	s[sumLast] = max(s[sumLast], last)
-	d, err := t.agg.read(t.b, scope+string(recDomain)+src.domainSURT, store.ShapeSumSpan, domLen)
+	d, err := t.agg.read(t.b, t.agg.key(scope, recDomain, src.domainSURT), store.ShapeSumSpan, domLen)
 	if err != nil {
 		return err
 	}
