@@ -35,7 +35,9 @@ type edgeKeyParts struct {
 
 var errBadKey = errors.New("indexer: malformed edge key")
 
-func parseEdgeKey(k []byte) (edgeKeyParts, error) {
+// parseEdgeKey splits an edge key. When its target is prevTarget, the
+// parts share that string rather than allocate another.
+func parseEdgeKey(k []byte, prevTarget string) (edgeKeyParts, error) {
 	if len(k) == 0 || k[0] != store.PrefixEdge {
 		return edgeKeyParts{}, errBadKey
 	}
@@ -50,8 +52,12 @@ func parseEdgeKey(k []byte) (edgeKeyParts, error) {
 	if j < 0 || j+1 >= len(k) {
 		return edgeKeyParts{}, errBadKey
 	}
+	t := prevTarget
+	if string(target) != prevTarget {
+		t = string(target)
+	}
 	return edgeKeyParts{
-		targetSURT: string(target),
+		targetSURT: t,
 		sourceSURT: string(k[:j]),
 		typ:        lgv1.LinkType(k[j+1]),
 		anchor:     string(k[j+2:]),

@@ -3,8 +3,10 @@ package indexer
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 )
@@ -57,4 +59,14 @@ func FuzzDecodeForward(f *testing.F) {
 			t.Fatalf("re-encoding %d links gave %d, %v", len(edges), len(again), err)
 		}
 	})
+}
+
+func TestRowCacheTimestamp(t *testing.T) {
+	c := newRowCache(2)
+	for _, ms := range []int64{0, 1, 999, 1000, 1_700_000_000_123, -1, -1001} {
+		got, want := c.timestamp(ms), timestamppb.New(time.UnixMilli(ms))
+		if !proto.Equal(got, want) {
+			t.Errorf("timestamp(%d) = %v, want %v", ms, got, want)
+		}
+	}
 }

@@ -93,7 +93,7 @@ func (ix *Index) Backlinks(ctx context.Context, q Query) (*Page, error) {
 		rows = rows[:size]
 		page.NextPageToken = encodeToken(qid, rows[size-1].sortKey)
 	}
-	cache := newRowCache(size)
+	cache := newRowCache(max(len(rows), 1)) // a source per row at most
 	defer cache.close()
 	for i := range rows {
 		bl, err := ix.backlink(snap, &rows[i], cache)
@@ -139,7 +139,7 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 	var rows []edgeRow
 	lastDomain := ""
 	if after != nil && onePerDomain {
-		if k, err := parseEdgeKey(after); err == nil {
+		if k, err := parseEdgeKey(after, ""); err == nil {
 			lastDomain = sel.domainSURTOf(k.sourceSURT)
 		}
 	}
@@ -288,6 +288,37 @@ type rowCache struct {
 	sources         map[sourceID]*sourceEntry
 	max             int // bound of sources
 	srcIt           *pebble.Iterator
+	// rows and times are slabs the rows are cut from: a page or an
+	// export batch costs two allocations instead of three a row.
+	rows  []lgv1.Backlink
+	times []timestamppb.Timestamp
+}
+
+// slabRows is the rows of a slab; a page smaller than this gets a slab of
+// its size.
+const slabRows = 256
+
+func (c *rowCache) newBacklink() *lgv1.Backlink {
+	if len(c.rows) == 0 {
+		c.rows = make([]lgv1.Backlink, min(c.max, slabRows))
+	}
+	bl := &c.rows[0]
+	c.rows = c.rows[1:]
+	return bl
+}
+
+// timestamp returns a Timestamp of Unix milliseconds ms.
+func (c *rowCache) timestamp(ms int64) *timestamppb.Timestamp {
+	if len(c.times) == 0 {
+		c.times = make([]timestamppb.Timestamp, 2*min(c.max, slabRows))
+	}
+	t := &c.times[0]
+	c.times = c.times[1:]
+	t.Seconds, t.Nanos = ms/1000, int32(ms%1000)*1e6
+	if t.Nanos < 0 {
+		t.Seconds, t.Nanos = t.Seconds-1, t.Nanos+1e9
+	}
+	return t
 }
 
 type sourceID struct {
@@ -376,7 +407,8 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		}
 		c.sources[id] = src
 	}
-	bl := &lgv1.Backlink{
+	bl := c.newBacklink()
+	*bl = lgv1.Backlink{
 		SourceUrl:           src.url,
 		TargetUrl:           c.tgtURL,
 		AnchorText:          k.anchor,
@@ -386,8 +418,8 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		Nofollow:            !v.flags.follow(),
 		SourceAuthority:     src.authority,
 		SourcePageAuthority: src.pageAuthority,
-		FirstSeen:           timestamppb.New(time.UnixMilli(v.firstSeen)),
-		LastSeen:            timestamppb.New(time.UnixMilli(v.lastSeen)),
+		FirstSeen:           c.timestamp(v.firstSeen),
+		LastSeen:            c.timestamp(v.lastSeen),
 	}
 	for _, h := range v.history {
 		bl.History = append(bl.History, &lgv1.LinkEvent{
@@ -396,7 +428,7 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 	}
 	if v.lostAt != 0 {
 		bl.LostReason = v.lostReason
-		bl.LostAt = timestamppb.New(time.UnixMilli(v.lostAt))
+		bl.LostAt = c.timestamp(v.lostAt)
 	}
 	if src.ok {
 		bl.SourceTitle, bl.SourceStatus = src.val.title, src.val.status

@@ -48,6 +48,9 @@ type selection struct {
 
 	// domains caches domainSURTOf per source host SURT.
 	domains map[string]string
+	// lastTarget is the target of the edge matched last: the edges of a
+	// target are adjacent, so the next one shares its string.
+	lastTarget string
 }
 
 // selection is newSelection with the index's current authorities.
@@ -218,10 +221,11 @@ func (sel *selection) aggScope() string {
 
 // match decodes an edge and tests it against the filter.
 func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
-	k, err := parseEdgeKey(key)
+	k, err := parseEdgeKey(key, sel.lastTarget)
 	if err != nil {
 		return edgeRow{}, false, err
 	}
+	sel.lastTarget = k.targetSURT
 	if sel.types != nil && !sel.types[k.typ] {
 		return edgeRow{}, false, nil
 	}
