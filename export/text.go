@@ -438,6 +438,11 @@ func csvNeedsQuotes(s string) bool {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		w := load8(s, i)
+		// The four bytes are all below '-': a word without any such byte
+		// (most of a URL) needs one test, not four.
+		if (w-ones*'-')&^w&highs == 0 {
+			continue
+		}
 		if hasByte(w, ',')|hasByte(w, '"')|hasByte(w, '\r')|hasByte(w, '\n') != 0 {
 			return true
 		}

@@ -147,3 +147,29 @@ func BenchmarkAppendCSV(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// TestCSVNeedsQuotesAgreesWithEncodingCSV puts each byte that matters at
+// every offset of a word-long run of URL text (and of UTF-8), where the
+// word-at-a-time scan could miss it.
+func TestCSVNeedsQuotesAgreesWithEncodingCSV(t *testing.T) {
+	var buf bytes.Buffer
+	quoted := func(s string) bool {
+		buf.Reset()
+		w := csv.NewWriter(&buf)
+		if err := w.Write([]string{s}); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		return strings.HasPrefix(buf.String(), `"`)
+	}
+	for _, base := range []string{"https://www.example.com/path-%20/x?y=1&z=2#f", "Ünïcödé ≠ ascii — títle …"} {
+		for _, b := range []string{",", `"`, "\r", "\n", " ", "-", "+", "!", "é"} {
+			for i := 0; i <= len(base); i++ {
+				s := base[:i] + b + base[i:]
+				if got, want := csvNeedsQuotes(s), quoted(s); got != want {
+					t.Errorf("csvNeedsQuotes(%q) = %v, encoding/csv quotes: %v", s, got, want)
+				}
+			}
+		}
+	}
+}
