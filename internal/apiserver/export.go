@@ -113,9 +113,6 @@ func (h *exportHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = st.finish()
 	}
-	if st.zw != nil {
-		st.zw.Close() // after finish, a no-op; else it ends the encoder's work
-	}
 	switch {
 	case err == nil:
 	case !st.started:
@@ -174,6 +171,9 @@ func (s *exportStream) start() error {
 	var body io.Writer = s.w
 	switch s.encoding {
 	case "zstd":
+		// One goroutine, the handler's: a failed export then just drops
+		// the encoder, without the end of the stream that would make a
+		// cut body look whole.
 		zw, err := zstd.NewWriter(s.w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 		if err != nil {
 			return err
