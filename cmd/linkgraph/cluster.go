@@ -22,7 +22,6 @@ import (
 	"github.com/linkgraph/linkgraph/internal/apiserver"
 	"github.com/linkgraph/linkgraph/internal/bus"
 	"github.com/linkgraph/linkgraph/internal/node"
-	"github.com/linkgraph/linkgraph/internal/store"
 )
 
 // The cluster roles: worker, shard and gateway each run one role against an
@@ -170,8 +169,8 @@ func (c *shardCmd) run(ctx context.Context, args []string, _, stderr io.Writer) 
 	cf.register(fs)
 	ff.register(fs)
 	data := fs.String("data", DefaultDataDir, "data directory of this node (index and frontier)")
-	cacheSize := byteSize(store.DefaultCacheSize)
-	fs.Var(&cacheSize, "cache-size", "Pebble block cache of the index (blocks not in it are read and decompressed again)")
+	var sf storeFlags
+	sf.register(fs)
 	rangeFlag := fs.String("shards", "", "the shards this node owns: FIRST-LAST (inclusive, e.g. 0-31), or auto to take share --ordinal of --shard-nodes")
 	nodes := fs.Int("shard-nodes", 0, "with --shards auto: the number of shard nodes")
 	ordinal := fs.Int("ordinal", -1, "with --shards auto: this node's number, 0 to --shard-nodes - 1 (default: the trailing number of the hostname, as in a StatefulSet)")
@@ -194,9 +193,8 @@ func (c *shardCmd) run(ctx context.Context, args []string, _, stderr io.Writer) 
 	if *ackWait <= 0 {
 		errs = append(errs, usagef("--fetch-ack-wait %v: must be positive", *ackWait))
 	}
-	if cacheSize < 1<<20 {
-		errs = append(errs, usagef("--cache-size %s: must be at least 1MiB", cacheSize.String()))
-	}
+	so, err := sf.options()
+	errs = append(errs, err)
 	if *data == "" {
 		errs = append(errs, usagef("--data must not be empty"))
 	}
@@ -219,7 +217,7 @@ func (c *shardCmd) run(ctx context.Context, args []string, _, stderr io.Writer) 
 	defer ops.close()
 	bc := bus.DefaultConfig()
 	bc.Shards, bc.Replicas, bc.AckWait = *total, *replicas, *ackWait
-	cfg := node.ShardConfig{DataDir: *data, Store: store.Options{CacheSize: int64(cacheSize)}, NATS: cf.nats, Bus: bc, Lo: lo, Hi: hi, Frontier: fc, Version: version()}
+	cfg := node.ShardConfig{DataDir: *data, Store: so, NATS: cf.nats, Bus: bc, Lo: lo, Hi: hi, Frontier: fc, Version: version()}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ops.run(gctx) })

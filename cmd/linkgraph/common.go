@@ -1,10 +1,13 @@
 package main
 
 import (
+	"flag"
 	"io"
 	"log/slog"
 	"strconv"
 	"strings"
+
+	"github.com/linkgraph/linkgraph/internal/store"
 )
 
 // newLogger returns a text logger on w at the named level.
@@ -60,3 +63,20 @@ func formatBytes(n int64) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// storeFlags configure a node's Pebble store.
+type storeFlags struct {
+	cacheSize byteSize
+}
+
+func (f *storeFlags) register(fs *flag.FlagSet) {
+	f.cacheSize = store.DefaultCacheSize
+	fs.Var(&f.cacheSize, "cache-size", "Pebble block cache of the index (blocks not in it are read and decompressed again)")
+}
+
+func (f *storeFlags) options() (store.Options, error) {
+	if f.cacheSize < 1<<20 {
+		return store.Options{}, usagef("--cache-size %s: must be at least 1MiB", f.cacheSize.String())
+	}
+	return store.Options{CacheSize: int64(f.cacheSize)}, nil
+}

@@ -21,7 +21,6 @@ import (
 	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/bus"
 	"github.com/linkgraph/linkgraph/internal/node"
-	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
@@ -32,9 +31,9 @@ const DefaultDataDir = "./linkgraph-data"
 type crawlFlags struct {
 	fetchFlags
 	frontierFlags
+	storeFlags
 	data       string
 	shards     int
-	cacheSize  byteSize
 	logLevel   string
 	cpuprofile string
 }
@@ -43,8 +42,7 @@ func (f *crawlFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.data, "data", DefaultDataDir, "data directory (index and queue); reused across runs")
 	f.fetchFlags.register(fs, 8)
 	f.frontierFlags.register(fs)
-	f.cacheSize = store.DefaultCacheSize
-	fs.Var(&f.cacheSize, "cache-size", "Pebble block cache of the index (blocks not in it are read and decompressed again)")
+	f.storeFlags.register(fs)
 	fs.IntVar(&f.shards, "shards", 0, fmt.Sprintf("shard count, fixed when a data directory is created (0: the directory's, or %d for a new one)", bus.DefaultShards))
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
@@ -173,8 +171,9 @@ func (f *crawlFlags) config() (node.Config, error) {
 	if f.data == "" {
 		errs = append(errs, usagef("--data must not be empty"))
 	}
-	if f.cacheSize < 1<<20 {
-		errs = append(errs, usagef("--cache-size %s: must be at least 1MiB", f.cacheSize.String()))
+	so, err := f.storeFlags.options()
+	if err != nil {
+		errs = append(errs, err)
 	}
 	bc := bus.DefaultConfig()
 	bc.Shards = f.shards
@@ -184,7 +183,7 @@ func (f *crawlFlags) config() (node.Config, error) {
 	if len(errs) > 0 {
 		return node.Config{}, usageError{errors.Join(errs...)}
 	}
-	return node.Config{DataDir: f.data, Store: store.Options{CacheSize: int64(f.cacheSize)}, Bus: bc, Frontier: fc, Worker: wc}, nil
+	return node.Config{DataDir: f.data, Store: so, Bus: bc, Frontier: fc, Worker: wc}, nil
 }
 
 // normalizeSeeds validates every seed and reports all bad ones at once.
