@@ -158,7 +158,7 @@ func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, []byte
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: %v after %d bytes", req.Method, req.URL, err, len(body))
 	}
 	return res, body
 }

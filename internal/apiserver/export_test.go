@@ -123,15 +123,7 @@ func download(t *testing.T, s testServer, query url.Values, authz string) []byte
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("GET export?%s: %v after %d bytes", query.Encode(), err, len(body))
-	}
+	res, body := do(t, http.DefaultClient, req)
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET export?%s: HTTP %d %s", query.Encode(), res.StatusCode, body)
 	}
@@ -456,15 +448,11 @@ func TestExportDownloadBadInputIs400(t *testing.T) {
 				q = merge(q, url.Values{"format": {format}})
 			}
 			t.Run(q.Encode(), func(t *testing.T) {
-				res, err := http.Get(s.httpURL + apiserver.ExportPath + "?" + q.Encode())
+				req, err := http.NewRequest(http.MethodGet, s.httpURL+apiserver.ExportPath+"?"+q.Encode(), nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer res.Body.Close()
-				body, err := io.ReadAll(res.Body)
-				if err != nil {
-					t.Fatal(err)
-				}
+				res, body := do(t, http.DefaultClient, req)
 				var st struct {
 					Code    int    `json:"code"`
 					Message string `json:"message"`
