@@ -41,6 +41,7 @@ func (ix *Index) Export(ctx context.Context, q ExportQuery, fn func(bl *lgv1.Bac
 		return err
 	}
 	sel.scores = ix.rankScores()
+	sel.lazySource = true
 	var after []byte
 	if q.ResumeToken != "" {
 		if after, err = decodeToken(q.ResumeToken, queryID(sel, "export")); err != nil {

@@ -38,19 +38,28 @@ var errBadKey = errors.New("indexer: malformed edge key")
 // parseEdgeKey splits an edge key. When its target is prevTarget, the
 // parts share that string rather than allocate another.
 func parseEdgeKey(k []byte, prevTarget string) (edgeKeyParts, error) {
+	p, src, err := splitEdgeKey(k, prevTarget)
+	p.sourceSURT = string(src)
+	return p, err
+}
+
+// splitEdgeKey is parseEdgeKey returning the source as a slice of k, not
+// in the parts, for a caller that looks it up in a cache rather than
+// keep it: most rows of an export find their source there.
+func splitEdgeKey(k []byte, prevTarget string) (edgeKeyParts, []byte, error) {
 	if len(k) == 0 || k[0] != store.PrefixEdge {
-		return edgeKeyParts{}, errBadKey
+		return edgeKeyParts{}, nil, errBadKey
 	}
 	k = k[1:]
 	i := bytes.IndexByte(k, 0)
 	if i < 0 {
-		return edgeKeyParts{}, errBadKey
+		return edgeKeyParts{}, nil, errBadKey
 	}
 	target := k[:i]
 	k = k[i+1:]
 	j := bytes.IndexByte(k, 0)
 	if j < 0 || j+1 >= len(k) {
-		return edgeKeyParts{}, errBadKey
+		return edgeKeyParts{}, nil, errBadKey
 	}
 	t := prevTarget
 	if string(target) != prevTarget {
@@ -58,10 +67,16 @@ func parseEdgeKey(k []byte, prevTarget string) (edgeKeyParts, error) {
 	}
 	return edgeKeyParts{
 		targetSURT: t,
-		sourceSURT: string(k[:j]),
 		typ:        lgv1.LinkType(k[j+1]),
 		anchor:     string(k[j+2:]),
-	}, nil
+	}, k[:j], nil
+}
+
+// edgeKeySource returns the source SURT of a well-formed edge key, as a
+// slice of it.
+func edgeKeySource(k []byte) []byte {
+	k = k[bytes.IndexByte(k, 0)+1:]
+	return k[:bytes.IndexByte(k, 0)]
 }
 
 // edgeValue is what an edge key maps to. Times are Unix milliseconds.
@@ -163,9 +178,11 @@ func (v *edgeValue) encode(dst []byte) []byte {
 
 const historyBit = 1 << 7
 
+var errBadEdgeValue = errors.New("indexer: malformed edge value")
+
 func decodeEdgeValue(b []byte) (edgeValue, error) {
 	var v edgeValue
-	bad := fmt.Errorf("indexer: malformed edge value")
+	bad := errBadEdgeValue
 	var fields [4]uint64
 	for i := range fields {
 		x, n := binary.Uvarint(b)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"time"
 
@@ -285,9 +286,14 @@ func sortKey(row edgeRow, order lgv1.BacklinkOrder) []byte {
 type rowCache struct {
 	tgtSURT, tgtURL string
 	tgtShard        int
-	sources         map[sourceID]*sourceEntry
-	max             int // bound of sources
-	srcIt           *pebble.Iterator
+	// sources are keyed by a hash of the source's target shard and SURT,
+	// and told apart by a second, independent hash in the entry: an export
+	// looks up a source per row, and reading the SURT's bytes to compare
+	// them costs a cache miss a row.
+	sources     map[uint64]*sourceEntry
+	seed, seed2 maphash.Seed
+	max         int // bound of sources
+	srcIt       *pebble.Iterator
 	// rows and times are slabs the rows are cut from: a page or an
 	// export batch costs two allocations instead of three a row.
 	rows  []lgv1.Backlink
@@ -321,23 +327,20 @@ func (c *rowCache) timestamp(ms int64) *timestamppb.Timestamp {
 	return t
 }
 
-type sourceID struct {
-	shard int
-	surt  string
-}
-
 // sourceEntry is a source page as rows show it.
 type sourceEntry struct {
-	url string
-	val sourceValue
-	ok  bool // there is a source record
+	// check is the second hash of the source (see rowCache.sources).
+	check uint64
+	url   string
+	val   sourceValue
+	ok    bool // there is a source record
 	// authority is the score of the source's registrable domain, and
 	// pageAuthority that of the page.
 	authority, pageAuthority int32
 }
 
 func newRowCache(max int) *rowCache {
-	return &rowCache{sources: make(map[sourceID]*sourceEntry), max: max}
+	return &rowCache{sources: make(map[uint64]*sourceEntry), seed: maphash.MakeSeed(), seed2: maphash.MakeSeed(), max: max}
 }
 
 // source returns the source record at key, nil if there is none. Rows come
@@ -379,22 +382,38 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		}
 		c.tgtSURT, c.tgtURL, c.tgtShard = k.targetSURT, tgt, ix.shardOf(tgt)
 	}
-	id := sourceID{c.tgtShard, k.sourceSURT}
-	src := c.sources[id]
+	// The source is in the parts or, from a lazy selection, in the key.
+	surt, surtB := k.sourceSURT, []byte(nil)
+	var h, check uint64
+	if surt != "" {
+		h, check = maphash.String(c.seed, surt), maphash.String(c.seed2, surt)
+	} else {
+		surtB = edgeKeySource(row.key)
+		h, check = maphash.Bytes(c.seed, surtB), maphash.Bytes(c.seed2, surtB)
+	}
+	shard := uint64(c.tgtShard+1) * 0x9e3779b97f4a7c15
+	h, check = h^shard, check^shard
+	src := c.sources[h]
+	if src != nil && src.check != check {
+		src = nil // another source with the same first hash: replace it
+	}
 	if src == nil {
-		u, err := urlnorm.UnSURT(k.sourceSURT)
+		if surt == "" {
+			surt = string(surtB)
+		}
+		u, err := urlnorm.UnSURT(surt)
 		if err != nil {
 			return nil, fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
 		}
-		src = &sourceEntry{url: u}
+		src = &sourceEntry{check: check, url: u}
 		scores := ix.rankScores()
 		if scores.Any() {
 			src.authority = scores.Domain(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u))))
 		}
-		if src.pageAuthority, err = scores.Page(r, k.sourceSURT); err != nil {
+		if src.pageAuthority, err = scores.Page(r, surt); err != nil {
 			return nil, err
 		}
-		raw, err := c.source(r, sourceKey(id.shard, id.surt))
+		raw, err := c.source(r, sourceKey(c.tgtShard, surt))
 		if err != nil {
 			return nil, err
 		}
@@ -403,9 +422,15 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 			src.ok = err == nil
 		}
 		if len(c.sources) >= c.max {
-			clear(c.sources)
+			// Evict one entry at random (map iteration starts at a random
+			// place): unlike clearing the map, this keeps the sources that
+			// recur, which are most of the lookups.
+			for k := range c.sources {
+				delete(c.sources, k)
+				break
+			}
 		}
-		c.sources[id] = src
+		c.sources[h] = src
 	}
 	bl := c.newBacklink()
 	*bl = lgv1.Backlink{

@@ -51,6 +51,9 @@ type selection struct {
 	// lastTarget is the target of the edge matched last: the edges of a
 	// target are adjacent, so the next one shares its string.
 	lastTarget string
+	// lazySource leaves the source out of the rows' parts when the filter
+	// does not need it: backlink finds it in the key (see splitEdgeKey).
+	lazySource bool
 }
 
 // selection is newSelection with the index's current authorities.
@@ -221,7 +224,13 @@ func (sel *selection) aggScope() string {
 
 // match decodes an edge and tests it against the filter.
 func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
-	k, err := parseEdgeKey(key, sel.lastTarget)
+	var k edgeKeyParts
+	var err error
+	if sel.lazySource && !sel.excludeInternal && sel.minAuthority == 0 {
+		k, _, err = splitEdgeKey(key, sel.lastTarget)
+	} else {
+		k, err = parseEdgeKey(key, sel.lastTarget)
+	}
 	if err != nil {
 		return edgeRow{}, false, err
 	}

@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,13 +44,26 @@ import (
 // index in the directory the variable names and prints the count.
 const scanEnv = "BENCH_EXPORT_SCAN"
 
+// profileEnv, when set, names the file the scan child writes a CPU
+// profile to.
+const profileEnv = "BENCH_EXPORT_CPUPROFILE"
+
 func main() {
 	if dir := os.Getenv(scanEnv); dir != "" {
 		// The collector's pace of the text exports (see cmd/linkgraph).
 		if _, set := os.LookupEnv("GOGC"); !set {
 			debug.SetGCPercent(200)
 		}
+		if path := os.Getenv(profileEnv); path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "scan:", err)
+				os.Exit(1)
+			}
+			pprof.StartCPUProfile(f)
+		}
 		n, err := scan(dir)
+		pprof.StopCPUProfile()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scan:", err)
 			os.Exit(1)
