@@ -2,7 +2,12 @@ package indexer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
+
+	"github.com/cockroachdb/pebble/v2"
+	"golang.org/x/sync/errgroup"
 
 	"google.golang.org/protobuf/proto"
 
@@ -35,7 +40,23 @@ const exportSources = 1 << 18
 // the same time does not tear the export. pos is the row's position, valid
 // only during the call, for ResumeToken. Export stops at the first error
 // fn returns and returns it.
+//
+// fn is called on the caller's goroutine, one row at a time; the rows are
+// built on up to GOMAXPROCS others (see exportRows).
 func (ix *Index) Export(ctx context.Context, q ExportQuery, fn func(bl *lgv1.Backlink, pos []byte) error) error {
+	return ix.export(ctx, q, runtime.GOMAXPROCS(0), exportChunkRows, fn)
+}
+
+// exportChunkRows is how many edges an export reads before it hands them
+// to a builder: enough to spread the handing over, few enough that the
+// chunks in flight (exportWindow per builder) take a few MiB.
+const exportChunkRows = 1024
+
+// exportWindow bounds the chunks read ahead of the one fn is given, per
+// builder.
+const exportWindow = 4
+
+func (ix *Index) export(ctx context.Context, q ExportQuery, builders, chunkRows int, fn func(bl *lgv1.Backlink, pos []byte) error) error {
 	sel, err := exportSelection(q)
 	if err != nil {
 		return err
@@ -50,6 +71,9 @@ func (ix *Index) Export(ctx context.Context, q ExportQuery, fn func(bl *lgv1.Bac
 	}
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
+	if builders > 1 {
+		return ix.exportRows(ctx, snap, sel, after, builders, chunkRows, fn)
+	}
 	cache := newRowCache(exportSources)
 	defer cache.close()
 	return sel.scanAfter(ctx, snap, after, func(row edgeRow) error {
@@ -59,6 +83,148 @@ func (ix *Index) Export(ctx context.Context, q ExportQuery, fn func(bl *lgv1.Bac
 		}
 		return fn(bl, row.key)
 	})
+}
+
+// exportChunk is a run of consecutive edges, read by the scanner and
+// turned into rows by a builder.
+type exportChunk struct {
+	buf  []byte   // the edges' keys and values, back to back
+	offs []uint32 // per edge: key start, value start; the next edge's key start ends the value
+	rows []*lgv1.Backlink
+	pos  [][]byte // rows[i]'s key, in buf
+	err  error
+	done chan struct{} // closed when rows (or err) are set
+}
+
+func (c *exportChunk) edge(i int) (key, val []byte) {
+	end := uint32(len(c.buf))
+	if 2*i+2 < len(c.offs) {
+		end = c.offs[2*i+2]
+	}
+	return c.buf[c.offs[2*i]:c.offs[2*i+1]], c.buf[c.offs[2*i+1]:end]
+}
+
+// exportRows is Export on builders goroutines. Building a row (decoding
+// the edge, finding its source page, filling the message) costs several
+// times what reading the edge does, so one scanner copies the edges into
+// chunks, the builders turn chunks into rows, and fn takes the chunks in
+// the order they were read. The window of chunks in flight bounds the
+// memory; each builder has a source cache of its own.
+func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *selection, after []byte, builders, chunkRows int, fn func(bl *lgv1.Backlink, pos []byte) error) error {
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	window := exportWindow * builders
+	order := make(chan *exportChunk, window) // in read order, to fn
+	// One more than order holds: fn may have taken a chunk from order that
+	// no builder has yet.
+	jobs := make(chan *exportChunk, window+1)
+	free := make(chan *exportChunk, window+builders+1)
+	g.Go(func() error {
+		defer close(jobs)
+		defer close(order)
+		var c *exportChunk
+		send := func() error {
+			select {
+			case order <- c:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			select {
+			case jobs <- c:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			c = nil
+			return nil
+		}
+		err := sel.iterate(gctx, snap, after, func(key, val []byte) error {
+			if c == nil {
+				select {
+				case c = <-free:
+					c.buf, c.offs, c.rows, c.pos, c.err = c.buf[:0], c.offs[:0], c.rows[:0], c.pos[:0], nil
+				default:
+					c = &exportChunk{}
+				}
+				c.done = make(chan struct{})
+			}
+			c.offs = append(c.offs, uint32(len(c.buf)), uint32(len(c.buf)+len(key)))
+			c.buf = append(append(c.buf, key...), val...)
+			if len(c.offs)/2 < chunkRows {
+				return nil
+			}
+			return send()
+		})
+		if err == nil && c != nil {
+			err = send()
+		}
+		return err
+	})
+	for range builders {
+		g.Go(func() error {
+			sel := sel.clone()
+			cache := newRowCache(exportSources)
+			defer cache.close()
+			for c := range jobs {
+				c.err = gctx.Err()
+				for i := 0; c.err == nil && i < len(c.offs)/2; i++ {
+					key, val := c.edge(i)
+					row, ok, err := sel.match(key, val)
+					if err != nil || !ok {
+						c.err = err
+						continue
+					}
+					bl, err := ix.backlink(snap, &row, cache)
+					if err != nil {
+						c.err = err
+						continue
+					}
+					c.rows = append(c.rows, bl)
+					c.pos = append(c.pos, key)
+				}
+				err := c.err
+				close(c.done) // c is fn's now, and then the scanner's again
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := func() error {
+		for c := range order {
+			select {
+			case <-c.done:
+			case <-gctx.Done():
+				return nil // the error is the group's
+			}
+			if c.err != nil {
+				return nil
+			}
+			for i, bl := range c.rows {
+				if err := fn(bl, c.pos[i]); err != nil {
+					return err
+				}
+			}
+			clear(c.rows)
+			select {
+			case free <- c:
+			default:
+			}
+		}
+		return nil
+	}()
+	cancel()
+	// The builders drain jobs once the context ends, and the scanner
+	// stops at its next edge, so Wait returns.
+	if gerr := g.Wait(); err == nil && !errors.Is(gerr, context.Canceled) {
+		err = gerr
+	}
+	if err == nil {
+		err = parent.Err()
+	}
+	return err
 }
 
 // ResumeToken returns the token that continues the export q after the row

@@ -318,6 +318,19 @@ func (sel *selection) scan(ctx context.Context, r pebble.Reader, fn func(edgeRow
 // scanAfter is scan from the first key after the position after (nil: from
 // the start).
 func (sel *selection) scanAfter(ctx context.Context, r pebble.Reader, after []byte, fn func(edgeRow) error) error {
+	return sel.iterate(ctx, r, after, func(key, val []byte) error {
+		row, ok, err := sel.match(key, val)
+		if err != nil || !ok {
+			return err
+		}
+		return fn(row)
+	})
+}
+
+// iterate calls fn for every edge in the selection's ranges after the
+// position after (nil: from the start), matched or not; key and val are
+// valid only during the call.
+func (sel *selection) iterate(ctx context.Context, r pebble.Reader, after []byte, fn func(key, val []byte) error) error {
 	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: sel.ranges[0][0], UpperBound: sel.ranges[len(sel.ranges)-1][1]})
 	if err != nil {
 		return err
@@ -340,14 +353,8 @@ func (sel *selection) scanAfter(ctx context.Context, r pebble.Reader, after []by
 					return err
 				}
 			}
-			row, ok, err := sel.match(it.Key(), it.Value())
-			if err != nil {
+			if err := fn(it.Key(), it.Value()); err != nil {
 				return err
-			}
-			if ok {
-				if err := fn(row); err != nil {
-					return err
-				}
 			}
 		}
 		if err := it.Error(); err != nil {
@@ -355,6 +362,15 @@ func (sel *selection) scanAfter(ctx context.Context, r pebble.Reader, after []by
 		}
 	}
 	return nil
+}
+
+// clone returns a copy of the selection for another goroutine: the
+// caches match fills are its own.
+func (sel *selection) clone() *selection {
+	c := *sel
+	c.domains = make(map[string]string)
+	c.lastTarget = ""
+	return &c
 }
 
 // queryID fingerprints everything about a query but its page size and
