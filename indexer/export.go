@@ -161,10 +161,12 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 		}
 		return err
 	})
+	sources := newSourceCache(exportSources)
 	for range builders {
 		g.Go(func() error {
 			sel := sel.clone()
 			cache := newRowCache(exportSources)
+			cache.sources = sources
 			defer cache.close()
 			for c := range jobs {
 				c.err = gctx.Err()

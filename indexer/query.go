@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -286,14 +287,9 @@ func sortKey(row edgeRow, order lgv1.BacklinkOrder) []byte {
 type rowCache struct {
 	tgtSURT, tgtURL string
 	tgtShard        int
-	// sources are keyed by a hash of the source's target shard and SURT,
-	// and told apart by a second, independent hash in the entry: an export
-	// looks up a source per row, and reading the SURT's bytes to compare
-	// them costs a cache miss a row.
-	sources     map[uint64]*sourceEntry
-	seed, seed2 maphash.Seed
-	max         int // bound of sources
-	srcIt       *pebble.Iterator
+	sources         *sourceCache
+	max             int // bound of sources, and of the rows of a slab
+	srcIt           *pebble.Iterator
 	// rows and times are slabs the rows are cut from: a page or an
 	// export batch costs two allocations instead of three a row.
 	rows  []lgv1.Backlink
@@ -340,7 +336,60 @@ type sourceEntry struct {
 }
 
 func newRowCache(max int) *rowCache {
-	return &rowCache{sources: make(map[uint64]*sourceEntry), seed: maphash.MakeSeed(), seed2: maphash.MakeSeed(), max: max}
+	return &rowCache{sources: newSourceCache(max), max: max}
+}
+
+// sourceCache holds the source entries of rows. Sources are keyed by a
+// hash of their target shard and SURT, and told apart by a second,
+// independent hash in the entry: an export looks up a source per row, and
+// reading the SURT's bytes to compare them would cost a cache miss a row.
+// It is safe for concurrent use: the builders of an export share one, so
+// that each source is read once and its entry held once.
+type sourceCache struct {
+	seed, seed2 maphash.Seed
+	max         int // entries per shard
+	shards      [16]struct {
+		mu sync.Mutex
+		m  map[uint64]*sourceEntry
+		_  [48]byte // a cache line each, so that builders do not share one
+	}
+}
+
+func newSourceCache(max int) *sourceCache {
+	c := &sourceCache{seed: maphash.MakeSeed(), seed2: maphash.MakeSeed(), max: max/16 + 1}
+	for i := range c.shards {
+		c.shards[i].m = make(map[uint64]*sourceEntry)
+	}
+	return c
+}
+
+// get returns the entry of hashes h and check, nil if there is none.
+func (c *sourceCache) get(h, check uint64) *sourceEntry {
+	sh := &c.shards[h>>60]
+	sh.mu.Lock()
+	e := sh.m[h]
+	sh.mu.Unlock()
+	if e != nil && e.check != check {
+		return nil // another source with the same first hash
+	}
+	return e
+}
+
+// put adds the entry e under h, in place of any other.
+func (c *sourceCache) put(h uint64, e *sourceEntry) {
+	sh := &c.shards[h>>60]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if len(sh.m) >= c.max {
+		// Evict one entry at random (map iteration starts at a random
+		// place): unlike clearing the map, this keeps the sources that
+		// recur, which are most of the lookups.
+		for k := range sh.m {
+			delete(sh.m, k)
+			break
+		}
+	}
+	sh.m[h] = e
 }
 
 // source returns the source record at key, nil if there is none. Rows come
@@ -386,17 +435,14 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 	surt, surtB := k.sourceSURT, []byte(nil)
 	var h, check uint64
 	if surt != "" {
-		h, check = maphash.String(c.seed, surt), maphash.String(c.seed2, surt)
+		h, check = maphash.String(c.sources.seed, surt), maphash.String(c.sources.seed2, surt)
 	} else {
 		surtB = edgeKeySource(row.key)
-		h, check = maphash.Bytes(c.seed, surtB), maphash.Bytes(c.seed2, surtB)
+		h, check = maphash.Bytes(c.sources.seed, surtB), maphash.Bytes(c.sources.seed2, surtB)
 	}
 	shard := uint64(c.tgtShard+1) * 0x9e3779b97f4a7c15
 	h, check = h^shard, check^shard
-	src := c.sources[h]
-	if src != nil && src.check != check {
-		src = nil // another source with the same first hash: replace it
-	}
+	src := c.sources.get(h, check)
 	if src == nil {
 		if surt == "" {
 			surt = string(surtB)
@@ -421,16 +467,7 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 			src.val, err = decodeSourceValue(raw, true)
 			src.ok = err == nil
 		}
-		if len(c.sources) >= c.max {
-			// Evict one entry at random (map iteration starts at a random
-			// place): unlike clearing the map, this keeps the sources that
-			// recur, which are most of the lookups.
-			for k := range c.sources {
-				delete(c.sources, k)
-				break
-			}
-		}
-		c.sources[h] = src
+		c.sources.put(h, src)
 	}
 	bl := c.newBacklink()
 	*bl = lgv1.Backlink{
