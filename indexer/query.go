@@ -323,13 +323,14 @@ func (c *rowCache) timestamp(ms int64) *timestamppb.Timestamp {
 	return t
 }
 
-// sourceEntry is a source page as rows show it.
+// sourceEntry is a source page as rows show it. The cache holds entries
+// by value, and url and title share one allocation: a row's source then
+// costs the cache misses of its map slot and of its text only.
 type sourceEntry struct {
-	// check is the second hash of the source (see rowCache.sources).
-	check uint64
-	url   string
-	val   sourceValue
-	ok    bool // there is a source record
+	// check is the second hash of the source (see sourceCache).
+	check      uint64
+	url, title string
+	status     int32 // 0 when there is no source record
 	// authority is the score of the source's registrable domain, and
 	// pageAuthority that of the page.
 	authority, pageAuthority int32
@@ -350,7 +351,7 @@ type sourceCache struct {
 	max         int // entries per shard
 	shards      [16]struct {
 		mu sync.Mutex
-		m  map[uint64]*sourceEntry
+		m  map[uint64]sourceEntry
 		_  [48]byte // a cache line each, so that builders do not share one
 	}
 }
@@ -358,25 +359,23 @@ type sourceCache struct {
 func newSourceCache(max int) *sourceCache {
 	c := &sourceCache{seed: maphash.MakeSeed(), seed2: maphash.MakeSeed(), max: max/16 + 1}
 	for i := range c.shards {
-		c.shards[i].m = make(map[uint64]*sourceEntry)
+		c.shards[i].m = make(map[uint64]sourceEntry)
 	}
 	return c
 }
 
-// get returns the entry of hashes h and check, nil if there is none.
-func (c *sourceCache) get(h, check uint64) *sourceEntry {
+// get returns the entry of hashes h and check, if there is one.
+func (c *sourceCache) get(h, check uint64) (sourceEntry, bool) {
 	sh := &c.shards[h>>60]
 	sh.mu.Lock()
-	e := sh.m[h]
+	e, ok := sh.m[h]
 	sh.mu.Unlock()
-	if e != nil && e.check != check {
-		return nil // another source with the same first hash
-	}
-	return e
+	// A different check is another source with the same first hash.
+	return e, ok && e.check == check
 }
 
 // put adds the entry e under h, in place of any other.
-func (c *sourceCache) put(h uint64, e *sourceEntry) {
+func (c *sourceCache) put(h uint64, e sourceEntry) {
 	sh := &c.shards[h>>60]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -442,8 +441,8 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 	}
 	shard := uint64(c.tgtShard+1) * 0x9e3779b97f4a7c15
 	h, check = h^shard, check^shard
-	src := c.sources.get(h, check)
-	if src == nil {
+	src, ok := c.sources.get(h, check)
+	if !ok {
 		if surt == "" {
 			surt = string(surtB)
 		}
@@ -451,7 +450,7 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		if err != nil {
 			return nil, fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
 		}
-		src = &sourceEntry{check: check, url: u}
+		src = sourceEntry{check: check, url: u}
 		scores := ix.rankScores()
 		if scores.Any() {
 			src.authority = scores.Domain(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u))))
@@ -464,8 +463,12 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 			return nil, err
 		}
 		if raw != nil {
-			src.val, err = decodeSourceValue(raw, true)
-			src.ok = err == nil
+			if val, err := decodeSourceValue(raw, true); err == nil && val.title != "" {
+				text := u + val.title
+				src.url, src.title, src.status = text[:len(u)], text[len(u):], val.status
+			} else if err == nil {
+				src.status = val.status
+			}
 		}
 		c.sources.put(h, src)
 	}
@@ -492,9 +495,7 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		bl.LostReason = v.lostReason
 		bl.LostAt = c.timestamp(v.lostAt)
 	}
-	if src.ok {
-		bl.SourceTitle, bl.SourceStatus = src.val.title, src.val.status
-	}
+	bl.SourceTitle, bl.SourceStatus = src.title, src.status
 	return bl, nil
 }
 
