@@ -285,8 +285,9 @@ func (j *Job) Abort() {
 // writer: the channel's cost is spread over them.
 const batchRows = 512
 
-// Run reads every row of src and writes the output. The source and the
-// encoding run on two goroutines, so an export uses up to two cores. On
+// Run reads every row of src and writes the output. The encoding runs on a
+// goroutine of its own, beside the source's (an index builds its rows on
+// several more, see indexer.Index.Export). On
 // success the output is in place, synced; on any error it is removed and
 // Run returns the error.
 func (j *Job) Run(ctx context.Context, src Source) (Stats, error) {
