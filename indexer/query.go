@@ -357,11 +357,9 @@ type sourceCache struct {
 }
 
 func newSourceCache(max int) *sourceCache {
-	c := &sourceCache{seed: maphash.MakeSeed(), seed2: maphash.MakeSeed(), max: max/16 + 1}
-	for i := range c.shards {
-		c.shards[i].m = make(map[uint64]sourceEntry)
-	}
-	return c
+	// The shards' maps are made on first use: a page of a query fills a
+	// few of them.
+	return &sourceCache{seed: maphash.MakeSeed(), seed2: maphash.MakeSeed(), max: max/16 + 1}
 }
 
 // get returns the entry of hashes h and check, if there is one.
@@ -379,6 +377,9 @@ func (c *sourceCache) put(h uint64, e sourceEntry) {
 	sh := &c.shards[h>>60]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = make(map[uint64]sourceEntry)
+	}
 	if len(sh.m) >= c.max {
 		// Evict one entry at random (map iteration starts at a random
 		// place): unlike clearing the map, this keeps the sources that
