@@ -124,7 +124,7 @@ func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
 		}
 	}
 	dst = append(dst, `],"type":`...)
-	dst = appendJSONEnum(dst, lgv1.LinkType_name, int32(bl.Type))
+	dst = appendJSONEnum(dst, linkTypeNames, int32(bl.Type))
 	dst = append(dst, `,"redirect_status":`...)
 	dst = strconv.AppendInt(dst, int64(bl.RedirectStatus), 10)
 	dst = append(dst, `,"nofollow":`...)
@@ -149,7 +149,7 @@ func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
 		return fail(err)
 	}
 	dst = append(dst, `,"lost_reason":`...)
-	dst = appendJSONEnum(dst, lgv1.LostReason_name, int32(bl.LostReason))
+	dst = appendJSONEnum(dst, lostReasonNames, int32(bl.LostReason))
 	dst = append(dst, `,"history":[`...)
 	for i, h := range bl.History {
 		if i > 0 {
@@ -160,7 +160,7 @@ func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
 			return fail(err)
 		}
 		dst = append(dst, `,"reason":`...)
-		dst = appendJSONEnum(dst, lgv1.LostReason_name, int32(h.Reason))
+		dst = appendJSONEnum(dst, lostReasonNames, int32(h.Reason))
 		dst = append(dst, `,"returned_at":`...)
 		if dst, err = appendJSONTime(dst, c, h.ReturnedAt); err != nil {
 			return fail(err)
@@ -174,16 +174,34 @@ func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
 	return append(dst, "}\n"...), nil
 }
 
-// appendJSONEnum writes an enum as protojson does: its name, or its number
-// when the descriptor does not know the value.
-func appendJSONEnum(dst []byte, names map[int32]string, v int32) []byte {
-	if name, known := names[v]; known {
-		dst = append(dst, '"')
-		dst = append(dst, name...)
-		return append(dst, '"')
+// appendJSONEnum writes an enum as protojson does: its quoted name, or its
+// number when the descriptor does not know the value.
+func appendJSONEnum(dst []byte, names []string, v int32) []byte {
+	if v >= 0 && int(v) < len(names) && names[v] != "" {
+		return append(dst, names[v]...)
 	}
 	return strconv.AppendInt(dst, int64(v), 10)
 }
+
+// quotedNames lists an enum's names, quoted, by number (a map lookup a
+// row costs more than the rest of an enum's encoding).
+func quotedNames(names map[int32]string) []string {
+	var out []string
+	for v, name := range names {
+		if v >= 0 && v < 1024 {
+			if int(v) >= len(out) {
+				out = append(out, make([]string, int(v)+1-len(out))...)
+			}
+			out[v] = strconv.Quote(name)
+		}
+	}
+	return out
+}
+
+var (
+	linkTypeNames   = quotedNames(lgv1.LinkType_name)
+	lostReasonNames = quotedNames(lgv1.LostReason_name)
+)
 
 func appendJSONTime(dst []byte, c *dateCache, ts *timestamppb.Timestamp) ([]byte, error) {
 	if ts == nil {

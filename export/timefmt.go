@@ -114,13 +114,15 @@ func appendProtoTime(dst []byte, c *dateCache, secs int64, nanos int32) ([]byte,
 		return dst, errTimeRange
 	}
 	dst = appendDateTime(dst, c, secs)
-	if nanos != 0 {
+	switch {
+	case nanos == 0:
+	case nanos%1e6 == 0: // the index's times are milliseconds
+		ms := nanos / 1e6
+		dst = append(dst, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	default:
 		dst = append(dst, '.')
 		dst = appendFrac9(dst, nanos)
-		switch {
-		case nanos%1e6 == 0:
-			dst = dst[:len(dst)-6]
-		case nanos%1e3 == 0:
+		if nanos%1e3 == 0 {
 			dst = dst[:len(dst)-3]
 		}
 	}
