@@ -22,6 +22,44 @@ type asideFile struct {
 	// named is the temporary path of a named temporary file; "" for an
 	// unnamed one.
 	named string
+	// written counts the bytes written; the windows in flight are being
+	// written to disk, oldest first (see Write).
+	written  int64
+	inFlight [][2]int64
+}
+
+// writeBackEvery is the window of an aside file's data that Write hands to
+// the disk at once, and writeBackWindows how many windows may be in flight.
+const (
+	writeBackEvery   = 32 << 20
+	writeBackWindows = 3
+)
+
+// Write writes p and, every writeBackEvery bytes, starts writing the
+// latest window to disk; with more than writeBackWindows in flight it
+// waits for the oldest and drops it from the page cache (see startWriteBack
+// and finishWriteBack). An export is written once and not read back: left
+// to the page cache, gigabytes of it cost the kernel more time than the
+// export's own work (15-22 s of system time for a 5 GB NDJSON export on
+// the benchmark's VM, against 5 s this way), and the final sync waits for
+// all of it at once.
+func (a *asideFile) Write(p []byte) (int, error) {
+	n, err := a.File.Write(p)
+	a.written += int64(n)
+	from := int64(0)
+	if k := len(a.inFlight); k > 0 {
+		from = a.inFlight[k-1][1]
+	}
+	if a.written-from >= writeBackEvery {
+		startWriteBack(a.File, from, a.written)
+		a.inFlight = append(a.inFlight, [2]int64{from, a.written})
+		if len(a.inFlight) > writeBackWindows {
+			w := a.inFlight[0]
+			finishWriteBack(a.File, w[0], w[1])
+			a.inFlight = append(a.inFlight[:0], a.inFlight[1:]...)
+		}
+	}
+	return n, err
 }
 
 // tmpPattern names the temporary files and directories of the fallback

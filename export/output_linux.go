@@ -48,3 +48,17 @@ func exchange(a, b string) error {
 	}
 	return err
 }
+
+// startWriteBack starts writing the bytes [from, to) to disk. Errors are
+// left to the final sync, which reports any failed write.
+func startWriteBack(f *os.File, from, to int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), from, to-from, unix.SYNC_FILE_RANGE_WRITE)
+}
+
+// finishWriteBack waits for the bytes [from, to) to be on disk and drops
+// them from the page cache.
+func finishWriteBack(f *os.File, from, to int64) {
+	fd := int(f.Fd())
+	_ = unix.SyncFileRange(fd, from, to-from, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	_ = unix.Fadvise(fd, from, to-from, unix.FADV_DONTNEED)
+}

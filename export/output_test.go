@@ -1,6 +1,7 @@
 package export
 
 import (
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,5 +69,48 @@ func TestAsideFiles(t *testing.T) {
 				t.Fatalf("left %v", l)
 			}
 		})
+	}
+}
+
+// A file larger than the write-back windows in flight is written whole,
+// whatever the sizes of the writes, with no more windows in flight than
+// the bound.
+func TestAsideFileWriteBack(t *testing.T) {
+	dir := t.TempDir()
+	f, err := createAside(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := writeBackEvery*(writeBackWindows+2) + 12345
+	chunk := make([]byte, 1<<20+7)
+	sum := crc32.NewIEEE()
+	for off := 0; off < total; {
+		n := min(len(chunk), total-off)
+		for i := range chunk[:n] {
+			chunk[i] = byte((off + i) * 31 >> 8)
+		}
+		if _, err := f.Write(chunk[:n]); err != nil {
+			t.Fatal(err)
+		}
+		sum.Write(chunk[:n])
+		off += n
+		if len(f.inFlight) > writeBackWindows {
+			t.Fatalf("%d windows in flight after %d bytes", len(f.inFlight), off)
+		}
+	}
+	if len(f.inFlight) != writeBackWindows {
+		t.Errorf("%d windows in flight at the end, want %d", len(f.inFlight), writeBackWindows)
+	}
+	path := filepath.Join(dir, "out")
+	if err := f.publish(path); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != total || crc32.ChecksumIEEE(got) != sum.Sum32() {
+		t.Errorf("published %d bytes (crc %08x), wrote %d (crc %08x)", len(got), crc32.ChecksumIEEE(got), total, sum.Sum32())
 	}
 }
