@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
@@ -67,7 +68,18 @@ func main() {
 type usageError struct{ error }
 
 // call issues one request; rows is how many rows it returned.
-type call func(ctx context.Context, c lgv1.LinkGraphServiceClient, rng *rand.Rand) (rows int, err error)
+type call func(ctx context.Context, c client, rng *rand.Rand) (rows int, err error)
+
+// client is a connection's LinkGraphService client, with the connection
+// for the other services.
+type client struct {
+	lgv1.LinkGraphServiceClient
+	conn grpc.ClientConnInterface
+}
+
+func newClient(conn grpc.ClientConnInterface) client {
+	return client{lgv1.NewLinkGraphServiceClient(conn), conn}
+}
 
 type benchCase struct {
 	name string
@@ -76,19 +88,24 @@ type benchCase struct {
 
 func cases(m *graphgen.Manifest) []benchCase {
 	random := func(size int32) call {
-		return func(ctx context.Context, c lgv1.LinkGraphServiceClient, rng *rand.Rand) (int, error) {
+		return func(ctx context.Context, c client, rng *rand.Rand) (int, error) {
 			t := m.SampleTargets[rng.IntN(len(m.SampleTargets))]
 			r, err := c.Backlinks(ctx, &lgv1.BacklinksRequest{Target: t, Scope: lgv1.Scope_SCOPE_URL, PageSize: size})
 			return len(r.GetBacklinks()), err
 		}
 	}
 	backlinks := func(target string, scope lgv1.Scope, size int32) call {
-		return func(ctx context.Context, c lgv1.LinkGraphServiceClient, _ *rand.Rand) (int, error) {
+		return func(ctx context.Context, c client, _ *rand.Rand) (int, error) {
 			r, err := c.Backlinks(ctx, &lgv1.BacklinksRequest{Target: target, Scope: scope, PageSize: size})
 			return len(r.GetBacklinks()), err
 		}
 	}
-	var cs []benchCase
+	// grpc-health is the floor of every case: a gRPC call through the same
+	// server, its interceptors and connection, that reads nothing.
+	cs := []benchCase{{"grpc-health", func(ctx context.Context, c client, _ *rand.Rand) (int, error) {
+		_, err := healthpb.NewHealthClient(c.conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		return 1, err
+	}}}
 	if len(m.SampleTargets) > 0 {
 		cs = append(cs,
 			benchCase{"backlinks-random-100", random(100)},
@@ -101,11 +118,11 @@ func cases(m *graphgen.Manifest) []benchCase {
 	}
 	if m.HubDomain != "" {
 		cs = append(cs,
-			benchCase{"summary-hub-domain", func(ctx context.Context, c lgv1.LinkGraphServiceClient, _ *rand.Rand) (int, error) {
+			benchCase{"summary-hub-domain", func(ctx context.Context, c client, _ *rand.Rand) (int, error) {
 				_, err := c.Summary(ctx, &lgv1.SummaryRequest{Target: m.HubDomain, Scope: lgv1.Scope_SCOPE_DOMAIN})
 				return 1, err
 			}},
-			benchCase{"refdomains-hub-domain-100", func(ctx context.Context, c lgv1.LinkGraphServiceClient, _ *rand.Rand) (int, error) {
+			benchCase{"refdomains-hub-domain-100", func(ctx context.Context, c client, _ *rand.Rand) (int, error) {
 				r, err := c.ReferringDomains(ctx, &lgv1.ReferringDomainsRequest{Target: m.HubDomain, Scope: lgv1.Scope_SCOPE_DOMAIN, PageSize: 100})
 				return len(r.GetDomains()), err
 			}},
@@ -306,7 +323,7 @@ func measure(ctx context.Context, c benchCase, conns []*grpc.ClientConn, warmup,
 	// One call first: an RPC the server lacks fails at once, and the case
 	// is reported as such instead of measuring errors.
 	cctx, cancel := context.WithTimeout(ctx, timeout)
-	_, err := c.call(cctx, lgv1.NewLinkGraphServiceClient(conns[0]), rand.New(rand.NewPCG(0, 0)))
+	_, err := c.call(cctx, newClient(conns[0]), rand.New(rand.NewPCG(0, 0)))
 	cancel()
 	if status.Code(err) == codes.Unimplemented {
 		res.unimplemented = true
@@ -320,7 +337,7 @@ func measure(ctx context.Context, c benchCase, conns []*grpc.ClientConn, warmup,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			client := lgv1.NewLinkGraphServiceClient(conn)
+			client := newClient(conn)
 			rng := rand.New(rand.NewPCG(uint64(i), 1))
 			var lat []time.Duration
 			errs := make(map[codes.Code]int)

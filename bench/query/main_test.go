@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/graphgen"
 	"github.com/linkgraph/linkgraph/internal/store"
@@ -100,7 +99,7 @@ func BenchmarkQueries(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	client := lgv1.NewLinkGraphServiceClient(conn)
+	client := newClient(conn)
 	for _, c := range cases(m) {
 		b.Run(c.name, func(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
