@@ -8,7 +8,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"golang.org/x/sync/errgroup"
-
 	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
@@ -109,7 +108,7 @@ func (c *exportChunk) edge(i int) (key, val []byte) {
 // times what reading the edge does, so one scanner copies the edges into
 // chunks, the builders turn chunks into rows, and fn takes the chunks in
 // the order they were read. The window of chunks in flight bounds the
-// memory; each builder has a source cache of its own.
+// memory; the builders share one cache of source pages.
 func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *selection, after []byte, builders, chunkRows int, fn func(bl *lgv1.Backlink, pos []byte) error) error {
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
