@@ -87,11 +87,10 @@ func (f *storeFlags) options() (store.Options, error) {
 // serve, worker, shard, gateway) when GOGC is not set. Their live heap is
 // small (Pebble's block cache is not on it) and they allocate for every
 // page, batch and query, so at Go's default pace of 100 the collector
-// takes a large share of the CPU. At 400, interleaved with 100 on this
-// machine: bench/e2e crawled 619-781 pages/s instead of 522-594, for 65 MiB
-// more peak RSS, and bench/query answered 20-76% more first pages a second
-// with a lower p99, for 53 MiB more. In a container GOMEMLIMIT, which the
-// Helm chart sets from the memory limit, still bounds the heap.
+// takes a large share of the CPU: 400 crawls 12-26% more pages a second
+// and answers 20-76% more first pages, for some 60 MiB more (figures in
+// docs/operations.md, Sizing). In a container GOMEMLIMIT, which the Helm
+// chart sets from the memory limit, still bounds the heap.
 const rolesGCPercent = 400
 
 // paceCollector sets rolesGCPercent unless GOGC says otherwise.
