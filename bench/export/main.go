@@ -56,11 +56,13 @@ func main() {
 		}
 		if path := os.Getenv(profileEnv); path != "" {
 			f, err := os.Create(path)
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "scan:", err)
 				os.Exit(1)
 			}
-			pprof.StartCPUProfile(f)
 		}
 		n, err := scan(dir)
 		pprof.StopCPUProfile()
