@@ -72,13 +72,6 @@ func splitEdgeKey(k []byte, prevTarget string) (edgeKeyParts, []byte, error) {
 	}, k[:j], nil
 }
 
-// edgeKeySource returns the source SURT of a well-formed edge key, as a
-// slice of it.
-func edgeKeySource(k []byte) []byte {
-	k = k[bytes.IndexByte(k, 0)+1:]
-	return k[:bytes.IndexByte(k, 0)]
-}
-
 // edgeValue is what an edge key maps to. Times are Unix milliseconds.
 type edgeValue struct {
 	firstSeen, lastSeen, lostAt int64

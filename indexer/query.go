@@ -123,6 +123,9 @@ type edgeRow struct {
 	k       edgeKeyParts
 	v       edgeValue
 	sortKey []byte // the row's position in the query's order
+	// source is the source SURT as a slice of key when k leaves it out
+	// (a lazy selection, see splitEdgeKey); valid while key is.
+	source []byte
 	// srcDomain is the HostSURT of the source's registrable domain, and
 	// authority its score, when the order needs them.
 	srcDomain string
@@ -432,12 +435,11 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		c.tgtSURT, c.tgtURL, c.tgtShard = k.targetSURT, tgt, ix.shardOf(tgt)
 	}
 	// The source is in the parts or, from a lazy selection, in the key.
-	surt, surtB := k.sourceSURT, []byte(nil)
+	surt, surtB := k.sourceSURT, row.source
 	var h, check uint64
 	if surt != "" {
 		h, check = maphash.String(c.sources.seed, surt), maphash.String(c.sources.seed2, surt)
 	} else {
-		surtB = edgeKeySource(row.key)
 		h, check = maphash.Bytes(c.sources.seed, surtB), maphash.Bytes(c.sources.seed2, surtB)
 	}
 	shard := uint64(c.tgtShard+1) * 0x9e3779b97f4a7c15

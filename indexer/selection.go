@@ -52,7 +52,8 @@ type selection struct {
 	// target are adjacent, so the next one shares its string.
 	lastTarget string
 	// lazySource leaves the source out of the rows' parts when the filter
-	// does not need it: backlink finds it in the key (see splitEdgeKey).
+	// does not need it: the rows carry it as a slice of their key
+	// (edgeRow.source), so a lazy selection is for rows used at once.
 	lazySource bool
 }
 
@@ -225,9 +226,10 @@ func (sel *selection) aggScope() string {
 // match decodes an edge and tests it against the filter.
 func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
 	var k edgeKeyParts
+	var source []byte
 	var err error
 	if sel.lazySource && !sel.excludeInternal && sel.minAuthority == 0 {
-		k, _, err = splitEdgeKey(key, sel.lastTarget)
+		k, source, err = splitEdgeKey(key, sel.lastTarget)
 	} else {
 		k, err = parseEdgeKey(key, sel.lastTarget)
 	}
@@ -263,7 +265,7 @@ func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
 	if sel.minAuthority > 0 && sel.authority(sel.domainSURTOf(k.sourceSURT)) < sel.minAuthority {
 		return edgeRow{}, false, nil
 	}
-	return edgeRow{key: key, k: k, v: v}, true, nil
+	return edgeRow{key: key, k: k, v: v, source: source}, true, nil
 }
 
 // inDomain reports whether a SURT's host is the domain or one of its

@@ -99,7 +99,7 @@ func (*workerCmd) synopsis() string {
 }
 
 func (c *workerCmd) run(ctx context.Context, args []string, _, stderr io.Writer) error {
-	paceCollector()
+	paceCollector(rolesGCPercent)
 	fs := newFlagSet("worker", "worker [flags]", stderr)
 	var cf clusterFlags
 	var ff fetchFlags
@@ -164,7 +164,7 @@ func (*shardCmd) synopsis() string {
 var ordinalSuffix = regexp.MustCompile(`-(\d+)$`)
 
 func (c *shardCmd) run(ctx context.Context, args []string, _, stderr io.Writer) error {
-	paceCollector()
+	paceCollector(rolesGCPercent)
 	fs := newFlagSet("shard", "shard --shards FIRST-LAST|auto [flags]", stderr)
 	var cf clusterFlags
 	var ff frontierFlags
@@ -286,7 +286,7 @@ func (*gatewayCmd) synopsis() string {
 }
 
 func (c *gatewayCmd) run(ctx context.Context, args []string, _, stderr io.Writer) error {
-	paceCollector()
+	paceCollector(rolesGCPercent)
 	fs := newFlagSet("gateway", "gateway [flags]", stderr)
 	var cf clusterFlags
 	cf.register(fs)

@@ -93,9 +93,10 @@ func (f *storeFlags) options() (store.Options, error) {
 // chart sets from the memory limit, still bounds the heap.
 const rolesGCPercent = 400
 
-// paceCollector sets rolesGCPercent unless GOGC says otherwise.
-func paceCollector() {
+// paceCollector sets the collector's pace to percent unless GOGC says
+// otherwise.
+func paceCollector(percent int) {
 	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(rolesGCPercent)
+		debug.SetGCPercent(percent)
 	}
 }

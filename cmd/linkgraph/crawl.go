@@ -212,7 +212,7 @@ func (*crawlCmd) synopsis() string {
 }
 
 func (c *crawlCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	paceCollector()
+	paceCollector(rolesGCPercent)
 	fs := newFlagSet("crawl", "crawl [flags] SEED...", stderr)
 	var f crawlFlags
 	f.register(fs)

@@ -36,7 +36,7 @@ func (s *stringList) String() string     { return fmt.Sprint(*s) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func (c *serveCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	paceCollector()
+	paceCollector(rolesGCPercent)
 	fs := newFlagSet("serve", "serve [flags] [--seed URL]...", stderr)
 	var f crawlFlags
 	f.register(fs)
