@@ -81,7 +81,9 @@ type Options struct {
 	// Level is LevelHost (the default) or LevelDomain; only for HostGraph.
 	Level string
 	// Out is the file to write (a directory for HostGraph), replaced if it
-	// exists, or Stdout (NDJSON and CSV only).
+	// exists, or Stdout (NDJSON and CSV only). An Out that is a device, a
+	// pipe or a symbolic link (/dev/null, a FIFO a loader reads) is
+	// written in place, as a shell's > would, rather than replaced.
 	Out string
 	// Stdout receives the rows when Out is Stdout.
 	Stdout io.Writer
@@ -203,10 +205,11 @@ type rowWriter interface {
 // options and the path, Run writes. Not safe for concurrent use; call Run
 // or Abort exactly once.
 type Job struct {
-	opts  Options
-	file  *asideFile            // NDJSON, CSV and Parquet to a path
-	files map[string]*asideFile // HostGraph
-	done  bool
+	opts    Options
+	file    *asideFile            // NDJSON, CSV and Parquet to a path
+	files   map[string]*asideFile // HostGraph
+	inPlace *os.File              // Out when it is written in place (see OpenInPlace)
+	done    bool
 }
 
 // Create validates the options and prepares the output, so that a bad
@@ -259,6 +262,12 @@ func Create(opts Options) (*Job, error) {
 		}
 		return j, nil
 	}
+	if f, err := OpenInPlace(opts.Out); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
+	} else if f != nil {
+		j.inPlace = f
+		return j, nil
+	}
 	if err := checkFileOut(opts.Out); err != nil {
 		return nil, err
 	}
@@ -275,6 +284,9 @@ func (j *Job) Abort() {
 	j.done = true
 	if j.file != nil {
 		j.file.discard()
+	}
+	if j.inPlace != nil {
+		j.inPlace.Close()
 	}
 	for _, f := range j.files {
 		f.discard()
@@ -315,8 +327,11 @@ func (j *Job) run(ctx context.Context, src Source) (Stats, error) {
 		w = newHostGraphWriter(filepath.Dir(j.opts.Out), j.opts.Level == LevelDomain, j.opts.SortPairs, j.files)
 	default:
 		out := j.opts.Stdout
-		if j.file != nil {
+		switch {
+		case j.file != nil:
 			out = j.file
+		case j.inPlace != nil:
+			out = j.inPlace
 		}
 		counted = &countingWriter{w: out}
 		var text io.Writer = counted
@@ -449,6 +464,11 @@ func (j *Job) run(ctx context.Context, src Source) (Stats, error) {
 			}
 			f.Close()
 		}
+	case j.inPlace != nil:
+		if err := j.inPlace.Close(); err != nil {
+			return st, fmt.Errorf("cannot finish writing %s: %w", j.opts.Out, err)
+		}
+		st.Bytes = counted.n
 	default:
 		st.Bytes = counted.n
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -902,5 +903,51 @@ func TestEmptyExport(t *testing.T) {
 				t.Errorf("hostgraph: %d vertices, %d edges", len(g.vertices), len(g.edges))
 			}
 		}
+	}
+}
+
+// TestInPlace exports to outputs that must be written, not replaced: a
+// FIFO (as /dev/null or a loader's pipe would be) and a symbolic link. The
+// reader of the FIFO gets every row, and both stay what they were: the
+// publishing rename once turned /dev/null into a regular file.
+func TestInPlace(t *testing.T) {
+	ix := testIndex(t, 1000)
+	want := csvRead(scan(t, ix, false))
+	dir := t.TempDir()
+
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		raw, _ := os.ReadFile(fifo) // opening waits for the writer
+		got <- raw
+	}()
+	run(t, all(ix), export.Options{Format: export.CSV, Out: fifo})
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		t.Fatalf("the FIFO is now %v (%v)", fi.Mode(), err) // and its reader waits for ever
+	}
+	copied := filepath.Join(dir, "from-pipe.csv")
+	if err := os.WriteFile(copied, <-got, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sameRows(t, "csv through a FIFO", readCSV(t, copied), want)
+
+	target := filepath.Join(dir, "real.csv")
+	if err := os.WriteFile(target, []byte("an older, longer export that must not show through\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "latest.csv")
+	if err := os.Symlink("real.csv", link); err != nil {
+		t.Fatal(err)
+	}
+	run(t, all(ix), export.Options{Format: export.CSV, Out: link})
+	sameRows(t, "csv through a symbolic link", readCSV(t, target), want)
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the symbolic link is now %v (%v)", fi.Mode(), err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 4 {
+		t.Errorf("entries %v, want pipe, from-pipe.csv, real.csv and latest.csv", entries)
 	}
 }

@@ -171,6 +171,29 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// OpenInPlace opens path for writing when an export must write it in
+// place rather than replace it: a device (/dev/null, /dev/stdout on a
+// terminal), a pipe (a FIFO a loader reads from) or a symbolic link, which
+// the export writes through as a shell's > would. Replacing those would
+// destroy what they are: the rename that publishes an export once turned
+// /dev/null into a regular file. It returns nil for anything else,
+// including a path that does not exist. Opening a FIFO waits for its
+// reader.
+func OpenInPlace(path string) (*os.File, error) {
+	lst, err := os.Lstat(path)
+	if err != nil || lst.Mode().IsRegular() || lst.IsDir() {
+		return nil, nil
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", path)
+	}
+	flags := os.O_WRONLY
+	if lst.Mode()&fs.ModeSymlink != 0 {
+		flags |= os.O_CREATE | os.O_TRUNC // a dangling link gets its file, as with >
+	}
+	return os.OpenFile(path, flags, 0o644)
+}
+
 // checkFileOut checks that path can become an export file: its directory
 // exists and it is not a directory.
 func checkFileOut(path string) error {

@@ -174,7 +174,18 @@ func writeFile(path string, stdout io.Writer, write func(io.Writer) error) error
 	if path == "-" {
 		return write(stdout)
 	}
-	return writeFileAtomically(path, write)
+	f, err := export.OpenInPlace(path)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if f == nil {
+		return writeFileAtomically(path, write)
+	}
+	defer f.Close()
+	if err := write(f); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // checkWritable reports whether files can be created in dir.
