@@ -38,7 +38,7 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	compress := fs.String("compress", "", "with --format ndjson or csv: none, gzip or zstd (default: from --out's extension, .gz or .zst, else none)")
 	rowGroup := fs.Int("row-group-rows", export.DefaultRowGroupRows, "with --format parquet: rows per row group (memory grows with it)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the export to this file")
-	out := fs.String("out", export.Stdout, "file to write (a directory for hostgraph), replaced atomically when complete; - writes to stdout (ndjson and csv only)")
+	out := fs.String("out", export.Stdout, "file to write (a directory for hostgraph), replaced atomically when complete (a device, FIFO or symbolic link is written in place); - writes to stdout (ndjson and csv only)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
