@@ -355,7 +355,9 @@ func (j *Job) run(ctx context.Context, src Source) (Stats, error) {
 		case CSV:
 			w = newCSVWriter(text)
 		case Parquet:
-			w = newParquetWriter(counted, j.opts.RowGroupRows)
+			pw := newParquetWriter(counted, j.opts.RowGroupRows)
+			defer pw.abort() // its goroutines, when the export fails before Close
+			w = pw
 		}
 	}
 	if compressor != nil {
