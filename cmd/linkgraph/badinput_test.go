@@ -2,9 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +101,59 @@ func TestCrawlRecordsFailuresAndGoesOn(t *testing.T) {
 	if _, out, _ := runCLI(t, "backlinks", "--data", dir, "--format", "tsv", srv.URL+"/late"); strings.Contains(out, srv.URL+"/big") {
 		t.Errorf("link after the cut indexed: %q", out)
 	}
+}
+
+// TestReadCommandsNeedAnIndex runs the commands that read an index on
+// directories that hold none: a missing one, an unrelated one and the
+// Pebble directory inside a data directory. Each exits 2 naming the
+// directory and creates nothing there; an export leaves the file it would
+// have replaced as it was.
+func TestReadCommandsNeedAnIndex(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if code, _, stderr := runCLI(t, "generate", "--data", data, "--edges", "2000", "--hub-backlinks", "50", "--domain-backlinks", "50"); code != 0 {
+		t.Fatalf("generate: exit %d: %s", code, stderr)
+	}
+	unrelated := filepath.Join(dir, "notes")
+	if err := os.Mkdir(unrelated, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(dir, "keep.csv")
+	if err := os.WriteFile(keep, []byte("an earlier export\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(dir, "typo"), unrelated, filepath.Join(data, "index")} {
+		before := listTree(t, dir)
+		for _, args := range [][]string{
+			{"backlinks", "--data", d, "example.com"},
+			{"stats", "--data", d, "example.com"},
+			{"export", "--data", d, "--format", "csv", "--out", keep},
+			{"rank", "--data", d},
+		} {
+			code, _, stderr := runCLI(t, args...)
+			if code != 2 || !strings.Contains(stderr, "no linkgraph index") || !strings.Contains(stderr, d) {
+				t.Errorf("%v: exit %d, stderr %q; want 2 naming %s", args, code, stderr, d)
+			}
+		}
+		if after := listTree(t, dir); !slices.Equal(before, after) {
+			t.Errorf("on %s the commands changed the files:\n before %v\n after  %v", d, before, after)
+		}
+	}
+	if raw, _ := os.ReadFile(keep); string(raw) != "an earlier export\n" {
+		t.Errorf("keep.csv became %q", raw)
+	}
+}
+
+// listTree lists the paths under dir.
+func listTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var paths []string
+	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		paths = append(paths, path)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
 }

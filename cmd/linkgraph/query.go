@@ -271,8 +271,11 @@ func (f *queryFlags) open() (queryAPI, func(), error) {
 // openIndex opens the index in a data directory for a command that reads
 // it in process. Close the DB.
 func openIndex(dir string) (*store.DB, *indexer.Index, error) {
-	db, err := store.Open(dir)
+	db, err := store.OpenWith(dir, store.Options{MustExist: true})
 	if err != nil {
+		if errors.Is(err, store.ErrNoIndex) {
+			return nil, nil, usagef("--data: %w", err)
+		}
 		if errors.Is(err, store.ErrLocked) {
 			return nil, nil, fmt.Errorf("%w; while a crawl or server runs on it, ask that process with --server ADDR", err)
 		}

@@ -71,7 +71,15 @@ type Options struct {
 	// DefaultCacheSize. A query whose blocks are not cached reads and
 	// decompresses them.
 	CacheSize int64
+	// MustExist makes Open fail with ErrNoIndex, creating nothing, when dir
+	// holds no index: for commands that only read one, to which a mistyped
+	// directory would otherwise be a new, empty index.
+	MustExist bool
 }
+
+// ErrNoIndex is returned by Open with Options.MustExist when the directory
+// holds no index.
+var ErrNoIndex = errors.New("no linkgraph index there")
 
 // ErrShardCount is returned by Shards when the data directory was created
 // with another shard count.
@@ -96,6 +104,11 @@ func Open(dir string) (*DB, error) { return OpenWith(dir, Options{}) }
 
 // OpenWith is Open with options.
 func OpenWith(dir string, o Options) (*DB, error) {
+	if o.MustExist {
+		if st, err := os.Stat(filepath.Join(dir, "index")); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: cannot create data directory %s: %w", dir, err)
 	}
@@ -120,6 +133,7 @@ func OpenWith(dir string, o Options) (*DB, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       64 << 20,
 		Logger:             quietLogger{},
+		ErrorIfNotExists:   o.MustExist,
 	}
 	// Most point reads (URL-seen, edge exists?) are for keys that do not
 	// exist; a bloom filter answers those without reading data blocks.
@@ -135,6 +149,9 @@ func OpenWith(dir string, o Options) (*DB, error) {
 	db, err := pebble.Open(filepath.Join(dir, "index"), opts)
 	if err != nil {
 		lock.Close()
+		if errors.Is(err, pebble.ErrDBDoesNotExist) {
+			return nil, fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
+		}
 		return nil, fmt.Errorf("store: cannot open index in %s: %w", dir, err)
 	}
 	d := &DB{DB: db, lock: lock}

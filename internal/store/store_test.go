@@ -2,6 +2,9 @@ package store
 
 import (
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -145,4 +148,36 @@ func TestOwnKeepsTheRange(t *testing.T) {
 			t.Errorf("range %v: %v, want ErrRange naming shards 32-63", r, err)
 		}
 	}
+}
+
+// TestMustExist opens directories without an index with MustExist: a
+// missing one, which is not created, and one whose index directory is
+// empty. Both fail with ErrNoIndex; an index made by Open then opens.
+func TestMustExist(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	if _, err := OpenWith(missing, Options{MustExist: true}); !errors.Is(err, ErrNoIndex) {
+		t.Errorf("missing directory: %v, want ErrNoIndex", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the missing directory was created (%v)", err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.MkdirAll(filepath.Join(empty, "index"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenWith(empty, Options{MustExist: true}); !errors.Is(err, ErrNoIndex) {
+		t.Errorf("empty index directory: %v, want ErrNoIndex", err)
+	}
+	made := filepath.Join(dir, "made")
+	db, err := Open(made)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = OpenWith(made, Options{MustExist: true})
+	if err != nil {
+		t.Fatalf("an index made by Open: %v", err)
+	}
+	db.Close()
 }
