@@ -247,9 +247,15 @@ func TestBadQueries(t *testing.T) {
 		{Target: "http://b.example/", PageToken: "!!!"},
 		{Target: "http://c.example/", PageToken: tok},                       // another target's token
 		{Target: "b.example", Scope: lgv1.Scope_SCOPE_HOST, PageToken: tok}, // another scope's token
+		{Target: "com", Scope: lgv1.Scope_SCOPE_DOMAIN},                     // a public suffix, not a domain
+		{Target: "http://co.uk/", Scope: lgv1.Scope_SCOPE_DOMAIN},
 	} {
 		if _, err := ix.Backlinks(context.Background(), q); !errors.Is(err, indexer.ErrInvalidArgument) {
 			t.Errorf("%+v: err = %v, want ErrInvalidArgument", q, err)
 		}
+	}
+	// The views refuse a public suffix too, rather than count nothing.
+	if _, err := ix.Summary(context.Background(), &lgv1.SummaryRequest{Target: "co.uk", Scope: lgv1.Scope_SCOPE_DOMAIN}); !errors.Is(err, indexer.ErrInvalidArgument) {
+		t.Errorf("Summary of co.uk: %v, want ErrInvalidArgument", err)
 	}
 }

@@ -108,6 +108,12 @@ func newSelection(target string, scope lgv1.Scope, f *lgv1.Filter) (*selection, 
 			sel.target = host
 			sel.ranges = [][2][]byte{prefix(urlnorm.HostSURT(host) + ")")}
 		} else {
+			if urlnorm.IsPublicSuffix(host) {
+				// Its range would hold every domain under it, which no
+				// aggregate of a domain counts: backlinks and stats would
+				// disagree.
+				return nil, fmt.Errorf("%w: target %q is a public suffix (like com, co.uk or github.io), not a registrable domain; give a domain such as example.com, or use the host scope", ErrInvalidArgument, target)
+			}
 			sel.target = urlnorm.RegistrableDomain(host)
 			d := urlnorm.HostSURT(sel.target)
 			// ')' < ',' < ':' so these ranges are in key order: the domain

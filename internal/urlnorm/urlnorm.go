@@ -576,6 +576,20 @@ func RegistrableDomain(host string) string {
 	return d
 }
 
+// IsPublicSuffix reports whether host (with or without a port) is itself
+// a public suffix: a top-level domain such as com, or a listed shared one
+// such as co.uk or github.io, under which every name is a registrable
+// domain of its own. A single label the list does not know (localhost, an
+// intranet name) is not one.
+func IsPublicSuffix(host string) bool {
+	hostname, _ := splitHostPortLoose(host)
+	if hostname == "" || isIPLiteral(hostname) {
+		return false
+	}
+	ps, icann := publicsuffix.PublicSuffix(hostname)
+	return ps == hostname && (icann || strings.Contains(hostname, "."))
+}
+
 // Shard maps a host[:port] to a shard in [0, shards): the FNV-1a 64-bit hash
 // of RegistrableDomain(host), modulo shards. All hosts of one registrable
 // domain land on the same shard, and the mapping is the same on every run

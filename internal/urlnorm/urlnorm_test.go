@@ -401,6 +401,30 @@ func TestRegistrableDomain(t *testing.T) {
 	}
 }
 
+func TestIsPublicSuffix(t *testing.T) {
+	for _, tt := range []struct {
+		host string
+		want bool
+	}{
+		{"com", true},
+		{"co.uk", true},
+		{"github.io", true}, // a listed private suffix
+		{"com:8080", true},
+		{"example.com", false},
+		{"www.example.co.uk", false},
+		{"alice.github.io", false},
+		{"localhost", false}, // an unlisted single label
+		{"intranet:8080", false},
+		{"127.0.0.1", false},
+		{"[::1]:80", false},
+		{"", false},
+	} {
+		if got := IsPublicSuffix(tt.host); got != tt.want {
+			t.Errorf("IsPublicSuffix(%q) = %v, want %v", tt.host, got, tt.want)
+		}
+	}
+}
+
 func TestShard(t *testing.T) {
 	// Pinned values: the shard of a host must never change across releases,
 	// or data would be routed to the wrong shard.
