@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -29,8 +30,8 @@ func (c *generateCmd) run(ctx context.Context, args []string, stdout, stderr io.
 	data := fs.String("data", "", "data directory to create the index in (required; must not hold an index yet)")
 	edges := fs.Int64("edges", 10_000_000, "live links in the generated index")
 	seed := fs.Uint64("seed", 1, "selects the graph; the same flags always give the same index")
-	hub := fs.Int64("hub-backlinks", 1_000_000, "plant one URL with exactly this many backlinks (0: none)")
-	dom := fs.Int64("domain-backlinks", 1_000_000, "plant one registrable domain with exactly this many backlinks from other domains (0: none)")
+	hub := fs.Int64("hub-backlinks", 1_000_000, "plant one URL with exactly this many backlinks (0: none; unless given, at most a tenth of --edges)")
+	dom := fs.Int64("domain-backlinks", 1_000_000, "plant one registrable domain with exactly this many backlinks from other domains (0: none; unless given, at most a tenth of --edges)")
 	shards := fs.Int("shards", 1, "shard count recorded in the data directory")
 	perTxn := fs.Int("pages-per-txn", graphgen.DefaultPagesPerTxn, "fetch results per index transaction")
 	samples := fs.Int("samples", 10000, "sample targets to list in "+graphgen.ManifestFile+" for bench/query")
@@ -52,13 +53,23 @@ func (c *generateCmd) run(ctx context.Context, args []string, stdout, stderr io.
 	case *samples < 0:
 		return usagef("--samples %d: must not be negative", *samples)
 	}
+	// The planted hubs must fit in the graph: a small --edges scales the
+	// defaults down rather than refuse them.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["hub-backlinks"] {
+		*hub = min(*hub, *edges/10)
+	}
+	if !given["domain-backlinks"] {
+		*dom = min(*dom, *edges/10)
+	}
 	// Generating into a crawl's index would mix the two beyond repair.
 	if _, err := os.Stat(filepath.Join(*data, "index")); err == nil {
 		return usagef("--data %s already holds an index; generate into a new directory", *data)
 	}
 	w, err := graphgen.New(graphgen.Config{Seed: *seed, Edges: *edges, HubBacklinks: *hub, DomainBacklinks: *dom})
 	if errors.Is(err, graphgen.ErrConfig) {
-		return usageError{err}
+		return usagef("%w (see --edges, --hub-backlinks and --domain-backlinks)", err)
 	}
 	if err != nil {
 		return err

@@ -51,3 +51,34 @@ func TestGenerateCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestGenerateScalesTheHubs generates a small index without the hub flags:
+// their defaults (a million backlinks each) shrink to a tenth of --edges
+// rather than make the command refuse its own defaults.
+func TestGenerateScalesTheHubs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "gen")
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"generate", "--data", dir, "--edges", "3000", "--samples", "5"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out.String(), errOut.String())
+	}
+	m, err := graphgen.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.HubBacklinks != 300 || m.DomainBacklinks != 300 {
+		t.Errorf("hub %d and domain %d backlinks, want 300 each", m.HubBacklinks, m.DomainBacklinks)
+	}
+	errOut.Reset()
+	code := run(context.Background(), []string{"generate", "--data", filepath.Join(t.TempDir(), "g"), "--edges", "3000", "--hub-backlinks", "2000"}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "--hub-backlinks") {
+		t.Errorf("hubs given too large: exit %d, %q; want 2 naming --hub-backlinks", code, errOut.String())
+	}
+}
+
+// TestHelpCommand checks that "help CMD" prints the command's usage.
+func TestHelpCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"help", "backlinks"}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "linkgraph backlinks") || !strings.Contains(errOut.String(), "-scope") {
+		t.Errorf("help backlinks: exit %d, %q", code, errOut.String())
+	}
+}
