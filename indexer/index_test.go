@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
@@ -253,6 +254,10 @@ func TestBadQueries(t *testing.T) {
 		if _, err := ix.Backlinks(context.Background(), q); !errors.Is(err, indexer.ErrInvalidArgument) {
 			t.Errorf("%+v: err = %v, want ErrInvalidArgument", q, err)
 		}
+	}
+	long := "http://b.example/" + strings.Repeat("a", 5000)
+	if _, err := ix.Backlinks(context.Background(), indexer.Query{Target: long}); !errors.Is(err, indexer.ErrInvalidArgument) || len(err.Error()) > 400 {
+		t.Errorf("a 5 KB target: %d bytes of error, want ErrInvalidArgument in at most 400: %v", len(err.Error()), err)
 	}
 	// The views refuse a public suffix too, rather than count nothing.
 	if _, err := ix.Summary(context.Background(), &lgv1.SummaryRequest{Target: "co.uk", Scope: lgv1.Scope_SCOPE_DOMAIN}); !errors.Is(err, indexer.ErrInvalidArgument) {

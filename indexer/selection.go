@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
@@ -67,6 +69,20 @@ func (ix *Index) selection(target string, scope lgv1.Scope, f *lgv1.Filter) (*se
 	return sel, nil
 }
 
+// quoteShort quotes s for an error message, cut after about 100 bytes: a
+// message that echoes a 5 KB URL hides what it says.
+func quoteShort(s string) string {
+	const keep = 100
+	if len(s) <= keep+20 {
+		return strconv.Quote(s)
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:cut]), len(s))
+}
+
 // newSelection validates a query's target, scope and filter.
 func newSelection(target string, scope lgv1.Scope, f *lgv1.Filter) (*selection, error) {
 	if f == nil {
@@ -85,7 +101,7 @@ func newSelection(target string, scope lgv1.Scope, f *lgv1.Filter) (*selection, 
 	case lgv1.Scope_SCOPE_UNSPECIFIED, lgv1.Scope_SCOPE_URL, lgv1.Scope_SCOPE_PREFIX:
 		n, err := urlnorm.Normalize(target)
 		if err != nil {
-			return nil, fmt.Errorf("%w: target %q is not an absolute http(s) URL: %v", ErrInvalidArgument, target, err)
+			return nil, fmt.Errorf("%w: target %s is not an absolute http(s) URL: %v", ErrInvalidArgument, quoteShort(target), err)
 		}
 		sel.target, host = n, urlnorm.Host(n)
 		if scope == lgv1.Scope_SCOPE_PREFIX {
@@ -101,7 +117,7 @@ func newSelection(target string, scope lgv1.Scope, f *lgv1.Filter) (*selection, 
 		}
 		n, err := urlnorm.Normalize(u)
 		if err != nil {
-			return nil, fmt.Errorf("%w: target %q is not a host name or URL: %v", ErrInvalidArgument, target, err)
+			return nil, fmt.Errorf("%w: target %s is not a host name or URL: %v", ErrInvalidArgument, quoteShort(target), err)
 		}
 		host = urlnorm.Host(n)
 		if scope == lgv1.Scope_SCOPE_HOST {
