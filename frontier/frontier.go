@@ -199,7 +199,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("frontier: %s %v is negative", v.name, v.d))
 		}
 	}
-	if c.Revisit > 0 && (c.MinRevisit > 0 && c.MinRevisit > c.Revisit || c.MaxRevisit > 0 && c.MaxRevisit < c.Revisit) {
+	if c.MinRevisit > 0 && c.MaxRevisit > 0 && c.MinRevisit > c.MaxRevisit {
+		errs = append(errs, fmt.Errorf("frontier: min revisit %v is longer than max revisit %v", c.MinRevisit, c.MaxRevisit))
+	} else if c.Revisit > 0 && (c.MinRevisit > 0 && c.MinRevisit > c.Revisit || c.MaxRevisit > 0 && c.MaxRevisit < c.Revisit) {
 		errs = append(errs, fmt.Errorf("frontier: revisit %v must be between min revisit %v and max revisit %v", c.Revisit, c.MinRevisit, c.MaxRevisit))
 	}
 	return errors.Join(errs...)
@@ -634,9 +636,9 @@ func (f *Frontier) Done(o Outcome) {
 			h.nextAt = h.robots.expires
 			switch {
 			case h.givenUp != "":
-			case o.ErrorReason == "private_address":
+			case o.ErrorReason == lgv1.ErrorReasonPrivateAddress:
 				// It will never be allowed: no point in trying again.
-				h.givenUp, h.givenUpSkip = "resolves to a private address", SkipPrivateAddress
+				h.givenUp, h.givenUpSkip = givenUpPrivate, SkipPrivateAddress
 			case h.robotsFails >= f.cfg.MaxAttempts:
 				h.givenUp = fmt.Sprintf("robots.txt unreachable after %d attempts, last: %s", h.robotsFails, describe(o))
 			}
@@ -647,6 +649,18 @@ func (f *Frontier) Done(o Outcome) {
 			f.scheduleLocked(h)
 			return
 		}
+	}
+	if o.ErrorReason == lgv1.ErrorReasonPrivateAddress {
+		// The page itself is refused when robots.txt was still valid from
+		// a run that allowed private networks. Its other URLs would be
+		// refused too: drop them now, as after a refused robots.txt.
+		if h.givenUp == "" {
+			h.givenUp, h.givenUpSkip = givenUpPrivate, SkipPrivateAddress
+			f.log.Warn("giving up host", "host", h.key, "reason", h.givenUp)
+		}
+		h.nextAt = now
+		f.scheduleLocked(h)
+		return
 	}
 	wait := f.delayLocked(h)
 	switch {
@@ -668,6 +682,10 @@ func (f *Frontier) Done(o Outcome) {
 	}
 	f.scheduleLocked(h)
 }
+
+// givenUpPrivate is why a host the workers refuse to connect to is given
+// up; the flag is named because only the operator can change that.
+const givenUpPrivate = "resolves to a private address (refused without --allow-private-networks)"
 
 func describe(o Outcome) string {
 	if o.ErrorReason != "" {

@@ -261,6 +261,22 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 	}
 }
 
+// TestConfigValidateRevisitBounds: a min revisit over the max is named as
+// such, not as the default revisit falling outside them.
+func TestConfigValidateRevisitBounds(t *testing.T) {
+	base := Config{Scope: ScopeAll, PerHostConcurrency: 1, Shards: 1}
+	c := base
+	c.Revisit, c.MinRevisit, c.MaxRevisit = 168*time.Hour, 2*time.Hour, time.Hour
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "min revisit 2h0m0s is longer than max revisit 1h0m0s") || strings.Contains(err.Error(), "168h") {
+		t.Errorf("min over max: %v", err)
+	}
+	c = base
+	c.Revisit, c.MinRevisit, c.MaxRevisit = 10*time.Hour, time.Hour, 5*time.Hour
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "revisit 10h0m0s must be between") {
+		t.Errorf("revisit over max: %v", err)
+	}
+}
+
 // TestTwoWritersCommitOutOfOrder: the link applier and the page applier
 // both queue URLs and commit in their own order. A batch that took its
 // sequence numbers first but commits last must not be skipped by a host's
