@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,6 +34,7 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	var cf clusterFlags
 	cf.register(fs)
 	fs.Lookup("nats").Usage = "rank a cluster in this process: gather the host links from the shard nodes over these NATS servers, rank them here and store the ranks on every node (what the Helm chart's CronJob runs)"
+	connectTimeout := fs.Duration("connect-timeout", 30*time.Second, "with --nats: give up if the NATS servers and the shard nodes do not answer within this time")
 	graph := fs.String("graph", "", "rank this host graph directory (from export --format hostgraph) instead of an index; needs --out")
 	level := fs.String("level", export.LevelHost, "with --out: write the ranks of hosts, of registrable domains or of pages (page needs --pages)")
 	pages := fs.Bool("pages", false, "also rank every page over the links between pages (one machine only: memory grows with the page graph)")
@@ -41,8 +43,12 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	cluster := false
-	fs.Visit(func(fl *flag.Flag) { cluster = cluster || strings.HasPrefix(fl.Name, "nats") })
+	for name := range set {
+		cluster = cluster || strings.HasPrefix(name, "nats")
+	}
 	sources := 0
 	for _, given := range []bool{f.data != "", f.server != "", cluster, *graph != ""} {
 		if given {
@@ -62,12 +68,20 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		return usagef("--level page --out needs --pages")
 	case *graph != "" && *pages:
 		return usagef("--graph holds a host graph: --pages needs --data, --server or --nats")
+	case set["connect-timeout"] && !cluster:
+		return usagef("--connect-timeout is for --nats: the other sources connect at once or not at all")
+	case *connectTimeout <= 0:
+		return usagef("--connect-timeout %v: must be positive", *connectTimeout)
 	}
 	var errs []error
 	f.selection(&errs)
 	errs = append(errs, cf.check())
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
+	}
+	log, err := newLogger(stderr, cf.logLevel)
+	if err != nil {
+		return err
 	}
 	if *out != "" && *out != "-" {
 		// Before the ranking, which may take minutes, not after it.
@@ -91,12 +105,7 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	var api indexer.Ranker
 	if cluster {
-		log, err := newLogger(stderr, cf.logLevel)
-		if err != nil {
-			return err
-		}
-		cf.nats.Name = "rank"
-		cl, err := node.Connect(ctx, cf.nats, log)
+		cl, err := connectCluster(ctx, &cf, "rank", *connectTimeout, log)
 		if err != nil {
 			return err
 		}
@@ -123,6 +132,22 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		return nil
 	}
 	return exportRanks(ctx, api, *level, *out, stdout)
+}
+
+// connectCluster connects to the cluster's NATS servers and waits for its
+// shard nodes, for at most timeout, as seed does: a one-shot command must
+// fail, and the CronJob's run be retried, rather than wait silently until
+// it is stopped for a cluster that is not there, as the long-running
+// roles may.
+func connectCluster(ctx context.Context, cf *clusterFlags, name string, timeout time.Duration, log *slog.Logger) (*node.Client, error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cf.nats.Name = name
+	cl, err := node.Connect(cctx, cf.nats, log)
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
+		return nil, fmt.Errorf("no linkgraph cluster answered at --nats %s within %v (check the URL and that NATS and the shard nodes run; --connect-timeout waits longer): %w", cf.nats.URLs, timeout, err)
+	}
+	return cl, err
 }
 
 // levelPage is --level page of rank and export --format ranks.

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"compress/gzip"
+	"context"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeGzip(t *testing.T, path, text string) {
@@ -125,9 +128,38 @@ func TestRankIndex(t *testing.T) {
 	if code, _, errOut := runCLI(t, "rank", "--data", dir, "--out", "/nonexistent-dir/ranks.tsv"); code != 1 || !strings.Contains(errOut, "--out /nonexistent-dir/ranks.tsv") || strings.Contains(errOut, "ranked") {
 		t.Errorf("rank --out into a missing directory: exit %d: %s", code, errOut)
 	}
-	for _, c := range [][]string{{"rank", "--level", "page", "--out", "x"}, {"rank", "--graph", dir, "--pages", "--out", "x"}, {"rank", "--graph", dir}, {"rank", "--out", "x", "--level", "page"}, {"rank", "--min-authority", "3"}, {"rank", "--out", "x", "--data", dir, "--graph", dir}} {
+	for _, c := range [][]string{{"rank", "--level", "page", "--out", "x"}, {"rank", "--graph", dir, "--pages", "--out", "x"}, {"rank", "--graph", dir}, {"rank", "--out", "x", "--level", "page"}, {"rank", "--min-authority", "3"}, {"rank", "--out", "x", "--data", dir, "--graph", dir}, {"rank", "--data", dir, "--connect-timeout", "1s"}} {
 		if code, _, _ := runCLI(t, c...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", c, code)
 		}
+	}
+}
+
+// rank refuses a --log-level it does not know, as crawl does, whatever
+// it ranks: not only with --nats, where it logs.
+func TestRankLogLevel(t *testing.T) {
+	dir := buildQueryIndex(t)
+	code, _, errOut := runCLI(t, "rank", "--data", dir, "--log-level", "bogus")
+	if code != 2 || !strings.Contains(errOut, `--log-level "bogus": use debug, info, warn or error`) || strings.Contains(errOut, "ranked") {
+		t.Errorf("rank --log-level bogus: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "rank", "--data", dir, "--log-level", "warn"); code != 0 {
+		t.Errorf("rank --log-level warn: exit %d: %s", code, errOut)
+	}
+}
+
+// rank --nats gives up on a cluster it cannot reach after
+// --connect-timeout, with exit 1 and the URL in the message, instead of
+// waiting until it is stopped.
+func TestRankNATSUnreachable(t *testing.T) {
+	// Cut short if rank waits on: the test then fails instead of hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := run(ctx, []string{"rank", "--nats", "nats://127.0.0.1:1", "--connect-timeout", "500ms"}, &stdout, &stderr)
+	if took := time.Since(start); code != 1 || took > 10*time.Second ||
+		!strings.Contains(stderr.String(), "nats://127.0.0.1:1") || !strings.Contains(stderr.String(), "--connect-timeout") {
+		t.Errorf("rank --nats to nothing: exit %d after %v: %s", code, took.Round(time.Millisecond), stderr.String())
 	}
 }
