@@ -2,9 +2,11 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -26,8 +28,8 @@ type byteSize int64
 
 func (b *byteSize) String() string { return formatBytes(int64(*b)) }
 
-func (b *byteSize) Set(s string) error {
-	s = strings.TrimSpace(s)
+func (b *byteSize) Set(given string) error {
+	s := strings.TrimSpace(given)
 	mult := int64(1)
 	for _, u := range []struct {
 		suffix string
@@ -41,7 +43,7 @@ func (b *byteSize) Set(s string) error {
 	var n int64
 	for _, c := range s {
 		if c < '0' || c > '9' || n > 1<<40 {
-			return usagef("size %q: use a number with an optional unit (KiB, MiB, GiB)", s)
+			return usagef("size %q: use a number with an optional unit (KiB, MiB, GiB)", given)
 		}
 		n = n*10 + int64(c-'0')
 	}
@@ -99,4 +101,68 @@ func paceCollector(percent int) {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(percent)
 	}
+}
+
+// checkOutsideData refuses an output path (the value of flag) that lies
+// in the data directory dir the command reads: replacing or writing
+// through a file there (an .sst, CURRENT, LOCK) leaves the index
+// unreadable, and nothing there is the user's to overwrite. Paths are
+// compared once symbolic links are resolved, since a link outside the
+// directory is written through. dir need not exist yet: a command that
+// creates it (crawl, generate) would put its index there.
+func checkOutsideData(flag, out, dir string) error {
+	data, err := resolvePath(dir)
+	if err != nil {
+		return usagef("--data %s: %w", dir, err)
+	}
+	path, err := resolvePath(out)
+	if err != nil {
+		return usagef("%s %s: %w", flag, out, err)
+	}
+	rel, err := filepath.Rel(data, path)
+	if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return usagef("%s %s is inside the data directory %s; write it elsewhere", flag, out, dir)
+	}
+	return nil
+}
+
+// maxLinks bounds the symbolic links resolvePath follows, as the kernel's
+// ELOOP does.
+const maxLinks = 40
+
+// resolvePath returns the absolute path that path names once every
+// symbolic link is followed, also when path, or the link it is, does not
+// exist yet: it then names where the file would be created.
+func resolvePath(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	links := 0
+	return resolveAbs(abs, &links)
+}
+
+func resolveAbs(abs string, links *int) (string, error) {
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		return r, nil
+	}
+	if target, err := os.Readlink(abs); err == nil {
+		// A dangling link: writing through it creates its target.
+		if *links++; *links > maxLinks {
+			return "", fmt.Errorf("more than %d symbolic links", maxLinks)
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(abs), target)
+		}
+		return resolveAbs(target, links)
+	}
+	parent := filepath.Dir(abs)
+	if parent == abs {
+		return abs, nil
+	}
+	r, err := resolveAbs(parent, links)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(r, filepath.Base(abs)), nil
 }

@@ -53,8 +53,11 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 		}
 		var errs []error
 		f.selection(&errs)
-		if len(errs) > 0 {
-			return usageError{errors.Join(errs...)}
+		if f.server == "" && *out != export.Stdout {
+			errs = append(errs, checkOutsideData("--out", *out, cmp.Or(f.data, DefaultDataDir)))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return usageError{err}
 		}
 		api, closeAPI, err := f.open()
 		if err != nil {
@@ -91,8 +94,16 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) > 0 {
-		return usageError{errors.Join(errs...)}
+	if f.server == "" {
+		if *cpuprofile != "" {
+			errs = append(errs, checkOutsideData("--cpuprofile", *cpuprofile, cmp.Or(f.data, DefaultDataDir)))
+		}
+		if *out != export.Stdout {
+			errs = append(errs, checkOutsideData("--out", *out, cmp.Or(f.data, DefaultDataDir)))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err}
 	}
 
 	// An export allocates a few short-lived objects per row (most in the

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -289,4 +293,107 @@ func TestExportFileTooLarge(t *testing.T) {
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Errorf("left %v behind", entries)
 	}
+}
+
+// TestOutputInsideDataRefused writes the outputs of export and rank into
+// the data directory they read, directly, through a symbolic link, a
+// dangling one or a --data given by a link: each is a usage error found
+// before any work, and the index is left as it was and still opens.
+func TestOutputInsideDataRefused(t *testing.T) {
+	data := buildQueryIndex(t)
+	if code, _, errOut := runCLI(t, "rank", "--data", data); code != 0 {
+		t.Fatalf("rank: exit %d: %s", code, errOut)
+	}
+	ssts, _ := filepath.Glob(filepath.Join(data, "index", "*.sst"))
+	if len(ssts) == 0 {
+		t.Fatalf("no .sst in %s", data)
+	}
+	before := snapshotTree(t, data)
+	outside := t.TempDir()
+	link := filepath.Join(outside, "link.csv")
+	if err := os.Symlink(ssts[0], link); err != nil {
+		t.Fatal(err)
+	}
+	dangling := filepath.Join(outside, "dangling.csv")
+	if err := os.Symlink(filepath.Join(data, "new.csv"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	dataLink := filepath.Join(outside, "data")
+	if err := os.Symlink(data, dataLink); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"export", "--data", data, "--format", "csv", "--out", ssts[0]},
+		{"export", "--data", data, "--format", "ndjson", "--out", filepath.Join(data, "LOCK")},
+		{"export", "--data", data, "--format", "csv", "--out", filepath.Join(data, "index", "CURRENT")},
+		{"export", "--data", data, "--format", "parquet", "--out", filepath.Join(data, "index", "..", "x.parquet")},
+		{"export", "--data", data, "--format", "hostgraph", "--out", filepath.Join(data, "graph")},
+		{"export", "--data", data, "--format", "hostgraph", "--out", data},
+		{"export", "--data", data, "--format", "csv", "--out", link},
+		{"export", "--data", data, "--format", "csv", "--out", dangling},
+		{"export", "--data", dataLink, "--format", "csv", "--out", ssts[0]},
+		{"export", "--data", data, "--format", "csv", "--out", filepath.Join(outside, "x.csv"), "--cpuprofile", filepath.Join(data, "cpu.prof")},
+		{"export", "--data", data, "--format", "ranks", "--out", filepath.Join(data, "index", "CURRENT")},
+		{"export", "--data", data, "--format", "ranks", "--out", link},
+		{"rank", "--data", data, "--out", ssts[0]},
+		{"rank", "--data", dataLink, "--out", filepath.Join(data, "ranks.txt")},
+		{"rank", "--data", data, "--out", dangling},
+	} {
+		code, _, errOut := runCLI(t, args...)
+		if code != 2 || !strings.Contains(errOut, "is inside the data directory") || strings.Contains(errOut, "exported") || strings.Contains(errOut, "ranked") {
+			t.Errorf("%q: exit %d: %s", args[1:], code, errOut)
+		}
+	}
+	if after := snapshotTree(t, data); !slices.Equal(after, before) {
+		t.Errorf("the data directory changed:\n%v\nwas\n%v", after, before)
+	}
+	if code, out, errOut := runCLI(t, "export", "--data", data, "--format", "csv"); code != 0 || strings.Count(out, "\n") < 3 {
+		t.Errorf("export after the refusals: exit %d: %s", code, errOut)
+	}
+	// Outside the data directory, a link is still written through and a
+	// device in place.
+	outLink := filepath.Join(outside, "out-link.csv")
+	if err := os.Symlink(filepath.Join(outside, "target.csv"), outLink); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, "export", "--data", data, "--format", "csv", "--out", outLink); code != 0 {
+		t.Errorf("export through a link outside: exit %d: %s", code, errOut)
+	} else if raw, err := os.ReadFile(filepath.Join(outside, "target.csv")); err != nil || len(raw) == 0 {
+		t.Errorf("export through a link outside: target %q, %v", raw, err)
+	}
+	for _, args := range [][]string{
+		{"export", "--data", data, "--format", "csv", "--out", os.DevNull},
+		{"export", "--data", data, "--format", "ranks", "--out", os.DevNull},
+		{"rank", "--data", data, "--out", os.DevNull},
+	} {
+		if code, _, errOut := runCLI(t, args...); code != 0 {
+			t.Errorf("%q: exit %d: %s", args[1:], code, errOut)
+		}
+	}
+	if st, err := os.Stat(os.DevNull); err != nil || st.Mode()&os.ModeDevice == 0 {
+		t.Errorf("%s is no longer a device: %v %v", os.DevNull, st, err)
+	}
+}
+
+// snapshotTree lists every file under dir with its size and a digest of
+// its contents, sorted.
+func snapshotTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files = append(files, fmt.Sprintf("%s %d %x", path, len(raw), sha256.Sum256(raw)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(files)
+	return files
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -85,6 +86,11 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	if *out != "" && *out != "-" {
 		// Before the ranking, which may take minutes, not after it.
+		if !cluster && *graph == "" && f.server == "" {
+			if err := checkOutsideData("--out", *out, cmp.Or(f.data, DefaultDataDir)); err != nil {
+				return err
+			}
+		}
 		if err := checkWritable(filepath.Dir(*out)); err != nil {
 			return fmt.Errorf("--out %s: %w", *out, err)
 		}
