@@ -157,3 +157,26 @@ func listTree(t *testing.T, dir string) []string {
 	}
 	return paths
 }
+
+// TestFlagErrorsAreShort gives bad flags: each is told once, in one line,
+// with the hint to -h, not followed by the whole usage; -h prints the
+// usage.
+func TestFlagErrorsAreShort(t *testing.T) {
+	for _, args := range [][]string{
+		{"backlinks", "--bogus", "x"},
+		{"crawl", "--cache-size", "1TiB", "http://example.com/"},
+		{"backlinks", "--types", ",", "example.com"},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != 2 || len(lines) != 2 || !strings.HasPrefix(lines[1], "Run 'linkgraph") {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant exit 2, one error line and the hint", args, code, stderr)
+		}
+	}
+	if _, _, stderr := runCLI(t, "crawl", "--cache-size", "1TiB", "http://example.com/"); !strings.Contains(stderr, `"1TiB"`) {
+		t.Errorf("the size error does not quote what was given: %s", stderr)
+	}
+	if code, _, stderr := runCLI(t, "backlinks", "-h"); code != 0 || !strings.Contains(stderr, "Usage: linkgraph backlinks") || !strings.Contains(stderr, "-scope") {
+		t.Errorf("backlinks -h: exit %d, %s", code, stderr)
+	}
+}

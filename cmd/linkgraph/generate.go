@@ -25,7 +25,7 @@ func (*generateCmd) synopsis() string {
 	return "build a synthetic index (a power-law web graph) without crawling, for benchmarks"
 }
 
-func (c *generateCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (c *generateCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("generate", "generate --data DIR [flags]", stderr)
 	data := fs.String("data", "", "data directory to create the index in (required; must not hold an index yet)")
 	edges := fs.Int64("edges", 10_000_000, "live links in the generated index")
@@ -84,11 +84,30 @@ func (c *generateCmd) run(ctx context.Context, args []string, stdout, stderr io.
 		fmt.Fprintf(stdout, "hub domain: %s  (%d backlinks from other domains)\n", w.HubDomain(), *dom)
 	}
 
+	_, statErr := os.Stat(*data)
+	created := errors.Is(statErr, os.ErrNotExist)
 	db, err := store.Open(*data)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Half an index would be refused by the next generate and misread
+		// by queries: take away what this run made.
+		db.Close()
+		os.RemoveAll(filepath.Join(*data, "index"))
+		os.Remove(filepath.Join(*data, graphgen.ManifestFile))
+		os.Remove(filepath.Join(*data, "LOCK"))
+		if created {
+			os.Remove(*data)
+		}
+		if errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("interrupted; the partial index in %s is removed", *data)
+		}
+	}()
 	n, err := db.Shards(*shards, *shards)
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,5 +82,25 @@ func TestHelpCommand(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"help", "backlinks"}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "linkgraph backlinks") || !strings.Contains(errOut.String(), "-scope") {
 		t.Errorf("help backlinks: exit %d, %q", code, errOut.String())
+	}
+}
+
+// TestGenerateInterruptedLeavesNothing interrupts a generate: the partial
+// index is removed, so that the same command then runs, rather than
+// refuse a directory that "already holds an index".
+func TestGenerateInterruptedLeavesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "gen")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	args := []string{"generate", "--data", dir, "--edges", "3000", "--samples", "5"}
+	if code := run(ctx, args, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "interrupted") {
+		t.Fatalf("interrupted: exit %d, %q; want 1 saying interrupted", code, errOut.String())
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the interrupted generate left %s (%v)", dir, err)
+	}
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Errorf("generate again: exit %d: %s", code, errOut.String())
 	}
 }

@@ -99,10 +99,19 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 // parseFlags parses args, turning flag errors into usage errors. Flags may
 // come after positional arguments too.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package prints a bad flag's error and the whole usage
+	// before returning the error, which run prints again: silenced, a
+	// mistake gets one line and the hint to -h; -h itself prints usage.
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	defer func() { fs.SetOutput(out); fs.Usage = usage }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				usage()
 				return nil, err
 			}
 			return nil, usageError{err}

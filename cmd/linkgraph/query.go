@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,10 +191,14 @@ func (f *queryFlags) selection(errs *[]error) (lgv1.Scope, *lgv1.Filter) {
 		*errs = append(*errs, fmt.Errorf("--min-authority %d: use 0..100", f.minAuthority))
 	}
 	if f.types != "" {
+		var bad []string
 		for _, name := range strings.Split(f.types, ",") {
 			n, ok := apiserver.EnumName(lgv1.LinkType(0).Descriptor(), name)
 			if !ok || n == lgv1.LinkType_LINK_TYPE_UNSPECIFIED.String() {
-				*errs = append(*errs, fmt.Errorf("--types: unknown link type %q: use %s", name, strings.Join(linkTypeNames(), ", ")))
+				if !slices.Contains(bad, name) {
+					bad = append(bad, name)
+					*errs = append(*errs, fmt.Errorf("--types: unknown link type %q: use %s", name, strings.Join(linkTypeNames(), ", ")))
+				}
 				continue
 			}
 			flt.Types = append(flt.Types, lgv1.LinkType(lgv1.LinkType_value[n]))
