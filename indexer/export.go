@@ -64,7 +64,7 @@ func (ix *Index) export(ctx context.Context, q ExportQuery, builders, chunkRows 
 	sel.lazySource = true
 	var after []byte
 	if q.ResumeToken != "" {
-		if after, err = decodeToken(q.ResumeToken, queryID(sel, "export")); err != nil {
+		if after, err = decodeTokenNamed(q.ResumeToken, queryID(sel, "export"), "resume_token"); err != nil {
 			return err
 		}
 	}

@@ -403,6 +403,9 @@ func TestGRPCExportRejectsBadInput(t *testing.T) {
 		if status.Code(err) != codes.InvalidArgument || len(batches) != 0 {
 			t.Errorf("%s: %d batches, %v; want InvalidArgument before any batch", name, len(batches), err)
 		}
+		if req.ResumeToken != "" && !strings.Contains(err.Error(), "resume_token is not valid") {
+			t.Errorf("%s: %v does not name resume_token", name, err)
+		}
 	}
 	// The largest batch size is allowed.
 	if b := exportAll(t, c, &lgv1.ExportRequest{BatchSize: MaxExportBatch}); len(b) != 1 {

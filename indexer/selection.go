@@ -415,7 +415,12 @@ func encodeToken(qid uint32, pos []byte) string {
 }
 
 func decodeToken(tok string, qid uint32) ([]byte, error) {
-	bad := fmt.Errorf("%w: page_token is not valid for this query; start again without it", ErrInvalidArgument)
+	return decodeTokenNamed(tok, qid, "page_token")
+}
+
+// decodeTokenNamed is decodeToken for a token the request calls name.
+func decodeTokenNamed(tok string, qid uint32, name string) ([]byte, error) {
+	bad := fmt.Errorf("%w: %s is not valid for this query; start again without it", ErrInvalidArgument, name)
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil || len(raw) < 9 {
 		return nil, bad
