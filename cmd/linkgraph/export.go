@@ -4,11 +4,14 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -35,36 +38,16 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	fs.Lookup("internal").Usage = "links from the target's own registrable domain: include (the default) or exclude (needs a TARGET)"
 	format := fs.String("format", "", "ndjson (one object per line, proto field names), csv (header row, the columns of backlinks --format csv), parquet (typed columns, zstd), hostgraph (Common Crawl's host-graph layout, a directory) or ranks (Common Crawl's ranks layout; see rank)")
 	level := fs.String("level", "", "with --format hostgraph: host (a vertex per host name, the default) or domain (per registrable domain); with --format ranks also page")
-	compress := fs.String("compress", "", "with --format ndjson or csv: none, gzip or zstd (default: from --out's extension, .gz or .zst, else none)")
+	compress := fs.String("compress", "", "with --format ndjson, csv or ranks: none, gzip or zstd (default: from --out's extension, .gz or .zst, else none)")
 	rowGroup := fs.Int("row-group-rows", export.DefaultRowGroupRows, "with --format parquet: rows per row group (memory grows with it)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the export to this file")
-	out := fs.String("out", export.Stdout, "file to write (a directory for hostgraph), replaced atomically when complete (a device, FIFO or symbolic link is written in place); - writes to stdout (ndjson and csv only)")
+	out := fs.String("out", export.Stdout, "file to write (a directory for hostgraph), replaced atomically when complete (a device, FIFO or symbolic link is written in place); - writes to stdout (ndjson, csv and ranks only)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if *format == "ranks" {
-		// The ranks stored by the latest rank, of every host or domain.
-		if len(pos) > 0 {
-			return usagef("--format ranks exports the ranks of every host or domain: give no TARGET")
-		}
-		if *level != "" && *level != export.LevelHost && *level != export.LevelDomain && *level != levelPage {
-			return usagef("--level %q: use host, domain or page", *level)
-		}
-		var errs []error
-		f.selection(&errs)
-		if f.server == "" && *out != export.Stdout {
-			errs = append(errs, checkOutsideData("--out", *out, cmp.Or(f.data, DefaultDataDir)))
-		}
-		if err := errors.Join(errs...); err != nil {
-			return usageError{err}
-		}
-		api, closeAPI, err := f.open()
-		if err != nil {
-			return err
-		}
-		defer closeAPI()
-		return exportRanks(ctx, api, cmp.Or(*level, export.LevelHost), *out, stdout)
+	if *format == formatRanks {
+		return exportRanksCmd(ctx, fs, &f, pos, *level, *out, *compress, stdout, stderr)
 	}
 	var errs []error
 	var target string
@@ -75,8 +58,14 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	default:
 		errs = append(errs, fmt.Errorf("give at most one TARGET, not %d", len(pos)))
 	}
-	if *format == "" {
-		errs = append(errs, errors.New("--format is required: ndjson, csv, parquet or hostgraph"))
+	// The export package knows no ranks format: its own message would
+	// not offer it.
+	known := slices.Contains(export.Formats, *format)
+	switch {
+	case *format == "":
+		errs = append(errs, errors.New("--format is required: "+formatNames()))
+	case !known:
+		errs = append(errs, fmt.Errorf("unknown format %q: use %s", *format, formatNames()))
 	}
 	scope, filter := f.selection(&errs)
 	if target == "" && f.scope != "url" {
@@ -89,7 +78,7 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 		errs = append(errs, fmt.Errorf("--row-group-rows %d: must be positive", *rowGroup))
 	}
 	opts := export.Options{Format: *format, Level: *level, Out: *out, Stdout: stdout, Compress: *compress, RowGroupRows: *rowGroup}
-	if *format != "" {
+	if known {
 		if err := opts.Validate(); err != nil {
 			errs = append(errs, err)
 		}
@@ -163,17 +152,92 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	case err != nil:
 		return callError(err)
 	}
-	where := *out
-	if where == export.Stdout {
-		where = "stdout"
-	}
-	rate := float64(st.Rows) / max(st.Elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(stderr, "exported %d rows, %d bytes to %s in %v (%.0f rows/s)", st.Rows, st.Bytes, where, st.Elapsed.Round(time.Millisecond), rate)
+	printExported(stderr, st.Rows, st.Bytes, *out, st.Elapsed)
 	if *format == export.HostGraph {
 		fmt.Fprintf(stderr, "; %d vertices, %d edges", st.Vertices, st.Edges)
 	}
 	fmt.Fprintln(stderr)
 	return nil
+}
+
+// formatRanks is export's format beside export.Formats: the ranks stored
+// by the latest rank, in Common Crawl's layout.
+const formatRanks = "ranks"
+
+// formatNames lists the values of export --format for messages.
+func formatNames() string {
+	return strings.Join(export.Formats, ", ") + " or " + formatRanks
+}
+
+// ranksFlags are the flags of export --format ranks. The others select or
+// encode backlinks, and the stored ranks are written as they are.
+var ranksFlags = map[string]bool{
+	"data": true, "server": true, "token-file": true, "tls": true, "tls-ca": true, "insecure": true,
+	"format": true, "level": true, "out": true, "compress": true,
+}
+
+// exportRanksCmd is export --format ranks: the stored ranks of every
+// host, domain or page.
+func exportRanksCmd(ctx context.Context, fs *flag.FlagSet, f *queryFlags, pos []string, level, out, compress string, stdout, stderr io.Writer) error {
+	var errs []error
+	if len(pos) > 0 {
+		errs = append(errs, errors.New("--format ranks exports the ranks of every host, domain or page: give no TARGET"))
+	}
+	var ignored []string
+	fs.Visit(func(fl *flag.Flag) {
+		if !ranksFlags[fl.Name] {
+			ignored = append(ignored, "--"+fl.Name)
+		}
+	})
+	if len(ignored) > 0 {
+		verb := "do"
+		if len(ignored) == 1 {
+			verb = "does"
+		}
+		errs = append(errs, fmt.Errorf("--format ranks writes the stored ranks as they are: %s %s not apply to it", strings.Join(ignored, ", "), verb))
+	}
+	if level != "" && level != export.LevelHost && level != export.LevelDomain && level != levelPage {
+		errs = append(errs, fmt.Errorf("--level %q: use host, domain or page", level))
+	}
+	compress, err := checkCompression(out, compress)
+	errs = append(errs, err)
+	f.selection(&errs)
+	if out != export.Stdout {
+		// Not even checkOutFile's probe goes into the data directory.
+		var err error
+		if f.server == "" {
+			err = checkOutsideData("--out", out, cmp.Or(f.data, DefaultDataDir))
+		}
+		if err == nil {
+			err = checkOutFile("--out", out)
+		}
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err}
+	}
+	api, closeAPI, err := f.open()
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	start := time.Now()
+	rows, bytes, err := exportRanks(ctx, api, cmp.Or(level, export.LevelHost), out, compress, stdout)
+	if err != nil {
+		return err
+	}
+	printExported(stderr, int64(rows), bytes, out, time.Since(start))
+	fmt.Fprintln(stderr)
+	return nil
+}
+
+// printExported prints the summary of an export, without its line end.
+func printExported(w io.Writer, rows, bytes int64, out string, elapsed time.Duration) {
+	if out == export.Stdout {
+		out = "stdout"
+	}
+	rate := float64(rows) / max(elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(w, "exported %d rows, %d bytes to %s in %v (%.0f rows/s)", rows, bytes, out, elapsed.Round(time.Millisecond), rate)
 }
 
 // progress draws rows, rows/s and the elapsed time on stderr while an

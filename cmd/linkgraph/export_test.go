@@ -95,8 +95,8 @@ func TestExportCommandBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--format", "xml"}, `unknown format "xml"`},
-		{[]string{}, "--format is required"},
+		{[]string{"--format", "xml"}, `unknown format "xml": use ndjson, csv, parquet, hostgraph or ranks`},
+		{[]string{}, "--format is required: ndjson, csv, parquet, hostgraph or ranks"},
 		{[]string{"--format", "parquet", "--out", "-"}, "parquet cannot go to stdout"},
 		{[]string{"--format", "parquet"}, "parquet cannot go to stdout"},
 		{[]string{"--format", "hostgraph", "--out", "-"}, "hostgraph cannot go to stdout"},

@@ -7,12 +7,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/export"
@@ -39,7 +45,7 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	graph := fs.String("graph", "", "rank this host graph directory (from export --format hostgraph) instead of an index; needs --out")
 	level := fs.String("level", export.LevelHost, "with --out: write the ranks of hosts, of registrable domains or of pages (page needs --pages)")
 	pages := fs.Bool("pages", false, "also rank every page over the links between pages (one machine only: memory grows with the page graph)")
-	out := fs.String("out", "", "also write the ranks in Common Crawl's layout to this file (- for stdout)")
+	out := fs.String("out", "", "also write the ranks in Common Crawl's layout to this file (- for stdout), gzip- or zstd-compressed if it ends in .gz or .zst")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -84,6 +90,7 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	compress := ranksCompression(*out)
 	if *out != "" && *out != "-" {
 		// Before the ranking, which may take minutes, not after it.
 		if !cluster && *graph == "" && f.server == "" {
@@ -91,8 +98,8 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 				return err
 			}
 		}
-		if err := checkWritable(filepath.Dir(*out)); err != nil {
-			return fmt.Errorf("--out %s: %w", *out, err)
+		if err := checkOutFile("--out", *out); err != nil {
+			return err
 		}
 	}
 	start := time.Now()
@@ -103,7 +110,7 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		pr := g.PageRank(rank.DefaultDamping, 1e-9, 200)
 		hc := g.HarmonicCentrality(runtime.GOMAXPROCS(0))
-		if err := writeRanks(*out, stdout, names, hc, pr); err != nil {
+		if _, err := writeRanks(*out, stdout, compress, names, hc, pr); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "ranked %d nodes over %d links in %s\n", g.Nodes(), g.Edges(), time.Since(start).Round(time.Millisecond))
@@ -137,7 +144,8 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *out == "" {
 		return nil
 	}
-	return exportRanks(ctx, api, *level, *out, stdout)
+	_, _, err = exportRanks(ctx, api, *level, *out, compress, stdout)
+	return err
 }
 
 // connectCluster connects to the cluster's NATS servers and waits for its
@@ -159,8 +167,9 @@ func connectCluster(ctx context.Context, cf *clusterFlags, name string, timeout 
 // levelPage is --level page of rank and export --format ranks.
 const levelPage = "page"
 
-// exportRanks writes the stored ranks of a level in Common Crawl's layout.
-func exportRanks(ctx context.Context, api indexer.Ranker, level, out string, stdout io.Writer) error {
+// exportRanks writes the stored ranks of a level in Common Crawl's layout
+// and returns the ranks and bytes written.
+func exportRanks(ctx context.Context, api indexer.Ranker, level, out, compress string, stdout io.Writer) (rows int, bytes int64, err error) {
 	req := &lgv1.RanksRequest{Level: lgv1.RankLevel_RANK_LEVEL_HOST, PageSize: 10000}
 	switch level {
 	case export.LevelDomain:
@@ -173,10 +182,10 @@ func exportRanks(ctx context.Context, api indexer.Ranker, level, out string, std
 	for {
 		res, err := api.Ranks(ctx, req)
 		if err != nil {
-			return callError(err)
+			return 0, 0, callError(err)
 		}
 		if res.ComputedAt == nil {
-			return errors.New("the index has no ranks yet: run linkgraph rank first")
+			return 0, 0, errors.New("the index has no ranks yet: run linkgraph rank first")
 		}
 		for _, r := range res.Ranks {
 			names = append(names, r.Name)
@@ -188,63 +197,183 @@ func exportRanks(ctx context.Context, api indexer.Ranker, level, out string, std
 	}
 	if level == levelPage {
 		if len(names) == 0 {
-			return errors.New("the index has no page ranks: run linkgraph rank --pages")
+			return 0, 0, errors.New("the index has no page ranks: run linkgraph rank --pages")
 		}
-		return writeFile(out, stdout, func(w io.Writer) error { return rank.WritePageRanks(w, names, hc, pr) })
+		bytes, err = writeFile(out, stdout, compress, func(w io.Writer) error { return rank.WritePageRanks(w, names, hc, pr) })
+		return len(names), bytes, err
 	}
-	return writeRanks(out, stdout, names, hc, pr)
+	bytes, err = writeRanks(out, stdout, compress, names, hc, pr)
+	return len(names), bytes, err
 }
 
 // writeRanks writes ranks in Common Crawl's layout to path (- for stdout).
-func writeRanks(path string, stdout io.Writer, names []string, hc, pr []float64) error {
-	return writeFile(path, stdout, func(w io.Writer) error { return rank.WriteRanks(w, names, hc, pr) })
+func writeRanks(path string, stdout io.Writer, compress string, names []string, hc, pr []float64) (int64, error) {
+	return writeFile(path, stdout, compress, func(w io.Writer) error { return rank.WriteRanks(w, names, hc, pr) })
 }
 
-// writeFile writes path (- for stdout) through write, atomically.
-func writeFile(path string, stdout io.Writer, write func(io.Writer) error) error {
+// ranksCompression is the compression a ranks file's name asks for, as
+// for the NDJSON and CSV exports: gzip for .gz, zstd for .zst (Common
+// Crawl publishes its ranks as .txt.gz), else none.
+func ranksCompression(out string) string {
+	switch {
+	case strings.HasSuffix(out, ".gz"):
+		return export.Gzip
+	case strings.HasSuffix(out, ".zst"):
+		return export.Zstd
+	}
+	return export.None
+}
+
+// checkCompression checks --compress against --out as export does for
+// NDJSON and CSV, and returns the compression to write.
+func checkCompression(out, compress string) (string, error) {
+	switch compress {
+	case "":
+		if out == "-" {
+			return export.None, nil
+		}
+		return ranksCompression(out), nil
+	case export.None, export.Gzip, export.Zstd:
+	default:
+		return "", usagef("--compress %q: use none, gzip or zstd", compress)
+	}
+	if ext := ranksCompression(out); out != "-" && ext != export.None && ext != compress {
+		return "", usagef("--out %s names %s compression by its extension but --compress is %s: make them agree", out, ext, compress)
+	}
+	return compress, nil
+}
+
+// writeFile writes path (- for stdout) through write, compressed, and
+// returns the bytes written: atomically, unless path is written in place
+// (see export.OpenInPlace).
+func writeFile(path string, stdout io.Writer, compress string, write func(io.Writer) error) (int64, error) {
+	encode := func(w io.Writer) (int64, error) {
+		cw := &countingWriter{w: w}
+		zw, err := compressor(cw, compress)
+		if err != nil {
+			return 0, err
+		}
+		if err := write(zw); err != nil {
+			zw.Close()
+			return cw.n, err
+		}
+		err = zw.Close()
+		return cw.n, err
+	}
 	if path == "-" {
-		return write(stdout)
+		return encode(stdout)
 	}
 	f, err := export.OpenInPlace(path)
 	if err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return 0, fmt.Errorf("--out: %w", err)
 	}
 	if f == nil {
-		return writeFileAtomically(path, write)
+		return writeFileAtomically(path, encode)
 	}
 	defer f.Close()
-	if err := write(f); err != nil {
-		return err
+	n, err := encode(f)
+	if err != nil {
+		return n, err
 	}
-	return f.Close()
+	return n, f.Close()
 }
 
-// checkWritable reports whether files can be created in dir.
-func checkWritable(dir string) error {
-	f, err := os.CreateTemp(dir, ".linkgraph-rank-*")
+// compressor wraps w in the writer of a compression, at the speed the
+// NDJSON and CSV exports use.
+func compressor(w io.Writer, compress string) (io.WriteCloser, error) {
+	switch compress {
+	case export.Gzip:
+		return gzip.NewWriterLevel(w, gzip.BestSpeed)
+	case export.Zstd:
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	}
+	return nopCloser{w}, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// checkOutFile checks that a ranks file can be written at out (the value
+// of flag), so that a bad path fails at once rather than after the
+// ranking, naming the path given rather than a temporary file's: out is
+// written in place (a device, a pipe or a symbolic link, see
+// export.OpenInPlace), or its directory exists and takes new files.
+func checkOutFile(flag, out string) error {
+	if out == "-" {
+		return nil
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return usagef("%s %s is a directory; give a file path", flag, out)
+	}
+	if lst, err := os.Lstat(out); err == nil && !lst.Mode().IsRegular() {
+		return nil
+	}
+	dir := filepath.Dir(out)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, iofs.ErrNotExist):
+		return usagef("%s %s: directory %s does not exist; create it or write elsewhere", flag, out, dir)
+	case err != nil:
+		return usagef("%s %s: %w", flag, out, err)
+	case !st.IsDir():
+		return usagef("%s %s: %s is not a directory", flag, out, dir)
+	}
+	f, err := createHidden(dir)
 	if err != nil {
-		return err
+		var pe *iofs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // its path is the probe's, not the user's
+		}
+		return usagef("%s %s: cannot create files in %s: %w", flag, out, dir, err)
 	}
 	f.Close()
 	return os.Remove(f.Name())
 }
 
+// createHidden creates a hidden file in dir to write aside, with the mode
+// os.Create gives (0666 less the umask, as the other exports' files get)
+// rather than os.CreateTemp's 0600: a ranks file is for other users and
+// tools too.
+func createHidden(dir string) (*os.File, error) {
+	for {
+		name := filepath.Join(dir, ".linkgraph-rank-"+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, iofs.ErrExist) {
+			return f, err
+		}
+	}
+}
+
 // writeFileAtomically writes path through write: to a file beside it,
 // synced, then renamed over it, so a failure leaves no partial file.
-func writeFileAtomically(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".linkgraph-rank-*")
+func writeFileAtomically(path string, write func(io.Writer) (int64, error)) (int64, error) {
+	f, err := createHidden(filepath.Dir(path))
 	if err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return 0, fmt.Errorf("--out %s: %w", path, err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if err := write(f); err != nil {
-		return err
+	n, err := write(f)
+	if err != nil {
+		return n, err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return n, err
 	}
-	return os.Rename(f.Name(), path)
+	return n, os.Rename(f.Name(), path)
 }
 
 func (r remoteAPI) ComputeRanks(ctx context.Context, req *lgv1.ComputeRanksRequest) (*lgv1.ComputeRanksResponse, error) {

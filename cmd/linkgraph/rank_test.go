@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 func writeGzip(t *testing.T, path, text string) {
@@ -124,8 +128,11 @@ func TestRankIndex(t *testing.T) {
 	if code, exported, errOut := runCLI(t, "export", "--data", dir, "--format", "ranks", "--level", "page"); code != 0 || exported != pages {
 		t.Errorf("export --format ranks --level page: exit %d %s\n%s\nwant\n%s", code, errOut, exported, pages)
 	}
-	// An unwritable --out fails before any ranking, with exit 1.
-	if code, _, errOut := runCLI(t, "rank", "--data", dir, "--out", "/nonexistent-dir/ranks.tsv"); code != 1 || !strings.Contains(errOut, "--out /nonexistent-dir/ranks.tsv") || strings.Contains(errOut, "ranked") {
+	// An --out in a missing directory is a usage error found before any
+	// ranking, naming the path given, not that of a temporary file.
+	if code, _, errOut := runCLI(t, "rank", "--data", dir, "--out", "/nonexistent-dir/ranks.tsv"); code != 2 ||
+		!strings.Contains(errOut, "--out /nonexistent-dir/ranks.tsv: directory /nonexistent-dir does not exist") ||
+		strings.Contains(errOut, ".linkgraph-rank") || strings.Contains(errOut, "ranked") {
 		t.Errorf("rank --out into a missing directory: exit %d: %s", code, errOut)
 	}
 	for _, c := range [][]string{{"rank", "--level", "page", "--out", "x"}, {"rank", "--graph", dir, "--pages", "--out", "x"}, {"rank", "--graph", dir}, {"rank", "--out", "x", "--level", "page"}, {"rank", "--min-authority", "3"}, {"rank", "--out", "x", "--data", dir, "--graph", dir}, {"rank", "--data", dir, "--connect-timeout", "1s"}} {
@@ -161,5 +168,130 @@ func TestRankNATSUnreachable(t *testing.T) {
 	if took := time.Since(start); code != 1 || took > 10*time.Second ||
 		!strings.Contains(stderr.String(), "nats://127.0.0.1:1") || !strings.Contains(stderr.String(), "--connect-timeout") {
 		t.Errorf("rank --nats to nothing: exit %d after %v: %s", code, took.Round(time.Millisecond), stderr.String())
+	}
+}
+
+// Ranks files are compressed by their extension as the text exports
+// are, and get the mode those get (0666 less the umask), not 0600.
+func TestRanksFiles(t *testing.T) {
+	dir := buildQueryIndex(t)
+	out := t.TempDir()
+	plain := filepath.Join(out, "ranks.txt")
+	if code, _, errOut := runCLI(t, "rank", "--data", dir, "--out", plain); code != 0 {
+		t.Fatalf("rank: exit %d: %s", code, errOut)
+	}
+	want, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := os.OpenFile(filepath.Join(t.TempDir(), "ref"), os.O_CREATE|os.O_WRONLY, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refInfo, _ := ref.Stat()
+	ref.Close()
+	check := func(path, compress string) {
+		t.Helper()
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != refInfo.Mode() {
+			t.Errorf("%s: mode %v, want %v as os.Create gives", path, st.Mode(), refInfo.Mode())
+		}
+		raw, _ := os.ReadFile(path)
+		var r io.Reader = bytes.NewReader(raw)
+		switch compress {
+		case "gzip":
+			zr, err := gzip.NewReader(r)
+			if err != nil {
+				t.Fatalf("%s: not gzip: %v", path, err)
+			}
+			r = zr
+		case "zstd":
+			zr, err := zstd.NewReader(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer zr.Close()
+			r = zr
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s (%s): %v\n%s\nwant\n%s", path, compress, err, got, want)
+		}
+	}
+	check(plain, "none")
+	for _, c := range []struct {
+		args     []string
+		compress string
+	}{
+		{[]string{"rank", "--data", dir, "--out", "OUT/r.gz"}, "gzip"},
+		{[]string{"rank", "--data", dir, "--out", "OUT/r.zst"}, "zstd"},
+		{[]string{"export", "--data", dir, "--format", "ranks", "--out", "OUT/e.txt"}, "none"},
+		{[]string{"export", "--data", dir, "--format", "ranks", "--out", "OUT/e.txt.gz"}, "gzip"},
+		{[]string{"export", "--data", dir, "--format", "ranks", "--compress", "zstd", "--out", "OUT/ez.txt"}, "zstd"},
+	} {
+		args := slices.Clone(c.args)
+		for i := range args {
+			args[i] = strings.ReplaceAll(args[i], "OUT", out)
+		}
+		code, _, errOut := runCLI(t, args...)
+		if code != 0 {
+			t.Errorf("%q: exit %d: %s", args, code, errOut)
+			continue
+		}
+		if args[0] == "export" && !strings.Contains(errOut, "exported 2 rows, ") {
+			t.Errorf("%q: no summary: %q", args, errOut)
+		}
+		check(args[len(args)-1], c.compress)
+	}
+	// The same compression to stdout.
+	code, got, errOut := runCLI(t, "export", "--data", dir, "--format", "ranks", "--compress", "gzip")
+	if zr, err := gzip.NewReader(strings.NewReader(got)); code != 0 || err != nil {
+		t.Errorf("export --format ranks --compress gzip to stdout: exit %d %v: %s", code, err, errOut)
+	} else if plain, _ := io.ReadAll(zr); !bytes.Equal(plain, want) || !strings.Contains(errOut, "exported 2 rows, ") {
+		t.Errorf("export --format ranks --compress gzip to stdout: %q, stderr %q", plain, errOut)
+	}
+}
+
+// export --format ranks refuses what does not apply to it, naming it,
+// before it reads anything, and says what is wrong with a compression.
+func TestExportRanksBadInput(t *testing.T) {
+	dir := buildQueryIndex(t)
+	if code, _, errOut := runCLI(t, "rank", "--data", dir); code != 0 {
+		t.Fatalf("rank: exit %d: %s", code, errOut)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--follow-only"}, "--follow-only does not apply"},
+		{[]string{"--types", "a", "--state", "all", "--min-authority", "3"}, "--min-authority, --state, --types do not apply"},
+		{[]string{"--scope", "host"}, "--scope does not apply"},
+		{[]string{"--row-group-rows", "5", "--cpuprofile", "OUT/cpu"}, "--cpuprofile, --row-group-rows do not apply"},
+		{[]string{"--compress", "gzip", "--out", "OUT/r.zst"}, "names zstd compression by its extension but --compress is gzip"},
+		{[]string{"--compress", "none", "--out", "OUT/r.gz"}, "names gzip compression by its extension but --compress is none"},
+		{[]string{"--compress", "brotli"}, `--compress "brotli": use none, gzip or zstd`},
+		{[]string{"--level", "planet"}, `--level "planet": use host, domain or page`},
+		{[]string{"--out", "OUT/missing/r.txt"}, "directory OUT/missing does not exist"},
+		{[]string{"--out", "OUT"}, "is a directory"},
+		{[]string{"t.example"}, "give no TARGET"},
+	} {
+		out := t.TempDir()
+		args := []string{"export", "--data", dir, "--format", "ranks"}
+		for _, a := range c.args {
+			args = append(args, strings.ReplaceAll(a, "OUT", out))
+		}
+		code, stdout, stderr := runCLI(t, args...)
+		if want := strings.ReplaceAll(c.want, "OUT", out); code != 2 || !strings.Contains(stderr, want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 and %q", c.args, code, stderr, want)
+		}
+		if stdout != "" {
+			t.Errorf("%q: printed %q", c.args, stdout)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("%q: left %v behind", c.args, entries)
+		}
 	}
 }
