@@ -318,7 +318,7 @@ func classify(err error) (reason, detail string) {
 	var flateErr flate.CorruptInputError
 	switch {
 	case errors.Is(err, ErrPrivateAddress):
-		return "private_address", detail
+		return lgv1.ErrorReasonPrivateAddress, detail
 	case errors.As(err, &dnsErr):
 		return "dns", detail
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), isTimeout(err):

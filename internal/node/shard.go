@@ -73,8 +73,9 @@ func (s *Shard) Run(ctx context.Context) error {
 // unless it holds a page of the waiting batch, whose records it must read.
 //
 // Not every result is a page to record: a robots.txt result feeds the
-// frontier (rules, and the sitemaps it names), and a transient failure with
-// attempts left goes back to the queue instead.
+// frontier (rules, and the sitemaps it names), a fetch refused as a private
+// address is only counted, and a transient failure with attempts left goes
+// back to the queue instead.
 func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier func()) (func() error, error) {
 	results := make([]*lgv1.PageResult, 0, len(msgs))
 	conflict := false
@@ -125,6 +126,14 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 			if err := s.recordRobots(b, pr, publish); err != nil {
 				return fail(err)
 			}
+			continue
+		case pr.GetErrorReason() == lgv1.ErrorReasonPrivateAddress:
+			// The worker refused to connect, so the page was not fetched
+			// and its links are neither seen nor gone: recorded as a fetch
+			// error they would all be lost as host_unreachable. It counts
+			// as skipped, like the URLs of a host whose robots.txt was
+			// refused, and keeps its record and links.
+			b.Count(frontier.CounterSkipped(frontier.SkipPrivateAddress), 1)
 			continue
 		case s.fr.Retry(&lgv1.FetchTask{Url: pr.GetUrl(), Attempt: pr.GetAttempt()}, o):
 			if err := s.fr.Requeue(b, pending, &lgv1.FetchTask{Url: pr.GetUrl(), Depth: pr.GetDepth(), Kind: pr.GetKind(), Attempt: pr.GetAttempt() + 1}); err != nil {
