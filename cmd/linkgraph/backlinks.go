@@ -104,7 +104,7 @@ func (*outlinksCmd) synopsis() string { return "list the links of one page from 
 
 func (c *outlinksCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("outlinks", "outlinks [--data DIR | --server ADDR] [flags] URL", stderr)
-	var f queryFlags
+	f := queryFlags{latestOnly: true}
 	f.register(fs, false, true)
 	source, _, filter, err := f.parse(fs, args, "URL (the source page)")
 	if err != nil {

@@ -87,6 +87,9 @@ type queryFlags struct {
 	lostFrom, lostTo    string
 	minAuthority        int
 	withScope, withPage bool
+	// latestOnly leaves out the flags of lost links, for a command that
+	// lists one crawl's links (outlinks): set it before register.
+	latestOnly bool
 }
 
 // register adds the shared flags to fs; withScope adds --scope (not for
@@ -118,6 +121,9 @@ func (f *queryFlags) registerSelection(fs *flag.FlagSet, withScope bool) {
 	fs.StringVar(&f.lastFrom, "last-seen-from", "", "only links last seen at or after this time")
 	fs.StringVar(&f.lastTo, "last-seen-to", "", "only links last seen before this time (exclusive)")
 	fs.StringVar(&f.anchorContains, "anchor-contains", "", "only links whose anchor text contains this (case-insensitive)")
+	if f.latestOnly {
+		return
+	}
 	fs.BoolVar(&f.includeLost, "include-lost", false, "also links gone from the source's latest crawl (the same as --state all)")
 	fs.StringVar(&f.state, "state", "", "live (the default), lost (gone from the source's latest crawl) or all")
 	fs.StringVar(&f.lostFrom, "lost-from", "", "only links lost at or after this time (implies --state lost)")

@@ -392,6 +392,7 @@ func TestQueryCommandsUsageErrors(t *testing.T) {
 		{[]string{"stats", "--data", dir, "--scope", "domain", "--types", "nope", "t.example"}, `unknown link type "nope"`},
 		{[]string{"outlinks", "--data", dir, "--scope", "host", "http://b.example/"}, "scope"},
 		{[]string{"outlinks", "--data", dir}, "exactly one URL"},
+		{[]string{"outlinks", "--data", dir, "--state", "all", "http://b.example/"}, "-state"}, // not a flag of outlinks
 	} {
 		code, _, errOut := runCLI(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) {
