@@ -80,7 +80,7 @@ func (c *recrawlCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	defer n.Close()
-	count := func() (live, lost int, err error) {
+	count := func(ctx context.Context) (live, lost int, err error) {
 		res, err := n.Index().Summary(ctx, &lgv1.SummaryRequest{Target: target, Scope: scope, Filter: &lgv1.Filter{Internal: lgv1.InternalLinks_INTERNAL_LINKS_INCLUDE}})
 		if err != nil {
 			return 0, 0, err
@@ -91,9 +91,13 @@ func (c *recrawlCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 		}
 		return int(res.GetSummary().GetBacklinks()), int(all.GetSummary().GetBacklinks() - res.GetSummary().GetBacklinks()), nil
 	}
-	liveBefore, lostBefore, err := count()
+	liveBefore, lostBefore, err := count(ctx)
 	if err != nil {
 		return callError(indexer.Status(err))
+	}
+	countersBefore, err := n.Index().Counters()
+	if err != nil {
+		return err
 	}
 	queued, truncated, err := n.Recrawl(ctx, target, scope, *maxSources)
 	if err != nil {
@@ -106,15 +110,40 @@ func (c *recrawlCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 	if err := runUntilIdle(ctx, n); err != nil {
 		return err
 	}
-	liveAfter, lostAfter, err := count()
+	// An interrupted run has drained: what it did is in the index, and the
+	// summary reads it even though ctx is done.
+	liveAfter, lostAfter, err := count(context.WithoutCancel(ctx))
+	if err != nil {
+		return callError(indexer.Status(err))
+	}
+	countersAfter, err := n.Index().Counters()
 	if err != nil {
 		return err
 	}
+	var notFetched []string
+	var unfetched, refused int64
+	for _, reason := range []string{frontier.SkipPrivateAddress, frontier.SkipHostGivenUp} {
+		name := frontier.CounterSkipped(reason)
+		if d := countersAfter[name] - countersBefore[name]; d > 0 {
+			notFetched = append(notFetched, fmt.Sprintf("%s %d", reason, d))
+			unfetched += d
+			if reason == frontier.SkipPrivateAddress {
+				refused = d
+			}
+		}
+	}
 	state := "verified"
-	if ctx.Err() != nil {
-		state = "interrupted; run again to go on"
+	switch {
+	case ctx.Err() != nil:
+		state = "interrupted (run again with the same --data to go on)"
+	case unfetched > 0:
+		state = fmt.Sprintf("%d not fetched, their links left as they were", unfetched)
 	}
 	fmt.Fprintf(stdout, "recrawled %d source pages%s: %s\n", queued, truncatedNote(truncated), state)
+	fmt.Fprintf(stdout, "  not fetched     %s\n", orNone(notFetched))
+	if refused > 0 {
+		fmt.Fprintln(stdout, "                  (loopback and private addresses are refused: pass --allow-private-networks to fetch them)")
+	}
 	fmt.Fprintf(stdout, "  live backlinks  %d (were %d)\n  lost backlinks  %d (were %d)\n", liveAfter, liveBefore, lostAfter, lostBefore)
 	return nil
 }

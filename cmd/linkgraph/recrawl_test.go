@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,6 +222,155 @@ func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	}
 	for _, want := range []string{"recrawled 7 source pages", "live backlinks  5 (were 4)", "lost backlinks  6 (were 6)"} {
 		if !strings.Contains(out, want) {
+			t.Errorf("recrawl printed\n%s\nwant %q", out, want)
+		}
+	}
+}
+
+// verifiedSite serves three pages that link to t.example, and counts the
+// requests that reach it.
+func verifiedSite(t *testing.T) (site *changingSite, url string, hits *atomic.Int64) {
+	t.Helper()
+	site = &changingSite{pages: map[string]func(http.ResponseWriter, *http.Request){}}
+	hits = new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		site.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	site.set("/", html(`<a href="/a">a</a><a href="/b">b</a><a href="/c">c</a>`))
+	site.set("/a", html(`<a href="http://t.example/1">x1</a><a href="http://u.example/">u</a>`))
+	site.set("/b", html(`<a href="http://t.example/2">x2</a><a href="/">home</a>`))
+	site.set("/c", html(`<a href="http://t.example/3">x3</a>`))
+	return site, srv.URL, hits
+}
+
+// TestRecrawlRefusedPrivateAddressChangesNothing recrawls the sources of
+// links found on a loopback site without --allow-private-networks. The
+// guard refuses the fetches before connecting, which says nothing about
+// the pages: every link, to the target or not, stays live, and recrawl
+// reports the refusal instead of claiming the links verified. The guard
+// refuses the page itself when robots.txt is still valid from the crawl,
+// or robots.txt first when it is not; both must end the same.
+func TestRecrawlRefusedPrivateAddressChangesNothing(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		crawl []string
+	}{
+		{"page refused", nil},
+		{"robots.txt refused", []string{"--ignore-robots"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, url, hits := verifiedSite(t)
+			dir := t.TempDir()
+			args := append([]string{"crawl", "--data", dir, "--allow-private-networks", "--delay", "0"}, c.crawl...)
+			if code, out, errOut := runCLI(t, append(args, url+"/")...); code != 0 {
+				t.Fatalf("crawl: exit %d\n%s\n%s", code, out, errOut)
+			}
+			before := hits.Load()
+			code, out, errOut := runCLI(t, "recrawl", "--data", dir, "--scope", "host", "--delay", "0", "t.example")
+			if code != 0 {
+				t.Fatalf("recrawl: exit %d\n%s\n%s", code, out, errOut)
+			}
+			if n := hits.Load() - before; n != 0 {
+				t.Errorf("%d requests reached the loopback site without --allow-private-networks", n)
+			}
+			for _, want := range []string{
+				"recrawled 3 source pages: 3 not fetched", "not fetched     private_address 3",
+				"--allow-private-networks", "live backlinks  3 (were 3)", "lost backlinks  0 (were 0)",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("recrawl printed\n%s\nwant %q", out, want)
+				}
+			}
+			if strings.Contains(out, "verified") {
+				t.Errorf("recrawl claims links verified that it did not fetch:\n%s", out)
+			}
+			if !strings.Contains(errOut, "private address") {
+				t.Errorf("recrawl logged nothing of the refusal; stderr:\n%s", errOut)
+			}
+
+			db, err := store.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var live int
+			err = indexer.New(db, bus.DefaultShards).ScanEdges(t.Context(), func(b *lgv1.Backlink, ok bool) error {
+				if !ok {
+					t.Errorf("lost after a refused recrawl: %s -> %s (%s)", b.SourceUrl, b.TargetUrl, b.LostReason)
+				}
+				live++
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// / -> /a, /b, /c; /a -> x1, u; /b -> x2, /; /c -> x3.
+			if live != 8 {
+				t.Errorf("%d links after the recrawl, want the crawl's 8", live)
+			}
+		})
+	}
+}
+
+// TestRecrawlInterruptedPrintsSummary sends SIGINT to a recrawl while it
+// fetches: like an interrupted crawl it drains, prints what it did and how
+// to go on, and exits 0.
+func TestRecrawlInterruptedPrintsSummary(t *testing.T) {
+	site, url, _ := verifiedSite(t)
+	// Enough backlinks that counting them takes a scan long enough to
+	// check the context (every 256 rows), as on a real index.
+	for i, p := range []string{"/a", "/b", "/c"} {
+		var links strings.Builder
+		for j := range 100 {
+			fmt.Fprintf(&links, `<a href="http://t.example/%d">x</a>`, i*100+j)
+		}
+		site.set(p, html(links.String()))
+	}
+	dir := t.TempDir()
+	if code, out, errOut := runCLI(t, "crawl", "--data", dir, "--allow-private-networks", "--delay", "0", url+"/"); code != 0 {
+		t.Fatalf("crawl: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The recrawl's first fetch of a source waits until the signal is
+	// sent, so that the signal comes while a fetch is in flight.
+	fetching, signalled := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	slow := func(h func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			once.Do(func() { close(fetching) })
+			select {
+			case <-signalled:
+			case <-time.After(10 * time.Second):
+			}
+			h(w, r)
+		}
+	}
+	site.mu.Lock()
+	for _, p := range []string{"/a", "/b", "/c"} {
+		site.pages[p] = slow(site.pages[p])
+	}
+	site.mu.Unlock()
+	cmd, out := startCLI(t, "recrawl", "--data", dir, "--scope", "host", "--allow-private-networks", "--delay", "0", "--workers", "1", "t.example")
+	select {
+	case <-fetching:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("no source page fetched after 30s:\n%s", out)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(signalled)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit %d after SIGINT, want 0 as an interrupted crawl:\n%s", code, out)
+	}
+	for _, want := range []string{"recrawled 3 source pages: interrupted (run again with the same --data to go on)",
+		"live backlinks  300 (were 300)", "lost backlinks  0 (were 0)"} {
+		if !strings.Contains(out.String(), want) {
 			t.Errorf("recrawl printed\n%s\nwant %q", out, want)
 		}
 	}
