@@ -152,6 +152,9 @@ func (f *crawlFlags) startProfile() (stop func(), err error) {
 	if f.cpuprofile == "" {
 		return func() {}, nil
 	}
+	if err := checkOutsideData("--cpuprofile", f.cpuprofile, f.data); err != nil {
+		return nil, err
+	}
 	out, err := os.Create(f.cpuprofile)
 	if err != nil {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)

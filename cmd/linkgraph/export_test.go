@@ -338,10 +338,13 @@ func TestOutputInsideDataRefused(t *testing.T) {
 		{"rank", "--data", data, "--out", ssts[0]},
 		{"rank", "--data", dataLink, "--out", filepath.Join(data, "ranks.txt")},
 		{"rank", "--data", data, "--out", dangling},
+		{"crawl", "--data", data, "--cpuprofile", filepath.Join(data, "index", "CURRENT"), "http://127.0.0.1:1/"},
+		{"generate", "--data", filepath.Join(data, "new"), "--edges", "1000", "--hub-backlinks", "0", "--domain-backlinks", "0", "--samples", "0",
+			"--cpuprofile", filepath.Join(data, "new", "cpu.prof")},
 	} {
 		code, _, errOut := runCLI(t, args...)
 		if code != 2 || !strings.Contains(errOut, "is inside the data directory") || strings.Contains(errOut, "exported") || strings.Contains(errOut, "ranked") {
-			t.Errorf("%q: exit %d: %s", args[1:], code, errOut)
+			t.Errorf("%q: exit %d: %s", args, code, errOut)
 		}
 	}
 	if after := snapshotTree(t, data); !slices.Equal(after, before) {

@@ -67,6 +67,11 @@ func (c *generateCmd) run(ctx context.Context, args []string, stdout, stderr io.
 	if _, err := os.Stat(filepath.Join(*data, "index")); err == nil {
 		return usagef("--data %s already holds an index; generate into a new directory", *data)
 	}
+	if *cpuprofile != "" {
+		if err := checkOutsideData("--cpuprofile", *cpuprofile, *data); err != nil {
+			return err
+		}
+	}
 	w, err := graphgen.New(graphgen.Config{Seed: *seed, Edges: *edges, HubBacklinks: *hub, DomainBacklinks: *dom})
 	if errors.Is(err, graphgen.ErrConfig) {
 		return usagef("%w (see --edges, --hub-backlinks and --domain-backlinks)", err)
