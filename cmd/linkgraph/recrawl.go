@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -26,9 +28,13 @@ func (c *recrawlCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 	fs := newFlagSet("recrawl", "recrawl [--data DIR | --server ADDR] [--scope S] [flags] TARGET", stderr)
 	q := queryFlags{format: "table"} // it prints a summary, not rows
 	q.registerSelection(fs, true)
+	maxSources := fs.Int("max-sources", indexer.DefaultRecrawlSources, fmt.Sprintf("fetch at most this many source pages (1..%d)", indexer.MaxRecrawlSources))
+	// The flags registered after these configure the local fetches, which
+	// a recrawl through --server leaves to the server.
+	remote := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { remote[f.Name] = true })
 	var ff fetchFlags
 	ff.register(fs, 8)
-	maxSources := fs.Int("max-sources", indexer.DefaultRecrawlSources, fmt.Sprintf("fetch at most this many source pages (1..%d)", indexer.MaxRecrawlSources))
 	delay := fs.Duration("delay", frontier.DefaultDelay, "with --data: least time between the end of one request to a host and the start of the next")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	target, scope, filter, err := q.parse(fs, args, targetArg)
@@ -40,6 +46,18 @@ func (c *recrawlCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 	}
 	if *maxSources < 1 || *maxSources > indexer.MaxRecrawlSources {
 		return usagef("--max-sources %d: must be between 1 and %d", *maxSources, indexer.MaxRecrawlSources)
+	}
+	if q.server != "" {
+		// Silently ignored, a local setting would mislead.
+		var local []string
+		fs.Visit(func(f *flag.Flag) {
+			if !remote[f.Name] {
+				local = append(local, "--"+f.Name)
+			}
+		})
+		if len(local) > 0 {
+			return usagef("%s: not with --server, whose fetches use the server's settings (they apply with --data)", strings.Join(local, ", "))
+		}
 	}
 	req := &lgv1.RecrawlRequest{Target: target, Scope: scope, MaxSources: int32(*maxSources)}
 	if q.server != "" {

@@ -375,3 +375,29 @@ func TestRecrawlInterruptedPrintsSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestRecrawlServerRefusesLocalFlags: with --server the server fetches
+// with its own settings, so the flags of recrawl's own fetches are usage
+// errors rather than silently ignored.
+func TestRecrawlServerRefusesLocalFlags(t *testing.T) {
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--delay", "5s"}, "--delay: not with --server"},
+		{[]string{"--workers", "2", "--allow-private-networks", "--timeout", "1s"}, "--allow-private-networks, --timeout, --workers: not with --server"},
+		{[]string{"--log-level", "debug", "--max-body", "1MiB", "--user-agent", "x"}, "--log-level, --max-body, --user-agent: not with --server"},
+	} {
+		args := append(append([]string{"recrawl", "--server", "127.0.0.1:1"}, c.flags...), "http://t.example/")
+		code, _, errOut := runCLI(t, args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 mentioning %q", args, code, errOut, c.want)
+		}
+	}
+	// The flags that say what to recrawl go to the server: no usage error,
+	// only the failed call to a port where nothing listens.
+	args := []string{"recrawl", "--server", "127.0.0.1:1", "--scope", "host", "--max-sources", "5", "t.example"}
+	if code, _, errOut := runCLI(t, args...); code != 1 {
+		t.Errorf("%q: exit %d, stderr %q; want exit 1 (nothing listens)", args, code, errOut)
+	}
+}
