@@ -1,12 +1,14 @@
 package export
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // An export's files are written aside and appear under their name only
@@ -79,11 +81,20 @@ func createAside(dir string) (*asideFile, error) {
 // createNamed creates an aside file as a hidden temporary file, where no
 // unnamed one can be had.
 func createNamed(dir string) (*asideFile, error) {
-	f, err := os.CreateTemp(dir, tmpPattern)
-	if err != nil {
-		return nil, err
+	// Not os.CreateTemp: its 0600 would stay with the published file,
+	// where the unnamed file gets 0666 less the umask, as a shell's > does.
+	for range 100 {
+		name := filepath.Join(dir, strings.Replace(tmpPattern, "*", rand.Text(), 1))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &asideFile{File: f, named: name}, nil
 	}
-	return &asideFile{File: f, named: f.Name()}, nil
+	return nil, fmt.Errorf("cannot find an unused temporary name in %s", dir)
 }
 
 // createScratch creates a file in dir that is never published (sort

@@ -52,6 +52,17 @@ func TestAsideFiles(t *testing.T) {
 			if raw, _ := os.ReadFile(out); string(raw) != "new" {
 				t.Fatalf("published %q", raw)
 			}
+			// The mode a shell's > would give (0666 less the umask).
+			probe := filepath.Join(t.TempDir(), "probe")
+			pf, err := os.OpenFile(probe, os.O_CREATE|os.O_WRONLY, 0o666)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pf.Close()
+			want, _ := os.Stat(probe)
+			if got, err := os.Stat(out); err != nil || got.Mode().Perm() != want.Mode().Perm() {
+				t.Errorf("published with mode %v (%v), want %v", got.Mode().Perm(), err, want.Mode().Perm())
+			}
 			graph := filepath.Join(dir, "graph")
 			for _, content := range []string{"first", "second"} {
 				files := map[string]*asideFile{"a": create(content + "a"), "b": create(content + "b")}
