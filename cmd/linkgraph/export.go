@@ -74,10 +74,16 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	if target == "" && f.internal == "exclude" {
 		errs = append(errs, errors.New("--internal exclude needs a TARGET: internal to which domain?"))
 	}
-	if *rowGroup < 1 {
+	rowGroupGiven := false
+	fs.Visit(func(fl *flag.Flag) { rowGroupGiven = rowGroupGiven || fl.Name == "row-group-rows" })
+	switch {
+	case rowGroupGiven && known && *format != export.Parquet:
+		errs = append(errs, fmt.Errorf("--row-group-rows applies to --format parquet, not %s", *format))
+	case *rowGroup < 1:
 		errs = append(errs, fmt.Errorf("--row-group-rows %d: must be positive", *rowGroup))
 	}
-	opts := export.Options{Format: *format, Level: *level, Out: *out, Stdout: stdout, Compress: *compress, RowGroupRows: *rowGroup}
+	// A bad count is told above; the export's own check would tell it again.
+	opts := export.Options{Format: *format, Level: *level, Out: *out, Stdout: stdout, Compress: *compress, RowGroupRows: max(*rowGroup, 0)}
 	if known {
 		if err := opts.Validate(); err != nil {
 			errs = append(errs, err)
@@ -149,6 +155,8 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	switch {
 	case errors.Is(err, indexer.ErrInvalidArgument):
 		return usageError{err}
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("interrupted after %d rows: the export is incomplete (a file at --out is left as it was)", st.Rows)
 	case err != nil:
 		return callError(err)
 	}

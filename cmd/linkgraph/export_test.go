@@ -109,6 +109,7 @@ func TestExportCommandBadInput(t *testing.T) {
 		{[]string{"--format", "csv", "--types", "nope"}, `unknown link type "nope"`},
 		{[]string{"--format", "csv", "--out", "OUT/x.csv", "not a url"}, "not a url"},
 		{[]string{"--format", "csv", "a", "b"}, "at most one TARGET"},
+		{[]string{"--format", "csv", "--row-group-rows", "5", "--out", "OUT/x.csv"}, "--row-group-rows applies to --format parquet, not csv"},
 	} {
 		out := t.TempDir()
 		args := []string{"export", "--data", dir}
@@ -125,6 +126,11 @@ func TestExportCommandBadInput(t *testing.T) {
 		if entries, _ := os.ReadDir(out); len(entries) != 0 {
 			t.Errorf("%q: left %v behind", c.args, entries)
 		}
+	}
+	// A bad row group size is told once, not again by the export's check.
+	_, _, stderr := runCLI(t, "export", "--data", dir, "--format", "parquet", "--row-group-rows", "-5", "--out", filepath.Join(t.TempDir(), "x.parquet"))
+	if lines := strings.Count(stderr, "\n"); !strings.Contains(stderr, "--row-group-rows -5: must be positive") || lines != 2 {
+		t.Errorf("--row-group-rows -5: %q, want the one error and the hint", stderr)
 	}
 }
 
@@ -238,8 +244,8 @@ func TestExportKilledLeavesNothing(t *testing.T) {
 			switch {
 			case sig == syscall.SIGKILL && code != -1:
 				t.Errorf("%s: SIGKILL: exit %d (%v)", format, code, err)
-			case sig == syscall.SIGINT && code != 1:
-				t.Errorf("%s: SIGINT: exit %d, want 1: %s", format, code, stderr)
+			case sig == syscall.SIGINT && (code != 1 || !strings.Contains(stderr.String(), "interrupted after")):
+				t.Errorf("%s: SIGINT: exit %d, want 1 saying interrupted: %s", format, code, stderr)
 			}
 			if entries, _ := os.ReadDir(out); len(entries) != 0 {
 				t.Errorf("%s killed by %v: left %v behind; stderr: %s", format, sig, entries, stderr)
