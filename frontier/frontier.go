@@ -268,10 +268,11 @@ type host struct {
 	robots         *robots // nil: not known yet
 	robotsInFlight bool
 	robotsFails    int
-	fails          int    // consecutive failed fetches
-	givenUp        string // reason the host was given up, "" if not
-	givenUpSkip    string // skip reason of its URLs, if not SkipHostGivenUp
-	admitted       int64  // URLs ever queued, for MaxPagesPerHost; -1 unknown
+	fails          int       // consecutive failed fetches
+	givenUp        string    // reason the host was given up, "" if not
+	givenUpSkip    string    // skip reason of its URLs, if not SkipHostGivenUp
+	givenUpAt      time.Time // a host given up for failures is tried again MinRevisit later
+	admitted       int64     // URLs ever queued, for MaxPagesPerHost; -1 unknown
 }
 
 type queuedTask struct {
@@ -641,6 +642,7 @@ func (f *Frontier) Done(o Outcome) {
 				h.givenUp, h.givenUpSkip = givenUpPrivate, SkipPrivateAddress
 			case h.robotsFails >= f.cfg.MaxAttempts:
 				h.givenUp = fmt.Sprintf("robots.txt unreachable after %d attempts, last: %s", h.robotsFails, describe(o))
+				h.givenUpAt = now
 			}
 			if h.givenUp != "" {
 				h.nextAt = now
@@ -672,6 +674,7 @@ func (f *Frontier) Done(o Outcome) {
 		}
 		if h.fails >= f.cfg.MaxHostFailures && h.givenUp == "" {
 			h.givenUp = fmt.Sprintf("%d consecutive failures, last: %s", h.fails, describe(o))
+			h.givenUpAt = now
 			f.log.Warn("giving up host", "host", h.key, "reason", h.givenUp)
 		}
 	case o.ErrorReason == "":
@@ -841,6 +844,14 @@ func (f *Frontier) take() (out, drops []queuedTask, wait time.Duration) {
 		}
 		if qt.task == nil {
 			continue
+		}
+		if h.givenUp != "" && h.givenUpSkip == "" && f.cfg.MinRevisit > 0 && !now.Before(h.givenUpAt.Add(f.cfg.MinRevisit)) {
+			// A host given up for failures may be back by the time its
+			// pages' revisits come round again (they are kept, see
+			// keepRevisit): try it afresh rather than never. A private
+			// address stays refused for as long as the process runs.
+			f.log.Info("trying given-up host again", "host", h.key, "given_up", h.givenUp)
+			h.givenUp, h.fails, h.robotsFails = "", 0, 0
 		}
 		if h.givenUp != "" {
 			qt.reason = cmp.Or(h.givenUpSkip, SkipHostGivenUp)
@@ -1015,6 +1026,7 @@ func (f *Frontier) release(ctx context.Context, batch, drops []queuedTask) error
 	}
 	b := f.db.NewWriteBatch()
 	defer b.Close()
+	var dues []int64
 	for _, qt := range append(batch, drops...) {
 		if qt.key == nil {
 			continue
@@ -1022,11 +1034,28 @@ func (f *Frontier) release(ctx context.Context, batch, drops []queuedTask) error
 		if err := b.Delete(qt.key, nil); err != nil {
 			return err
 		}
-		if qt.reason != "" {
-			b.Count(CounterSkipped(qt.reason), 1)
+		if qt.reason == "" {
+			continue
 		}
+		b.Count(CounterSkipped(qt.reason), 1)
+		if qt.task.GetRevisit() && qt.reason == SkipRobotsDisallowed {
+			continue // its result, published above, schedules it
+		}
+		// A page fetched before keeps its revisit, in the batch that
+		// takes it off the queue, so a crash cannot lose it either.
+		due, err := f.keepRevisit(b, qt.task)
+		if err != nil {
+			return err
+		}
+		dues = append(dues, due)
 	}
-	return b.Commit()
+	if err := b.Commit(); err != nil {
+		return fmt.Errorf("frontier: cannot take released tasks off their queues: %w", err)
+	}
+	for _, due := range dues {
+		f.noteDue(due)
+	}
+	return nil
 }
 
 // forget takes back the in-flight mark of a task that was not released.

@@ -100,15 +100,99 @@ func (f *Frontier) ScheduleRevisit(b *store.Batch, pr *lgv1.PageResult, changed 
 	if err := b.Set(sk, binary.AppendUvarint(state, uint64(due)), nil); err != nil {
 		return err
 	}
+	f.noteDue(due)
+	return nil
+}
+
+// KeepRevisit keeps, within b, the revisit schedule of a page whose fetch
+// was refused before it reached the server (pr's error reason is
+// private_address), as the frontier does for the revisits it drops itself:
+// the page was not fetched, so it must come back later rather than never.
+func (f *Frontier) KeepRevisit(b *store.Batch, pr *lgv1.PageResult) error {
+	due, err := f.keepRevisit(b, &lgv1.FetchTask{Url: pr.GetUrl(), Depth: pr.GetDepth(), Kind: pr.GetKind()})
+	if err != nil {
+		return err
+	}
+	f.noteDue(due)
+	return nil
+}
+
+// keepRevisit schedules again, within b, the revisit of a page that left
+// its host queue without a fetch or a recorded result (its host given up or
+// refused as a private address) and returns the new due time (Unix ms), or
+// 0 if it needs none. promoteDue deleted the schedule entry when it queued
+// the page, so without this the page would never be visited again. A page
+// never fetched has no interval and gets nothing (no fetch, no revisit). A
+// schedule taken early (RevisitNow) is restored as it was; a due one moves
+// on as if the page had not changed, by its interval grown by half within
+// the bounds: a host that stays unreachable is tried less and less often,
+// but never given up for good.
+func (f *Frontier) keepRevisit(b *store.Batch, task *lgv1.FetchTask) (int64, error) {
+	if f.cfg.Revisit < 0 || task.GetKind() == lgv1.FetchKind_FETCH_KIND_ROBOTS {
+		return 0, nil
+	}
+	sk := seenKey(task.GetUrl())
+	raw, closer, err := b.Get(sk)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("frontier: cannot read the revisit state of %s: %w", task.GetUrl(), err)
+	}
+	iv, n := binary.Uvarint(raw)
+	var oldDue uint64
+	if n > 0 {
+		oldDue, _ = binary.Uvarint(raw[n:])
+	}
+	closer.Close()
+	if n <= 0 || iv == 0 {
+		return 0, nil
+	}
+	surt := urlnorm.SURT(task.GetUrl())
+	if oldDue != 0 {
+		if _, closer, err := b.Get(revisitKey(int64(oldDue), surt)); err == nil {
+			closer.Close()
+			return 0, nil // scheduled again meanwhile (fetched, or kept already)
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return 0, fmt.Errorf("frontier: cannot read the revisit of %s: %w", task.GetUrl(), err)
+		}
+	}
+	interval := time.Duration(iv) * time.Millisecond
+	due := int64(oldDue)
+	if now := f.now(); due <= now.UnixMilli() {
+		interval = min(max(interval+interval/2, f.cfg.MinRevisit), f.cfg.MaxRevisit)
+		due = now.Add(interval).UnixMilli()
+	}
+	data, err := proto.Marshal(&lgv1.FetchTask{
+		Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Revisit: true,
+		Etag: task.GetEtag(), LastModified: task.GetLastModified(),
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := b.Set(revisitKey(due, surt), data, nil); err != nil {
+		return 0, err
+	}
+	state := binary.AppendUvarint(nil, uint64(interval.Milliseconds()))
+	if err := b.Set(sk, binary.AppendUvarint(state, uint64(due)), nil); err != nil {
+		return 0, err
+	}
+	return due, nil
+}
+
+// noteDue makes a revisit scheduled at due (Unix ms; 0: none) known to
+// Run's timer.
+func (f *Frontier) noteDue(due int64) {
+	if due == 0 {
+		return
+	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.nextDue == 0 || due < f.nextDue {
 		f.nextDue = due
 	}
 	if f.promoting && due < f.promotingMin {
 		f.promotingMin = due
 	}
-	f.mu.Unlock()
-	return nil
 }
 
 // promoteDue moves the revisits due by now into their host queues and

@@ -1,11 +1,17 @@
 package frontier
 
 import (
+	"encoding/binary"
+	"maps"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/store"
 )
 
 // fetched records a fetch of url at the fixture's time and schedules its
@@ -133,5 +139,122 @@ func TestRevisitDisallowedByRobots(t *testing.T) {
 	res := fx.pub.results[before:]
 	if len(res) != 1 || res[0].GetUrl() != "http://a.example/p" || res[0].GetErrorReason() != lgv1.ErrorReasonRobotsDisallowed {
 		t.Fatalf("published results %v, want one robots_disallowed result for the page", res)
+	}
+}
+
+// scheduled lists the revisit schedule on disk: URL -> due time.
+func (fx *fixture) scheduled() map[string]time.Time {
+	fx.t.Helper()
+	it, err := fx.db.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixRevisit}, UpperBound: []byte{store.PrefixRevisit + 1}})
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	defer it.Close()
+	out := make(map[string]time.Time)
+	for it.First(); it.Valid(); it.Next() {
+		task := &lgv1.FetchTask{}
+		if err := proto.Unmarshal(it.Value(), task); err != nil {
+			fx.t.Fatal(err)
+		}
+		out[task.GetUrl()] = time.UnixMilli(int64(binary.BigEndian.Uint64(it.Key()[1:9])))
+	}
+	if err := it.Error(); err != nil {
+		fx.t.Fatal(err)
+	}
+	return out
+}
+
+// A due revisit that ends without a fetch keeps its page scheduled: dropped
+// because its host was given up after failures or refused as a private
+// address, or refused by the worker itself, it comes back after its
+// interval grown by half; taken early by RevisitNow (recrawl) and dropped,
+// it keeps its old due time. A host given up for failures is tried again
+// when they come back; a private one stays refused.
+func TestRevisitKeptWhenNotFetched(t *testing.T) {
+	fx := newFixture(t, t.TempDir(), Config{Scope: ScopeAll, Revisit: 10 * time.Hour, MinRevisit: 4 * time.Hour, MaxRevisit: 40 * time.Hour,
+		RetryBackoff: time.Second, MaxBackoff: time.Second, MaxHostFailures: 1})
+	fx.offer(0, true, "http://a.example/p", "http://a.example/q", "http://b.example/r", "http://b.example/s")
+	for range 2 {
+		for _, u := range fx.step() {
+			fx.fetched(u, false, `"`+u[len(u)-1:]+`"`)
+		}
+	}
+	fx.now = fx.now.Add(10 * time.Hour)
+	if n := fx.promote(); n != 4 {
+		t.Fatalf("%d revisits promoted, want 4", n)
+	}
+	if got := slices.Sorted(slices.Values(fx.step())); !slices.Equal(got, []string{"http://a.example/p", "http://b.example/r"}) {
+		t.Fatalf("released %q, want one page per host", got)
+	}
+	// a.example fails and is given up (the shard records p's failure, which
+	// schedules it); the worker refuses b.example/r as a private address.
+	fx.f.Done(Outcome{URL: "http://a.example/p", ErrorReason: "refused"})
+	refused := &lgv1.PageResult{Url: "http://b.example/r", ErrorReason: lgv1.ErrorReasonPrivateAddress}
+	b := fx.db.NewWriteBatch()
+	if err := fx.f.KeepRevisit(b, refused); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	fx.f.Done(Outcome{URL: refused.GetUrl(), ErrorReason: refused.GetErrorReason()})
+	fx.now = fx.now.Add(time.Second)
+	if got := fx.step(); len(got) != 0 {
+		t.Fatalf("released %q from given-up hosts", got)
+	}
+	dropped := fx.now
+	later := dropped.Add(15 * time.Hour).Truncate(time.Millisecond) // 10h grown by half
+	want := map[string]time.Time{
+		"http://a.example/q": later,
+		"http://b.example/r": dropped.Add(-time.Second).Add(15 * time.Hour),
+		"http://b.example/s": later,
+	}
+	if got := fx.scheduled(); !maps.Equal(got, want) {
+		t.Fatalf("schedule after the drops %v, want %v", got, want)
+	}
+
+	// A recrawl takes s early; refused again, s keeps its due time.
+	fx.now = fx.now.Add(time.Hour)
+	rb := fx.db.NewWriteBatch()
+	p := NewPending()
+	if err := fx.f.RevisitNow(rb, p, "http://b.example/s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	rb.Close()
+	fx.f.Committed(p)
+	if got := fx.step(); len(got) != 0 {
+		t.Fatalf("released %q from a host refused as private", got)
+	}
+	if got := fx.scheduled(); !maps.Equal(got, want) {
+		t.Fatalf("schedule after a refused recrawl %v, want %v", got, want)
+	}
+
+	// The schedule is on disk: a restarted frontier finds it.
+	f2, err := Open(fx.db, fx.f.cfg, fx.pub, fx.f.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f2.nextDue != want["http://b.example/r"].UnixMilli() {
+		t.Fatalf("restarted frontier's next revisit at %v, want %v", time.UnixMilli(f2.nextDue), want["http://b.example/r"])
+	}
+
+	fx.now = later
+	if n := fx.promote(); n != 3 {
+		t.Fatalf("%d kept revisits promoted when due, want 3", n)
+	}
+	before := len(fx.pub.tasks)
+	if got := fx.step(); !slices.Equal(got, []string{"http://a.example/q"}) {
+		t.Fatalf("released %q, want a.example/q (its host tried again, b.example still refused)", got)
+	}
+	if task := fx.pub.tasks[before]; !task.GetRevisit() || task.GetEtag() != `"q"` {
+		t.Fatalf("kept revisit released as %v, want a revisit with its etag", task)
+	}
+	// Still unreachable, b.example's pages move on by half again: 22.5h.
+	if got := fx.scheduled()["http://b.example/s"]; !got.Equal(later.Add(22*time.Hour + 30*time.Minute)) {
+		t.Fatalf("b.example/s scheduled at %v after a second drop, want %v", got, later.Add(22*time.Hour+30*time.Minute))
 	}
 }

@@ -132,8 +132,11 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 			// and its links are neither seen nor gone: recorded as a fetch
 			// error they would all be lost as host_unreachable. It counts
 			// as skipped, like the URLs of a host whose robots.txt was
-			// refused, and keeps its record and links.
+			// refused, and keeps its record and links, and its revisit.
 			b.Count(frontier.CounterSkipped(frontier.SkipPrivateAddress), 1)
+			if err := s.fr.KeepRevisit(b, pr); err != nil {
+				return fail(err)
+			}
 			continue
 		case s.fr.Retry(&lgv1.FetchTask{Url: pr.GetUrl(), Attempt: pr.GetAttempt()}, o):
 			if err := s.fr.Requeue(b, pending, &lgv1.FetchTask{Url: pr.GetUrl(), Depth: pr.GetDepth(), Kind: pr.GetKind(), Attempt: pr.GetAttempt() + 1}); err != nil {
