@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -114,7 +115,10 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 				usage()
 				return nil, err
 			}
-			return nil, usageError{err}
+			// The flag package names flags with one dash; every other
+			// message, and the help, with two.
+			msg := strings.NewReplacer("for flag -", "for flag --", "not defined: -", "not defined: --", "flag needs an argument: -", "flag needs an argument: --").Replace(err.Error())
+			return nil, usageError{errors.New(msg)}
 		}
 		if fs.NArg() == 0 {
 			return pos, nil
