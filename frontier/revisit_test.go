@@ -199,7 +199,8 @@ func TestRevisitKeptWhenNotFetched(t *testing.T) {
 	}
 	b.Close()
 	fx.f.Done(Outcome{URL: refused.GetUrl(), ErrorReason: refused.GetErrorReason()})
-	fx.now = fx.now.Add(time.Second)
+	// Past a.example's backoff, jitter included (up to 1.25 MaxBackoff).
+	fx.now = fx.now.Add(2 * time.Second)
 	if got := fx.step(); len(got) != 0 {
 		t.Fatalf("released %q from given-up hosts", got)
 	}
@@ -207,7 +208,7 @@ func TestRevisitKeptWhenNotFetched(t *testing.T) {
 	later := dropped.Add(15 * time.Hour).Truncate(time.Millisecond) // 10h grown by half
 	want := map[string]time.Time{
 		"http://a.example/q": later,
-		"http://b.example/r": dropped.Add(-time.Second).Add(15 * time.Hour),
+		"http://b.example/r": dropped.Add(-2 * time.Second).Add(15 * time.Hour),
 		"http://b.example/s": later,
 	}
 	if got := fx.scheduled(); !maps.Equal(got, want) {
