@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -26,7 +27,18 @@ type opsServer struct {
 	lis   net.Listener
 	srv   *http.Server
 	tls   *tls.Config
+	// grace is how long requests in flight may run once shutdown starts
+	// (default opsGrace).
+	grace time.Duration
 }
+
+// Defaults of the ops server: a keep-alive connection idle for opsIdle is
+// closed, so that idle clients cannot hold every file descriptor; requests
+// in flight when shutdown starts get opsGrace to finish.
+const (
+	opsIdle  = 2 * time.Minute
+	opsGrace = 5 * time.Second
+)
 
 // listenOps listens on addr at once, so that probes get answers while the
 // process is still starting; tlsConfig, if not nil, serves HTTPS.
@@ -35,7 +47,7 @@ func listenOps(flagName, addr string, tlsConfig *tls.Config) (*opsServer, error)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s %s: %w", flagName, addr, err)
 	}
-	o := &opsServer{Mux: http.NewServeMux(), Reg: prometheus.NewRegistry(), lis: lis, tls: tlsConfig}
+	o := &opsServer{Mux: http.NewServeMux(), Reg: prometheus.NewRegistry(), lis: lis, tls: tlsConfig, grace: opsGrace}
 	o.Reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	o.Mux.Handle("GET /metrics", promhttp.HandlerFor(o.Reg, promhttp.HandlerOpts{}))
 	o.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -46,7 +58,7 @@ func listenOps(flagName, addr string, tlsConfig *tls.Config) (*opsServer, error)
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	o.srv = &http.Server{Handler: o.Mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig}
+	o.srv = &http.Server{Handler: o.Mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: opsIdle, TLSConfig: tlsConfig}
 	return o, nil
 }
 
@@ -56,7 +68,9 @@ func (o *opsServer) Addr() net.Addr { return o.lis.Addr() }
 func (o *opsServer) setReady(r bool) { o.ready.Store(r) }
 
 // run serves until ctx is done, then marks the process not ready and shuts
-// the server down, letting requests in flight finish for a few seconds.
+// the server down, letting requests in flight finish for o.grace; those
+// still running then (a download its client stopped reading) are cut off,
+// since the process was asked to stop.
 func (o *opsServer) run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
@@ -78,9 +92,13 @@ func (o *opsServer) run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	o.setReady(false)
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
 	defer cancel()
 	err := o.srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		slog.Warn("HTTP requests still running at the end of the shutdown grace are cut off", "grace", o.grace)
+		err = o.srv.Close()
+	}
 	return errors.Join(err, <-errc)
 }
 
