@@ -1,8 +1,10 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -17,6 +19,9 @@ import (
 
 // DefaultMaxResumes is RemoteSource.MaxResumes when it is zero.
 const DefaultMaxResumes = 5
+
+// DefaultReconnectWait is RemoteSource.ReconnectWait when it is zero.
+const DefaultReconnectWait = time.Minute
 
 // RemoteSource exports from a linkgraph server's Export call. When the
 // stream breaks (the connection drops, the server restarts) it calls
@@ -33,6 +38,10 @@ type RemoteSource struct {
 	// Backoff is the wait before the first resume in a row, doubled for
 	// each further one up to 10s (default 200ms).
 	Backoff time.Duration
+	// ReconnectWait bounds how long a resume waits for the server to be
+	// reachable again (default DefaultReconnectWait): a server gone for
+	// good must end the export with an error, not hang it.
+	ReconnectWait time.Duration
 	// Logger, if set, reports each resume.
 	Logger *slog.Logger
 
@@ -57,13 +66,7 @@ func (s *RemoteSource) Rows(ctx context.Context, fn func(*lgv1.Backlink) error) 
 	s.Resumes = 0
 	failed := 0
 	for {
-		// A resumed call waits for the connection to come back rather
-		// than failing at once while it reconnects.
-		var opts []grpc.CallOption
-		if s.Resumes > 0 {
-			opts = append(opts, grpc.WaitForReady(true))
-		}
-		rows, err := s.receive(ctx, req, opts, fn)
+		rows, err := s.receive(ctx, req, s.Resumes > 0, fn)
 		var stop stopError
 		switch {
 		case err == nil:
@@ -101,11 +104,23 @@ type stopError struct{ err error }
 func (e stopError) Error() string { return e.err.Error() }
 
 // receive runs one Export call, passing its rows to fn and keeping the
-// last batch's token in req. It returns the rows received.
-func (s *RemoteSource) receive(ctx context.Context, req *lgv1.ExportRequest, opts []grpc.CallOption, fn func(*lgv1.Backlink) error) (int, error) {
+// last batch's token in req. It returns the rows received. A resume waits
+// for the connection to come back rather than failing at once while it
+// reconnects, for ReconnectWait at most.
+func (s *RemoteSource) receive(ctx context.Context, req *lgv1.ExportRequest, resume bool, fn func(*lgv1.Backlink) error) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var opts []grpc.CallOption
+	var timer *time.Timer
+	limit := cmp.Or(s.ReconnectWait, DefaultReconnectWait)
+	if resume {
+		opts = append(opts, grpc.WaitForReady(true))
+		timer = time.AfterFunc(limit, cancel)
+	}
 	stream, err := s.Client.Export(ctx, req, opts...)
+	if timer != nil && !timer.Stop() {
+		return 0, fmt.Errorf("export: the server did not come back within %v to resume the export (%v)", limit, cmp.Or(err, context.Canceled))
+	}
 	if err != nil {
 		return 0, err
 	}

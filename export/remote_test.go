@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,5 +140,45 @@ func TestRemoteBadRequest(t *testing.T) {
 	_, err = job.Run(context.Background(), src)
 	if status.Code(err) != codes.InvalidArgument || src.Resumes != 0 {
 		t.Fatalf("Run: %v after %d resumes; want InvalidArgument at once", err, src.Resumes)
+	}
+}
+
+// TestRemoteServerGone stops the server during an export, for good: the
+// resume waits ReconnectWait for it and then fails, naming why, rather
+// than hang (it waited for ever).
+func TestRemoteServerGone(t *testing.T) {
+	ix := testIndex(t, 3000)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	lgv1.RegisterLinkGraphServiceServer(srv, &indexer.GRPCServer{Index: ix})
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	src := &export.RemoteSource{Client: lgv1.NewLinkGraphServiceClient(conn), Backoff: 10 * time.Millisecond, ReconnectWait: 300 * time.Millisecond,
+		Request: &lgv1.ExportRequest{BatchSize: 10}}
+	rows := 0
+	done := make(chan error, 1)
+	go func() {
+		done <- src.Rows(context.Background(), func(*lgv1.Backlink) error {
+			if rows++; rows == 100 {
+				go srv.Stop()
+			}
+			return nil
+		})
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "did not come back within 300ms") {
+			t.Errorf("Rows: %v after %d rows, want the server's absence named", err, rows)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Rows still waiting 30s after the server went away")
 	}
 }
