@@ -83,6 +83,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Service == nil {
 		return nil, ErrNoService
 	}
+	svc := service{cfg.Service}
 	auth := NewAuthenticator(cfg.Token)
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(0.0005, 2, 16)), // 0.5 ms .. 16 s
@@ -95,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
 	srv := grpc.NewServer(opts...)
-	lgv1.RegisterLinkGraphServiceServer(srv, cfg.Service)
+	lgv1.RegisterLinkGraphServiceServer(srv, svc)
 	metrics.InitializeMetrics(srv)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
@@ -103,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(lgv1.LinkGraphService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
-	gw, marshaler, err := newGateway(cfg.Service)
+	gw, marshaler, err := newGateway(svc)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	// in-process handlers do not stream. It sits behind the same auth and
 	// query normalization.
 	mux := http.NewServeMux()
-	mux.Handle("GET "+ExportPath, &exportHandler{svc: cfg.Service, mux: gw, marshaler: marshaler})
+	mux.Handle("GET "+ExportPath, &exportHandler{svc: svc, mux: gw, marshaler: marshaler})
 	// Pages of up to 10,000 rows of URLs shrink about tenfold with gzip,
 	// for the clients that accept it (small answers go as they are).
 	mux.Handle("/", gzhttp.GzipHandler(gw))
@@ -123,7 +124,9 @@ func New(cfg Config) (*Server, error) {
 		Help:    "Time to answer a request of the HTTP/JSON API under /v1/, by status code.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"code"})
-	gateway := promhttp.InstrumentHandlerDuration(httpSeconds, auth.HTTPMiddleware(normalizeQuery(mux, fail)))
+	// Auth first, so that nothing of an unauthenticated request's body is
+	// read.
+	gateway := promhttp.InstrumentHandlerDuration(httpSeconds, auth.HTTPMiddleware(limitBody(headAsGet(normalizeQuery(mux, fail)), fail)))
 	return &Server{GRPC: srv, Health: hs, gateway: gateway, metrics: []prometheus.Collector{metrics, httpSeconds}}, nil
 }
 
@@ -132,8 +135,10 @@ func New(cfg Config) (*Server, error) {
 // api/linkgraph/v1/linkgraph_gateway.yaml) and the NDJSON/CSV download of
 // Export (GET /v1/export, see ExportPath), to be mounted at GatewayPrefix.
 // Errors are JSON {"code", "message", "details"} with the HTTP status
-// grpc-gateway maps the gRPC code to: 400 for InvalidArgument, 401 for
-// Unauthenticated.
+// grpc-gateway maps the gRPC code to: 400 for InvalidArgument (an unknown
+// query parameter or JSON body field included), 401 for Unauthenticated;
+// and 405 with an Allow header for a method a route does not take (GET
+// routes take HEAD), 413 for a body over MaxBodyBytes.
 func (s *Server) Gateway() http.Handler { return s.gateway }
 
 // Stop marks the service not serving and stops the gRPC server after the
@@ -150,10 +155,20 @@ func newGateway(svc lgv1.LinkGraphServiceServer) (*runtime.ServeMux, runtime.Mar
 	// the CLI's JSON use; unpopulated fields are emitted so that every row
 	// has every key and next_page_token is always present.
 	marshaler := &runtime.JSONPb{
-		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
-		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		MarshalOptions: protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+		// An unknown field in a request body is refused (400), as an
+		// unknown query parameter is: a misspelt field would otherwise be
+		// dropped unseen.
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
-	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler))
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
+		runtime.WithRoutingErrorHandler(routingError),
+		// Without it a form POST to a GET route is served as the GET with
+		// the form as its parameters, past normalizeQuery's check of
+		// unknown ones, and a wrong method is not always a 405.
+		runtime.WithDisablePathLengthFallback(),
+	)
 	// The context only bounds the registration; handlers use each request's.
 	if err := lgv1.RegisterLinkGraphServiceHandlerServer(context.Background(), mux, svc); err != nil {
 		return nil, nil, fmt.Errorf("cannot register the HTTP gateway: %w", err)

@@ -1,18 +1,22 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
 // ParseTime reads a time bound as the CLI and the HTTP query parameters
@@ -29,40 +33,85 @@ func ParseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-// routeRequests maps each gateway route to its request message, whose
-// fields the query parameters name.
-var routeRequests = map[string]protoreflect.MessageDescriptor{
-	"/v1/backlinks":         (*lgv1.BacklinksRequest)(nil).ProtoReflect().Descriptor(),
-	"/v1/referring-domains": (*lgv1.ReferringDomainsRequest)(nil).ProtoReflect().Descriptor(),
-	"/v1/anchors":           (*lgv1.AnchorsRequest)(nil).ProtoReflect().Descriptor(),
-	"/v1/summary":           (*lgv1.SummaryRequest)(nil).ProtoReflect().Descriptor(),
-	"/v1/outlinks":          (*lgv1.OutlinksRequest)(nil).ProtoReflect().Descriptor(),
-	"/v1/new-links":         (*lgv1.LinkChangesRequest)(nil).ProtoReflect().Descriptor(),
-	"/v1/lost-links":        (*lgv1.LinkChangesRequest)(nil).ProtoReflect().Descriptor(),
-	"/v1/velocity":          (*lgv1.VelocityRequest)(nil).ProtoReflect().Descriptor(),
-	"/v1/ranks":             (*lgv1.RanksRequest)(nil).ProtoReflect().Descriptor(),
-	"/v1/intersect":         (*lgv1.IntersectRequest)(nil).ProtoReflect().Descriptor(),
-	ExportPath:              (*lgv1.ExportRequest)(nil).ProtoReflect().Descriptor(),
+// route is an HTTP route of the API: the one method it answers (GET ones
+// also answer HEAD) and the request message its parameters fill.
+type route struct {
+	method string
+	req    protoreflect.MessageDescriptor
+	// body is true when the request comes as a JSON body (body: "*" in
+	// linkgraph_gateway.yaml): grpc-gateway then reads no query parameter.
+	body bool
+	// extras are query parameters that are not fields of req.
+	extras []string
 }
 
-// routeExtras are the query parameters of a route that are not fields of
-// its request message.
-var routeExtras = map[string][]string{ExportPath: {"format", "resume_tokens"}}
+// routes are the routes of linkgraph_gateway.yaml and ExportPath, by path.
+// The gateway mux keeps its own routes unexported, so the methods are
+// repeated here for the Allow header of a 405; TestRoutesMatchGatewayYAML
+// keeps the two in step.
+var routes = map[string]route{
+	"/v1/backlinks":         {method: http.MethodGet, req: (*lgv1.BacklinksRequest)(nil).ProtoReflect().Descriptor()},
+	"/v1/referring-domains": {method: http.MethodGet, req: (*lgv1.ReferringDomainsRequest)(nil).ProtoReflect().Descriptor()},
+	"/v1/anchors":           {method: http.MethodGet, req: (*lgv1.AnchorsRequest)(nil).ProtoReflect().Descriptor()},
+	"/v1/summary":           {method: http.MethodGet, req: (*lgv1.SummaryRequest)(nil).ProtoReflect().Descriptor()},
+	"/v1/outlinks":          {method: http.MethodGet, req: (*lgv1.OutlinksRequest)(nil).ProtoReflect().Descriptor()},
+	"/v1/new-links":         {method: http.MethodGet, req: (*lgv1.LinkChangesRequest)(nil).ProtoReflect().Descriptor()},
+	"/v1/lost-links":        {method: http.MethodGet, req: (*lgv1.LinkChangesRequest)(nil).ProtoReflect().Descriptor()},
+	"/v1/velocity":          {method: http.MethodGet, req: (*lgv1.VelocityRequest)(nil).ProtoReflect().Descriptor()},
+	"/v1/ranks":             {method: http.MethodGet, req: (*lgv1.RanksRequest)(nil).ProtoReflect().Descriptor()},
+	"/v1/ranks:compute":     {method: http.MethodPost, req: (*lgv1.ComputeRanksRequest)(nil).ProtoReflect().Descriptor(), body: true},
+	"/v1/intersect":         {method: http.MethodGet, req: (*lgv1.IntersectRequest)(nil).ProtoReflect().Descriptor()},
+	ExportPath:              {method: http.MethodGet, req: (*lgv1.ExportRequest)(nil).ProtoReflect().Descriptor(), extras: []string{"format", "resume_tokens"}},
+}
+
+// allow is the Allow header of rt's path.
+func (rt route) allow() string {
+	if rt.method == http.MethodGet {
+		return "GET, HEAD"
+	}
+	return rt.method
+}
+
+// takes reports whether rt answers method.
+func (rt route) takes(method string) bool {
+	return method == rt.method || method == http.MethodHead && rt.method == http.MethodGet
+}
+
+// paramNames lists the query parameters of rt for error messages: the
+// request's fields by proto name, a message field as name.*, then extras.
+func (rt route) paramNames() string {
+	var names []string
+	fields := rt.req.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		name := string(fd.Name())
+		if fd.Kind() == protoreflect.MessageKind && fd.Message().FullName() != "google.protobuf.Timestamp" {
+			name += ".*"
+		}
+		names = append(names, name)
+	}
+	return strings.Join(append(names, rt.extras...), ", ")
+}
 
 // normalizeQuery refuses a query parameter that names no field of the
 // route's request (grpc-gateway would drop it, so a typo such as scpoe=host
-// would silently widen the query) by calling fail with InvalidArgument, and
-// rewrites query parameters into the forms grpc-gateway parses, so that HTTP takes what the CLI takes: enum values by their short
-// names in any case (scope=host, order_by=first_seen, filter.types=img for
-// SCOPE_HOST, BACKLINK_ORDER_FIRST_SEEN, LINK_TYPE_IMG), repeated enums also
+// would silently widen the query), and any query parameter of a route whose
+// request is its JSON body, by calling fail with InvalidArgument. It
+// rewrites query parameters into the forms grpc-gateway parses, so that HTTP
+// takes what the CLI takes: enum values by their short names in any case
+// (scope=host, order_by=first_seen, filter.types=img for SCOPE_HOST,
+// BACKLINK_ORDER_FIRST_SEEN, LINK_TYPE_IMG), repeated enums also
 // comma-separated (filter.types=a,img), and dates for timestamps
-// (filter.first_seen_from=2024-05-01). grpc-gateway offers only a
-// process-wide hook for its query parser, hence a middleware. Values it
-// cannot map are passed on unchanged for the gateway to reject with 400.
+// (filter.first_seen_from=2024-05-01); a time in neither form is refused
+// here, where the message can name both. grpc-gateway offers only a
+// process-wide hook for its query parser, hence a middleware. Other values
+// it cannot map are passed on unchanged for the gateway to reject with 400.
+// A request with a method the route does not take is passed on for the
+// gateway to answer 405.
 func normalizeQuery(next http.Handler, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		md := routeRequests[r.URL.Path]
-		if md == nil || r.URL.RawQuery == "" {
+		rt, ok := routes[r.URL.Path]
+		if !ok || !rt.takes(r.Method) || r.URL.RawQuery == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -73,15 +122,24 @@ func normalizeQuery(next http.Handler, fail func(http.ResponseWriter, *http.Requ
 		}
 		changed := false
 		for key, vals := range q {
-			fd := fieldByPath(md, key)
-			if fd == nil {
-				if slices.Contains(routeExtras[r.URL.Path], key) {
-					continue
-				}
-				fail(w, r, status.Errorf(codes.InvalidArgument, "unknown query parameter %q for %s; the parameters are the fields of %s (e.g. target, scope, page_size, filter.follow_only)", key, r.URL.Path, md.Name()))
+			if rt.body {
+				fail(w, r, status.Errorf(codes.InvalidArgument, "query parameter %q: %s %s takes no query parameters; its fields (%s) come in a JSON body", key, rt.method, r.URL.Path, rt.paramNames()))
 				return
 			}
-			if nv, ok := normalizeValues(fd, vals); ok {
+			fd := fieldByPath(rt.req, key)
+			if fd == nil {
+				if slices.Contains(rt.extras, key) {
+					continue
+				}
+				fail(w, r, status.Errorf(codes.InvalidArgument, "unknown query parameter %q for %s; the parameters are the fields of %s: %s", key, r.URL.Path, rt.req.Name(), rt.paramNames()))
+				return
+			}
+			nv, ok, err := normalizeValues(fd, vals)
+			if err != nil {
+				fail(w, r, status.Errorf(codes.InvalidArgument, "%s: %v", key, err))
+				return
+			}
+			if ok {
 				q[key], changed = nv, true
 			}
 		}
@@ -119,8 +177,8 @@ func fieldByPath(md protoreflect.MessageDescriptor, key string) protoreflect.Fie
 }
 
 // normalizeValues returns the rewritten values of one field and whether
-// anything changed.
-func normalizeValues(fd protoreflect.FieldDescriptor, vals []string) ([]string, bool) {
+// anything changed, or the error of a value that cannot be a time.
+func normalizeValues(fd protoreflect.FieldDescriptor, vals []string) ([]string, bool, error) {
 	switch {
 	case fd.Kind() == protoreflect.EnumKind:
 		var out []string
@@ -137,7 +195,7 @@ func normalizeValues(fd protoreflect.FieldDescriptor, vals []string) ([]string, 
 				out = append(out, p)
 			}
 		}
-		return out, changed
+		return out, changed, nil
 	case fd.Kind() == protoreflect.MessageKind && fd.Message().FullName() == "google.protobuf.Timestamp":
 		changed := false
 		out := make([]string, len(vals))
@@ -145,11 +203,13 @@ func normalizeValues(fd protoreflect.FieldDescriptor, vals []string) ([]string, 
 			out[i] = v
 			if _, err := time.Parse(time.DateOnly, v); err == nil {
 				out[i], changed = v+"T00:00:00Z", true
+			} else if _, err := ParseTime(v); err != nil {
+				return nil, false, err
 			}
 		}
-		return out, changed
+		return out, changed, nil
 	}
-	return nil, false
+	return nil, false, nil
 }
 
 // EnumName returns the full name of the enum value s names: the full name
@@ -171,4 +231,36 @@ func EnumName(ed protoreflect.EnumDescriptor, s string) (name string, ok bool) {
 		}
 	}
 	return "", false
+}
+
+// service checks what the index's own messages would name wrongly before
+// calling the index: Outlinks validates its source as the selection of a
+// target, so its error said "target" (of both gRPC and HTTP calls).
+type service struct {
+	lgv1.LinkGraphServiceServer
+}
+
+func (s service) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1.OutlinksResponse, error) {
+	src := req.GetSource()
+	if strings.TrimSpace(src) == "" {
+		return nil, status.Error(codes.InvalidArgument, "source is empty; give the absolute http(s) URL of a page")
+	}
+	if _, err := urlnorm.Normalize(src); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "source %s is not an absolute http(s) URL: %v", quoteShort(src), err)
+	}
+	return s.LinkGraphServiceServer.Outlinks(ctx, req)
+}
+
+// quoteShort quotes s, cut after about 100 bytes: an error names the value
+// it refuses without echoing a huge one whole.
+func quoteShort(s string) string {
+	const keep = 100
+	if len(s) <= keep+20 {
+		return strconv.Quote(s)
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }

@@ -1,12 +1,16 @@
 package apiserver
 
 import (
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
@@ -79,6 +83,33 @@ func TestUnknownQueryParameterIsRefused(t *testing.T) {
 		}
 		if refused != nil && status.Code(refused) != codes.InvalidArgument {
 			t.Errorf("%s?%s: %v, want InvalidArgument", c.path, c.query, refused)
+		}
+	}
+}
+
+// routes repeats the methods of linkgraph_gateway.yaml for the Allow
+// header; every route there must be here with its method, and no other.
+func TestRoutesMatchGatewayYAML(t *testing.T) {
+	raw, err := os.ReadFile("../../api/linkgraph/v1/linkgraph_gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := regexp.MustCompile(`(?m)^\s*(get|post|put|delete|patch):\s*(\S+)\s*$`)
+	want := map[string]string{ExportPath: http.MethodGet}
+	for _, m := range rule.FindAllStringSubmatch(string(raw), -1) {
+		want[m[2]] = strings.ToUpper(m[1])
+	}
+	if len(want) < 2 {
+		t.Fatalf("no routes read from the YAML")
+	}
+	for path, method := range want {
+		if rt, ok := routes[path]; !ok || rt.method != method {
+			t.Errorf("%s %s of the YAML: routes has %q", method, path, rt.method)
+		}
+	}
+	for path := range routes {
+		if _, ok := want[path]; !ok {
+			t.Errorf("routes has %s, which the YAML does not route", path)
 		}
 	}
 }
