@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -329,9 +331,13 @@ func (c *gatewayCmd) run(ctx context.Context, args []string, _, stderr io.Writer
 	defer ops.close()
 
 	cf.nats.Name = "gateway"
+	// Until the cluster is there, /v1/ says why rather than 404.
+	pending := apiserver.NewPending(fmt.Sprintf("waiting for the cluster (NATS at %s)", redactURLs(cf.nats.URLs)))
+	ops.Mux.Handle(apiserver.GatewayPrefix, pending)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ops.run(gctx) })
 	g.Go(func() error {
+		log.Info("waiting for the cluster", "nats", redactURLs(cf.nats.URLs))
 		cl, err := node.Connect(gctx, cf.nats, log)
 		if err != nil {
 			return startErr(gctx, err)
@@ -348,12 +354,26 @@ func (c *gatewayCmd) run(ctx context.Context, args []string, _, stderr io.Writer
 		if err := api.Register(ops.Reg); err != nil {
 			return err
 		}
-		ops.Mux.Handle(apiserver.GatewayPrefix, api.Gateway())
+		pending.Serve(api.Gateway())
 		ops.setReady(true)
-		log.Info("gateway started", "nats", cf.nats.URLs, "shards", cl.Shards, "grpc", lis.Addr(), "http", ops.Addr())
+		log.Info("gateway started", "nats", redactURLs(cf.nats.URLs), "shards", cl.Shards, "grpc", lis.Addr(), "http", ops.Addr())
 		return serveGRPC(gctx, api, lis, *grace)
 	})
 	return g.Wait()
+}
+
+// redactURLs is urls (comma-separated) without their user info, for logs
+// and HTTP answers: NATS takes a token as the user name (nats://TOKEN@host),
+// which url.URL.Redacted would keep.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // apiFlags loads the API server's token and TLS flags.
