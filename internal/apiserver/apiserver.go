@@ -11,11 +11,13 @@
 package apiserver
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -47,7 +49,14 @@ type Config struct {
 	// LoadServerTLS); the caller serves the gateway's HTTP listener with the
 	// same config. Default: plaintext.
 	TLS *tls.Config
+	// ExportStall is how long an HTTP download may wait for its client to
+	// take more bytes before it is given up (default DefaultExportStall):
+	// a client that stops reading must not hold an export open for ever.
+	ExportStall time.Duration
 }
+
+// DefaultExportStall is Config.ExportStall when it is zero.
+const DefaultExportStall = time.Minute
 
 // ErrNoService is returned by New when Config.Service is nil.
 var ErrNoService = errors.New("apiserver: no service")
@@ -112,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 	// in-process handlers do not stream. It sits behind the same auth and
 	// query normalization.
 	mux := http.NewServeMux()
-	mux.Handle("GET "+ExportPath, &exportHandler{svc: svc, mux: gw, marshaler: marshaler})
+	mux.Handle("GET "+ExportPath, &exportHandler{svc: svc, mux: gw, marshaler: marshaler, stall: cmp.Or(cfg.ExportStall, DefaultExportStall)})
 	// Pages of up to 10,000 rows of URLs shrink about tenfold with gzip,
 	// for the clients that accept it (small answers go as they are).
 	mux.Handle("/", gzhttp.GzipHandler(gw))

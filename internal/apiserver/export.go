@@ -76,6 +76,7 @@ type exportHandler struct {
 	// mux and marshaler render errors as the gateway renders its own.
 	mux       *runtime.ServeMux
 	marshaler runtime.Marshaler
+	stall     time.Duration // see Config.ExportStall
 }
 
 func (h *exportHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +109,7 @@ func (h *exportHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// of one row.
 		req.BatchSize = 1
 	}
-	st := &exportStream{ctx: r.Context(), w: w, format: format, tokens: tokens, encoding: contentEncoding(r.Header.Values("Accept-Encoding"))}
+	st := &exportStream{ctx: r.Context(), w: w, format: format, tokens: tokens, encoding: contentEncoding(r.Header.Values("Accept-Encoding")), stall: h.stall}
 	err := h.svc.Export(req, st)
 	if err == nil {
 		err = st.finish()
@@ -147,6 +148,9 @@ type exportStream struct {
 	raw       []byte
 	line      bytes.Buffer
 	lastFlush time.Time
+	// stall bounds each wait for the client to take bytes: every flush
+	// moves the write deadline that far ahead (see Config.ExportStall).
+	stall time.Duration
 }
 
 var _ grpc.ServerStreamingServer[lgv1.ExportBatch] = (*exportStream)(nil)
@@ -189,6 +193,7 @@ func (s *exportStream) start() error {
 	if s.zw != nil {
 		h.Set("Content-Encoding", s.encoding)
 	}
+	s.extendDeadline()
 	s.w.WriteHeader(http.StatusOK)
 	s.bw = bufio.NewWriterSize(body, 64<<10)
 	s.lastFlush = time.Now()
@@ -253,8 +258,19 @@ func (s *exportStream) writeRow(bl *lgv1.Backlink, token string) error {
 	return err
 }
 
+// extendDeadline gives the client s.stall from now to take what is
+// written next.
+func (s *exportStream) extendDeadline() {
+	if s.stall > 0 {
+		// Not every ResponseWriter has deadlines (ErrNotSupported): those
+		// keep the server's own timeouts.
+		_ = http.NewResponseController(s.w).SetWriteDeadline(time.Now().Add(s.stall))
+	}
+}
+
 // flush sends what the buffers hold to the client.
 func (s *exportStream) flush() error {
+	s.extendDeadline()
 	if s.cw != nil {
 		s.cw.Flush()
 		if err := s.cw.Error(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -566,4 +567,80 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	return hs.URL
+}
+
+// endlessService exports the same batch until sending fails.
+type endlessService struct {
+	*indexer.GRPCServer
+	ended chan error
+}
+
+func (s endlessService) Export(req *lgv1.ExportRequest, stream grpc.ServerStreamingServer[lgv1.ExportBatch]) error {
+	b := &lgv1.ExportBatch{}
+	for range 100 {
+		b.Rows = append(b.Rows, &lgv1.Backlink{SourceUrl: "http://s.example/" + strings.Repeat("x", 200), TargetUrl: "http://t.example/"})
+	}
+	for {
+		if err := stream.Send(b); err != nil {
+			s.ended <- err
+			return err
+		}
+	}
+}
+
+// TestExportDownloadStalledClientIsCutOff starts an endless download and
+// stops reading it: once the client has taken nothing for ExportStall the
+// export ends, rather than hold its goroutines and snapshot for ever.
+func TestExportDownloadStalledClientIsCutOff(t *testing.T) {
+	svc := endlessService{GRPCServer: &indexer.GRPCServer{Index: buildExportIndex(t)}, ended: make(chan error, 1)}
+	srv, err := apiserver.New(apiserver.Config{Service: svc, ExportStall: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	mux := http.NewServeMux()
+	mux.Handle(apiserver.GatewayPrefix, srv.Gateway())
+	// Small socket buffers on both sides, so that the server's writes
+	// block soon after the client stops reading, as over a slow link.
+	ts := httptest.NewUnstartedServer(mux)
+	ts.Listener = smallBuffers{ts.Listener}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	hs := ts.URL
+	// A small receive buffer, so that the server's writes block soon
+	// after the client stops reading, as over a slow link.
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			err = c.(*net.TCPConn).SetReadBuffer(8 << 10)
+		}
+		return c, err
+	}}}
+	res, err := client.Get(hs + apiserver.ExportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if _, err := io.ReadFull(res.Body, make([]byte, 1<<20)); err != nil {
+		t.Fatalf("the first MiB: %v", err)
+	}
+	stalled := time.Now()
+	// The client reads nothing more, and keeps the connection open.
+	select {
+	case err := <-svc.ended:
+		t.Logf("the export ended %v after the client stalled: %v", time.Since(stalled).Round(time.Millisecond), err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the export still runs 30s after its client stopped reading")
+	}
+}
+
+// smallBuffers accepts connections with a 16 KiB send buffer.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		err = c.(*net.TCPConn).SetWriteBuffer(16 << 10)
+	}
+	return c, err
 }
