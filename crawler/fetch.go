@@ -148,7 +148,8 @@ func (f *Fetcher) callbacks(c *colly.Collector) {
 // Fetch fetches task's URL and returns the result; failures are described
 // in the result (ErrorReason), never returned.
 func (f *Fetcher) Fetch(task *lgv1.FetchTask) *lgv1.PageResult {
-	res := &lgv1.PageResult{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt()}
+	res := &lgv1.PageResult{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt(),
+		Revisit: task.GetRevisit(), RequestEtag: task.GetEtag(), RequestLastModified: task.GetLastModified()}
 	start := time.Now()
 	ctx := colly.NewContext()
 	ctx.Put("result", res)

@@ -109,7 +109,8 @@ func (f *Frontier) ScheduleRevisit(b *store.Batch, pr *lgv1.PageResult, changed 
 // private_address), as the frontier does for the revisits it drops itself:
 // the page was not fetched, so it must come back later rather than never.
 func (f *Frontier) KeepRevisit(b *store.Batch, pr *lgv1.PageResult) error {
-	due, err := f.keepRevisit(b, &lgv1.FetchTask{Url: pr.GetUrl(), Depth: pr.GetDepth(), Kind: pr.GetKind()})
+	due, err := f.keepRevisit(b, &lgv1.FetchTask{Url: pr.GetUrl(), Depth: pr.GetDepth(), Kind: pr.GetKind(),
+		Etag: pr.GetRequestEtag(), LastModified: pr.GetRequestLastModified()})
 	if err != nil {
 		return err
 	}

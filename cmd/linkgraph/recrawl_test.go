@@ -56,7 +56,7 @@ func html(body string) func(w http.ResponseWriter, r *http.Request) {
 // down, one page unchanged behind an ETag), waits for the revisits to fall
 // due and crawls again: every link ends up live or lost with the right
 // reason and times, and the unchanged page costs a 304 that changes
-// nothing but last_seen.
+// nothing but last_seen, even when its revisit is retried after a 503.
 func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	site := &changingSite{pages: map[string]func(http.ResponseWriter, *http.Request){}}
 	srv := httptest.NewServer(site)
@@ -107,6 +107,22 @@ func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	site.set("/c2", html(x(6)+x(2)))                                    // a new page behind the redirect
 	site.set("/d", html(`<meta name="robots" content="noindex">`+x(7))) // noindex now
 	downSrv.Close()                                                     // host unreachable
+	// /e is unchanged, but its revisit first gets a 503: the retry must
+	// still be a conditional request.
+	var eTries atomic.Int64
+	site.set("/e", func(w http.ResponseWriter, r *http.Request) {
+		if eTries.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if r.Header.Get("If-None-Match") == `"e1"` {
+			site.notModified.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", `"e1"`)
+		html(x(8))(w, r)
+	})
 
 	// Every page of the first crawl is due by then.
 	time.Sleep(time.Until(firstEnd.Add(5100 * time.Millisecond)))
@@ -114,8 +130,8 @@ func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	if code, out, errOut := runCLI(t, args...); code != 0 {
 		t.Fatalf("second crawl: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if n := site.notModified.Load(); n != 1 {
-		t.Errorf("%d conditional requests answered 304, want 1 (the revisit of /e)", n)
+	if n := site.notModified.Load(); n != 1 || eTries.Load() != 2 {
+		t.Errorf("%d conditional requests answered 304 in %d requests of /e, want 1 in 2 (the revisit of /e, retried after a 503)", n, eTries.Load())
 	}
 
 	db, err := store.Open(dir)

@@ -360,10 +360,16 @@ type PageResult struct {
 	Attempt int32 `protobuf:"varint,20,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	// The response's validators (ETag, Last-Modified), for the next
 	// revisit's conditional request.
-	Etag          string `protobuf:"bytes,21,opt,name=etag,proto3" json:"etag,omitempty"`
-	LastModified  string `protobuf:"bytes,22,opt,name=last_modified,json=lastModified,proto3" json:"last_modified,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Etag         string `protobuf:"bytes,21,opt,name=etag,proto3" json:"etag,omitempty"`
+	LastModified string `protobuf:"bytes,22,opt,name=last_modified,json=lastModified,proto3" json:"last_modified,omitempty"`
+	// The task's revisit flag and validators, copied from FetchTask, so that
+	// another attempt after a transient failure is a revisit that asks
+	// conditionally too.
+	Revisit             bool   `protobuf:"varint,23,opt,name=revisit,proto3" json:"revisit,omitempty"`
+	RequestEtag         string `protobuf:"bytes,24,opt,name=request_etag,json=requestEtag,proto3" json:"request_etag,omitempty"`
+	RequestLastModified string `protobuf:"bytes,25,opt,name=request_last_modified,json=requestLastModified,proto3" json:"request_last_modified,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *PageResult) Reset() {
@@ -546,6 +552,27 @@ func (x *PageResult) GetEtag() string {
 func (x *PageResult) GetLastModified() string {
 	if x != nil {
 		return x.LastModified
+	}
+	return ""
+}
+
+func (x *PageResult) GetRevisit() bool {
+	if x != nil {
+		return x.Revisit
+	}
+	return false
+}
+
+func (x *PageResult) GetRequestEtag() string {
+	if x != nil {
+		return x.RequestEtag
+	}
+	return ""
+}
+
+func (x *PageResult) GetRequestLastModified() string {
+	if x != nil {
+		return x.RequestLastModified
 	}
 	return ""
 }
@@ -1192,7 +1219,7 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x03rel\x18\x03 \x03(\tR\x03rel\x12*\n" +
 	"\x04type\x18\x04 \x01(\x0e2\x16.linkgraph.v1.LinkTypeR\x04type\x12'\n" +
 	"\x0fredirect_status\x18\x05 \x01(\x05R\x0eredirectStatus\x12\x18\n" +
-	"\asitemap\x18\x06 \x01(\bR\asitemap\"\xc5\x05\n" +
+	"\asitemap\x18\x06 \x01(\bR\asitemap\"\xb6\x06\n" +
 	"\n" +
 	"PageResult\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
@@ -1221,7 +1248,10 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"robots_txt\x18\x13 \x01(\fR\trobotsTxt\x12\x18\n" +
 	"\aattempt\x18\x14 \x01(\x05R\aattempt\x12\x12\n" +
 	"\x04etag\x18\x15 \x01(\tR\x04etag\x12#\n" +
-	"\rlast_modified\x18\x16 \x01(\tR\flastModified\"\xbe\x02\n" +
+	"\rlast_modified\x18\x16 \x01(\tR\flastModified\x12\x18\n" +
+	"\arevisit\x18\x17 \x01(\bR\arevisit\x12!\n" +
+	"\frequest_etag\x18\x18 \x01(\tR\vrequestEtag\x122\n" +
+	"\x15request_last_modified\x18\x19 \x01(\tR\x13requestLastModified\"\xbe\x02\n" +
 	"\x04Edge\x12\x1d\n" +
 	"\n" +
 	"target_url\x18\x01 \x01(\tR\ttargetUrl\x12\x1f\n" +
