@@ -317,11 +317,19 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 // Outlinks lists the links of a source page from its latest crawl, in SURT
 // order of target (then type and anchor).
 func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1.OutlinksResponse, error) {
+	// Checked here, since the selection below would call it the target.
+	src := req.GetSource()
+	if strings.TrimSpace(src) == "" {
+		return nil, fmt.Errorf("%w: source is empty; give the absolute http(s) URL of a page", ErrInvalidArgument)
+	}
+	if _, err := urlnorm.Normalize(src); err != nil {
+		return nil, fmt.Errorf("%w: source %s is not an absolute http(s) URL: %v", ErrInvalidArgument, quoteShort(src), err)
+	}
 	// The source page plays the target's part in the selection: its
 	// domain decides which links are internal.
-	sel, err := ix.selection(req.GetSource(), lgv1.Scope_SCOPE_URL, req.GetFilter())
+	sel, err := ix.selection(src, lgv1.Scope_SCOPE_URL, req.GetFilter())
 	if err != nil {
-		return nil, fmt.Errorf("%w (source)", err)
+		return nil, err
 	}
 	if !sel.live() {
 		return nil, fmt.Errorf("%w: outlinks are the links of the latest crawl; include_lost, state and lost_from/lost_to do not apply", ErrInvalidArgument)

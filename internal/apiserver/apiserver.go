@@ -92,7 +92,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Service == nil {
 		return nil, ErrNoService
 	}
-	svc := service{cfg.Service}
+	svc := cfg.Service
 	auth := NewAuthenticator(cfg.Token)
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(0.0005, 2, 16)), // 0.5 ms .. 16 s

@@ -1,22 +1,18 @@
 package apiserver
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
-	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
 // ParseTime reads a time bound as the CLI and the HTTP query parameters
@@ -231,36 +227,4 @@ func EnumName(ed protoreflect.EnumDescriptor, s string) (name string, ok bool) {
 		}
 	}
 	return "", false
-}
-
-// service checks what the index's own messages would name wrongly before
-// calling the index: Outlinks validates its source as the selection of a
-// target, so its error said "target" (of both gRPC and HTTP calls).
-type service struct {
-	lgv1.LinkGraphServiceServer
-}
-
-func (s service) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1.OutlinksResponse, error) {
-	src := req.GetSource()
-	if strings.TrimSpace(src) == "" {
-		return nil, status.Error(codes.InvalidArgument, "source is empty; give the absolute http(s) URL of a page")
-	}
-	if _, err := urlnorm.Normalize(src); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "source %s is not an absolute http(s) URL: %v", quoteShort(src), err)
-	}
-	return s.LinkGraphServiceServer.Outlinks(ctx, req)
-}
-
-// quoteShort quotes s, cut after about 100 bytes: an error names the value
-// it refuses without echoing a huge one whole.
-func quoteShort(s string) string {
-	const keep = 100
-	if len(s) <= keep+20 {
-		return strconv.Quote(s)
-	}
-	cut := keep
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }
