@@ -41,12 +41,32 @@ const (
 	CounterTruncated    = "pages/truncated" // bodies cut at the size limit
 	counterStatusPrefix = "pages/status/"   // + "2xx", "3xx", ...
 	counterErrorPrefix  = "pages/error/"    // + error reason
+
+	// Every recorded fetch, first fetches and revisits alike (a
+	// redelivered result is the same fetch and does not count again), for
+	// what one run did; the counters above count distinct pages.
+	CounterFetches          = "fetches"           // page fetches
+	CounterSitemapFetches   = "fetches/sitemaps"  // sitemap fetches
+	CounterFetchesTruncated = "fetches/truncated" // page fetches whose body was cut
+	counterFetchStatus      = "fetches/status/"   // + "2xx", "304", "3xx" (304 not included), ...
+	counterFetchError       = "fetches/error/"    // + error reason
+	// Edge state changes: a live edge added (new, or seen again after it
+	// was lost) and a live edge lost. Their difference is the change of
+	// CounterEdges.
+	CounterEdgesAdded = "edges/added"
+	CounterEdgesLost  = "edges/lost"
 )
 
 // StatusCounter and ErrorCounter name the per-class and per-reason counters.
 func StatusCounter(class string) string { return counterStatusPrefix + class }
 func ErrorCounter(reason string) string { return counterErrorPrefix + reason }
 func statusClass(status int32) string   { return fmt.Sprintf("%dxx", status/100) }
+
+// FetchStatusCounter and FetchErrorCounter name the per-fetch counters by
+// status class and error reason. A 304 Not Modified counts under the class
+// "304", not "3xx".
+func FetchStatusCounter(class string) string { return counterFetchStatus + class }
+func FetchErrorCounter(reason string) string { return counterFetchError + reason }
 
 // Index is the reverse link map of one shard node. It is safe for concurrent
 // use; writes go through caller-owned batches, which must be indexed batches
@@ -222,6 +242,9 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 	if !havePrev {
 		ix.countPage(b, pr)
 	}
+	if !havePrev || prev.GetFetchedAt() < pr.GetFetchedAt() {
+		countFetch(b, pr) // not a redelivery of the recorded fetch
+	}
 	fwdKey := prefixed(store.PrefixForward, surt)
 	old, err := getForward(b, fwdKey)
 	if err != nil {
@@ -367,6 +390,28 @@ func (ix *Index) countPage(b *store.Batch, pr *lgv1.PageResult) {
 	b.Count(CounterSkippedLinks, int64(pr.GetSkippedLinks()))
 }
 
+// countFetch counts one fetch, before a 304 is merged with the previous
+// record.
+func countFetch(b *store.Batch, pr *lgv1.PageResult) {
+	if pr.GetKind() == lgv1.FetchKind_FETCH_KIND_SITEMAP {
+		b.Count(CounterSitemapFetches, 1)
+		return
+	}
+	b.Count(CounterFetches, 1)
+	switch s := pr.GetStatus(); {
+	case s == http.StatusNotModified:
+		b.Count(FetchStatusCounter("304"), 1)
+	case s > 0:
+		b.Count(FetchStatusCounter(statusClass(s)), 1)
+	}
+	if r := pr.GetErrorReason(); r != "" {
+		b.Count(FetchErrorCounter(r), 1)
+	}
+	if pr.GetTruncated() {
+		b.Count(CounterFetchesTruncated, 1)
+	}
+}
+
 func edgeID(e *lgv1.Edge) string {
 	return e.GetTargetUrl() + "\x00" + string(rune(e.GetType())) + e.GetAnchorText()
 }
@@ -478,14 +523,14 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		}
 		isLive := v.lostAt == 0
 		if isLive != wasLive {
-			delta := int64(1)
-			if !isLive {
-				delta = -1
-			}
 			if isLive {
 				t.targets[tgtSURT] = struct{}{}
+				b.Count(CounterEdges, 1)
+				b.Count(CounterEdgesAdded, 1)
+			} else {
+				b.Count(CounterEdges, -1)
+				b.Count(CounterEdgesLost, 1)
 			}
-			b.Count(CounterEdges, delta)
 		}
 		ts := t.scopesOf(e.GetTargetUrl())
 		if ts.domain == info.domain {

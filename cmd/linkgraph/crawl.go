@@ -299,9 +299,13 @@ func runUntilIdle(ctx context.Context, n *node.AllInOne) error {
 	return g.Wait()
 }
 
+// printSummary prints what the run did: the differences of the index's
+// counters over the run. Fetches count every page fetch of the run, first
+// fetches and revisits alike; a 304 Not Modified answer to a revisit's
+// conditional request shows as "304" under by status.
 func printSummary(w io.Writer, before, after map[string]int64, elapsed time.Duration, fs frontier.Stats, interrupted bool) {
 	d := func(name string) int64 { return after[name] - before[name] }
-	pages := d(indexer.CounterPages)
+	pages := d(indexer.CounterFetches)
 	state := "finished"
 	if interrupted {
 		state = "interrupted (run again with the same --data to continue)"
@@ -311,10 +315,10 @@ func printSummary(w io.Writer, before, after map[string]int64, elapsed time.Dura
 	var status, errs, skips, robotsErrs []string
 	for _, name := range slices.Sorted(maps.Keys(after)) {
 		if v := d(name); v != 0 {
-			if class, ok := strings.CutPrefix(name, indexer.StatusCounter("")); ok {
+			if class, ok := strings.CutPrefix(name, indexer.FetchStatusCounter("")); ok {
 				status = append(status, fmt.Sprintf("%s %d", class, v))
 			}
-			if reason, ok := strings.CutPrefix(name, indexer.ErrorCounter("")); ok {
+			if reason, ok := strings.CutPrefix(name, indexer.FetchErrorCounter("")); ok {
 				errs = append(errs, fmt.Sprintf("%s %d", reason, v))
 			}
 			if reason, ok := strings.CutPrefix(name, frontier.CounterSkipped("")); ok {
@@ -329,12 +333,12 @@ func printSummary(w io.Writer, before, after map[string]int64, elapsed time.Dura
 	fmt.Fprintf(w, "  fetch errors      %s\n", orNone(errs))
 	fmt.Fprintf(w, "  retries           %d (429, 503 and network errors fetched again)\n", d(frontier.CounterRetries))
 	fmt.Fprintf(w, "  robots.txt        %d fetched, failures: %s\n", d(frontier.CounterRobotsFetched), orNone(robotsErrs))
-	fmt.Fprintf(w, "  sitemaps          %d fetched\n", d(indexer.CounterSitemaps))
+	fmt.Fprintf(w, "  sitemaps          %d fetched\n", d(indexer.CounterSitemapFetches))
 	fmt.Fprintf(w, "  skipped URLs      %s\n", orNone(skips))
-	fmt.Fprintf(w, "  links indexed     %d (live edges added)\n", d(indexer.CounterEdges))
+	fmt.Fprintf(w, "  links indexed     %d new, %d lost (live edges added and lost)\n", d(indexer.CounterEdgesAdded), d(indexer.CounterEdgesLost))
 	fmt.Fprintf(w, "  distinct targets  %d\n", d(indexer.CounterTargets))
 	fmt.Fprintf(w, "  skipped links     %d (unparseable or not http/https)\n", d(indexer.CounterSkippedLinks))
-	fmt.Fprintf(w, "  truncated bodies  %d\n", d(indexer.CounterTruncated))
+	fmt.Fprintf(w, "  truncated bodies  %d\n", d(indexer.CounterFetchesTruncated))
 	fmt.Fprintf(w, "  still queued      %d\n", fs.Queued)
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -415,5 +416,86 @@ func TestRecrawlServerRefusesLocalFlags(t *testing.T) {
 	args := []string{"recrawl", "--server", "127.0.0.1:1", "--scope", "host", "--max-sources", "5", "t.example"}
 	if code, _, errOut := runCLI(t, args...); code != 1 {
 		t.Errorf("%q: exit %d, stderr %q; want exit 1 (nothing listens)", args, code, errOut)
+	}
+}
+
+// TestCrawlSummaryCountsRevisits runs a crawl again once its pages are due
+// for a revisit: the second summary counts that run's fetches (revisits
+// and 304s included) and sitemap fetches, and its links added and lost
+// apart, never as a negative number.
+func TestCrawlSummaryCountsRevisits(t *testing.T) {
+	site := &changingSite{pages: map[string]func(http.ResponseWriter, *http.Request){}}
+	var pageHits, sitemapHits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+		case "/sitemap.xml":
+			sitemapHits.Add(1)
+		default:
+			pageHits.Add(1)
+		}
+		site.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	x := func(n int) string { return fmt.Sprintf(`<a href="http://t.example/%d">x%d</a>`, n, n) }
+	site.set("/sitemap.xml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://%s/</loc></url></urlset>`, r.Host)
+	})
+	site.set("/", html(`<a href="/a">a</a><a href="/b">b</a><a href="/c">c</a>`))
+	site.set("/a", html(x(1)+x(2)))
+	site.set("/b", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == `"b1"` {
+			site.notModified.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", `"b1"`)
+		html(x(4))(w, r)
+	})
+	site.set("/c", html(x(5)))
+
+	dir := t.TempDir()
+	args := []string{"crawl", "--data", dir, "--allow-private-networks", "--delay", "0",
+		"--revisit", "2s", "--min-revisit", "2s", "--max-revisit", "2s", "--robots-ttl", "1s", "--timeout", "2s", srv.URL + "/"}
+	code, out, errOut := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("first crawl: exit %d\n%s\n%s", code, out, errOut)
+	}
+	firstEnd := time.Now()
+	t.Logf("first summary:\n%s", out)
+	if got, want := summaryNumber(t, out, "pages fetched"), int(pageHits.Load()); got != want {
+		t.Errorf("first crawl: summary says %d pages fetched, the server answered %d", got, want)
+	}
+
+	site.set("/a", html(x(1)+x(3)))                               // x2 lost, x3 new
+	site.set("/c", http.NotFound)                                 // x5 lost
+	time.Sleep(time.Until(firstEnd.Add(2500 * time.Millisecond))) // every page due
+	pages0, sitemaps0 := pageHits.Load(), sitemapHits.Load()
+	code, out, errOut = runCLI(t, args[:len(args)-1]...)
+	if code != 0 {
+		t.Fatalf("second crawl: exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("second summary:\n%s", out)
+	pages, sitemaps := pageHits.Load()-pages0, sitemapHits.Load()-sitemaps0
+	if pages != 4 || site.notModified.Load() != 1 {
+		t.Fatalf("second crawl: the server answered %d page requests (%d 304), want 4 (1)", pages, site.notModified.Load())
+	}
+	if got := summaryNumber(t, out, "pages fetched"); got != int(pages) {
+		t.Errorf("second crawl: summary says %d pages fetched, the server answered %d", got, pages)
+	}
+	if got := summaryNumber(t, out, "sitemaps"); got != int(sitemaps) {
+		t.Errorf("second crawl: summary says %d sitemaps fetched, the server answered %d", got, sitemaps)
+	}
+	for _, want := range []string{
+		"by status         2xx 2, 304 1, 4xx 1\n",
+		"links indexed     1 new, 2 lost (",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second crawl: summary lacks %q", want)
+		}
+	}
+	if regexp.MustCompile(`\s-\d`).MatchString(out) {
+		t.Errorf("second crawl: summary has a negative number")
 	}
 }
