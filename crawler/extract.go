@@ -112,6 +112,10 @@ type extractor struct {
 	anchor    folder
 	hasImg    bool
 	imgAlt    string // folded alt of the first <img> with a non-empty one
+	// An inline <svg>'s <title> names an icon but is not rendered, so its
+	// text is kept apart and used only by a link with no other text.
+	inSVGTitle bool // the next text token is an <svg> <title>'s in the open <a>
+	svgTitle   folder
 
 	scratch  folder // for alt attributes
 	textBuf  []byte // text tokens with '\r'
@@ -147,6 +151,7 @@ func (ex *extractor) reset() {
 		links:    links,
 		title:    folder{buf: ex.title.buf[:0]},
 		anchor:   folder{buf: ex.anchor.buf[:0]},
+		svgTitle: folder{buf: ex.svgTitle.buf[:0]},
 		scratch:  folder{buf: ex.scratch.buf[:0]},
 		textBuf:  poolable(ex.textBuf),
 		unescBuf: poolable(ex.unescBuf),
@@ -225,7 +230,9 @@ func (ex *extractor) tokenize(body []byte) {
 			if ex.inTitle {
 				ex.title.write(text)
 			}
-			if ex.inAnchor {
+			if ex.inSVGTitle {
+				ex.svgTitle.write(text)
+			} else if ex.inAnchor {
 				ex.anchor.write(text)
 			}
 
@@ -237,12 +244,16 @@ func (ex *extractor) tokenize(body []byte) {
 
 		case html.EndTagToken:
 			ex.finishTitle()
-			switch string(z.tagName(&nameBuf)) {
+			switch name := z.tagName(&nameBuf); string(name) {
 			case "a":
 				ex.closeAnchor()
 			case "svg":
 				if ex.svgDepth > 0 {
 					ex.svgDepth--
+				}
+			default:
+				if ex.inAnchor && breaksWords(name) {
+					ex.anchor.boundary()
 				}
 			}
 		}
@@ -294,8 +305,9 @@ func convertNewlines(s []byte) []byte {
 	return s[:w]
 }
 
-// maxTagName is the length of the longest tag name startTag handles.
-const maxTagName = len("noscript")
+// maxTagName is the length of the longest tag name startTag and
+// breaksWords handle.
+const maxTagName = len("figcaption")
 
 // tagName returns the ASCII-lowercased name of the current tag, written
 // into buf, or nil for names longer than buf: none of those matter here.
@@ -329,6 +341,7 @@ func (ex *extractor) startTag(tt html.TokenType, name []byte) (skipText bool) {
 		ex.addLink(at.href, linkgraphv1.LinkType_LINK_TYPE_A, "", ex.parseRel(at.rel))
 		ex.inAnchor, ex.anchorIdx = true, len(ex.links)-1
 		ex.anchor.reset(MaxAnchorBytes)
+		ex.svgTitle.reset(MaxAnchorBytes)
 		ex.hasImg, ex.imgAlt = false, ""
 
 	case "img":
@@ -397,6 +410,10 @@ func (ex *extractor) startTag(tt html.TokenType, name []byte) (skipText bool) {
 			ex.titleSeen, ex.inTitle = true, true
 			ex.title.reset(MaxTitleBytes)
 		}
+		if ex.svgDepth > 0 && ex.inAnchor {
+			ex.inSVGTitle = true
+			ex.svgTitle.boundary()
+		}
 
 	case "svg":
 		if tt == html.StartTagToken {
@@ -411,6 +428,30 @@ func (ex *extractor) startTag(tt html.TokenType, name []byte) (skipText bool) {
 		// running scripts would; a crawler does not run scripts, so parse
 		// the links inside like a browser with scripting disabled.
 		ex.z.nextIsNotRawText()
+
+	default:
+		if ex.inAnchor && breaksWords(name) {
+			ex.anchor.boundary()
+		}
+	}
+	return false
+}
+
+// breaksWords reports whether a start or end tag with this (lowercased)
+// name separates the text before it from the text after it when rendered:
+// <br> and the elements the HTML rendering model (WHATWG HTML 15.3) lays
+// out as blocks, list items, table rows or cells. Inline elements do not,
+// so "foo<b>bar</b>" stays one word. </br> and </p> count too, because the
+// parser turns them into a <br> and an empty <p>.
+func breaksWords(name []byte) bool {
+	switch string(name) {
+	case "br", "p", "div", "li", "ul", "ol", "dl", "dt", "dd", "menu", "dir",
+		"h1", "h2", "h3", "h4", "h5", "h6", "hgroup", "hr", "pre", "listing", "xmp", "plaintext",
+		"blockquote", "address", "center", "figure", "figcaption", "main", "search",
+		"article", "aside", "section", "nav", "header", "footer", "form", "fieldset", "legend",
+		"details", "summary", "dialog",
+		"table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th":
+		return true
 	}
 	return false
 }
@@ -418,6 +459,7 @@ func (ex *extractor) startTag(tt html.TokenType, name []byte) (skipText bool) {
 // finishTitle ends the collection of the title text: <title> content is a
 // single raw text token, so any other token ends it.
 func (ex *extractor) finishTitle() {
+	ex.inSVGTitle = false
 	if ex.inTitle {
 		ex.inTitle = false
 		ex.out.Title = ex.title.String()
@@ -433,6 +475,9 @@ func (ex *extractor) closeAnchor() {
 	ex.inAnchor = false
 	l := &ex.links[ex.anchorIdx]
 	l.anchor = ex.anchor.String()
+	if l.anchor == "" {
+		l.anchor = ex.svgTitle.String()
+	}
 	if ex.hasImg {
 		l.typ = linkgraphv1.LinkType_LINK_TYPE_IMG
 		if ex.imgAlt != "" {
@@ -1948,6 +1993,19 @@ func (f *folder) write(p []byte) {
 		i += size
 	}
 }
+
+// boundary separates the text written before from the text written after
+// as whitespace would. A UTF-8 sequence still open is invalid: the texts
+// are not joined across a boundary.
+func (f *folder) boundary() {
+	if len(f.carry) > 0 {
+		f.write(asciiSpaceByte)
+		return
+	}
+	f.invalid, f.space = false, true
+}
+
+var asciiSpaceByte = []byte{' '}
 
 // full reports whether more text can no longer change the result.
 func (f *folder) full() bool { return len(f.buf) > f.limit }

@@ -108,6 +108,7 @@ var tokenizerSeeds = []string{
 	`<a k1 k2 k3 k4 k5 k6 k7 k8 k9 k10 k11 k12 k13 k14 k15 K1 k16 k17 k16 href=/many HREF=/dup>m</a>`,
 	"<meta http-equiv=refresh content=\"0; url=/r\"><meta name=ROBOTS content='noindex,nofollow'><base href=/b/><link rel='canonical' href='/c'>",
 	"<a href=/x>caf\xc3<b></b>\xa9 \xff</a><area href=/a alt=\"A&nbsp;B\"><frame src=/f>",
+	"<a href=/b>a<BR/>b</br>\xc3<div>\xa9</div><BlockQuote>q</blockquote><span>s</span></a><a href=/s><svg><title>t</title></svg></a><a href=/t>x<svg><title>y</title></svg></a>",
 }
 
 // FuzzTokenizer checks the tokenizer against html.Tokenizer, token by token:
@@ -367,6 +368,9 @@ type refExtractor struct {
 	anchor    folder
 	hasImg    bool
 	imgAlt    string // folded alt of the first <img> with a non-empty one
+	// Text of <svg> <title>s in the open <a>, used when it has no other.
+	inSVGTitle bool
+	svgTitle   folder
 
 	scratch folder // for alt attributes
 }
@@ -394,7 +398,9 @@ func (ex *refExtractor) tokenize(body []byte) {
 			if ex.inTitle {
 				ex.title.write(text)
 			}
-			if ex.inAnchor {
+			if ex.inSVGTitle {
+				ex.svgTitle.write(text)
+			} else if ex.inAnchor {
 				ex.anchor.write(text)
 			}
 
@@ -406,12 +412,16 @@ func (ex *refExtractor) tokenize(body []byte) {
 
 		case html.EndTagToken:
 			ex.finishTitle()
-			switch string(refRawTagName(z.Raw(), &nameBuf)) {
+			switch name := refRawTagName(z.Raw(), &nameBuf); string(name) {
 			case "a":
 				ex.closeAnchor()
 			case "svg":
 				if ex.svgDepth > 0 {
 					ex.svgDepth--
+				}
+			default:
+				if ex.inAnchor && breaksWords(name) {
+					ex.anchor.boundary()
 				}
 			}
 		}
@@ -459,6 +469,7 @@ func (ex *refExtractor) startTag(z *html.Tokenizer, tt html.TokenType, name []by
 		ex.addLink(at.href, linkgraphv1.LinkType_LINK_TYPE_A, "", refParseRel(at.rel))
 		ex.inAnchor, ex.anchorIdx = true, len(ex.links)-1
 		ex.anchor.reset(MaxAnchorBytes)
+		ex.svgTitle.reset(MaxAnchorBytes)
 		ex.hasImg, ex.imgAlt = false, ""
 
 	case "img":
@@ -524,6 +535,10 @@ func (ex *refExtractor) startTag(z *html.Tokenizer, tt html.TokenType, name []by
 			ex.titleSeen, ex.inTitle = true, true
 			ex.title.reset(MaxTitleBytes)
 		}
+		if ex.svgDepth > 0 && ex.inAnchor {
+			ex.inSVGTitle = true
+			ex.svgTitle.boundary()
+		}
 
 	case "svg":
 		if tt == html.StartTagToken {
@@ -538,6 +553,11 @@ func (ex *refExtractor) startTag(z *html.Tokenizer, tt html.TokenType, name []by
 		// running scripts would; a crawler does not run scripts, so parse
 		// the links inside like a browser with scripting disabled.
 		z.NextIsNotRawText()
+
+	default:
+		if ex.inAnchor && breaksWords(name) {
+			ex.anchor.boundary()
+		}
 	}
 	return false
 }
@@ -545,6 +565,7 @@ func (ex *refExtractor) startTag(z *html.Tokenizer, tt html.TokenType, name []by
 // finishTitle ends the collection of the title text: <title> content is a
 // single raw text token, so any other token ends it.
 func (ex *refExtractor) finishTitle() {
+	ex.inSVGTitle = false
 	if ex.inTitle {
 		ex.inTitle = false
 		ex.out.Title = ex.title.String()
@@ -560,6 +581,9 @@ func (ex *refExtractor) closeAnchor() {
 	ex.inAnchor = false
 	l := &ex.links[ex.anchorIdx]
 	l.anchor = ex.anchor.String()
+	if l.anchor == "" {
+		l.anchor = ex.svgTitle.String()
+	}
 	if ex.hasImg {
 		l.typ = linkgraphv1.LinkType_LINK_TYPE_IMG
 		if ex.imgAlt != "" {

@@ -87,6 +87,51 @@ func TestExtractLinks(t *testing.T) {
 			want: []extLink{anchorLink("http://example.com/x", "foobar")},
 		},
 		{
+			name: "br and block-level boundaries separate words, inline ones do not",
+			body: `<a href='/br'>foo<br>bar</a>` +
+				`<a href='/br2'>foo<br/>bar</br>baz</a>` +
+				`<a href='/div'><div>A</div><div>B</div></a>` +
+				`<a href='/p'>one<p>two</p>three</a>` +
+				`<a href='/li'><ul><li>x</li><li>y</li></ul></a>` +
+				`<a href='/h'><H2>Title</H2><blockquote>quote</blockquote><FIGCAPTION>cap</FIGCAPTION></a>` +
+				`<a href='/td'><table><tr><td>1</td><td>2</td></tr><tr><th>3</th></tr></table></a>` +
+				`<a href='/hr'>left<hr>right</a>` +
+				`<a href='/inline'>foo<b>bar</b><span>baz</span><em>qux</em><strong>!</strong><i>i</i><wbr>w</a>` +
+				`<a href='/edge'><div> <p>  lead</p> </div>mid<br><br>end<div></div></a>`,
+			want: []extLink{
+				anchorLink("http://example.com/br", "foo bar"),
+				anchorLink("http://example.com/br2", "foo bar baz"),
+				anchorLink("http://example.com/div", "A B"),
+				anchorLink("http://example.com/p", "one two three"),
+				anchorLink("http://example.com/li", "x y"),
+				anchorLink("http://example.com/h", "Title quote cap"),
+				anchorLink("http://example.com/td", "1 2 3"),
+				anchorLink("http://example.com/hr", "left right"),
+				anchorLink("http://example.com/inline", "foobarbazqux!iw"),
+				anchorLink("http://example.com/edge", "lead mid end"),
+			},
+		},
+		{
+			name:        "a boundary ends a UTF-8 sequence",
+			body:        "<a href='/u'>caf\xc3<br>\xa9</a>",
+			contentType: "text/html; charset=utf-8",
+			want:        []extLink{anchorLink("http://example.com/u", "caf\uFFFD \uFFFD")},
+		},
+		{
+			// An inline <svg>'s <title> is its accessible name, not visible
+			// text: like an <img alt> it stands for the link only when the
+			// link has nothing else to show.
+			name: "svg title counts only without visible text",
+			body: `<a href='/x3'><span>Text</span><svg><title>icon</title></svg></a>` +
+				`<a href='/x4'><svg><title>Share</title></svg><svg><title>on X</title></svg></a>` +
+				`<a href='/x5'><svg><title>icon</title><text>Label</text></svg></a>`,
+			want: []extLink{
+				anchorLink("http://example.com/x3", "Text"),
+				anchorLink("http://example.com/x4", "Share on X"),
+				anchorLink("http://example.com/x5", "Label"),
+			},
+		},
+		{
 			name: "relative hrefs resolve against the page",
 			body: `<a href="sub/p.html">1</a><a href="../up">2</a><a href="?q=1">3</a><a href="//other.org/x">4</a><a href="HTTPS://Other.ORG:443/y#f">5</a>`,
 			want: []extLink{
