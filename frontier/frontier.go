@@ -890,7 +890,9 @@ func (f *Frontier) take() (out, drops []queuedTask, wait time.Duration) {
 				continue
 			}
 		}
-		f.released++
+		if countsAsPage(qt.task) {
+			f.released++
+		}
 		out = append(out, f.launchLocked(h, qt, now))
 	}
 	wait = time.Hour
@@ -1070,9 +1072,18 @@ func (f *Frontier) forget(qt queuedTask) {
 	if _, ok := h.inflight[qt.task.GetUrl()]; ok {
 		delete(h.inflight, qt.task.GetUrl())
 		f.inflight--
-		f.released--
+		if countsAsPage(qt.task) {
+			f.released--
+		}
 		f.scheduleLocked(h)
 	}
+}
+
+// countsAsPage reports whether a released task counts against MaxPages:
+// pages do, the sitemaps the crawl finds on its way do not (the summary's
+// pages fetched does not count them either).
+func countsAsPage(t *lgv1.FetchTask) bool {
+	return t.GetKind() != lgv1.FetchKind_FETCH_KIND_SITEMAP
 }
 
 func (f *Frontier) expireLeases() {

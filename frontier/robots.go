@@ -137,6 +137,15 @@ func (f *Frontier) loadRobotsLocked(h *host) error {
 	return nil
 }
 
+// RobotsAllow reports whether the robots.txt fetch pr allows url (always,
+// with Config.IgnoreRobots).
+func (f *Frontier) RobotsAllow(pr *lgv1.PageResult, url string) bool {
+	if f.cfg.IgnoreRobots {
+		return true
+	}
+	return parseRobots(pr.GetStatus(), pr.GetErrorReason(), pr.GetRobotsTxt(), time.Unix(0, pr.GetFetchedAt()), f.cfg.RobotsTTL, f.cfg.MaxCrawlDelay).allowed(url)
+}
+
 // Sitemaps returns the Sitemap: URLs of a robots.txt body, as written.
 func Sitemaps(body []byte) []string {
 	data, err := robotstxt.FromBytes(body)

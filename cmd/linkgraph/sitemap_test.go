@@ -79,3 +79,68 @@ func TestSitemapsFeedTheFrontier(t *testing.T) {
 		}
 	}
 }
+
+// TestSitemapsObeyRobotsAndMaxPages: the guessed /sitemap.xml of a host
+// whose robots.txt disallows it is not fetched; and sitemaps do not use up
+// --max-pages, which counts pages.
+func TestSitemapsObeyRobotsAndMaxPages(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	count := func(r *http.Request) {
+		mu.Lock()
+		hits[r.Host+r.URL.Path]++
+		mu.Unlock()
+	}
+	closed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		count(r)
+		switch r.URL.Path {
+		case "/robots.txt":
+			fmt.Fprint(w, "User-agent: *\nDisallow: /\n")
+		case "/sitemap.xml":
+			fmt.Fprintf(w, `<urlset><url><loc>http://%s/secret</loc></url></urlset>`, r.Host)
+		default:
+			fmt.Fprint(w, `<html><body>private</body></html>`)
+		}
+	}))
+	defer closed.Close()
+	code, _, errOut := runCLI(t, "crawl", "--data", t.TempDir(), "--allow-private-networks", "--delay", "0", closed.URL+"/")
+	if code != 0 {
+		t.Fatalf("crawl of a closed host: exit %d: %s", code, errOut)
+	}
+	host := strings.TrimPrefix(closed.URL, "http://")
+	if n := hits[host+"/sitemap.xml"]; n != 0 {
+		t.Errorf("/sitemap.xml of a host that disallows everything requested %d times", n)
+	}
+
+	open := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		count(r)
+		switch r.URL.Path {
+		case "/robots.txt":
+			fmt.Fprint(w, "User-agent: *\nAllow: /\nSitemap: /sm.xml\n")
+		case "/sitemap.xml":
+			http.NotFound(w, r)
+		case "/sm.xml":
+			// The only way to the pages: the sitemaps come before them.
+			var locs strings.Builder
+			for i := 1; i <= 5; i++ {
+				fmt.Fprintf(&locs, "<url><loc>http://%s/%d</loc></url>", r.Host, i)
+			}
+			fmt.Fprintf(w, "<urlset>%s</urlset>", locs.String())
+		default:
+			fmt.Fprint(w, `<html><body>leaf</body></html>`)
+		}
+	}))
+	defer open.Close()
+	code, out, errOut := runCLI(t, "crawl", "--data", t.TempDir(), "--allow-private-networks", "--delay", "0", "--max-pages", "3", open.URL+"/")
+	if code != 0 {
+		t.Fatalf("crawl --max-pages 3: exit %d: %s", code, errOut)
+	}
+	host = strings.TrimPrefix(open.URL, "http://")
+	pages := 0
+	for _, p := range []string{"/", "/1", "/2", "/3", "/4", "/5"} {
+		pages += hits[host+p]
+	}
+	if got := summaryNumber(t, out, "pages fetched"); pages != 3 || got != 3 || hits[host+"/sm.xml"] != 1 {
+		t.Errorf("--max-pages 3: %d pages requested, %d in the summary, /sm.xml %d times; want 3, 3 and 1:\n%s", pages, got, hits[host+"/sm.xml"], out)
+	}
+}

@@ -233,14 +233,17 @@ func (s *Shard) recordRobots(b *store.Batch, pr *lgv1.PageResult, publish func(i
 	if err != nil || pr.GetErrorReason() != "" || pr.GetStatus() >= 500 {
 		return nil // the host did not answer; robots.txt is fetched again later
 	}
-	sitemaps := []string{"/sitemap.xml"}
-	if pr.GetStatus() >= 200 && pr.GetStatus() < 300 {
-		sitemaps = append(sitemaps, frontier.Sitemaps(pr.GetRobotsTxt())...)
-	}
 	var urls []string
-	for _, sm := range sitemaps {
-		if u, err := urlnorm.Resolve(base, sm); err == nil {
-			urls = append(urls, u)
+	// The conventional place is a guess, fetched only where robots.txt
+	// allows it; the sitemaps robots.txt names are its own invitation.
+	if u, err := urlnorm.Resolve(base, "/sitemap.xml"); err == nil && s.fr.RobotsAllow(pr, u) {
+		urls = append(urls, u)
+	}
+	if pr.GetStatus() >= 200 && pr.GetStatus() < 300 {
+		for _, sm := range frontier.Sitemaps(pr.GetRobotsTxt()) {
+			if u, err := urlnorm.Resolve(base, sm); err == nil {
+				urls = append(urls, u)
+			}
 		}
 	}
 	for sh, lb := range sourcelessBatches(urls, s.bus.Shards, false, true) {
