@@ -25,6 +25,12 @@ import (
 // serve answers the LinkGraphService on ix over gRPC on loopback until the
 // test ends.
 func serve(t *testing.T, ix *indexer.Index) string {
+	addr, _ := serveGRPC(t, ix)
+	return addr
+}
+
+// serveGRPC is serve, also returning the server, for a test that stops it.
+func serveGRPC(t *testing.T, ix *indexer.Index) (string, *grpc.Server) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -34,7 +40,7 @@ func serve(t *testing.T, ix *indexer.Index) string {
 	lgv1.RegisterLinkGraphServiceServer(srv, &indexer.GRPCServer{Index: ix})
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
-	return lis.Addr().String()
+	return lis.Addr().String(), srv
 }
 
 // cutProxy forwards TCP connections to a backend and cuts each of the
@@ -147,16 +153,8 @@ func TestRemoteBadRequest(t *testing.T) {
 // resume waits ReconnectWait for it and then fails, naming why, rather
 // than hang (it waited for ever).
 func TestRemoteServerGone(t *testing.T) {
-	ix := testIndex(t, 3000)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	lgv1.RegisterLinkGraphServiceServer(srv, &indexer.GRPCServer{Index: ix})
-	go srv.Serve(lis)
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	addr, srv := serveGRPC(t, testIndex(t, 3000))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,20 @@ func (s *changingSite) set(path string, h func(w http.ResponseWriter, r *http.Re
 	s.pages[path] = h
 }
 
+// etagged serves page behind the ETag etag, answering a request that
+// has it 304 (counted in notModified).
+func (s *changingSite) etagged(etag string, page func(w http.ResponseWriter, r *http.Request)) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == etag {
+			s.notModified.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", etag)
+		page(w, r)
+	}
+}
+
 func html(body string) func(w http.ResponseWriter, r *http.Request) {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -76,15 +90,7 @@ func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	site.set("/b", html(x(4)))
 	site.set("/c", html(x(5)))
 	site.set("/d", html(x(7)))
-	site.set("/e", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("If-None-Match") == `"e1"` {
-			site.notModified.Add(1)
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		w.Header().Set("ETag", `"e1"`)
-		html(x(8))(w, r)
-	})
+	site.set("/e", site.etagged(`"e1"`, html(x(8))))
 	down.set("/h", html(x(10)))
 
 	dir := t.TempDir()
@@ -111,18 +117,13 @@ func TestRecrawlFindsNewAndLostLinks(t *testing.T) {
 	// /e is unchanged, but its revisit first gets a 503: the retry must
 	// still be a conditional request.
 	var eTries atomic.Int64
+	e := site.etagged(`"e1"`, html(x(8)))
 	site.set("/e", func(w http.ResponseWriter, r *http.Request) {
 		if eTries.Add(1) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		if r.Header.Get("If-None-Match") == `"e1"` {
-			site.notModified.Add(1)
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		w.Header().Set("ETag", `"e1"`)
-		html(x(8))(w, r)
+		e(w, r)
 	})
 
 	// Every page of the first crawl is due by then.
@@ -444,15 +445,7 @@ func TestCrawlSummaryCountsRevisits(t *testing.T) {
 	})
 	site.set("/", html(`<a href="/a">a</a><a href="/b">b</a><a href="/c">c</a>`))
 	site.set("/a", html(x(1)+x(2)))
-	site.set("/b", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("If-None-Match") == `"b1"` {
-			site.notModified.Add(1)
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		w.Header().Set("ETag", `"b1"`)
-		html(x(4))(w, r)
-	})
+	site.set("/b", site.etagged(`"b1"`, html(x(4))))
 	site.set("/c", html(x(5)))
 
 	dir := t.TempDir()
