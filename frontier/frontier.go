@@ -338,6 +338,12 @@ func (f *Frontier) load() error {
 		f.queued++
 		f.seq = max(f.seq, seq)
 	}
+	// A task's message id is its queue key, and JetStream drops an id it
+	// saw in its duplicate window. The keys left in the queue say nothing
+	// of those already released, so a shard restarted with an empty queue
+	// numbered its new tasks from 0 again and JetStream dropped them. The
+	// clock's nanoseconds are past every number an earlier run used.
+	f.seq = max(f.seq, uint64(time.Now().UnixNano()))
 	for _, h := range f.hosts {
 		f.scheduleLocked(h)
 	}

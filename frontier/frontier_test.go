@@ -362,3 +362,34 @@ func TestRepublishedTasksAreNotInFlight(t *testing.T) {
 		t.Fatalf("stats = %+v, want nothing queued and only a.example/2 in flight", s)
 	}
 }
+
+// TestRestartWithEmptyQueueKeepsIDsUnique restarts a frontier whose queue
+// is empty (everything released): its next task must not reuse a message
+// id of the first run, which JetStream's duplicate window, outliving the
+// process, would drop as a duplicate (the URL was then never fetched).
+func TestRestartWithEmptyQueueKeepsIDsUnique(t *testing.T) {
+	dir := t.TempDir()
+	fx := newFixture(t, dir, Config{Scope: ScopeAll, PerHostConcurrency: 10})
+	fx.offer(0, true, "http://a.example/1", "http://b.example/1")
+	for _, u := range fx.step() {
+		fx.f.Done(Outcome{URL: u, Status: 200})
+	}
+	if s := fx.f.Stats(); s.Queued != 0 {
+		t.Fatalf("queued %d after the first run, want 0", s.Queued)
+	}
+	before := slices.Clone(fx.pub.ids)
+	stored := fx.pub.stored
+	fx.db.Close()
+
+	fy := newFixture(t, dir, Config{Scope: ScopeAll, PerHostConcurrency: 10})
+	fy.pub.stored = stored // the duplicate window is JetStream's, not the process's
+	fy.offer(0, true, "http://a.example/2", "http://b.example/2")
+	if got := fy.step(); len(got) != 2 {
+		t.Fatalf("released %q after the restart, want both new URLs", got)
+	}
+	for _, id := range fy.pub.ids {
+		if slices.Contains(before, id) {
+			t.Fatalf("message id %s of the first run reused: JetStream would drop the task", id)
+		}
+	}
+}
