@@ -478,3 +478,34 @@ func checkClusterRank(t *testing.T, web *testweb.Web, natsURL, grpcAddr string, 
 		t.Errorf("Summary of %s through the gateway has no rank: %v %v", host, sum, err)
 	}
 }
+
+// TestClusterRefusesATwinShard starts a second shard node with the same
+// --shards as a running one: it exits 1 saying so, and the first keeps
+// running (the second used to delete the first's consumers from under it,
+// which then died, and take over with an empty index).
+func TestClusterRefusesATwinShard(t *testing.T) {
+	nsrv, err := clustertest.StartNATS(natsServerBin(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nsrv.Kill)
+	shardArgs := func(i int) []string {
+		return []string{"shard", "--nats", nsrv.URL, "--data", filepath.Join(t.TempDir(), fmt.Sprint("shard-", i)), "--shards", "0-63"}
+	}
+	first := startRole(t, "shard-a", shardArgs(0)...)
+	first.waitReady()
+	twin := startRole(t, "shard-b", shardArgs(1)...)
+	err = twin.proc.Wait(60 * time.Second)
+	if err == nil || !strings.Contains(twin.proc.Output(), "another shard node runs with the same --shards") {
+		t.Errorf("the twin shard node: %v, output:\n%s", err, twin.proc.Output())
+	}
+	time.Sleep(time.Second) // time for the first to fail, had its consumers gone
+	if first.proc.Exited() {
+		t.Fatalf("the running shard node exited:\n%s", first.proc.Output())
+	}
+	waitStatus(t, "http://"+first.http+"/readyz", http.StatusOK)
+	first.proc.Signal(syscall.SIGTERM)
+	if err := first.proc.Wait(30 * time.Second); err != nil {
+		t.Errorf("the running shard node on SIGTERM: %v", err)
+	}
+}

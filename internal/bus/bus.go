@@ -126,14 +126,34 @@ func ResetConsumers(ctx context.Context, js jetstream.JetStream, cfg Config) err
 // ResetShardConsumers deletes the consumers of the shard node owning
 // [lo, hi), for the same reason as ResetConsumers: that node is their only
 // reader, so at its start nothing else holds their messages.
+// It refuses, with ErrShardsInUse, consumers that a live reader is pulling
+// from: another node started with the same --shards, whose consumers the
+// reset would delete from under it.
 func ResetShardConsumers(ctx context.Context, js jetstream.JetStream, lo, hi int) error {
+	name := shardConsumerName(lo, hi)
 	for _, stream := range []string{PagesStream, LinksStream} {
-		if err := deleteConsumer(ctx, js, stream, shardConsumerName(lo, hi)); err != nil {
+		c, err := js.Consumer(ctx, stream, name)
+		if err == nil {
+			info, err := c.Info(ctx)
+			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return fmt.Errorf("bus: cannot read consumer %s on %s: %w", name, stream, err)
+			}
+			if err == nil && info.NumWaiting > 0 {
+				return fmt.Errorf("%w: shards %d-%d are being read (consumer %s on %s has %d pull requests pending): another shard node runs with the same --shards; stop it first", ErrShardsInUse, lo, hi-1, name, stream, info.NumWaiting)
+			}
+		}
+	}
+	for _, stream := range []string{PagesStream, LinksStream} {
+		if err := deleteConsumer(ctx, js, stream, name); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// ErrShardsInUse is returned by ResetShardConsumers when another node reads
+// the shards.
+var ErrShardsInUse = errors.New("bus: shards in use by another node")
 
 // deleteConsumer deletes a consumer; one that does not exist is not an
 // error.
