@@ -114,6 +114,10 @@ func recordedShards(ctx context.Context, js jetstream.JetStream) (int, error) {
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return 0, ErrNoStreams
 	}
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		// No JetStream API answered: the server runs without it.
+		return 0, fmt.Errorf("bus: the NATS server has no JetStream (start nats-server with -js, or jetstream {} in its config): %w", err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("bus: cannot read stream %s: %w", FetchStream, err)
 	}
