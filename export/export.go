@@ -52,8 +52,9 @@ const (
 	Zstd = "zstd"
 )
 
-// compressionOf is the compression an output path's extension asks for.
-func compressionOf(out string) string {
+// CompressionOf is the compression an output path's extension asks for:
+// Gzip for .gz, Zstd for .zst, else None.
+func CompressionOf(out string) string {
 	switch {
 	case strings.HasSuffix(out, ".gz"):
 		return Gzip
@@ -146,7 +147,7 @@ func (o Options) Validate() error {
 		bad("%s compresses on its own: compression is for ndjson and csv", o.Format)
 	}
 	if o.Compress != "" && o.Out != Stdout && o.Format != HostGraph && o.Format != Parquet {
-		if ext := compressionOf(o.Out); ext != None && ext != o.Compress {
+		if ext := CompressionOf(o.Out); ext != None && ext != o.Compress {
 			bad("output %s names %s compression by its extension but the compression is %s: make them agree", o.Out, ext, o.Compress)
 		}
 	}
@@ -236,7 +237,7 @@ func Create(opts Options) (*Job, error) {
 	if opts.Compress == "" {
 		opts.Compress = None
 		if opts.Format == NDJSON || opts.Format == CSV {
-			opts.Compress = compressionOf(opts.Out)
+			opts.Compress = CompressionOf(opts.Out)
 		}
 	}
 	if opts.Out != Stdout {
@@ -320,7 +321,7 @@ func (j *Job) Run(ctx context.Context, src Source) (Stats, error) {
 func (j *Job) run(ctx context.Context, src Source) (Stats, error) {
 	var st Stats
 	var w rowWriter
-	var counted *countingWriter
+	var counted *CountingWriter
 	var compressor io.WriteCloser // between an NDJSON or CSV writer and the output
 	switch j.opts.Format {
 	case HostGraph:
@@ -333,17 +334,10 @@ func (j *Job) run(ctx context.Context, src Source) (Stats, error) {
 		case j.inPlace != nil:
 			out = j.inPlace
 		}
-		counted = &countingWriter{w: out}
+		counted = &CountingWriter{W: out}
 		var text io.Writer = counted
-		switch j.opts.Compress {
-		case Gzip:
-			zw, err := gzip.NewWriterLevel(counted, gzip.BestSpeed)
-			if err != nil {
-				return st, err
-			}
-			text, compressor = zw, zw
-		case Zstd:
-			zw, err := zstd.NewWriter(counted, zstd.WithEncoderLevel(zstd.SpeedFastest))
+		if j.opts.Compress != None {
+			zw, err := NewCompressor(counted, j.opts.Compress)
 			if err != nil {
 				return st, err
 			}
@@ -455,7 +449,7 @@ func (j *Job) run(ctx context.Context, src Source) (Stats, error) {
 			return st, fmt.Errorf("cannot put the export at %s: %w", j.opts.Out, err)
 		}
 		j.file.Close()
-		st.Bytes = counted.n
+		st.Bytes = counted.N
 	case j.files != nil:
 		if err := publishDir(j.opts.Out, j.files); err != nil {
 			return st, fmt.Errorf("cannot put the export at %s: %w", j.opts.Out, err)
@@ -470,21 +464,40 @@ func (j *Job) run(ctx context.Context, src Source) (Stats, error) {
 		if err := j.inPlace.Close(); err != nil {
 			return st, fmt.Errorf("cannot finish writing %s: %w", j.opts.Out, err)
 		}
-		st.Bytes = counted.n
+		st.Bytes = counted.N
 	default:
-		st.Bytes = counted.n
+		st.Bytes = counted.N
 	}
 	return st, nil
 }
 
-// countingWriter counts the bytes of the output.
-type countingWriter struct {
-	w io.Writer
-	n int64
+// CountingWriter counts the bytes written through it to W in N.
+type CountingWriter struct {
+	W io.Writer
+	N int64
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
 	return n, err
 }
+
+// NewCompressor wraps w in a writer of compress (Gzip, Zstd or None, which
+// passes the bytes through), at the speed the exports use: the fastest
+// level, since the disk rarely waits for it. Close it to end the stream.
+func NewCompressor(w io.Writer, compress string) (io.WriteCloser, error) {
+	switch compress {
+	case Gzip:
+		return gzip.NewWriterLevel(w, gzip.BestSpeed)
+	case Zstd:
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	case None, "":
+		return nopCloser{w}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown compression %q: use none, gzip or zstd", ErrOptions, compress)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

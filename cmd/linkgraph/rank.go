@@ -17,9 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/export"
 	"github.com/linkgraph/linkgraph/indexer"
@@ -90,7 +87,7 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	compress := ranksCompression(*out)
+	compress := export.CompressionOf(*out)
 	if *out != "" && *out != "-" {
 		// Before the ranking, which may take minutes, not after it.
 		if !cluster && *graph == "" && f.server == "" {
@@ -211,19 +208,6 @@ func writeRanks(path string, stdout io.Writer, compress string, names []string, 
 	return writeFile(path, stdout, compress, func(w io.Writer) error { return rank.WriteRanks(w, names, hc, pr) })
 }
 
-// ranksCompression is the compression a ranks file's name asks for, as
-// for the NDJSON and CSV exports: gzip for .gz, zstd for .zst (Common
-// Crawl publishes its ranks as .txt.gz), else none.
-func ranksCompression(out string) string {
-	switch {
-	case strings.HasSuffix(out, ".gz"):
-		return export.Gzip
-	case strings.HasSuffix(out, ".zst"):
-		return export.Zstd
-	}
-	return export.None
-}
-
 // checkCompression checks --compress against --out as export does for
 // NDJSON and CSV, and returns the compression to write.
 func checkCompression(out, compress string) (string, error) {
@@ -232,12 +216,12 @@ func checkCompression(out, compress string) (string, error) {
 		if out == "-" {
 			return export.None, nil
 		}
-		return ranksCompression(out), nil
+		return export.CompressionOf(out), nil
 	case export.None, export.Gzip, export.Zstd:
 	default:
 		return "", usagef("--compress %q: use none, gzip or zstd", compress)
 	}
-	if ext := ranksCompression(out); out != "-" && ext != export.None && ext != compress {
+	if ext := export.CompressionOf(out); out != "-" && ext != export.None && ext != compress {
 		return "", usagef("--out %s names %s compression by its extension but --compress is %s: make them agree", out, ext, compress)
 	}
 	return compress, nil
@@ -248,17 +232,17 @@ func checkCompression(out, compress string) (string, error) {
 // (see export.OpenInPlace).
 func writeFile(path string, stdout io.Writer, compress string, write func(io.Writer) error) (int64, error) {
 	encode := func(w io.Writer) (int64, error) {
-		cw := &countingWriter{w: w}
-		zw, err := compressor(cw, compress)
+		cw := &export.CountingWriter{W: w}
+		zw, err := export.NewCompressor(cw, compress)
 		if err != nil {
 			return 0, err
 		}
 		if err := write(zw); err != nil {
 			zw.Close()
-			return cw.n, err
+			return cw.N, err
 		}
 		err = zw.Close()
-		return cw.n, err
+		return cw.N, err
 	}
 	if path == "-" {
 		return encode(stdout)
@@ -276,34 +260,6 @@ func writeFile(path string, stdout io.Writer, compress string, write func(io.Wri
 		return n, err
 	}
 	return n, f.Close()
-}
-
-// compressor wraps w in the writer of a compression, at the speed the
-// NDJSON and CSV exports use.
-func compressor(w io.Writer, compress string) (io.WriteCloser, error) {
-	switch compress {
-	case export.Gzip:
-		return gzip.NewWriterLevel(w, gzip.BestSpeed)
-	case export.Zstd:
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	}
-	return nopCloser{w}, nil
-}
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
-
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // checkOutFile checks that a ranks file can be written at out (the value
