@@ -268,7 +268,7 @@ type gzipFile struct {
 	fw *bufio.Writer
 }
 
-func newGzipFile(f *os.File) *gzipFile {
+func newGzipFile(f io.Writer) *gzipFile {
 	g := &gzipFile{fw: bufio.NewWriterSize(f, 256<<10)}
 	g.zw = gzip.NewWriter(g.fw)
 	g.bw = bufio.NewWriterSize(g.zw, 256<<10)
@@ -286,7 +286,7 @@ func (g *gzipFile) Close() error {
 }
 
 func (h *hostGraphWriter) writeVertices(order []uint32) error {
-	g := newGzipFile(h.out[VerticesFile].File)
+	g := newGzipFile(h.out[VerticesFile])
 	var line []byte
 	for id, prov := range order {
 		line = strconv.AppendInt(line[:0], int64(id), 10)
@@ -323,7 +323,7 @@ func (s *sliceSource) next() (uint64, bool, error) {
 }
 
 func (h *hostGraphWriter) writeEdges(src pairSource) error {
-	g := newGzipFile(h.out[EdgesFile].File)
+	g := newGzipFile(h.out[EdgesFile])
 	var line []byte
 	prev, first := uint64(0), true
 	for {

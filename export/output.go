@@ -20,7 +20,10 @@ import (
 // asideFile is a file being written for an export, not yet under its name.
 // Not safe for concurrent use.
 type asideFile struct {
-	*os.File
+	f *os.File
+	// direct writes f past the page cache where the file system can; nil
+	// otherwise, when f is written through the page cache in windows.
+	direct *directWriter
 	// named is the temporary path of a named temporary file; "" for an
 	// unnamed one.
 	named string
@@ -46,22 +49,44 @@ const (
 // the benchmark's VM, against 5 s this way), and the final sync waits for
 // all of it at once.
 func (a *asideFile) Write(p []byte) (int, error) {
-	n, err := a.File.Write(p)
+	if a.direct != nil {
+		return a.direct.Write(p)
+	}
+	n, err := a.f.Write(p)
 	a.written += int64(n)
 	from := int64(0)
 	if k := len(a.inFlight); k > 0 {
 		from = a.inFlight[k-1][1]
 	}
 	if a.written-from >= writeBackEvery {
-		startWriteBack(a.File, from, a.written)
+		startWriteBack(a.f, from, a.written)
 		a.inFlight = append(a.inFlight, [2]int64{from, a.written})
 		if len(a.inFlight) > writeBackWindows {
 			w := a.inFlight[0]
-			finishWriteBack(a.File, w[0], w[1])
+			finishWriteBack(a.f, w[0], w[1])
 			a.inFlight = append(a.inFlight[:0], a.inFlight[1:]...)
 		}
 	}
 	return n, err
+}
+
+// Sync writes what Write holds back and commits the file to disk.
+func (a *asideFile) Sync() error {
+	if a.direct != nil {
+		if err := a.direct.finish(); err != nil {
+			return err
+		}
+	}
+	return a.f.Sync()
+}
+
+// Close closes the file, dropping what Write holds back unless Sync wrote
+// it.
+func (a *asideFile) Close() error {
+	if a.direct != nil {
+		a.direct.stop()
+	}
+	return a.f.Close()
 }
 
 // tmpPattern names the temporary files and directories of the fallback
@@ -73,7 +98,7 @@ const tmpPattern = ".linkgraph-export-*.tmp"
 // work.
 func createAside(dir string) (*asideFile, error) {
 	if f, err := openUnnamed(dir); err == nil {
-		return &asideFile{File: f}, nil
+		return &asideFile{f: f, direct: newDirectWriter(f)}, nil
 	}
 	return createNamed(dir)
 }
@@ -92,7 +117,7 @@ func createNamed(dir string) (*asideFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &asideFile{File: f, named: name}, nil
+		return &asideFile{f: f, direct: newDirectWriter(f), named: name}, nil
 	}
 	return nil, fmt.Errorf("cannot find an unused temporary name in %s", dir)
 }
@@ -128,7 +153,7 @@ func (a *asideFile) linkInto(path string) error {
 		a.named = ""
 		return nil
 	}
-	return linkUnnamed(a.File, path)
+	return linkUnnamed(a.f, path)
 }
 
 // publish syncs the file and puts it at path, replacing a file there, in
