@@ -184,6 +184,18 @@ func (s IndexSource) Rows(ctx context.Context, fn func(*lgv1.Backlink) error) er
 	return s.Index.Export(ctx, s.Query, func(bl *lgv1.Backlink, _ []byte) error { return fn(bl) })
 }
 
+func (s IndexSource) encodedRows(ctx context.Context, newEncoder func() indexer.Encoder, fn func(b []byte, rows int) error) error {
+	return s.Index.ExportEncoded(ctx, s.Query, newEncoder, fn)
+}
+
+// An encodingSource encodes its rows itself, on goroutines of its own,
+// with encoders from newEncoder, and hands them to fn in order, a run of
+// rows at a time. The NDJSON and CSV exports of an index take this way
+// (see indexer.Index.ExportEncoded).
+type encodingSource interface {
+	encodedRows(ctx context.Context, newEncoder func() indexer.Encoder, fn func(b []byte, rows int) error) error
+}
+
 // Stats describe a finished export.
 type Stats struct {
 	// Rows are the backlinks exported.
@@ -359,7 +371,63 @@ func (j *Job) run(ctx context.Context, src Source) (Stats, error) {
 		// below it is a no-op.
 		defer compressor.Close()
 	}
+	if err := j.write(ctx, src, w, &st); err != nil {
+		return st, err
+	}
+	// The source may end without error after the context is cancelled;
+	// a cancelled export must not be published as if complete.
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	if err := w.Close(); err != nil {
+		return st, err
+	}
+	if compressor != nil {
+		if err := compressor.Close(); err != nil {
+			return st, err
+		}
+	}
+	if j.opts.Progress != nil {
+		j.opts.Progress(st.Rows)
+	}
+	if hg, ok := w.(*hostGraphWriter); ok {
+		st.Vertices, st.Edges = hg.vertices, hg.edges
+	}
+	switch {
+	case j.file != nil:
+		if err := j.file.publish(j.opts.Out); err != nil {
+			return st, fmt.Errorf("cannot put the export at %s: %w", j.opts.Out, err)
+		}
+		j.file.Close()
+		st.Bytes = counted.N
+	case j.files != nil:
+		if err := publishDir(j.opts.Out, j.files); err != nil {
+			return st, fmt.Errorf("cannot put the export at %s: %w", j.opts.Out, err)
+		}
+		for name, f := range j.files {
+			if fi, err := os.Stat(filepath.Join(j.opts.Out, name)); err == nil {
+				st.Bytes += fi.Size()
+			}
+			f.Close()
+		}
+	case j.inPlace != nil:
+		if err := j.inPlace.Close(); err != nil {
+			return st, fmt.Errorf("cannot finish writing %s: %w", j.opts.Out, err)
+		}
+		st.Bytes = counted.N
+	default:
+		st.Bytes = counted.N
+	}
+	return st, nil
+}
 
+// write writes every row of src with w.
+func (j *Job) write(ctx context.Context, src Source, w rowWriter, st *Stats) error {
+	if es, ok := src.(encodingSource); ok {
+		if tw, ok := w.(textRowWriter); ok {
+			return j.writeEncoded(ctx, es, tw, st)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	full := make(chan []*lgv1.Backlink, 8)
 	free := make(chan []*lgv1.Backlink, 10)
@@ -421,54 +489,25 @@ func (j *Job) run(ctx context.Context, src Source) (Stats, error) {
 		}
 		return nil
 	})
-	if err := g.Wait(); err != nil {
-		return st, err
-	}
-	// The source may end without error after the context is cancelled;
-	// a cancelled export must not be published as if complete.
-	if err := ctx.Err(); err != nil {
-		return st, err
-	}
-	if err := w.Close(); err != nil {
-		return st, err
-	}
-	if compressor != nil {
-		if err := compressor.Close(); err != nil {
-			return st, err
+	return g.Wait()
+}
+
+// writeEncoded is write for an encodingSource and a text format: the
+// source encodes the rows, and w writes the bytes out.
+func (j *Job) writeEncoded(ctx context.Context, src encodingSource, w textRowWriter, st *Stats) error {
+	every := int64(j.opts.ProgressEvery)
+	next := every
+	return src.encodedRows(ctx, w.newEncoder, func(b []byte, rows int) error {
+		if err := w.writeEncoded(b); err != nil {
+			return err
 		}
-	}
-	if j.opts.Progress != nil {
-		j.opts.Progress(st.Rows)
-	}
-	if hg, ok := w.(*hostGraphWriter); ok {
-		st.Vertices, st.Edges = hg.vertices, hg.edges
-	}
-	switch {
-	case j.file != nil:
-		if err := j.file.publish(j.opts.Out); err != nil {
-			return st, fmt.Errorf("cannot put the export at %s: %w", j.opts.Out, err)
+		st.Rows += int64(rows)
+		if j.opts.Progress != nil && st.Rows >= next {
+			j.opts.Progress(st.Rows)
+			next = st.Rows + every
 		}
-		j.file.Close()
-		st.Bytes = counted.N
-	case j.files != nil:
-		if err := publishDir(j.opts.Out, j.files); err != nil {
-			return st, fmt.Errorf("cannot put the export at %s: %w", j.opts.Out, err)
-		}
-		for name, f := range j.files {
-			if fi, err := os.Stat(filepath.Join(j.opts.Out, name)); err == nil {
-				st.Bytes += fi.Size()
-			}
-			f.Close()
-		}
-	case j.inPlace != nil:
-		if err := j.inPlace.Close(); err != nil {
-			return st, fmt.Errorf("cannot finish writing %s: %w", j.opts.Out, err)
-		}
-		st.Bytes = counted.N
-	default:
-		st.Bytes = counted.N
-	}
-	return st, nil
+		return nil
+	})
 }
 
 // CountingWriter counts the bytes written through it to W in N.

@@ -445,6 +445,34 @@ func TestTextIsWhatTheCLIWrites(t *testing.T) {
 	}
 }
 
+// TestEncodedIsRowByRow: the index encodes its NDJSON and CSV rows on its
+// own goroutines, reusing one row each (IndexSource); the output is byte
+// for byte that of the rows encoded one by one on the writer's goroutine,
+// as for a remote source, lost links included.
+func TestEncodedIsRowByRow(t *testing.T) {
+	ix := testIndex(t, 5000)
+	rows := scan(t, ix, false)
+	for _, format := range []string{export.NDJSON, export.CSV} {
+		var out [2]bytes.Buffer
+		for i, src := range []export.Source{all(ix), sliceSource(rows)} {
+			job, err := export.Create(export.Options{Format: format, Out: export.Stdout, Stdout: &out[i]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := job.Run(context.Background(), src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Rows != int64(len(rows)) {
+				t.Errorf("%s: source %d: %d rows, want %d", format, i, st.Rows, len(rows))
+			}
+		}
+		if !bytes.Equal(out[0].Bytes(), out[1].Bytes()) {
+			t.Errorf("%s: encoded by the index, %d bytes; row by row, %d", format, out[0].Len(), out[1].Len())
+		}
+	}
+}
+
 // sliceSource is a Source of fixed rows, for checks of the encoders on
 // rows no index holds.
 type sliceSource []*lgv1.Backlink

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/linkrow"
 )
 
@@ -69,6 +70,29 @@ func (t *textWriter) flush() error {
 	return err
 }
 
+// writeEncoded writes rows encoded elsewhere, after those it holds.
+func (t *textWriter) writeEncoded(b []byte) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	_, err := t.w.Write(b)
+	return err
+}
+
+// A textRowWriter is a rowWriter whose rows can be encoded on other
+// goroutines, by encoders from newEncoder, and written with writeEncoded
+// (see encodingSource).
+type textRowWriter interface {
+	rowWriter
+	newEncoder() indexer.Encoder
+	writeEncoded(b []byte) error
+}
+
+var (
+	_ textRowWriter = (*ndjsonWriter)(nil)
+	_ textRowWriter = (*csvWriter)(nil)
+)
+
 // ndjsonWriter writes one JSON object per line with every field under its
 // proto name, byte for byte what protojson (UseProtoNames,
 // EmitUnpopulated) followed by json.Compact writes, as the query
@@ -93,6 +117,11 @@ func (n *ndjsonWriter) Write(bl *lgv1.Backlink) error {
 }
 
 func (n *ndjsonWriter) Close() error { return n.flush() }
+
+func (n *ndjsonWriter) newEncoder() indexer.Encoder {
+	var dates dateCache
+	return func(dst []byte, bl *lgv1.Backlink) ([]byte, error) { return appendNDJSON(dst, &dates, bl) }
+}
 
 var errInvalidUTF8 = errors.New("export: invalid UTF-8 in a string field")
 
@@ -345,6 +374,18 @@ func (c *csvWriter) Write(bl *lgv1.Backlink) error {
 	}
 	c.buf = appendCSV(c.buf, &c.dates, bl)
 	return c.maybeFlush()
+}
+
+func (c *csvWriter) newEncoder() indexer.Encoder {
+	var dates dateCache
+	return func(dst []byte, bl *lgv1.Backlink) ([]byte, error) { return appendCSV(dst, &dates, bl), nil }
+}
+
+func (c *csvWriter) writeEncoded(b []byte) error {
+	if !c.header {
+		c.writeHeader()
+	}
+	return c.textWriter.writeEncoded(b)
 }
 
 // Close writes the header if no row did (consumers always see the

@@ -46,6 +46,31 @@ func (ix *Index) Export(ctx context.Context, q ExportQuery, fn func(bl *lgv1.Bac
 	return ix.export(ctx, q, runtime.GOMAXPROCS(0), exportChunkRows, fn)
 }
 
+// An Encoder appends the encoding of a row to dst (a line of NDJSON or
+// CSV). It is called on one goroutine only and must not keep bl, which
+// is reused for the next row.
+type Encoder func(dst []byte, bl *lgv1.Backlink) ([]byte, error)
+
+// ExportEncoded is Export for a file of encoded rows: the rows are built
+// and encoded on up to GOMAXPROCS goroutines, each with an Encoder of its
+// own from newEncoder, and fn receives the encoded rows, a run of
+// consecutive rows at a time, in order (rows of them in b, valid only
+// during the call). Encoding costs as much as building a row: this way
+// it does not wait for one goroutine, and a row needs no allocation.
+func (ix *Index) ExportEncoded(ctx context.Context, q ExportQuery, newEncoder func() Encoder, fn func(b []byte, rows int) error) error {
+	sel, snap, after, err := ix.startExport(q)
+	if err != nil {
+		return err
+	}
+	defer snap.Close()
+	return ix.exportRows(ctx, snap, sel, after, max(runtime.GOMAXPROCS(0), 1), exportChunkRows, newEncoder, func(c *exportChunk) error {
+		if c.encoded == 0 {
+			return nil
+		}
+		return fn(c.enc, c.encoded)
+	})
+}
+
 // exportChunkRows is how many edges an export reads before it hands them
 // to a builder: enough to spread the handing over, few enough that the
 // chunks in flight (exportWindow per builder) take a few MiB.
@@ -55,23 +80,37 @@ const exportChunkRows = 1024
 // builder.
 const exportWindow = 4
 
-func (ix *Index) export(ctx context.Context, q ExportQuery, builders, chunkRows int, fn func(bl *lgv1.Backlink, pos []byte) error) error {
-	sel, err := exportSelection(q)
-	if err != nil {
-		return err
+// startExport compiles q and takes the snapshot the export reads; the
+// caller closes it.
+func (ix *Index) startExport(q ExportQuery) (sel *selection, snap *pebble.Snapshot, after []byte, err error) {
+	if sel, err = exportSelection(q); err != nil {
+		return nil, nil, nil, err
 	}
 	sel.scores = ix.rankScores()
 	sel.lazySource = true
-	var after []byte
 	if q.ResumeToken != "" {
 		if after, err = decodeTokenNamed(q.ResumeToken, queryID(sel, "export"), "resume_token"); err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 	}
-	snap := ix.db.NewSnapshot()
+	return sel, ix.db.NewSnapshot(), after, nil
+}
+
+func (ix *Index) export(ctx context.Context, q ExportQuery, builders, chunkRows int, fn func(bl *lgv1.Backlink, pos []byte) error) error {
+	sel, snap, after, err := ix.startExport(q)
+	if err != nil {
+		return err
+	}
 	defer snap.Close()
 	if builders > 1 {
-		return ix.exportRows(ctx, snap, sel, after, builders, chunkRows, fn)
+		return ix.exportRows(ctx, snap, sel, after, builders, chunkRows, nil, func(c *exportChunk) error {
+			for i, bl := range c.rows {
+				if err := fn(bl, c.pos[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 	cache := newRowCache(exportSources)
 	defer cache.close()
@@ -91,8 +130,12 @@ type exportChunk struct {
 	offs []uint32 // per edge: key start, value start; the next edge's key start ends the value
 	rows []*lgv1.Backlink
 	pos  [][]byte // rows[i]'s key, in buf
-	err  error
-	done chan struct{} // closed when rows (or err) are set
+	// enc holds the encoded rows, encoded of them, in place of rows and
+	// pos when the export encodes (see ExportEncoded).
+	enc     []byte
+	encoded int
+	err     error
+	done    chan struct{} // closed when rows (or err) are set
 }
 
 func (c *exportChunk) edge(i int) (key, val []byte) {
@@ -108,8 +151,9 @@ func (c *exportChunk) edge(i int) (key, val []byte) {
 // times what reading the edge does, so one scanner copies the edges into
 // chunks, the builders turn chunks into rows, and fn takes the chunks in
 // the order they were read. The window of chunks in flight bounds the
-// memory; the builders share one cache of source pages.
-func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *selection, after []byte, builders, chunkRows int, fn func(bl *lgv1.Backlink, pos []byte) error) error {
+// memory; the builders share one cache of source pages. With newEncoder,
+// each builder encodes its chunks' rows (see ExportEncoded).
+func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *selection, after []byte, builders, chunkRows int, newEncoder func() Encoder, fn func(c *exportChunk) error) error {
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -142,7 +186,7 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 			if c == nil {
 				select {
 				case c = <-free:
-					c.buf, c.offs, c.rows, c.pos, c.err = c.buf[:0], c.offs[:0], c.rows[:0], c.pos[:0], nil
+					c.buf, c.offs, c.rows, c.pos, c.enc, c.encoded, c.err = c.buf[:0], c.offs[:0], c.rows[:0], c.pos[:0], c.enc[:0], 0, nil
 				default:
 					c = &exportChunk{}
 				}
@@ -167,6 +211,11 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 			cache := newRowCache(exportSources)
 			cache.sources = sources
 			defer cache.close()
+			var enc Encoder
+			if newEncoder != nil {
+				enc = newEncoder()
+				cache.reuse = true
+			}
 			for c := range jobs {
 				c.err = gctx.Err()
 				for i := 0; c.err == nil && i < len(c.offs)/2; i++ {
@@ -179,6 +228,11 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 					bl, err := ix.backlink(snap, &row, cache)
 					if err != nil {
 						c.err = err
+						continue
+					}
+					if enc != nil {
+						c.enc, c.err = enc(c.enc, bl)
+						c.encoded++
 						continue
 					}
 					c.rows = append(c.rows, bl)
@@ -203,10 +257,8 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 			if c.err != nil {
 				return nil
 			}
-			for i, bl := range c.rows {
-				if err := fn(bl, c.pos[i]); err != nil {
-					return err
-				}
+			if err := fn(c); err != nil {
+				return err
 			}
 			clear(c.rows)
 			select {

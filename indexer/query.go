@@ -297,6 +297,12 @@ type rowCache struct {
 	// export batch costs two allocations instead of three a row.
 	rows  []lgv1.Backlink
 	times []timestamppb.Timestamp
+	// reuse has every row built in one and the same Backlink, for
+	// callers that are done with a row before they ask for the next.
+	reuse    bool
+	one      lgv1.Backlink
+	oneTimes [3]timestamppb.Timestamp // first_seen, last_seen, lost_at
+	oneNext  int
 }
 
 // slabRows is the rows of a slab; a page smaller than this gets a slab of
@@ -304,6 +310,10 @@ type rowCache struct {
 const slabRows = 256
 
 func (c *rowCache) newBacklink() *lgv1.Backlink {
+	if c.reuse {
+		c.oneNext = 0
+		return &c.one
+	}
 	if len(c.rows) == 0 {
 		c.rows = make([]lgv1.Backlink, min(c.max, slabRows))
 	}
@@ -314,11 +324,17 @@ func (c *rowCache) newBacklink() *lgv1.Backlink {
 
 // timestamp returns a Timestamp of Unix milliseconds ms.
 func (c *rowCache) timestamp(ms int64) *timestamppb.Timestamp {
-	if len(c.times) == 0 {
-		c.times = make([]timestamppb.Timestamp, 2*min(c.max, slabRows))
+	var t *timestamppb.Timestamp
+	if c.reuse {
+		t = &c.oneTimes[c.oneNext]
+		c.oneNext++
+	} else {
+		if len(c.times) == 0 {
+			c.times = make([]timestamppb.Timestamp, 2*min(c.max, slabRows))
+		}
+		t = &c.times[0]
+		c.times = c.times[1:]
 	}
-	t := &c.times[0]
-	c.times = c.times[1:]
 	t.Seconds, t.Nanos = ms/1000, int32(ms%1000)*1e6
 	if t.Nanos < 0 {
 		t.Seconds, t.Nanos = t.Seconds-1, t.Nanos+1e9
