@@ -109,6 +109,14 @@ func testIndex(t testing.TB, edges int64) *indexer.Index {
 		Links: []*lgv1.OutLink{link("https://t.example/a", "gone", a), link("https://t.example/b", "kept", a)}})
 	crawl(t, ix, &lgv1.PageResult{Url: "http://lost.example/", Status: 200, FetchedAt: nsOf(at + 60000), Title: "Lost",
 		Links: []*lgv1.OutLink{link("https://t.example/b", "kept", a)}})
+	// A link lost twice and back again has a history of two.
+	for i, back := range []bool{true, false, true, false, true} {
+		pr := &lgv1.PageResult{Url: "http://back.example/", Status: 200, FetchedAt: nsOf(at + int64(i)*60000)}
+		if back {
+			pr.Links = []*lgv1.OutLink{link("https://t.example/c", "back", a)}
+		}
+		crawl(t, ix, pr)
+	}
 	return ix
 }
 
@@ -231,6 +239,15 @@ func csvRead(rows []*lgv1.Backlink) []*lgv1.Backlink {
 	return out
 }
 
+// reason is the LostReason of a short name (linkrow.ReasonName).
+func reason(t testing.TB, name string) lgv1.LostReason {
+	v, ok := lgv1.LostReason_value["LOST_REASON_"+strings.ToUpper(name)]
+	if !ok {
+		t.Fatalf("lost reason %q", name)
+	}
+	return lgv1.LostReason(v)
+}
+
 func readParquet(t testing.TB, path string) []*lgv1.Backlink {
 	t.Helper()
 	f, err := os.Open(path)
@@ -261,7 +278,11 @@ func readParquet(t testing.TB, path string) []*lgv1.Backlink {
 				bl.LostAt = timestamppb.New(time.UnixMilli(*pr.LostAt))
 			}
 			if pr.LostReason != "" {
-				bl.LostReason = lgv1.LostReason(lgv1.LostReason_value["LOST_REASON_"+strings.ToUpper(pr.LostReason)])
+				bl.LostReason = reason(t, pr.LostReason)
+			}
+			for _, h := range pr.History {
+				bl.History = append(bl.History, &lgv1.LinkEvent{LostAt: timestamppb.New(time.UnixMilli(h.LostAt)),
+					Reason: reason(t, h.Reason), ReturnedAt: timestamppb.New(time.UnixMilli(h.ReturnedAt))})
 			}
 			rows = append(rows, bl)
 		}
@@ -523,8 +544,10 @@ func TestParquetSchema(t *testing.T) {
 		{"source_url", "STRING"}, {"target_url", "STRING"}, {"anchor_text", "STRING"}, {"type", "ENUM"},
 		{"first_seen", "TIMESTAMP(isAdjustedToUTC=true,unit=MILLIS)"}, {"last_seen", "TIMESTAMP(isAdjustedToUTC=true,unit=MILLIS)"},
 		{"lost_at", "TIMESTAMP(isAdjustedToUTC=true,unit=MILLIS)"}, {"source_title", "STRING"}, {"rel", "LIST"},
+		{"history", "LIST"}, {"history.list.element.lost_at", "TIMESTAMP(isAdjustedToUTC=true,unit=MILLIS)"},
+		{"history.list.element.reason", "ENUM"}, {"history.list.element.returned_at", "TIMESTAMP(isAdjustedToUTC=true,unit=MILLIS)"},
 	} {
-		col, ok := schema.Lookup(c.path)
+		col, ok := schema.Lookup(strings.Split(c.path, ".")...)
 		var lt string
 		if ok {
 			lt = fmt.Sprint(col.Node.Type().LogicalType())

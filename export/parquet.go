@@ -38,6 +38,10 @@ const DefaultRowGroupRows = 128 << 10
 //	source_status    INT32, required
 //	lost_at          INT64 TIMESTAMP(MILLIS, UTC), optional (null while the link is live)
 //	lost_reason      BYTE_ARRAY ENUM, required (empty while the link is live)
+//	history          LIST of required group (earlier times the link was lost and came back, oldest first):
+//	  lost_at        INT64 TIMESTAMP(MILLIS, UTC), required
+//	  reason         BYTE_ARRAY ENUM, required
+//	  returned_at    INT64 TIMESTAMP(MILLIS, UTC), required
 //	source_authority INT32, required (0 when the source's domain is unranked)
 //	source_page_authority INT32, required (0 when the page is unranked)
 //
@@ -63,12 +67,24 @@ type ParquetRow struct {
 	LostAt         *int64   `parquet:"lost_at,optional,timestamp(millisecond)"`
 	// LostReason is set with LostAt (linkrow.ReasonName), else empty.
 	LostReason string `parquet:"lost_reason,enum,dict"`
+	// History lists the earlier times the link was lost and came back,
+	// oldest first; empty for most links.
+	History []ParquetEvent `parquet:"history,list"`
 	// SourceAuthority is the score (0-100) of the source's registrable
 	// domain from the latest ranking, 0 when unranked.
 	SourceAuthority int32 `parquet:"source_authority"`
 	// SourcePageAuthority is the page-level score of the source page from
 	// the latest ranking with pages, 0 when unranked.
 	SourcePageAuthority int32 `parquet:"source_page_authority"`
+}
+
+// ParquetEvent is a time a link was lost before it came back, an element
+// of ParquetRow.History.
+type ParquetEvent struct {
+	LostAt int64 `parquet:"lost_at,timestamp(millisecond)"`
+	// Reason is linkrow.ReasonName of the reason.
+	Reason     string `parquet:"reason,enum,dict"`
+	ReturnedAt int64  `parquet:"returned_at,timestamp(millisecond)"`
 }
 
 // parquetBatch is how many rows the writer converts before handing them to
@@ -190,6 +206,16 @@ func (p *parquetWriter) Write(bl *lgv1.Backlink) error {
 		b.lost = append(b.lost, millis(bl.LostAt.GetSeconds(), bl.LostAt.GetNanos()))
 		r.LostAt = &b.lost[len(b.lost)-1]
 		r.LostReason = linkrow.ReasonName(bl.GetLostReason())
+	}
+	if len(bl.History) > 0 {
+		r.History = make([]ParquetEvent, len(bl.History))
+		for i, h := range bl.History {
+			r.History[i] = ParquetEvent{
+				LostAt:     millis(h.GetLostAt().GetSeconds(), h.GetLostAt().GetNanos()),
+				Reason:     linkrow.ReasonName(h.GetReason()),
+				ReturnedAt: millis(h.GetReturnedAt().GetSeconds(), h.GetReturnedAt().GetNanos()),
+			}
+		}
 	}
 	b.rows = append(b.rows, r)
 	p.curRows++

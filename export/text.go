@@ -428,6 +428,10 @@ func appendCSV(dst []byte, c *dateCache, bl *lgv1.Backlink) []byte {
 	dst = strconv.AppendInt(dst, int64(bl.SourceAuthority), 10)
 	dst = append(dst, ',')
 	dst = strconv.AppendInt(dst, int64(bl.SourcePageAuthority), 10)
+	dst = append(dst, ',')
+	if len(bl.History) > 0 {
+		dst = appendCSVField(dst, linkrow.History(bl.History))
+	}
 	return append(dst, '\n')
 }
 

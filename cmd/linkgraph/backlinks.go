@@ -46,6 +46,7 @@ var backlinkColumns = []column[*lgv1.Backlink]{
 	{name: "source_authority", title: "AUTH", value: func(b *lgv1.Backlink) string { return fmt.Sprint(b.SourceAuthority) },
 		table: func(b *lgv1.Backlink) string { return fmt.Sprint(b.SourceAuthority) }},
 	{name: "source_page_authority", value: func(b *lgv1.Backlink) string { return fmt.Sprint(b.SourcePageAuthority) }},
+	{name: "history", value: func(b *lgv1.Backlink) string { return linkrow.History(b.History) }},
 }
 
 // tsvColumns is the header of --format tsv and csv for backlinks and

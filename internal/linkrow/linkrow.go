@@ -20,7 +20,7 @@ import (
 var columns = []string{
 	"source_url", "target_url", "anchor_text", "rel", "type", "redirect_status",
 	"nofollow", "first_seen", "last_seen", "source_title", "source_status", "lost_at",
-	"lost_reason", "source_authority", "source_page_authority",
+	"lost_reason", "source_authority", "source_page_authority", "history",
 }
 
 // Columns returns the column names of a backlink row, in order, as a new
@@ -32,7 +32,7 @@ func Columns() []string { return append([]string(nil), columns...) }
 // by its short name (TypeName), numbers in decimal, nofollow as true or
 // false, times by Time ("" when unset, as lost_at of a live link), the lost
 // reason by ReasonName, the source's domain and page authorities in
-// decimal.
+// decimal, and the history by History.
 func AppendFields(dst []string, bl *lgv1.Backlink) []string {
 	return append(dst,
 		bl.GetSourceUrl(),
@@ -50,7 +50,76 @@ func AppendFields(dst []string, bl *lgv1.Backlink) []string {
 		ReasonName(bl.GetLostReason()),
 		strconv.FormatInt(int64(bl.GetSourceAuthority()), 10),
 		strconv.FormatInt(int64(bl.GetSourcePageAuthority()), 10),
+		History(bl.GetHistory()),
 	)
+}
+
+// History formats the earlier times a link was lost and came back, oldest
+// first, as space-separated reason/lost_at/returned_at tokens (the reason
+// by ReasonName, the times by Time), like rel tokens:
+// "removed/2024-07-01T00:00:00Z/2024-07-08T00:00:00Z"; "" for none.
+func History(events []*lgv1.LinkEvent) string {
+	var b strings.Builder
+	for i, e := range events {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(ReasonName(e.GetReason()))
+		b.WriteByte('/')
+		b.WriteString(Time(e.GetLostAt()))
+		b.WriteByte('/')
+		b.WriteString(Time(e.GetReturnedAt()))
+	}
+	return b.String()
+}
+
+func parseHistory(s string) ([]*lgv1.LinkEvent, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var events []*lgv1.LinkEvent
+	for tok := range strings.SplitSeq(s, " ") {
+		parts := strings.Split(tok, "/")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("linkrow: history event %q is not reason/lost_at/returned_at", tok)
+		}
+		e := &lgv1.LinkEvent{}
+		var err error
+		if e.Reason, err = parseReason(parts[0]); err != nil {
+			return nil, err
+		}
+		if e.LostAt, err = parseTime(parts[1]); err != nil {
+			return nil, err
+		}
+		if e.ReturnedAt, err = parseTime(parts[2]); err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	return events, nil
+}
+
+func parseReason(s string) (lgv1.LostReason, error) {
+	if s == "" {
+		return lgv1.LostReason_LOST_REASON_UNSPECIFIED, nil
+	}
+	v, ok := lgv1.LostReason_value["LOST_REASON_"+strings.ToUpper(s)]
+	if !ok {
+		return 0, fmt.Errorf("linkrow: unknown lost reason %q", s)
+	}
+	return lgv1.LostReason(v), nil
+}
+
+// parseTime reads a time Time wrote; nil for "".
+func parseTime(s string) (*timestamppb.Timestamp, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil, fmt.Errorf("linkrow: %w", err)
+	}
+	return timestamppb.New(t), nil
 }
 
 // ReasonName is the short lowercase name of a lost reason ("removed",
@@ -104,29 +173,23 @@ func Parse(fields []string) (*lgv1.Backlink, error) {
 		dst **timestamppb.Timestamp
 		s   string
 	}{{&bl.FirstSeen, fields[7]}, {&bl.LastSeen, fields[8]}, {&bl.LostAt, fields[11]}} {
-		if f.s == "" {
-			continue
+		if *f.dst, err = parseTime(f.s); err != nil {
+			return nil, err
 		}
-		t, err := time.Parse(time.RFC3339Nano, f.s)
-		if err != nil {
-			return nil, fmt.Errorf("linkrow: %w", err)
-		}
-		*f.dst = timestamppb.New(t)
 	}
 	if bl.SourceStatus, err = parseInt32("source_status", fields[10]); err != nil {
 		return nil, err
 	}
-	if fields[12] != "" {
-		v, ok := lgv1.LostReason_value["LOST_REASON_"+strings.ToUpper(fields[12])]
-		if !ok {
-			return nil, fmt.Errorf("linkrow: unknown lost reason %q", fields[12])
-		}
-		bl.LostReason = lgv1.LostReason(v)
+	if bl.LostReason, err = parseReason(fields[12]); err != nil {
+		return nil, err
 	}
 	if bl.SourceAuthority, err = parseInt32("source_authority", fields[13]); err != nil {
 		return nil, err
 	}
 	if bl.SourcePageAuthority, err = parseInt32("source_page_authority", fields[14]); err != nil {
+		return nil, err
+	}
+	if bl.History, err = parseHistory(fields[15]); err != nil {
 		return nil, err
 	}
 	return bl, nil
