@@ -43,10 +43,19 @@ type WorkerConfig struct {
 	// context ends; then they are cut off and their tasks handed back
 	// (default DefaultShutdownGrace).
 	ShutdownGrace time.Duration
+	// MaxDeliveries is how often a fetch task may be delivered without a
+	// result: a worker that receives it once more reports it abandoned
+	// (lgv1.ErrorReasonAbandoned) instead of fetching it, so that a page
+	// that crashes or hangs its workers is not tried forever, nor lost
+	// (default DefaultMaxDeliveries).
+	MaxDeliveries int
 	// Shards is the cluster's shard count.
 	Shards  int
 	Fetcher FetcherConfig
 }
+
+// DefaultMaxDeliveries is WorkerConfig.MaxDeliveries when it is zero.
+const DefaultMaxDeliveries = 5
 
 // DefaultShutdownGrace leaves in-flight fetches time to finish within
 // Kubernetes' default 30s termination grace period.
@@ -84,6 +93,9 @@ func NewWorker(js jetstream.JetStream, cfg WorkerConfig, log *slog.Logger) *Work
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = DefaultShutdownGrace
+	}
+	if cfg.MaxDeliveries <= 0 {
+		cfg.MaxDeliveries = DefaultMaxDeliveries
 	}
 	return &Worker{cfg: cfg, js: js, log: log}
 }
@@ -222,16 +234,23 @@ func (w *Worker) handle(ctx context.Context, f *Fetcher, pub bus.Publisher, m je
 		return
 	}
 	kind := strings.ToLower(strings.TrimPrefix(task.GetKind().String(), "FETCH_KIND_"))
-	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 && w.cfg.Redeliveries != nil {
+	md, err := m.Metadata()
+	if err == nil && md.NumDelivered > 1 && w.cfg.Redeliveries != nil {
 		w.cfg.Redeliveries.WithLabelValues(kind).Inc()
 	}
-	res := f.Fetch(task)
-	if ctx.Err() != nil {
-		// Cut off by shutdown: the fetch did not fail, it was abandoned.
-		_ = m.Nak()
-		return
+	var res *lgv1.PageResult
+	if err == nil && md.NumDelivered > uint64(w.cfg.MaxDeliveries) {
+		res = abandoned(task, md.NumDelivered)
+		w.log.Warn("fetch task delivered too often without a result; reporting it abandoned instead of fetching it", "url", task.GetUrl(), "deliveries", md.NumDelivered)
+	} else {
+		res = f.Fetch(task)
+		if ctx.Err() != nil {
+			// Cut off by shutdown: the fetch did not fail, it was abandoned.
+			_ = m.Nak()
+			return
+		}
 	}
-	if w.cfg.FetchSeconds != nil {
+	if w.cfg.FetchSeconds != nil && res.GetErrorReason() != lgv1.ErrorReasonAbandoned {
 		outcome := res.GetErrorReason()
 		if outcome == "" {
 			outcome = fmt.Sprintf("%dxx", res.GetStatus()/100)
@@ -255,6 +274,15 @@ func (w *Worker) handle(ctx context.Context, f *Fetcher, pub bus.Publisher, m je
 		return
 	}
 	_ = m.Ack()
+}
+
+// abandoned is the result reported for a task delivered deliveries times
+// without one.
+func abandoned(task *lgv1.FetchTask, deliveries uint64) *lgv1.PageResult {
+	return &lgv1.PageResult{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt(),
+		Revisit: task.GetRevisit(), RequestEtag: task.GetEtag(), RequestLastModified: task.GetLastModified(),
+		ErrorReason: lgv1.ErrorReasonAbandoned, FetchedAt: time.Now().UnixNano(),
+		ErrorDetail: fmt.Sprintf("delivered %d times without a result: workers crashed, hung or could not publish on it", deliveries)}
 }
 
 // payloadHeadroom leaves room for the subject and headers of a message.

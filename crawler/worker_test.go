@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,5 +150,89 @@ func TestMarshalFittingCutsLinks(t *testing.T) {
 		if limit == whole/2 && len(back.Links) < 2000 {
 			t.Errorf("limit %d: kept only %d of 5000 links", limit, len(back.Links))
 		}
+	}
+}
+
+// A task delivered MaxDeliveries times without a result (workers that
+// crashed or hung on it) is not fetched once more, nor dropped: the next
+// worker to receive it reports it abandoned and acknowledges it.
+func TestWorkerReportsAbandonedTask(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	emb, err := bus.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Shutdown()
+	nc, err := emb.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	bc := bus.DefaultConfig()
+	bc.Shards = 1
+	if err := bus.EnsureStreams(ctx, js, bc); err != nil {
+		t.Fatal(err)
+	}
+	task, _ := proto.Marshal(&lgv1.FetchTask{Url: srv.URL + "/page", Revisit: true, Etag: `"v1"`})
+	if _, err := js.Publish(ctx, bus.FetchSubject(0), task); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(ctx, bus.FetchStream, bus.WorkersConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const maxDeliveries = 3
+	// Deliveries that end without a result, as a worker's crash would.
+	for range maxDeliveries {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			m.Nak()
+		}
+	}
+	w := NewWorker(js, WorkerConfig{Concurrency: 1, Shards: 1, MaxDeliveries: maxDeliveries,
+		Fetcher: FetcherConfig{Timeout: time.Minute, AllowPrivateNetworks: true}}, slog.New(slog.DiscardHandler))
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	pages, err := js.Stream(ctx, bus.PagesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw *jetstream.RawStreamMsg
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if raw, err = pages.GetMsg(ctx, 1); err == nil {
+			break
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if raw == nil {
+		t.Fatal("no result published for the task")
+	}
+	res := &lgv1.PageResult{}
+	if err := proto.Unmarshal(raw.Data, res); err != nil {
+		t.Fatal(err)
+	}
+	if res.GetErrorReason() != lgv1.ErrorReasonAbandoned || !res.GetRevisit() || res.GetRequestEtag() != `"v1"` || hits.Load() != 0 {
+		t.Errorf("result %v after %d requests; want abandoned, the task's revisit and validators, and no request", res, hits.Load())
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 0 || info.NumPending != 0 {
+		t.Errorf("task still pending (%d) or unacknowledged (%d)", info.NumPending, info.NumAckPending)
 	}
 }

@@ -8,14 +8,17 @@ import (
 
 // Skip reasons, counted under "skipped/<reason>" (see CounterSkipped).
 const (
-	SkipDepth             = "max_depth"
-	SkipHostBudget        = "max_pages_per_host"
-	SkipURLLength         = "url_too_long"
-	SkipRepeatedSegments  = "repeated_path_segments"
-	SkipQueryParams       = "too_many_query_params"
-	SkipRobotsDisallowed  = "robots_disallowed"
-	SkipHostGivenUp       = "host_given_up"
-	SkipPrivateAddress    = "private_address"
+	SkipDepth            = "max_depth"
+	SkipHostBudget       = "max_pages_per_host"
+	SkipURLLength        = "url_too_long"
+	SkipRepeatedSegments = "repeated_path_segments"
+	SkipQueryParams      = "too_many_query_params"
+	SkipRobotsDisallowed = "robots_disallowed"
+	SkipHostGivenUp      = "host_given_up"
+	SkipPrivateAddress   = "private_address"
+	// SkipAbandoned counts revisits the workers reported abandoned
+	// (lgv1.ErrorReasonAbandoned): not fetched, kept for the next one.
+	SkipAbandoned         = "abandoned"
 	counterSkippedPrefix  = "skipped/"
 	counterRetries        = "fetch/retries"
 	counterRobotsFetched  = "robots/fetched"
@@ -24,7 +27,7 @@ const (
 
 // SkipReasons lists every skip reason, for exporting zeros too.
 var SkipReasons = []string{SkipDepth, SkipHostBudget, SkipURLLength, SkipRepeatedSegments, SkipQueryParams,
-	SkipRobotsDisallowed, SkipHostGivenUp, SkipPrivateAddress}
+	SkipRobotsDisallowed, SkipHostGivenUp, SkipPrivateAddress, SkipAbandoned}
 
 // CounterRobotsError names the counter of robots.txt fetches that failed
 // for reason (a network error reason, or "5xx").

@@ -58,14 +58,11 @@ type Config struct {
 	Replicas int
 	// AckWait for fetch tasks (default DefaultAckWait).
 	AckWait time.Duration
-	// MaxDeliver bounds redeliveries of one message (default 5) so a poison
-	// message cannot circulate forever.
-	MaxDeliver int
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{Shards: DefaultShards, Replicas: 1, AckWait: DefaultAckWait, MaxDeliver: 5}
+	return Config{Shards: DefaultShards, Replicas: 1, AckWait: DefaultAckWait}
 }
 
 // EnsureStreams creates or updates the three streams and the shared worker
@@ -96,9 +93,12 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg Config) erro
 	}
 	_, err := js.CreateOrUpdateConsumer(ctx, FetchStream, jetstream.ConsumerConfig{
 		Durable:       WorkersConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    cfg.MaxDeliver,
+		AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait:   cfg.AckWait,
+		// Never dropped: a task JetStream stops delivering would be
+		// lost, its page never fetched nor revisited. The workers bound
+		// the deliveries instead (crawler.WorkerConfig.MaxDeliveries).
+		MaxDeliver:    -1,
 		MaxAckPending: 10000,
 	})
 	if err != nil {

@@ -149,3 +149,29 @@ func TestNoJetStreamIsNamed(t *testing.T) {
 		t.Errorf("EnsureStreams without JetStream: %v", err)
 	}
 }
+
+// The workers' consumer never drops a fetch task (the workers bound the
+// deliveries), also where an earlier version created it with a bound.
+func TestFetchTasksAreNeverDropped(t *testing.T) {
+	js := startJetStream(t)
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	if err := EnsureStreams(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	// As versions before this one left it.
+	if _, err := js.UpdateConsumer(ctx, FetchStream, jetstream.ConsumerConfig{Durable: WorkersConsumer, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: cfg.AckWait, MaxDeliver: 5, MaxAckPending: 10000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureStreams(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(ctx, FetchStream, WorkersConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cons.CachedInfo().Config.MaxDeliver; got != -1 {
+		t.Errorf("MaxDeliver %d, want -1 (unbounded)", got)
+	}
+}

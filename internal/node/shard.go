@@ -138,6 +138,16 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 				return fail(err)
 			}
 			continue
+		case pr.GetErrorReason() == lgv1.ErrorReasonAbandoned && pr.GetRevisit():
+			// Not fetched either, for a reason of ours: the page keeps
+			// its record and links, as when refused above, and is tried
+			// again at its next revisit. A new page is recorded as failed
+			// below, so that it is not lost.
+			b.Count(frontier.CounterSkipped(frontier.SkipAbandoned), 1)
+			if err := s.fr.KeepRevisit(b, pr); err != nil {
+				return fail(err)
+			}
+			continue
 		case s.fr.Retry(&lgv1.FetchTask{Url: pr.GetUrl(), Attempt: pr.GetAttempt()}, o):
 			if err := s.fr.Requeue(b, pending, &lgv1.FetchTask{Url: pr.GetUrl(), Depth: pr.GetDepth(), Kind: pr.GetKind(), Attempt: pr.GetAttempt() + 1,
 				Revisit: pr.GetRevisit(), Etag: pr.GetRequestEtag(), LastModified: pr.GetRequestLastModified()}); err != nil {

@@ -12,3 +12,11 @@ const ErrorReasonRobotsDisallowed = "robots_disallowed"
 // page's state, so a shard records no fetch for it and its links stay as
 // they were.
 const ErrorReasonPrivateAddress = "private_address"
+
+// ErrorReasonAbandoned is the PageResult.error_reason of a fetch task that
+// was delivered to workers more often than they may take it without a
+// result (crawler.WorkerConfig.MaxDeliveries): each one crashed, hung or
+// could not publish. The worker reports it instead of fetching it again,
+// so that the page is not lost: a new page is recorded as failed, and a
+// page already indexed keeps its record, links and revisit.
+const ErrorReasonAbandoned = "abandoned"

@@ -1,0 +1,121 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/frontier"
+	"github.com/linkgraph/linkgraph/indexer"
+	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/store"
+)
+
+// A fetch the workers report abandoned (delivered too often without a
+// result) loses nothing: a page already indexed keeps its links, and is
+// counted as skipped; a new page is recorded as failed, not forgotten.
+func TestAbandonedFetchLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	emb, err := bus.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Shutdown()
+	nc, err := emb.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := bus.DefaultConfig()
+	bc.Shards = 1
+	if err := bus.EnsureStreams(ctx, js, bc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newShard(ctx, db, js, bc, 0, 1, frontier.Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// apply publishes results and applies them, and the link batches they
+	// make, as Run would.
+	apply := func(results ...*lgv1.PageResult) {
+		t.Helper()
+		for _, pr := range results {
+			data, _ := proto.Marshal(pr)
+			if _, err := js.Publish(ctx, bus.PagesSubject(0), data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			cons    jetstream.Consumer
+			prepare func(context.Context, []jetstream.Msg, func()) (func() error, error)
+		}{{s.pages, s.preparePages}, {s.links, s.prepareLinks}} {
+			batch, err := c.cons.FetchNoWait(100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var msgs []jetstream.Msg
+			for m := range batch.Messages() {
+				msgs = append(msgs, m)
+			}
+			if len(msgs) == 0 {
+				continue
+			}
+			finish, err := c.prepare(ctx, msgs, func() {})
+			if err == nil {
+				err = finish()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				m.Ack()
+			}
+		}
+	}
+	const page, fresh = "http://a.example/", "http://a.example/new"
+	fetched := time.Now().Add(-time.Hour).UnixNano()
+	apply(&lgv1.PageResult{Url: page, Status: 200, FetchedAt: fetched,
+		Links: []*lgv1.OutLink{{Url: "http://t.example/", AnchorText: "t", Type: lgv1.LinkType_LINK_TYPE_A}}})
+	apply(&lgv1.PageResult{Url: page, Revisit: true, ErrorReason: lgv1.ErrorReasonAbandoned, FetchedAt: time.Now().UnixNano()},
+		&lgv1.PageResult{Url: fresh, ErrorReason: lgv1.ErrorReasonAbandoned, FetchedAt: time.Now().UnixNano()})
+
+	var live, lost int
+	err = s.ix.ScanEdges(ctx, func(bl *lgv1.Backlink, isLive bool) error {
+		if isLive {
+			live++
+		} else {
+			lost++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live != 1 || lost != 0 {
+		t.Errorf("after an abandoned revisit: %d live and %d lost links, want the page's one link live", live, lost)
+	}
+	counters, err := s.ix.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := counters[frontier.CounterSkipped(frontier.SkipAbandoned)]; got != 1 {
+		t.Errorf("skipped/abandoned = %d, want 1 (the revisit)", got)
+	}
+	if got := counters[indexer.ErrorCounter(lgv1.ErrorReasonAbandoned)]; got != 1 {
+		t.Errorf("%s = %d, want 1 (the new page, recorded as failed)", indexer.ErrorCounter(lgv1.ErrorReasonAbandoned), got)
+	}
+}
