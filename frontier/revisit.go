@@ -226,6 +226,7 @@ func (f *Frontier) promoteDue() (int, error) {
 	p := NewPending()
 	moved := 0
 	next = 0
+	var kept int64 // the earliest due of the revisits moved on below
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
 		if len(k) < 9 {
@@ -236,20 +237,34 @@ func (f *Frontier) promoteDue() (int, error) {
 			next = due
 			break
 		}
-		task := &lgv1.FetchTask{}
-		if err := proto.Unmarshal(it.Value(), task); err != nil {
-			f.log.Error("dropping malformed revisit", "key", k, "err", err)
-		} else if f.InScope(task.GetUrl()) {
-			if err := f.enqueue(b.Batch, p, urlnorm.HostSURT(urlnorm.Host(task.GetUrl())), task); err != nil {
-				f.Abandon(p)
-				return 0, err
-			}
-			moved++
-		}
 		if err := b.Delete(k, nil); err != nil {
 			f.Abandon(p)
 			return 0, err
 		}
+		task := &lgv1.FetchTask{}
+		if err := proto.Unmarshal(it.Value(), task); err != nil {
+			f.log.Error("dropping malformed revisit", "key", k, "err", err)
+			continue
+		}
+		if !f.InScope(task.GetUrl()) {
+			// Out of this run's scope (a narrower --scope on the same
+			// data): moved on as if not fetched, not dropped, so that a
+			// run with the scope that found the page still revisits it.
+			due, err := f.keepRevisit(b, task)
+			if err != nil {
+				f.Abandon(p)
+				return 0, err
+			}
+			if due != 0 && (kept == 0 || due < kept) {
+				kept = due
+			}
+			continue
+		}
+		if err := f.enqueue(b.Batch, p, urlnorm.HostSURT(urlnorm.Host(task.GetUrl())), task); err != nil {
+			f.Abandon(p)
+			return 0, err
+		}
+		moved++
 	}
 	if err := it.Error(); err != nil {
 		f.Abandon(p)
@@ -262,6 +277,9 @@ func (f *Frontier) promoteDue() (int, error) {
 	f.mu.Lock()
 	if f.promotingMin != math.MaxInt64 && (next == 0 || f.promotingMin < next) {
 		next = f.promotingMin
+	}
+	if kept != 0 && (next == 0 || kept < next) {
+		next = kept
 	}
 	f.nextDue = next
 	f.mu.Unlock()

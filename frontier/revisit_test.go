@@ -259,3 +259,55 @@ func TestRevisitKeptWhenNotFetched(t *testing.T) {
 		t.Fatalf("b.example/s scheduled at %v after a second drop, want %v", got, later.Add(22*time.Hour+30*time.Minute))
 	}
 }
+
+// A run with a narrower scope on the same data does not revisit the pages
+// a wider one found, and does not drop their revisits either: they move on
+// as if not fetched, and a run with the wider scope again revisits them.
+func TestRevisitOutOfScopeKept(t *testing.T) {
+	cfg := Config{Scope: ScopeDomain, Revisit: 10 * time.Hour, MinRevisit: 4 * time.Hour, MaxRevisit: 40 * time.Hour}
+	fx := newFixture(t, t.TempDir(), cfg)
+	fx.offer(0, true, "http://www.example.com/")
+	fx.offer(1, false, "http://shop.example.com/p")
+	for range 2 {
+		for _, u := range fx.step() {
+			fx.fetched(u, false, "")
+		}
+	}
+	if got := fx.scheduled(); len(got) != 2 {
+		t.Fatalf("scheduled %v, want both pages", got)
+	}
+	restart := func(scope ScopeMode) {
+		t.Helper()
+		c := fx.f.cfg
+		c.Scope = scope
+		f, err := Open(fx.db, c, fx.pub, fx.f.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.now = fx.f.now
+		fx.f = f
+	}
+	restart(ScopeHost)
+	fx.offer(0, true, "http://www.example.com/") // the run's seed, already fetched
+	fx.now = fx.now.Add(10 * time.Hour)
+	if n := fx.promote(); n != 1 {
+		t.Fatalf("host scope promoted %d revisits, want 1 (www.example.com's page)", n)
+	}
+	moved := fx.now.Add(15 * time.Hour).Truncate(time.Millisecond) // 10h grown by half
+	if got := fx.scheduled()["http://shop.example.com/p"]; !got.Equal(moved) {
+		t.Fatalf("out-of-scope revisit scheduled at %v, want moved on to %v", got, moved)
+	}
+	if fx.f.nextDue != moved.UnixMilli() {
+		t.Errorf("next revisit at %v, want %v", time.UnixMilli(fx.f.nextDue), moved)
+	}
+	restart(ScopeDomain)
+	fx.offer(0, true, "http://www.example.com/")
+	fx.now = moved
+	fx.step()
+	if n := fx.promote(); n != 1 {
+		t.Fatalf("domain scope again promoted %d revisits, want 1 (shop.example.com's page)", n)
+	}
+	if got := fx.step(); !slices.Equal(got, []string{"http://shop.example.com/p"}) {
+		t.Fatalf("released %q, want the kept revisit", got)
+	}
+}
