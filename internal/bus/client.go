@@ -34,6 +34,13 @@ type ClientConfig struct {
 	Name string
 }
 
+// dialFirstLog is how long Dial waits for its first connection before it
+// says so, and dialLogEvery how often it says so again.
+const (
+	dialFirstLog = time.Second
+	dialLogEvery = 30 * time.Second
+)
+
 // Dial connects to NATS. It retries the first connection until ctx is done,
 // so that a role may start before its NATS server, and reconnects forever
 // afterwards. log reports disconnections and reconnections.
@@ -45,8 +52,10 @@ func Dial(ctx context.Context, cfg ClientConfig, log *slog.Logger) (*nats.Conn, 
 		nats.Name("linkgraph " + cfg.Name),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			// Not when this process closes the connection; a server that
+			// shuts down cleanly gives no error, and is news too.
+			if err != nil || !nc.IsClosed() {
 				log.Warn("disconnected from NATS; reconnecting", "err", err)
 			}
 		}),
@@ -69,7 +78,9 @@ func Dial(ctx context.Context, cfg ClientConfig, log *slog.Logger) (*nats.Conn, 
 		return nil, fmt.Errorf("bus: cannot connect to NATS at %s: %w", cfg.URLs, err)
 	}
 	// With RetryOnFailedConnect, Connect returns at once; wait here so the
-	// caller knows whether the server is reachable.
+	// caller knows whether the server is reachable, and say so while it
+	// is not: a role waiting for its NATS server is otherwise silent.
+	start, nextLog := time.Now(), time.Now().Add(dialFirstLog)
 	for !nc.IsConnected() {
 		select {
 		case <-ctx.Done():
@@ -79,6 +90,10 @@ func Dial(ctx context.Context, cfg ClientConfig, log *slog.Logger) (*nats.Conn, 
 		}
 		if nc.IsClosed() {
 			return nil, fmt.Errorf("bus: connection to NATS at %s closed: %w", cfg.URLs, nc.LastError())
+		}
+		if now := time.Now(); now.After(nextLog) {
+			log.Warn("NATS not reachable yet; still trying", "url", cfg.URLs, "waited", now.Sub(start).Round(time.Second), "err", nc.LastError())
+			nextLog = now.Add(dialLogEvery)
 		}
 	}
 	if mp := nc.MaxPayload(); mp < MinPayload {

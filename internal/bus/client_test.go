@@ -1,8 +1,11 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +176,26 @@ func TestFetchTasksAreNeverDropped(t *testing.T) {
 	}
 	if got := cons.CachedInfo().Config.MaxDeliver; got != -1 {
 		t.Errorf("MaxDeliver %d, want -1 (unbounded)", got)
+	}
+}
+
+// A role started before its NATS server says that it is waiting, and for
+// which server, instead of waiting in silence.
+func TestDialSaysItIsWaiting(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://" + l.Addr().String()
+	l.Close() // nothing listens there now
+	var logs bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), dialFirstLog+time.Second)
+	defer cancel()
+	_, err = Dial(ctx, ClientConfig{URLs: url, Name: "test"}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial: %v, want the context's deadline", err)
+	}
+	if out := logs.String(); !strings.Contains(out, "NATS not reachable yet") || !strings.Contains(out, url) {
+		t.Errorf("logged %q while waiting, want a warning naming %s", out, url)
 	}
 }
