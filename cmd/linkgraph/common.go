@@ -111,9 +111,15 @@ func paceCollector(percent int) {
 // directory is written through. dir need not exist yet: a command that
 // creates it (crawl, generate) would put its index there.
 func checkOutsideData(flag, out, dir string) error {
+	return checkOutside(flag, out, "--data", "the data directory", dir)
+}
+
+// checkOutside refuses an output path (the value of flag) inside dir, the
+// value of dirFlag, which what names.
+func checkOutside(flag, out, dirFlag, what, dir string) error {
 	data, err := resolvePath(dir)
 	if err != nil {
-		return usagef("--data %s: %w", dir, err)
+		return usagef("%s %s: %w", dirFlag, dir, err)
 	}
 	path, err := resolvePath(out)
 	if err != nil {
@@ -121,7 +127,7 @@ func checkOutsideData(flag, out, dir string) error {
 	}
 	rel, err := filepath.Rel(data, path)
 	if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return usagef("%s %s is inside the data directory %s; write it elsewhere", flag, out, dir)
+		return usagef("%s %s is inside %s %s; write it elsewhere", flag, out, what, dir)
 	}
 	return nil
 }

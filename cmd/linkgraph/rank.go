@@ -95,6 +95,13 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 				return err
 			}
 		}
+		if *graph != "" {
+			// The ranks would replace the graph's own files, or make the
+			// directory one export --format hostgraph refuses to replace.
+			if err := checkOutside("--out", *out, "--graph", "the graph directory", *graph); err != nil {
+				return err
+			}
+		}
 		if err := checkOutFile("--out", *out); err != nil {
 			return err
 		}

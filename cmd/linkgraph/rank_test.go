@@ -46,6 +46,15 @@ func TestRankKnownGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Not into the graph it reads: that would replace its files.
+	for _, name := range []string{"vertices.txt.gz", "ranks.tsv"} {
+		if code, _, errOut := runCLI(t, "rank", "--graph", dir, "--out", filepath.Join(dir, name)); code != 2 || !strings.Contains(errOut, "inside the graph directory") {
+			t.Errorf("--out %s in the graph: exit %d: %s", name, code, errOut)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("the graph directory holds %v after the refusals", entries)
+	}
 	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
 	if lines[0] != "#harmonicc_pos\t#harmonicc_val\t#pr_pos\t#pr_val\t#host_rev" || len(lines) != 5 {
 		t.Fatalf("ranks file:\n%s", raw)
