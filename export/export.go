@@ -222,6 +222,7 @@ type Job struct {
 	file    *asideFile            // NDJSON, CSV and Parquet to a path
 	files   map[string]*asideFile // HostGraph
 	inPlace *os.File              // Out when it is written in place (see OpenInPlace)
+	fifo    bool                  // Out is a named pipe, opened in place by Run
 	done    bool
 }
 
@@ -275,7 +276,12 @@ func Create(opts Options) (*Job, error) {
 		}
 		return j, nil
 	}
-	if f, err := OpenInPlace(opts.Out); err != nil {
+	if st, err := os.Stat(opts.Out); err == nil && IsFIFO(st) {
+		// Opened by Run, where waiting for the reader can be cancelled.
+		j.fifo = true
+		return j, nil
+	}
+	if f, err := OpenInPlace(context.Background(), opts.Out); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
 	} else if f != nil {
 		j.inPlace = f
@@ -320,6 +326,14 @@ func (j *Job) Run(ctx context.Context, src Source) (Stats, error) {
 		return Stats{}, errors.New("export: Run after Run or Abort")
 	}
 	start := time.Now()
+	if j.fifo {
+		f, err := OpenInPlace(ctx, j.opts.Out)
+		if err != nil {
+			j.Abort()
+			return Stats{}, fmt.Errorf("%w: %w", ErrOutput, err)
+		}
+		j.inPlace = f
+	}
 	st, err := j.run(ctx, src)
 	if err != nil {
 		j.Abort()

@@ -984,6 +984,16 @@ func TestInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRows(t, "csv through a FIFO", readCSV(t, copied), want)
+	// With no reader, the export waits for one until it is cancelled.
+	job, err := export.Create(export.Options{Format: export.CSV, Out: fifo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := job.Run(ctx, all(ix)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run with no reader of the FIFO: %v, want the context's error", err)
+	}
 
 	target := filepath.Join(dir, "real.csv")
 	if err := os.WriteFile(target, []byte("an older, longer export that must not show through\n"), 0o644); err != nil {

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // An export's files are written aside and appear under their name only
@@ -214,20 +217,45 @@ func syncDir(dir string) error {
 // destroy what they are: the rename that publishes an export once turned
 // /dev/null into a regular file. It returns nil for anything else,
 // including a path that does not exist. Opening a FIFO waits for its
-// reader.
-func OpenInPlace(path string) (*os.File, error) {
+// reader, until ctx ends.
+func OpenInPlace(ctx context.Context, path string) (*os.File, error) {
 	lst, err := os.Lstat(path)
 	if err != nil || lst.Mode().IsRegular() || lst.IsDir() {
 		return nil, nil
 	}
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
 		return nil, fmt.Errorf("%s is a directory", path)
+	case err == nil && IsFIFO(st):
+		return openFIFO(ctx, path)
 	}
 	flags := os.O_WRONLY
 	if lst.Mode()&fs.ModeSymlink != 0 {
 		flags |= os.O_CREATE | os.O_TRUNC // a dangling link gets its file, as with >
 	}
 	return os.OpenFile(path, flags, 0o644)
+}
+
+// IsFIFO reports whether st is a named pipe's, which opening for writing
+// waits on until a reader opens it.
+func IsFIFO(st fs.FileInfo) bool { return st.Mode()&fs.ModeNamedPipe != 0 }
+
+// openFIFO opens the named pipe at path for writing once a reader has
+// opened it. A plain open would wait in the kernel, deaf to ctx: an
+// interrupted export waiting for its reader would never end.
+func openFIFO(ctx context.Context, path string) (*os.File, error) {
+	for {
+		f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if !errors.Is(err, syscall.ENXIO) { // ENXIO: no reader yet
+			return f, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // checkFileOut checks that path can become an export file: its directory

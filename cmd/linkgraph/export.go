@@ -147,6 +147,9 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 			return fmt.Errorf("cannot start the CPU profile: %w", err)
 		}
 	}
+	if st, err := os.Stat(*out); err == nil && export.IsFIFO(st) {
+		fmt.Fprintf(stderr, "waiting for a reader of the FIFO %s\n", *out)
+	}
 	st, err := job.Run(ctx, src)
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()

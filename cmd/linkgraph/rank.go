@@ -114,7 +114,7 @@ func (c *rankCmd) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		pr := g.PageRank(rank.DefaultDamping, 1e-9, 200)
 		hc := g.HarmonicCentrality(runtime.GOMAXPROCS(0))
-		if _, err := writeRanks(*out, stdout, compress, names, hc, pr); err != nil {
+		if _, err := writeRanks(ctx, *out, stdout, compress, names, hc, pr); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "ranked %d nodes over %d links in %s\n", g.Nodes(), g.Edges(), time.Since(start).Round(time.Millisecond))
@@ -203,16 +203,16 @@ func exportRanks(ctx context.Context, api indexer.Ranker, level, out, compress s
 		if len(names) == 0 {
 			return 0, 0, errors.New("the index has no page ranks: run linkgraph rank --pages")
 		}
-		bytes, err = writeFile(out, stdout, compress, func(w io.Writer) error { return rank.WritePageRanks(w, names, hc, pr) })
+		bytes, err = writeFile(ctx, out, stdout, compress, func(w io.Writer) error { return rank.WritePageRanks(w, names, hc, pr) })
 		return len(names), bytes, err
 	}
-	bytes, err = writeRanks(out, stdout, compress, names, hc, pr)
+	bytes, err = writeRanks(ctx, out, stdout, compress, names, hc, pr)
 	return len(names), bytes, err
 }
 
 // writeRanks writes ranks in Common Crawl's layout to path (- for stdout).
-func writeRanks(path string, stdout io.Writer, compress string, names []string, hc, pr []float64) (int64, error) {
-	return writeFile(path, stdout, compress, func(w io.Writer) error { return rank.WriteRanks(w, names, hc, pr) })
+func writeRanks(ctx context.Context, path string, stdout io.Writer, compress string, names []string, hc, pr []float64) (int64, error) {
+	return writeFile(ctx, path, stdout, compress, func(w io.Writer) error { return rank.WriteRanks(w, names, hc, pr) })
 }
 
 // checkCompression checks --compress against --out as export does for
@@ -237,7 +237,7 @@ func checkCompression(out, compress string) (string, error) {
 // writeFile writes path (- for stdout) through write, compressed, and
 // returns the bytes written: atomically, unless path is written in place
 // (see export.OpenInPlace).
-func writeFile(path string, stdout io.Writer, compress string, write func(io.Writer) error) (int64, error) {
+func writeFile(ctx context.Context, path string, stdout io.Writer, compress string, write func(io.Writer) error) (int64, error) {
 	encode := func(w io.Writer) (int64, error) {
 		cw := &export.CountingWriter{W: w}
 		zw, err := export.NewCompressor(cw, compress)
@@ -254,7 +254,7 @@ func writeFile(path string, stdout io.Writer, compress string, write func(io.Wri
 	if path == "-" {
 		return encode(stdout)
 	}
-	f, err := export.OpenInPlace(path)
+	f, err := export.OpenInPlace(ctx, path)
 	if err != nil {
 		return 0, fmt.Errorf("--out: %w", err)
 	}
