@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -109,6 +110,17 @@ func (c *exportCmd) run(ctx context.Context, args []string, stdout, stderr io.Wr
 	// heap is the row group being buffered. GOGC, if set, still decides.
 	if *format != export.Parquet {
 		paceCollector(200)
+	}
+	// A text file is written past the page cache, and the thread writing
+	// it spends much of the export blocked in write(2), holding its P
+	// until the scheduler notices: one P more keeps every core encoding.
+	// On the benchmark's 2 cores, 10M rows took 11.2-14.8 s against
+	// 13.4-17.1 s as NDJSON, 10.7-12.4 s against 11.8-15.2 s as CSV, each
+	// run faster than the one beside it (four pairs). Not for Parquet:
+	// one more P is one more encoder's row group in memory, for no
+	// gain. GOMAXPROCS, if set, still decides.
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set && *out != "-" && (*format == export.NDJSON || *format == export.CSV) {
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
 	}
 	bar := newProgress(stderr)
 	opts.Progress = bar.update
