@@ -92,7 +92,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg Config) erro
 		}
 	}
 	_, err := js.CreateOrUpdateConsumer(ctx, FetchStream, jetstream.ConsumerConfig{
-		Durable:       WorkersConsumer,
+		Durable:   WorkersConsumer,
 		AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait:   cfg.AckWait,
 		// Never dropped: a task JetStream stops delivering would be
