@@ -18,6 +18,32 @@ import (
 	"github.com/linkgraph/linkgraph/internal/bus"
 )
 
+// startBus starts an embedded NATS server with the streams of one shard
+// and a one-minute ack wait, and returns its JetStream.
+func startBus(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	emb, err := bus.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	nc, err := emb.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := bus.DefaultConfig()
+	bc.Shards, bc.AckWait = 1, time.Minute
+	if err := bus.EnsureStreams(context.Background(), js, bc); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // On shutdown a worker lets a fetch in flight finish within the grace
 // period and publishes its result; a fetch still running when the grace
 // period ends is cut off and its task handed back at once (not after the
@@ -46,26 +72,8 @@ func TestWorkerShutdownGrace(t *testing.T) {
 			}))
 			defer srv.Close()
 
-			emb, err := bus.StartEmbedded(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer emb.Shutdown()
-			nc, err := emb.Connect("test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			js := startBus(t)
 			ctx := context.Background()
-			bc := bus.DefaultConfig()
-			bc.Shards, bc.AckWait = 1, time.Minute
-			if err := bus.EnsureStreams(ctx, js, bc); err != nil {
-				t.Fatal(err)
-			}
 			task, _ := proto.Marshal(&lgv1.FetchTask{Url: srv.URL + "/page"})
 			if _, err := js.Publish(ctx, bus.FetchSubject(0), task); err != nil {
 				t.Fatal(err)
@@ -160,26 +168,8 @@ func TestWorkerReportsAbandonedTask(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	emb, err := bus.StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Shutdown()
-	nc, err := emb.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := startBus(t)
 	ctx := context.Background()
-	bc := bus.DefaultConfig()
-	bc.Shards = 1
-	if err := bus.EnsureStreams(ctx, js, bc); err != nil {
-		t.Fatal(err)
-	}
 	task, _ := proto.Marshal(&lgv1.FetchTask{Url: srv.URL + "/page", Revisit: true, Etag: `"v1"`})
 	if _, err := js.Publish(ctx, bus.FetchSubject(0), task); err != nil {
 		t.Fatal(err)
