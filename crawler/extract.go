@@ -8,10 +8,12 @@ package crawler
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode"
@@ -19,6 +21,7 @@ import (
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
+	"golang.org/x/text/encoding"
 
 	linkgraphv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
@@ -99,6 +102,9 @@ type extractor struct {
 
 	baseSeen bool // the first <base href> was seen; later ones are ignored
 	baseHref string
+	// enc is the page's charset when it is not UTF-8, for the queries of
+	// its links (see queryInCharset).
+	enc      encoding.Encoding
 	langSeen bool
 
 	titleSeen bool // only the first <title> counts
@@ -181,7 +187,8 @@ func Extract(body []byte, contentType string, xRobotsTag []string, page *url.URL
 	out := &Extracted{}
 	ex.out = out
 	out.NoFollow, out.NoIndex = parseXRobotsTag(xRobotsTag)
-	ex.tokenize(toUTF8(body, contentType))
+	body, ex.enc = toUTF8(body, contentType)
+	ex.tokenize(body)
 	ex.resolve(page)
 	ex.reset() // no references to this page stay in the pool
 	extractorPool.Put(ex)
@@ -191,19 +198,69 @@ func Extract(body []byte, contentType string, xRobotsTag []string, page *url.URL
 // toUTF8 transcodes body to UTF-8 when its charset (from Content-Type, BOM or
 // <meta charset> prescan) is anything else. With no declaration at all the
 // HTML spec's fallback is windows-1252, but a body that is valid UTF-8 is
-// far more likely UTF-8 today, so it is kept as is.
-func toUTF8(body []byte, contentType string) []byte {
+// far more likely UTF-8 today, so it is kept as is. It returns the
+// charset it decoded, nil when the body was kept.
+func toUTF8(body []byte, contentType string) ([]byte, encoding.Encoding) {
 	enc, name, certain := charset.DetermineEncoding(body, contentType)
 	if enc == nil || name == "utf-8" || (!certain && name == "windows-1252" && utf8.Valid(body)) {
-		return body
+		return body, nil
 	}
 	out, err := enc.NewDecoder().Bytes(body)
 	if err != nil {
 		// Decoders substitute U+FFFD rather than fail; keep the bytes we
 		// have if one fails anyway.
-		return body
+		return body, nil
 	}
-	return out
+	return out, enc
+}
+
+// queryInCharset percent-encodes the non-ASCII characters of href's query
+// in the page's charset enc, as browsers do (the URL Standard's encoding
+// override: only the query; the path is always UTF-8). A Shift_JIS page's
+// "?q=日本" is requested as ?q=%93%FA%96{, and a server expecting that
+// would not understand the UTF-8 bytes: the link's target would be
+// another URL than the one its readers follow. A character enc cannot
+// encode becomes a decimal character reference, as in a browser.
+func queryInCharset(href string, enc encoding.Encoding) string {
+	q := strings.IndexByte(href, '?')
+	if q < 0 || strings.IndexByte(href[:q], '#') >= 0 {
+		return href
+	}
+	end := len(href)
+	if h := strings.IndexByte(href[q:], '#'); h >= 0 {
+		end = q + h
+	}
+	query := href[q+1 : end]
+	if !slices.ContainsFunc([]byte(query), func(c byte) bool { return c >= utf8.RuneSelf }) {
+		return href
+	}
+	e := enc.NewEncoder()
+	var b strings.Builder
+	b.WriteString(href[:q+1])
+	for _, r := range query {
+		if r < utf8.RuneSelf {
+			b.WriteRune(r)
+			continue
+		}
+		raw, err := e.String(string(r))
+		if ref := strconv.Itoa(int(r)); err != nil || raw == "&#"+ref+";" {
+			// Not in the charset: htmlindex's encoders write the reference
+			// themselves, others fail.
+			b.WriteString("%26%23" + ref + "%3B")
+			continue
+		}
+		for i := range len(raw) {
+			// A multi-byte character may end in an ASCII byte (本 is
+			// 0x96 '{'), encoded only if the query's set says so.
+			if c := raw[i]; c >= utf8.RuneSelf || c <= ' ' || c == '"' || c == '#' || c == '<' || c == '>' || c == '\'' {
+				fmt.Fprintf(&b, "%%%02X", c)
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
+	b.WriteString(href[end:])
+	return b.String()
 }
 
 // tokenize runs the tokenizer over the whole (UTF-8) body and collects the
@@ -540,7 +597,11 @@ func (ex *extractor) resolve(page *url.URL) {
 	r := urlnorm.NewResolver(base)
 	kept := 0 // ex.links[:kept] are the kept links, href resolved
 	for _, l := range ex.links {
-		u, err := r.Resolve(l.href)
+		href := l.href
+		if ex.enc != nil {
+			href = queryInCharset(href, ex.enc)
+		}
+		u, err := r.Resolve(href)
 		if err != nil {
 			ex.out.Skipped++
 			continue

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/html"
+	"golang.org/x/text/encoding"
 	"google.golang.org/protobuf/proto"
 
 	linkgraphv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
@@ -334,7 +335,8 @@ func TestKnownEntities(t *testing.T) {
 func refExtract(body []byte, contentType string, xRobotsTag []string, page *url.URL) *Extracted {
 	ex := &refExtractor{out: &Extracted{}}
 	ex.out.NoFollow, ex.out.NoIndex = parseXRobotsTag(xRobotsTag)
-	ex.tokenize(toUTF8(body, contentType))
+	body, ex.enc = toUTF8(body, contentType)
+	ex.tokenize(body)
 	ex.resolve(page)
 	return ex.out
 }
@@ -355,6 +357,7 @@ type refExtractor struct {
 
 	baseSeen bool // the first <base href> was seen; later ones are ignored
 	baseHref string
+	enc      encoding.Encoding // the page's charset when not UTF-8
 	langSeen bool
 
 	titleSeen bool // only the first <title> counts
@@ -645,7 +648,11 @@ func (ex *refExtractor) resolve(page *url.URL) {
 	}
 	seen := make(map[key]struct{}, len(ex.links))
 	for _, l := range ex.links {
-		u, err := urlnorm.Resolve(base, l.href)
+		href := l.href
+		if ex.enc != nil {
+			href = queryInCharset(href, ex.enc)
+		}
+		u, err := urlnorm.Resolve(base, href)
 		if err != nil {
 			ex.out.Skipped++
 			continue

@@ -454,7 +454,7 @@ func TestExtractPage(t *testing.T) {
 			body:        "<title>caf\xe9 \x93quoted\x94</title><a href='/s?q=\xe9'>na\xefve</a>",
 			contentType: "text/html; charset=windows-1252",
 			wantTitle:   "café “quoted”",
-			wantLinks:   []extLink{anchorLink("http://example.com/s?q=%C3%A9", "naïve")},
+			wantLinks:   []extLink{anchorLink("http://example.com/s?q=%E9", "naïve")}, // the query in the page's charset
 		},
 		{
 			name:        "ISO-8859-1 label means windows-1252",
@@ -485,6 +485,18 @@ func TestExtractPage(t *testing.T) {
 			contentType: "text/html; charset=Shift_JIS",
 			wantTitle:   "日本語のページ",
 			wantLinks:   []extLink{anchorLink("http://example.com/%E6%9D%B1%E4%BA%AC", "東京へ")},
+		},
+		{
+			// Browsers encode a link's query in the page's charset, its path
+			// in UTF-8; a character the charset lacks becomes &#N;.
+			name: "Shift_JIS query",
+			body: mustEncode(t, japanese.ShiftJIS, "<meta charset=shift_jis><a href='/東京?q=日本&x=1#日本'>q</a>") +
+				"<a href='?q=&#x1F600;'>emoji</a><a href='#?q=日本'>fragment</a>",
+			wantLinks: []extLink{
+				// 本 is 0x96 '{', and '{' is not in the query's percent-encode set.
+				anchorLink("http://example.com/%E6%9D%B1%E4%BA%AC?q=%93%FA%96{&x=1", "q"),
+				anchorLink("http://example.com/dir/page.html?q=%26%23128512%3B", "emoji"),
+			},
 		},
 		{
 			name:      "Shift_JIS via meta charset",
