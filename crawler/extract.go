@@ -231,7 +231,7 @@ func queryInCharset(href string, enc encoding.Encoding) string {
 		end = q + h
 	}
 	query := href[q+1 : end]
-	if !slices.ContainsFunc([]byte(query), func(c byte) bool { return c >= utf8.RuneSelf }) {
+	if !strings.ContainsFunc(query, func(r rune) bool { return r >= utf8.RuneSelf }) {
 		return href
 	}
 	e := enc.NewEncoder()

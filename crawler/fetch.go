@@ -148,8 +148,7 @@ func (f *Fetcher) callbacks(c *colly.Collector) {
 // Fetch fetches task's URL and returns the result; failures are described
 // in the result (ErrorReason), never returned.
 func (f *Fetcher) Fetch(task *lgv1.FetchTask) *lgv1.PageResult {
-	res := &lgv1.PageResult{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt(),
-		Revisit: task.GetRevisit(), RequestEtag: task.GetEtag(), RequestLastModified: task.GetLastModified()}
+	res := resultOf(task)
 	start := time.Now()
 	ctx := colly.NewContext()
 	ctx.Put("result", res)
@@ -177,6 +176,13 @@ func (f *Fetcher) Fetch(task *lgv1.FetchTask) *lgv1.PageResult {
 	res.DurationNs = int64(time.Since(start))
 	wireSafe(res)
 	return res
+}
+
+// resultOf is the result of task before any fetch: what the shard needs
+// of the task to record, retry or revisit it.
+func resultOf(task *lgv1.FetchTask) *lgv1.PageResult {
+	return &lgv1.PageResult{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt(),
+		Revisit: task.GetRevisit(), RequestEtag: task.GetEtag(), RequestLastModified: task.GetLastModified()}
 }
 
 // wireSafe replaces invalid UTF-8 in res's strings, which come from the

@@ -279,10 +279,10 @@ func (w *Worker) handle(ctx context.Context, f *Fetcher, pub bus.Publisher, m je
 // abandoned is the result reported for a task delivered deliveries times
 // without one.
 func abandoned(task *lgv1.FetchTask, deliveries uint64) *lgv1.PageResult {
-	return &lgv1.PageResult{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt(),
-		Revisit: task.GetRevisit(), RequestEtag: task.GetEtag(), RequestLastModified: task.GetLastModified(),
-		ErrorReason: lgv1.ErrorReasonAbandoned, FetchedAt: time.Now().UnixNano(),
-		ErrorDetail: fmt.Sprintf("delivered %d times without a result: workers crashed, hung or could not publish on it", deliveries)}
+	res := resultOf(task)
+	res.ErrorReason, res.FetchedAt = lgv1.ErrorReasonAbandoned, time.Now().UnixNano()
+	res.ErrorDetail = fmt.Sprintf("delivered %d times without a result: workers crashed, hung or could not publish on it", deliveries)
+	return res
 }
 
 // payloadHeadroom leaves room for the subject and headers of a message.

@@ -16,32 +16,16 @@ import (
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/bus/bustest"
 )
 
 // startBus starts an embedded NATS server with the streams of one shard
 // and a one-minute ack wait, and returns its JetStream.
 func startBus(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	emb, err := bus.StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	nc, err := emb.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	bc := bus.DefaultConfig()
 	bc.Shards, bc.AckWait = 1, time.Minute
-	if err := bus.EnsureStreams(context.Background(), js, bc); err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return bustest.JetStream(t, bc)
 }
 
 // On shutdown a worker lets a fetch in flight finish within the grace

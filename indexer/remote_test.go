@@ -13,22 +13,14 @@ import (
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/bus/bustest"
 )
 
 // startNodes serves each node's shards over an embedded NATS server, as
 // shard nodes do, and returns the connection and the query services.
 func startNodes(t *testing.T, nodes []*Index) (*nats.Conn, []*QueryService) {
 	t.Helper()
-	emb, err := bus.StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	nc, err := emb.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := bustest.Conn(t)
 	var svcs []*QueryService
 	for i, ix := range nodes {
 		lo, hi := bus.NodeRange(i, len(nodes), viewShards)

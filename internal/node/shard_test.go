@@ -13,6 +13,7 @@ import (
 	"github.com/linkgraph/linkgraph/frontier"
 	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/bus/bustest"
 	"github.com/linkgraph/linkgraph/internal/store"
 )
 
@@ -26,25 +27,9 @@ func TestAbandonedFetchLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	emb, err := bus.StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Shutdown()
-	nc, err := emb.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	bc := bus.DefaultConfig()
 	bc.Shards = 1
-	if err := bus.EnsureStreams(ctx, js, bc); err != nil {
-		t.Fatal(err)
-	}
+	js := bustest.JetStream(t, bc)
 	s, err := newShard(ctx, db, js, bc, 0, 1, frontier.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
