@@ -45,10 +45,26 @@ func TestAbandonedFetchLosesNothing(t *testing.T) {
 			}
 		}
 		for _, c := range []struct {
+			stream  string
 			cons    jetstream.Consumer
 			prepare func(context.Context, []jetstream.Msg, func()) (func() error, error)
-		}{{s.pages, s.preparePages}, {s.links, s.prepareLinks}} {
-			batch, err := c.cons.FetchNoWait(100)
+		}{{bus.PagesStream, s.pages, s.preparePages}, {bus.LinksStream, s.links, s.prepareLinks}} {
+			// Every message the work-queue stream holds (its publishers
+			// had them acknowledged), waiting for them: a pull that does
+			// not wait, or the consumer's count, may lag behind.
+			st, err := js.Stream(ctx, c.stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := st.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := int(info.State.Msgs)
+			if n == 0 {
+				continue
+			}
+			batch, err := c.cons.Fetch(n, jetstream.FetchMaxWait(10*time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,8 +72,8 @@ func TestAbandonedFetchLosesNothing(t *testing.T) {
 			for m := range batch.Messages() {
 				msgs = append(msgs, m)
 			}
-			if len(msgs) == 0 {
-				continue
+			if len(msgs) != n {
+				t.Fatalf("pulled %d of %d messages: %v", len(msgs), n, batch.Error())
 			}
 			finish, err := c.prepare(ctx, msgs, func() {})
 			if err == nil {
@@ -67,7 +83,10 @@ func TestAbandonedFetchLosesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, m := range msgs {
-				m.Ack()
+				// Confirmed, so that the stream no longer counts it.
+				if err := m.DoubleAck(ctx); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}
