@@ -92,6 +92,13 @@ type Index struct {
 	aggsMu sync.Mutex
 	aggs   map[string][]int64
 
+	// idMu guards the id counters (loaded on first use) and the cache of
+	// domain ids; see ids.go.
+	idMu                   sync.Mutex
+	idsLoaded              bool
+	lastSource, lastDomain uint64
+	domainIDs              map[string]uint64
+
 	// remote, set by ServeQueries on a node of a cluster, reads the edges
 	// of the shards other nodes own.
 	remote *remoteEdges
@@ -112,7 +119,7 @@ const knownCacheSize = 1 << 18
 
 // New returns an Index over db for a cluster of shards shards. It does no I/O.
 func New(db *store.DB, shards int) *Index {
-	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64)}
+	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64), domainIDs: make(map[string]uint64)}
 }
 
 // Txn is one write transaction on the index: the shard role applies a batch
@@ -436,28 +443,44 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 	if len(lb.GetEdges()) == 0 {
 		return nil
 	}
-	srcKey := sourceKey(ix.shardOf(lb.GetEdges()[0].GetTargetUrl()), srcSURT)
+	shard := ix.shardOf(lb.GetEdges()[0].GetTargetUrl())
+	srcKey := sourceKey(shard, srcSURT)
+	info := newSourceInfo(lb.GetSourceUrl())
 	// A source never applied on this shard has no edges here yet, so its
 	// edges need no existence check. A redelivered batch finds the source
 	// record and takes the checked path.
-	fresh := true
+	ids, known, err := getSourceIDs(b, shard, srcSURT)
+	if err != nil {
+		return err
+	}
+	fresh := !known
 	var old sourceValue
-	if raw, closer, err := b.Get(srcKey); err == nil {
-		fresh = false
-		var derr error
-		old, derr = decodeSourceValue(raw, false)
+	if known {
+		raw, closer, err := b.Get(sourceIDKey(ids.source))
+		if err != nil {
+			return fmt.Errorf("indexer: record of source %s (id %d): %w", lb.GetSourceUrl(), ids.source, err)
+		}
+		old, err = decodeSourceValue(raw, false)
 		closer.Close()
-		if derr != nil {
-			return fmt.Errorf("%w (source %s)", derr, lb.GetSourceUrl())
+		if err != nil {
+			return fmt.Errorf("%w (source %s)", err, lb.GetSourceUrl())
 		}
 		if old.fetchedAt > lb.GetFetchedAt() {
 			// A late, older crawl of the source: the newer one already applied.
 			return nil
 		}
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return err
+	} else {
+		if ids.domain, err = ix.domainID(info.domainSURT); err != nil {
+			return err
+		}
+		if ids.source, err = ix.newSourceID(); err != nil {
+			return err
+		}
+		if err := b.Set(srcKey, ids.encode(), nil); err != nil {
+			return err
+		}
 	}
-	src := sourceValue{fetchedAt: lb.GetFetchedAt(), status: lb.GetSourceStatus(), nofollow: lb.GetSourceNofollow(), title: lb.GetSourceTitle(), scopes: old.scopes}
+	src := sourceValue{surt: srcSURT, fetchedAt: lb.GetFetchedAt(), status: lb.GetSourceStatus(), nofollow: lb.GetSourceNofollow(), title: lb.GetSourceTitle(), scopes: old.scopes}
 	if src.scopes == nil {
 		src.scopes = make(map[string]int64)
 	}
@@ -465,7 +488,6 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 	for k, c := range src.scopes {
 		pagesBefore[k] = c
 	}
-	info := newSourceInfo(lb.GetSourceUrl())
 	// spans collects, per target scope, the first and last seen of the
 	// live external links, written once per batch.
 	var spans map[string][2]int64
@@ -474,7 +496,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 	for _, e := range lb.GetEdges() {
 		tgtSURT := urlnorm.SURT(e.GetTargetUrl())
 		anchor := truncateUTF8(e.GetAnchorText(), MaxAnchorBytes)
-		key = edgeKey(key[:0], tgtSURT, srcSURT, e.GetType(), anchor)
+		key = edgeKey(key[:0], tgtSURT, ids.domain, ids.source, e.GetType(), anchor)
 		var raw []byte
 		var closer io.Closer
 		err := pebble.ErrNotFound
@@ -572,7 +594,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			t.agg.summary(scope)[sumPages] += d
 		}
 	}
-	return b.Set(srcKey, src.encode(), nil)
+	return b.Set(sourceIDKey(ids.source), src.encode(), nil)
 }
 
 // Counters returns every total counter by name.

@@ -88,7 +88,7 @@ func (ix *Index) Velocity(ctx context.Context, req *lgv1.VelocityRequest) (*lgv1
 		first, lost int64
 		live        bool
 	}
-	domains := make(map[string]*span)
+	domains := make(map[uint64]*span) // by domain id
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
 	err = sel.scan(ctx, snap, func(row edgeRow) error {
@@ -98,10 +98,10 @@ func (ix *Index) Velocity(ctx context.Context, req *lgv1.VelocityRequest) (*lgv1
 		if d := bucket(row.v.lostAt); d != nil {
 			d.LostBacklinks++
 		}
-		s := domains[sel.domainSURTOf(row.k.sourceSURT)]
+		s := domains[row.k.domain]
 		if s == nil {
 			s = &span{first: row.v.firstSeen}
-			domains[sel.domainSURTOf(row.k.sourceSURT)] = s
+			domains[row.k.domain] = s
 		}
 		s.first = min(s.first, row.v.firstSeen)
 		s.live = s.live || row.v.lostAt == 0
@@ -142,21 +142,25 @@ func (ix *Index) Sources(ctx context.Context, target string, scope lgv1.Scope, m
 	if err != nil {
 		return nil, false, err
 	}
-	seen := make(map[string]struct{})
+	seen := make(map[uint64]struct{}) // source ids
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
 	err = sel.scan(ctx, snap, func(row edgeRow) error {
-		if _, ok := seen[row.k.sourceSURT]; ok {
+		if _, ok := seen[row.k.source]; ok {
 			return nil
 		}
 		if len(seen) == max {
 			truncated = true
 			return errStopScan
 		}
-		seen[row.k.sourceSURT] = struct{}{}
-		u, err := urlnorm.UnSURT(row.k.sourceSURT)
+		seen[row.k.source] = struct{}{}
+		surt, err := sel.names.source(row.k.source)
 		if err != nil {
-			return fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
+			return err
+		}
+		u, err := urlnorm.UnSURT(surt)
+		if err != nil {
+			return fmt.Errorf("indexer: corrupt source %q: %w", surt, err)
 		}
 		sources = append(sources, u)
 		return nil

@@ -34,8 +34,8 @@ type ExportQuery struct {
 const exportSources = 1 << 18
 
 // Export calls fn for every edge the query selects, live and (with
-// Filter.IncludeLost) lost, in key order (target, then source, in SURT
-// order), all read from one snapshot of the index, so a crawl writing at
+// Filter.IncludeLost) lost, in key order (target in SURT order, then its
+// sources by domain, see edgeKey), all read from one snapshot of the index, so a crawl writing at
 // the same time does not tear the export. pos is the row's position, valid
 // only during the call, for ResumeToken. Export stops at the first error
 // fn returns and returns it.
@@ -87,7 +87,6 @@ func (ix *Index) startExport(q ExportQuery) (sel *selection, snap *pebble.Snapsh
 		return nil, nil, nil, err
 	}
 	sel.scores = ix.rankScores()
-	sel.lazySource = true
 	if q.ResumeToken != "" {
 		if after, err = decodeTokenNamed(q.ResumeToken, queryID(sel, "export"), "resume_token"); err != nil {
 			return nil, nil, nil, err
@@ -154,6 +153,10 @@ func (c *exportChunk) edge(i int) (key, val []byte) {
 // memory; the builders share one cache of source pages. With newEncoder,
 // each builder encodes its chunks' rows (see ExportEncoded).
 func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *selection, after []byte, builders, chunkRows int, newEncoder func() Encoder, fn func(c *exportChunk) error) error {
+	// Before the builders clone it: they match what the scanner reads.
+	if err := sel.use(snap); err != nil {
+		return err
+	}
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -305,7 +308,7 @@ func exportSelection(q ExportQuery) (*selection, error) {
 	if f.GetInternal() == lgv1.InternalLinks_INTERNAL_LINKS_EXCLUDE {
 		return nil, fmt.Errorf("%w: excluding internal links needs a target", ErrInvalidArgument)
 	}
-	sel := &selection{filter: f, domains: make(map[string]string),
+	sel := &selection{filter: f,
 		ranges: [][2][]byte{{[]byte{store.PrefixEdge}, []byte{store.PrefixEdge + 1}}}}
 	if err := sel.compileFilter(); err != nil {
 		return nil, err

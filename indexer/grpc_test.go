@@ -92,8 +92,7 @@ const (
 
 // fieldIndex builds, through the Txn API, an index whose rows set every
 // Backlink field, and returns it with the rows an export of everything
-// (lost links included) must give, in key order (target, then source, in
-// SURT order).
+// (lost links included) must give, in key order.
 func fieldIndex(t *testing.T) (*Index, []*lgv1.Backlink) {
 	t.Helper()
 	db, err := store.Open(t.TempDir())

@@ -17,20 +17,34 @@ import (
 // MaxAnchorBytes caps the anchor text stored in an edge key.
 const MaxAnchorBytes = 256
 
-// edgeKey is e SURT(target) 0 SURT(source) 0 type anchor.
-func edgeKey(dst []byte, targetSURT, sourceSURT string, typ lgv1.LinkType, anchor string) []byte {
+// edgeKey is e SURT(target) 0 id(domain) id(source) type anchor: a
+// target's edges grouped by the registrable domain of their source (so that
+// one link per domain skips the rest of a domain with a seek), domains and
+// sources in the order this node first saw them.
+func edgeKey(dst []byte, targetSURT string, domain, source uint64, typ lgv1.LinkType, anchor string) []byte {
 	dst = append(dst, store.PrefixEdge)
 	dst = append(dst, targetSURT...)
 	dst = append(dst, 0)
-	dst = append(dst, sourceSURT...)
-	dst = append(dst, 0, byte(typ))
+	dst = appendID(dst, domain)
+	dst = appendID(dst, source)
+	dst = append(dst, byte(typ))
 	return append(dst, anchor...)
 }
 
+// edgePrefix is the part of an edge key up to and including the source's
+// domain id.
+func edgePrefix(dst []byte, targetSURT string, domain uint64) []byte {
+	dst = append(dst, store.PrefixEdge)
+	dst = append(dst, targetSURT...)
+	dst = append(dst, 0)
+	return appendID(dst, domain)
+}
+
 type edgeKeyParts struct {
-	targetSURT, sourceSURT string
-	typ                    lgv1.LinkType
-	anchor                 string
+	targetSURT     string
+	domain, source uint64 // ids, see ids.go
+	typ            lgv1.LinkType
+	anchor         string
 }
 
 var errBadKey = errors.New("indexer: malformed edge key")
@@ -38,28 +52,24 @@ var errBadKey = errors.New("indexer: malformed edge key")
 // parseEdgeKey splits an edge key. When its target is prevTarget, the
 // parts share that string rather than allocate another.
 func parseEdgeKey(k []byte, prevTarget string) (edgeKeyParts, error) {
-	p, src, err := splitEdgeKey(k, prevTarget)
-	p.sourceSURT = string(src)
-	return p, err
-}
-
-// splitEdgeKey is parseEdgeKey returning the source as a slice of k, not
-// in the parts, for a caller that looks it up in a cache rather than
-// keep it: most rows of an export find their source there.
-func splitEdgeKey(k []byte, prevTarget string) (edgeKeyParts, []byte, error) {
 	if len(k) == 0 || k[0] != store.PrefixEdge {
-		return edgeKeyParts{}, nil, errBadKey
+		return edgeKeyParts{}, errBadKey
 	}
 	k = k[1:]
 	i := bytes.IndexByte(k, 0)
 	if i < 0 {
-		return edgeKeyParts{}, nil, errBadKey
+		return edgeKeyParts{}, errBadKey
 	}
 	target := k[:i]
 	k = k[i+1:]
-	j := bytes.IndexByte(k, 0)
-	if j < 0 || j+1 >= len(k) {
-		return edgeKeyParts{}, nil, errBadKey
+	domain, n := readID(k)
+	if n == 0 {
+		return edgeKeyParts{}, errBadKey
+	}
+	k = k[n:]
+	source, n := readID(k)
+	if n == 0 || n >= len(k) {
+		return edgeKeyParts{}, errBadKey
 	}
 	t := prevTarget
 	if string(target) != prevTarget {
@@ -67,9 +77,11 @@ func splitEdgeKey(k []byte, prevTarget string) (edgeKeyParts, []byte, error) {
 	}
 	return edgeKeyParts{
 		targetSURT: t,
-		typ:        lgv1.LinkType(k[j+1]),
-		anchor:     string(k[j+2:]),
-	}, k[:j], nil
+		domain:     domain,
+		source:     source,
+		typ:        lgv1.LinkType(k[n]),
+		anchor:     string(k[n+1:]),
+	}, nil
 }
 
 // edgeValue is what an edge key maps to. Times are Unix milliseconds.
@@ -226,8 +238,9 @@ func decodeEdgeValue(b []byte) (edgeValue, error) {
 	return v, nil
 }
 
-// sourceValue is the s record: what the index knows of a linking page.
+// sourceValue is the i record: what the index knows of a linking page.
 type sourceValue struct {
+	surt      string
 	fetchedAt int64
 	status    int32
 	nofollow  bool
@@ -240,11 +253,13 @@ type sourceValue struct {
 
 var errBadSource = errors.New("indexer: malformed source value")
 
-// encode writes fetchedAt, status, the nofollow flag, the title (length
-// first) and then the scope counts, so that queries can read a source's
-// title without decoding its scopes.
+// encode writes the SURT (length first), fetchedAt, status, the nofollow
+// flag, the title (length first) and then the scope counts, so that
+// queries can read a source's URL and title without decoding its scopes.
 func (v *sourceValue) encode() []byte {
-	dst := binary.AppendUvarint(nil, uint64(v.fetchedAt))
+	dst := binary.AppendUvarint(nil, uint64(len(v.surt)))
+	dst = append(dst, v.surt...)
+	dst = binary.AppendUvarint(dst, uint64(v.fetchedAt))
 	dst = binary.AppendUvarint(dst, uint64(v.status))
 	flag := byte(0)
 	if v.nofollow {
@@ -275,6 +290,7 @@ func (v *sourceValue) encode() []byte {
 func decodeSourceValue(b []byte, headOnly bool) (sourceValue, error) {
 	var v sourceValue
 	d := decoder{b: b}
+	v.surt = d.bytes()
 	f, st, flag := d.uvarint(), d.uvarint(), d.byte()
 	v.fetchedAt, v.status, v.nofollow = int64(f), int32(st), flag == 1
 	v.title = d.bytes()
@@ -351,8 +367,8 @@ func (d *decoder) err(bad error) error {
 	return nil
 }
 
-// sourceKey is s shard(2 bytes) SURT(source): what the given target shard
-// knows of a linking page. It is per shard, though a node may hold several,
+// sourceKey is s shard(2 bytes) SURT(source): the ids of a linking page on
+// the given target shard. It is per shard, though a node may hold several,
 // so that each shard's first batch from a source is recognisably first.
 func sourceKey(shard int, sourceSURT string) []byte {
 	k := make([]byte, 0, 3+len(sourceSURT))

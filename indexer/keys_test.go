@@ -1,6 +1,7 @@
 package indexer
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 	"time"
@@ -67,6 +68,49 @@ func TestRowCacheTimestamp(t *testing.T) {
 		got, want := c.timestamp(ms), timestamppb.New(time.UnixMilli(ms))
 		if !proto.Equal(got, want) {
 			t.Errorf("timestamp(%d) = %v, want %v", ms, got, want)
+		}
+	}
+}
+
+func TestIDsSortAsNumbers(t *testing.T) {
+	ids := []uint64{1, 2, 255, 256, 65535, 65536, 1<<24 - 1, 1 << 24, 1<<32 + 7, 1<<56 - 1, 1 << 56, 1<<64 - 1}
+	var prev []byte
+	for _, id := range ids {
+		b := appendID(nil, id)
+		got, n := readID(append(slices.Clone(b), 0xAA))
+		if got != id || n != len(b) {
+			t.Errorf("id %d: encoded %x, read back %d in %d bytes", id, b, got, n)
+		}
+		if prev != nil && string(prev) >= string(b) {
+			t.Errorf("id %d encodes to %x, not after the one before, %x", id, b, prev)
+		}
+		prev = b
+	}
+	for _, bad := range [][]byte{nil, {0}, {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 1, 2}} {
+		if _, n := readID(bad); n != 0 {
+			t.Errorf("readID(%x) read %d bytes, want none", bad, n)
+		}
+	}
+}
+
+func TestEdgeKeyRoundTrip(t *testing.T) {
+	for _, c := range []edgeKeyParts{
+		{targetSURT: "com,example)/a", domain: 1, source: 1, typ: lgv1.LinkType_LINK_TYPE_A, anchor: "home"},
+		{targetSURT: "com,example)/", domain: 300, source: 1 << 40, typ: lgv1.LinkType_LINK_TYPE_IMG, anchor: ""},
+		{targetSURT: "de,xn--mnchen-3ya)/ü", domain: 255, source: 256, typ: lgv1.LinkType_LINK_TYPE_REDIRECT, anchor: "Über\x00uns"},
+	} {
+		k := edgeKey(nil, c.targetSURT, c.domain, c.source, c.typ, c.anchor)
+		got, err := parseEdgeKey(k, "")
+		if err != nil || got != c {
+			t.Errorf("%+v: parsed %+v, %v", c, got, err)
+		}
+		if p := edgePrefix(nil, c.targetSURT, c.domain); !bytes.HasPrefix(k, p) {
+			t.Errorf("%+v: prefix %q does not start key %q", c, p, k)
+		}
+	}
+	for _, bad := range []string{"", "x", "ecom)/", "ecom)/\x00", "ecom)/\x00\x01\x05", "ecom)/\x00\x01\x05\x01\x07"} {
+		if _, err := parseEdgeKey([]byte(bad), ""); err == nil {
+			t.Errorf("parseEdgeKey(%q) took a malformed key", bad)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
 	"sync"
 	"time"
@@ -58,7 +57,8 @@ type Page struct {
 }
 
 // Backlinks returns the links to the query's target. In the default order
-// (target, then source, in SURT order) rows are read straight off the
+// (target in SURT order, then its sources grouped by domain, in the order
+// this node first saw them: see edgeKey) rows are read straight off the
 // index; other orders, and one link per domain over more than one target
 // URL, read every matching link first. Page tokens are keyset positions, so
 // a token stays valid while the index changes: rows added before the
@@ -123,9 +123,6 @@ type edgeRow struct {
 	k       edgeKeyParts
 	v       edgeValue
 	sortKey []byte // the row's position in the query's order
-	// source is the source SURT as a slice of key when k leaves it out
-	// (a lazy selection, see splitEdgeKey); valid while key is.
-	source []byte
 	// srcDomain is the HostSURT of the source's registrable domain, and
 	// authority its score, when the order needs them.
 	srcDomain string
@@ -141,11 +138,14 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 		return nil, err
 	}
 	defer it.Close()
+	if err := sel.use(r); err != nil {
+		return nil, err
+	}
 	var rows []edgeRow
-	lastDomain := ""
+	var lastDomain uint64 // id; ids start at 1
 	if after != nil && onePerDomain {
 		if k, err := parseEdgeKey(after, ""); err == nil {
-			lastDomain = sel.domainSURTOf(k.sourceSURT)
+			lastDomain = k.domain
 		}
 	}
 	ranges := slices.Clone(sel.ranges)
@@ -181,14 +181,15 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 				return nil, err
 			}
 			if ok && onePerDomain {
-				if d := sel.domainSURTOf(row.k.sourceSURT); d == lastDomain {
+				if d := row.k.domain; d == lastDomain {
 					// Skip the rest of this domain's sources of this target:
-					// their SURTs continue the domain with ')', ',' or ':'.
-					prefix := append(append(prefixed(store.PrefixEdge, row.k.targetSURT), 0), d...)
+					// their keys continue the prefix with a source id, whose
+					// first byte is at most 8.
+					prefix := edgePrefix(nil, row.k.targetSURT, d)
 					if desc {
-						it.SeekLT(append(prefix, ')'))
+						it.SeekLT(prefix)
 					} else {
-						it.SeekGE(append(prefix, ';'))
+						it.SeekGE(append(prefix, 0xff))
 					}
 					continue
 				} else {
@@ -240,7 +241,10 @@ func (ix *Index) scanSorted(ctx context.Context, r pebble.Reader, sel *selection
 	}
 	err := sel.scan(ctx, r, func(row edgeRow) error {
 		if onePerDomain || order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN || order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY {
-			row.srcDomain = sel.domainSURTOf(row.k.sourceSURT)
+			var err error
+			if row.srcDomain, err = sel.domainOf(&row); err != nil {
+				return err
+			}
 		}
 		if order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY {
 			row.authority = sel.authority(row.srcDomain)
@@ -293,6 +297,8 @@ type rowCache struct {
 	sources         *sourceCache
 	max             int // bound of sources, and of the rows of a slab
 	srcIt           *pebble.Iterator
+	// page, when set, is every row's source (the rows of Outlinks).
+	page *sourceEntry
 	// rows and times are slabs the rows are cut from: a page or an
 	// export batch costs two allocations instead of three a row.
 	rows  []lgv1.Backlink
@@ -346,7 +352,7 @@ func (c *rowCache) timestamp(ms int64) *timestamppb.Timestamp {
 // by value, and url and title share one allocation: a row's source then
 // costs the cache misses of its map slot and of its text only.
 type sourceEntry struct {
-	// check is the second hash of the source (see sourceCache).
+	// check is the source id, which the map's key is a hash of.
 	check      uint64
 	url, title string
 	status     int32 // 0 when there is no source record
@@ -359,16 +365,12 @@ func newRowCache(max int) *rowCache {
 	return &rowCache{sources: newSourceCache(max), max: max}
 }
 
-// sourceCache holds the source entries of rows. Sources are keyed by a
-// hash of their target shard and SURT, and told apart by a second,
-// independent hash in the entry: an export looks up a source per row, and
-// reading the SURT's bytes to compare them would cost a cache miss a row.
+// sourceCache holds the source entries of rows by source id (see ids.go).
 // It is safe for concurrent use: the builders of an export share one, so
 // that each source is read once and its entry held once.
 type sourceCache struct {
-	seed, seed2 maphash.Seed
-	max         int // entries per shard
-	shards      [16]struct {
+	max    int // entries per shard
+	shards [16]struct {
 		mu sync.Mutex
 		m  map[uint64]sourceEntry
 		_  [48]byte // a cache line each, so that builders do not share one
@@ -378,16 +380,16 @@ type sourceCache struct {
 func newSourceCache(max int) *sourceCache {
 	// The shards' maps are made on first use: a page of a query fills a
 	// few of them.
-	return &sourceCache{seed: maphash.MakeSeed(), seed2: maphash.MakeSeed(), max: max/16 + 1}
+	return &sourceCache{max: max/16 + 1}
 }
 
-// get returns the entry of hashes h and check, if there is one.
+// get returns the entry of hash h and id check, if there is one.
 func (c *sourceCache) get(h, check uint64) (sourceEntry, bool) {
 	sh := &c.shards[h>>60]
 	sh.mu.Lock()
 	e, ok := sh.m[h]
 	sh.mu.Unlock()
-	// A different check is another source with the same first hash.
+	// A different check is another source with the same hash.
 	return e, ok && e.check == check
 }
 
@@ -411,13 +413,12 @@ func (c *sourceCache) put(h uint64, e sourceEntry) {
 	sh.m[h] = e
 }
 
-// source returns the source record at key, nil if there is none. Rows come
-// in key order, so their sources' keys mostly ascend: one iterator seeking
-// forward reads them for a fraction of a Get each, which sets up an
-// iterator per call.
+// source returns the source record at key, nil if there is none. One
+// iterator seeking from key to key reads them for a fraction of a Get each,
+// which sets up an iterator per call.
 func (c *rowCache) source(r pebble.Reader, key []byte) ([]byte, error) {
 	if c.srcIt == nil {
-		it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixSource}, UpperBound: []byte{store.PrefixSource + 1}})
+		it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixSourceID}, UpperBound: []byte{store.PrefixSourceID + 1}})
 		if err != nil {
 			return nil, err
 		}
@@ -450,44 +451,37 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		}
 		c.tgtSURT, c.tgtURL, c.tgtShard = k.targetSURT, tgt, ix.shardOf(tgt)
 	}
-	// The source is in the parts or, from a lazy selection, in the key.
-	surt, surtB := k.sourceSURT, row.source
-	var h, check uint64
-	if surt != "" {
-		h, check = maphash.String(c.sources.seed, surt), maphash.String(c.sources.seed2, surt)
-	} else {
-		h, check = maphash.Bytes(c.sources.seed, surtB), maphash.Bytes(c.sources.seed2, surtB)
+	// Source ids are dense and mostly recur: a multiplicative hash spreads
+	// them over the cache's shards.
+	h := k.source * 0x9e3779b97f4a7c15
+	src, ok := c.sources.get(h, k.source)
+	if c.page != nil {
+		src, ok = *c.page, true
 	}
-	shard := uint64(c.tgtShard+1) * 0x9e3779b97f4a7c15
-	h, check = h^shard, check^shard
-	src, ok := c.sources.get(h, check)
 	if !ok {
-		if surt == "" {
-			surt = string(surtB)
-		}
-		u, err := urlnorm.UnSURT(surt)
+		raw, err := c.source(r, sourceIDKey(k.source))
 		if err != nil {
-			return nil, fmt.Errorf("indexer: corrupt source in key %q: %w", row.key, err)
+			return nil, err
 		}
-		src = sourceEntry{check: check, url: u}
+		if raw == nil {
+			return nil, fmt.Errorf("indexer: edge %q names source id %d, which has no record", row.key, k.source)
+		}
+		val, err := decodeSourceValue(raw, true)
+		if err != nil {
+			return nil, fmt.Errorf("%w (source id %d)", err, k.source)
+		}
+		u, err := urlnorm.UnSURT(val.surt)
+		if err != nil {
+			return nil, fmt.Errorf("indexer: corrupt source %q (id %d): %w", val.surt, k.source, err)
+		}
+		text := u + val.title
+		src = sourceEntry{check: k.source, url: text[:len(u)], title: text[len(u):], status: val.status}
 		scores := ix.rankScores()
 		if scores.Any() {
 			src.authority = scores.Domain(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u))))
 		}
-		if src.pageAuthority, err = scores.Page(r, surt); err != nil {
+		if src.pageAuthority, err = scores.Page(r, val.surt); err != nil {
 			return nil, err
-		}
-		raw, err := c.source(r, sourceKey(c.tgtShard, surt))
-		if err != nil {
-			return nil, err
-		}
-		if raw != nil {
-			if val, err := decodeSourceValue(raw, true); err == nil && val.title != "" {
-				text := u + val.title
-				src.url, src.title, src.status = text[:len(u)], text[len(u):], val.status
-			} else if err == nil {
-				src.status = val.status
-			}
 		}
 		c.sources.put(h, src)
 	}

@@ -44,22 +44,32 @@ const (
 	hostLinksPageLinks = 1 << 20
 )
 
+// rankNames bounds the source names a host-graph scan keeps (about 100
+// bytes each).
+const rankNames = 1 << 20
+
 // scanHostLinks calls fn with the hosts (as urlnorm.ReversedHost) of every
-// live follow edge after the key after, in key order; row has the edge's
-// source and target SURTs.
-func (ix *Index) scanHostLinks(ctx context.Context, r pebble.Reader, after []byte, fn func(src, dst string, row *edgeRow) error) error {
+// live follow edge after the key after, in key order, the edge and its
+// source's SURT.
+func (ix *Index) scanHostLinks(ctx context.Context, r pebble.Reader, after []byte, fn func(src, dst string, row *edgeRow, srcSURT string) error) error {
 	sel, err := exportSelection(ExportQuery{Filter: &lgv1.Filter{FollowOnly: true}})
 	if err != nil {
 		return err
 	}
+	// Every row resolves its source, from all over the index.
+	sel.namesMax = rankNames
 	var lastTgt, dst string // rows come sorted by target
 	return sel.scanAfter(ctx, r, after, func(row edgeRow) error {
 		tgt, _, _ := strings.Cut(row.k.targetSURT, ")")
 		if tgt != lastTgt || dst == "" {
 			lastTgt, dst = tgt, urlnorm.ReversedHostOfSURT(tgt)
 		}
-		src, _, _ := strings.Cut(row.k.sourceSURT, ")")
-		return fn(urlnorm.ReversedHostOfSURT(src), dst, &row)
+		surt, err := sel.names.source(row.k.source)
+		if err != nil {
+			return err
+		}
+		src, _, _ := strings.Cut(surt, ")")
+		return fn(urlnorm.ReversedHostOfSURT(src), dst, &row, surt)
 	})
 }
 
@@ -74,9 +84,9 @@ func (ix *Index) ComputeRanks(ctx context.Context, req *lgv1.ComputeRanksRequest
 	start := time.Now()
 	b := rank.NewBuilder(req.GetPages())
 	snap := ix.db.NewSnapshot()
-	err := ix.scanHostLinks(ctx, snap, nil, func(src, dst string, row *edgeRow) error {
+	err := ix.scanHostLinks(ctx, snap, nil, func(src, dst string, row *edgeRow, srcSURT string) error {
 		if req.GetPages() {
-			if err := b.AddPage(row.k.sourceSURT, row.k.targetSURT); err != nil {
+			if err := b.AddPage(srcSURT, row.k.targetSURT); err != nil {
 				return err
 			}
 		}
@@ -131,7 +141,7 @@ func (ix *Index) hostLinksPage(ctx context.Context, after []byte) (*lgv1.HostLin
 		return i
 	}
 	errFull := errors.New("page full")
-	err := ix.scanHostLinks(ctx, snap, after, func(src, dst string, row *edgeRow) error {
+	err := ix.scanHostLinks(ctx, snap, after, func(src, dst string, row *edgeRow, _ string) error {
 		page.Links++
 		// A link within a host is sent too: it makes the host a node.
 		p := [2]uint32{id(src), id(dst)}

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"google.golang.org/grpc"
@@ -235,19 +234,19 @@ func (q *QueryService) dispatch(ctx context.Context, method string, data []byte)
 
 var errPageFull = errors.New("export page full")
 
-// lookup returns the values of keys, for another node's Outlinks.
+// lookup returns the values of the edges link keys name (see linkKey),
+// for another node's Outlinks.
 func (ix *Index) lookup(keys [][]byte) (*lgv1.KeyValues, error) {
 	out := &lgv1.KeyValues{Values: make([][]byte, len(keys)), Found: make([]bool, len(keys))}
+	snap := ix.db.NewSnapshot()
+	defer snap.Close()
+	lv := ix.linkValues(snap)
 	for i, k := range keys {
-		v, closer, err := ix.db.Get(k)
-		if errors.Is(err, pebble.ErrNotFound) {
-			continue
-		}
+		v, err := lv.get(k)
 		if err != nil {
 			return nil, err
 		}
-		out.Values[i], out.Found[i] = append([]byte(nil), v...), true
-		closer.Close()
+		out.Values[i], out.Found[i] = v, v != nil
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -48,15 +49,28 @@ type selection struct {
 	minAuthority int32
 	scores       *rank.Scores
 
-	// domains caches domainSURTOf per source host SURT.
-	domains map[string]string
+	// names resolves the ids in the keys of the reader being read, and
+	// targetDomain is the id of the target's domain there (0: none, so no
+	// source is internal); see use.
+	names        *names
+	targetDomain uint64
+	// namesMax bounds names; 0 is namesCacheSize.
+	namesMax int
 	// lastTarget is the target of the edge matched last: the edges of a
 	// target are adjacent, so the next one shares its string.
 	lastTarget string
-	// lazySource leaves the source out of the rows' parts when the filter
-	// does not need it: the rows carry it as a slice of their key
-	// (edgeRow.source), so a lazy selection is for rows used at once.
-	lazySource bool
+}
+
+// use makes the selection read the ids of edges from r; match needs it
+// first.
+func (sel *selection) use(r pebble.Reader) error {
+	if sel.names != nil && sel.names.r == r {
+		return nil
+	}
+	sel.names = newNames(r, cmp.Or(sel.namesMax, namesCacheSize))
+	var err error
+	sel.targetDomain, err = lookupDomainID(r, sel.domainSURT)
+	return err
 }
 
 // selection is newSelection with the index's current authorities.
@@ -88,7 +102,7 @@ func newSelection(target string, scope lgv1.Scope, f *lgv1.Filter) (*selection, 
 	if f == nil {
 		f = &lgv1.Filter{}
 	}
-	sel := &selection{scope: scope, filter: f, domains: make(map[string]string)}
+	sel := &selection{scope: scope, filter: f}
 	if strings.TrimSpace(target) == "" {
 		return nil, fmt.Errorf("%w: target is empty; give a URL, host or domain", ErrInvalidArgument)
 	}
@@ -245,29 +259,45 @@ func (sel *selection) aggScope() string {
 	return aggScope(aggKindDomain, urlnorm.HostSURT(sel.target))
 }
 
-// match decodes an edge and tests it against the filter.
+// match decodes an edge of the reader given to use and tests it against
+// the filter.
 func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
-	var k edgeKeyParts
-	var source []byte
-	var err error
-	if sel.lazySource && !sel.excludeInternal && sel.minAuthority == 0 {
-		k, source, err = splitEdgeKey(key, sel.lastTarget)
-	} else {
-		k, err = parseEdgeKey(key, sel.lastTarget)
-	}
+	k, err := parseEdgeKey(key, sel.lastTarget)
 	if err != nil {
 		return edgeRow{}, false, err
 	}
 	sel.lastTarget = k.targetSURT
-	if sel.types != nil && !sel.types[k.typ] {
+	v, ok, err := sel.matchLink(&k, val)
+	if err != nil || !ok {
+		return edgeRow{}, false, err
+	}
+	if sel.excludeInternal && k.domain == sel.targetDomain {
 		return edgeRow{}, false, nil
 	}
+	if sel.minAuthority > 0 {
+		d, err := sel.names.domain(k.domain)
+		if err != nil {
+			return edgeRow{}, false, err
+		}
+		if sel.authority(d) < sel.minAuthority {
+			return edgeRow{}, false, nil
+		}
+	}
+	return edgeRow{key: key, k: k, v: v}, true, nil
+}
+
+// matchLink decodes an edge's value and tests the link against the filter,
+// all but its source.
+func (sel *selection) matchLink(k *edgeKeyParts, val []byte) (edgeValue, bool, error) {
+	if sel.types != nil && !sel.types[k.typ] {
+		return edgeValue{}, false, nil
+	}
 	if sel.anchor != "" && !strings.Contains(strings.ToLower(k.anchor), sel.anchor) {
-		return edgeRow{}, false, nil
+		return edgeValue{}, false, nil
 	}
 	v, err := decodeEdgeValue(val)
 	if err != nil {
-		return edgeRow{}, false, err
+		return edgeValue{}, false, err
 	}
 	switch {
 	case v.lostAt != 0 && sel.state == lgv1.LinkState_LINK_STATE_LIVE,
@@ -279,52 +309,15 @@ func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
 		sel.firstTo != 0 && v.firstSeen >= sel.firstTo,
 		sel.lastFrom != 0 && v.lastSeen < sel.lastFrom,
 		sel.lastTo != 0 && v.lastSeen >= sel.lastTo:
-		return edgeRow{}, false, nil
+		return edgeValue{}, false, nil
 	}
-	if sel.excludeInternal && sel.internal(k.sourceSURT) {
-		return edgeRow{}, false, nil
-	}
-	if sel.minAuthority > 0 && sel.authority(sel.domainSURTOf(k.sourceSURT)) < sel.minAuthority {
-		return edgeRow{}, false, nil
-	}
-	return edgeRow{key: key, k: k, v: v, source: source}, true, nil
+	return v, true, nil
 }
 
-// inDomain reports whether a SURT's host is the domain or one of its
-// subdomains ("com,example-other)/" is neither).
-func inDomain(surt, domainSURT string) bool {
-	if !strings.HasPrefix(surt, domainSURT) || len(surt) == len(domainSURT) {
-		return false
-	}
-	c := surt[len(domainSURT)]
-	return c == ')' || c == ',' || c == ':'
-}
-
-// internal reports whether a source SURT is on the target's registrable
-// domain. Only sources whose host starts like the domain can be.
-func (sel *selection) internal(sourceSURT string) bool {
-	return inDomain(sourceSURT, sel.domainSURT) && sel.domainSURTOf(sourceSURT) == sel.domainSURT
-}
-
-// domainSURTOf returns the HostSURT of the registrable domain of a SURT's
-// host ("com,example,www)/a" -> "com,example").
-func (sel *selection) domainSURTOf(surt string) string {
-	host := surt
-	if i := strings.IndexByte(surt, ')'); i >= 0 {
-		host = surt[:i]
-	}
-	if d, ok := sel.domains[host]; ok {
-		return d
-	}
-	d := host
-	if u, err := urlnorm.UnSURT(host + ")/"); err == nil {
-		d = urlnorm.HostSURT(urlnorm.RegistrableDomain(urlnorm.Host(u)))
-	}
-	if len(sel.domains) >= 1<<16 {
-		clear(sel.domains)
-	}
-	sel.domains[host] = d
-	return d
+// domainOf returns the HostSURT of the registrable domain of a row's
+// source.
+func (sel *selection) domainOf(row *edgeRow) (string, error) {
+	return sel.names.domain(row.k.domain)
 }
 
 // authority returns the score of a registrable domain given as its
@@ -355,6 +348,9 @@ func (sel *selection) scanAfter(ctx context.Context, r pebble.Reader, after []by
 // position after (nil: from the start), matched or not; key and val are
 // valid only during the call.
 func (sel *selection) iterate(ctx context.Context, r pebble.Reader, after []byte, fn func(key, val []byte) error) error {
+	if err := sel.use(r); err != nil {
+		return err
+	}
 	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: sel.ranges[0][0], UpperBound: sel.ranges[len(sel.ranges)-1][1]})
 	if err != nil {
 		return err
@@ -389,10 +385,13 @@ func (sel *selection) iterate(ctx context.Context, r pebble.Reader, after []byte
 }
 
 // clone returns a copy of the selection for another goroutine: the
-// caches match fills are its own.
+// caches match fills are its own. Call use first: the copy reads the
+// same reader.
 func (sel *selection) clone() *selection {
 	c := *sel
-	c.domains = make(map[string]string)
+	if sel.names != nil {
+		c.names = newNames(sel.names.r, sel.names.max)
+	}
 	c.lastTarget = ""
 	return &c
 }

@@ -65,7 +65,10 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 		byDomain := make(map[string]*lgv1.ReferringDomain)
 		spans := make(map[string][2]int64)
 		err = sel.scan(ctx, snap, func(row edgeRow) error {
-			d := sel.domainSURTOf(row.k.sourceSURT)
+			d, err := sel.domainOf(&row)
+			if err != nil {
+				return err
+			}
 			rd := byDomain[d]
 			if rd == nil {
 				rd = &lgv1.ReferringDomain{Domain: urlnorm.HostOfSURT(d)}
@@ -146,7 +149,11 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 		return anchorsPage(qid, page, next), nil
 	} else {
 		byAnchor := make(map[string]*lgv1.Anchor)
-		domains := make(map[[2]string]struct{})
+		type anchorDomain struct {
+			anchor string
+			domain uint64 // id
+		}
+		domains := make(map[anchorDomain]struct{})
 		err = sel.scan(ctx, snap, func(row edgeRow) error {
 			a := byAnchor[row.k.anchor]
 			if a == nil {
@@ -154,7 +161,7 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 				byAnchor[row.k.anchor] = a
 			}
 			a.Backlinks++
-			d := [2]string{row.k.anchor, sel.domainSURTOf(row.k.sourceSURT)}
+			d := anchorDomain{row.k.anchor, row.k.domain}
 			if _, ok := domains[d]; !ok {
 				domains[d] = struct{}{}
 				a.ReferringDomains++
@@ -269,7 +276,7 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 		}
 		return &lgv1.SummaryResponse{Summary: s}, nil
 	}
-	pages := make(map[string]struct{})
+	pages := make(map[uint64]struct{}) // source ids
 	hosts := make(map[string]struct{})
 	domains := make(map[string]struct{})
 	var first, last int64
@@ -289,11 +296,20 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 			s.Sponsored++
 		}
 		s.ByType[typeName(row.k.typ)]++
-		d := sel.domainSURTOf(row.k.sourceSURT)
+		d, err := sel.domainOf(&row)
+		if err != nil {
+			return err
+		}
 		s.ByTld[publicSuffix(urlnorm.HostOfSURT(d))]++
-		pages[row.k.sourceSURT] = struct{}{}
-		host, _, _ := strings.Cut(row.k.sourceSURT, ")")
-		hosts[host] = struct{}{}
+		if _, ok := pages[row.k.source]; !ok {
+			surt, err := sel.names.source(row.k.source)
+			if err != nil {
+				return err
+			}
+			host, _, _ := strings.Cut(surt, ")")
+			hosts[host] = struct{}{}
+			pages[row.k.source] = struct{}{}
+		}
 		domains[d] = struct{}{}
 		if first == 0 || v.firstSeen < first {
 			first = v.firstSeen
@@ -353,38 +369,50 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		pos []byte
 		bl  *lgv1.Backlink
 	}
-	// Internal here means a target on the page's own domain, which match
-	// cannot see (it compares sources with the target's domain).
-	excludeInternal := sel.excludeInternal
-	sel.excludeInternal = false
 	var rows []out
+	// The page is every row's source; its authority decides min_authority
+	// for all of them.
+	if sel.minAuthority > 0 && sel.authority(sel.domainSURT) < sel.minAuthority {
+		fwd = nil
+	}
 	cache := newRowCache(1)
 	defer cache.close()
+	self := sourceEntry{url: sel.target, title: pr.GetTitle(), status: pr.GetStatus()}
+	if scores := ix.rankScores(); scores.Any() {
+		self.authority = scores.Domain(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(sel.target))))
+		if self.pageAuthority, err = scores.Page(snap, surt); err != nil {
+			return nil, err
+		}
+	}
+	cache.page = &self
 	keys := make([][]byte, len(fwd))
 	for i, e := range fwd {
-		keys[i] = edgeKey(nil, urlnorm.SURT(e.GetTargetUrl()), surt, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
+		keys[i] = linkKey(nil, urlnorm.SURT(e.GetTargetUrl()), surt, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
 	}
 	vals, err := ix.edgeValues(ctx, snap, fwd, keys)
 	if err != nil {
 		return nil, err
 	}
 	for i, e := range fwd {
-		key, val := keys[i], vals[i]
-		if val == nil {
+		if vals[i] == nil {
 			continue // not applied yet on the target's shard
 		}
-		row, ok, err := sel.match(key, val)
-		if err != nil {
+		// Internal here means a target on the page's own domain.
+		if sel.excludeInternal && urlnorm.HostSURT(urlnorm.RegistrableDomain(urlnorm.Host(e.GetTargetUrl()))) == sel.domainSURT {
+			continue
+		}
+		row := edgeRow{key: keys[i], k: edgeKeyParts{targetSURT: urlnorm.SURT(e.GetTargetUrl()), typ: e.GetType(), anchor: truncateUTF8(e.GetAnchorText(), MaxAnchorBytes)}}
+		var ok bool
+		if row.v, ok, err = sel.matchLink(&row.k, vals[i]); err != nil {
 			return nil, err
 		}
-		if !ok || excludeInternal && urlnorm.HostSURT(urlnorm.RegistrableDomain(urlnorm.Host(e.GetTargetUrl()))) == sel.domainSURT {
+		if !ok {
 			continue
 		}
 		bl, err := ix.backlink(snap, &row, cache)
 		if err != nil {
 			return nil, err
 		}
-		bl.SourceTitle, bl.SourceStatus = pr.GetTitle(), pr.GetStatus()
 		pos := append([]byte(row.k.targetSURT), 0, byte(row.k.typ))
 		rows = append(rows, out{pos: append(pos, row.k.anchor...), bl: bl})
 	}
@@ -399,12 +427,13 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	return resp, nil
 }
 
-// edgeValues returns the values of the edge keys of a page's forward list
-// fwd, nil where there is none: from snap, or in a cluster from the nodes
-// owning the targets, asked once per shard.
+// edgeValues returns the values of the edges of a page's forward list fwd,
+// named by link keys, nil where there is none: from snap, or in a cluster
+// from the nodes owning the targets, asked once per shard.
 func (ix *Index) edgeValues(ctx context.Context, snap pebble.Reader, fwd []*lgv1.Edge, keys [][]byte) ([][]byte, error) {
 	vals := make([][]byte, len(keys))
 	remote := make(map[int][]int) // shard -> indexes into keys
+	lv := ix.linkValues(snap)
 	for i, k := range keys {
 		if ix.remote != nil {
 			if sh := ix.shardOf(fwd[i].GetTargetUrl()); !ix.remote.owns(sh) {
@@ -412,15 +441,10 @@ func (ix *Index) edgeValues(ctx context.Context, snap pebble.Reader, fwd []*lgv1
 				continue
 			}
 		}
-		raw, closer, err := snap.Get(k)
-		if errors.Is(err, pebble.ErrNotFound) {
-			continue
-		}
-		if err != nil {
+		var err error
+		if vals[i], err = lv.get(k); err != nil {
 			return nil, err
 		}
-		vals[i] = slices.Clone(raw)
-		closer.Close()
 	}
 	for sh, idx := range remote {
 		ks := make([][]byte, len(idx))

@@ -596,7 +596,7 @@ func TestBacklinkOrders(t *testing.T) {
 						case lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY:
 							k = fmt.Sprintf("%03d", viewAuthority[domainOf(bl.SourceUrl)])
 						}
-						return k + urlnorm.SURT(bl.TargetUrl) + "\x00" + urlnorm.SURT(bl.SourceUrl) + "\x00" + string(rune(bl.Type)) + bl.AnchorText
+						return k + string(indexKey(t, ix, bl))
 					}
 					for i := 1; i < len(got); i++ {
 						a, b := key(got[i-1]), key(got[i])
@@ -633,10 +633,11 @@ func TestBacklinkOrders(t *testing.T) {
 func TestOneLinkPerDomainForURL(t *testing.T) {
 	ix, w := crawlWeb(t, 5)
 	for _, target := range w.pages {
-		want := map[string][]string{} // domain -> its sources' links in SURT order
+		want := map[string][]string{} // domain -> its sources' links as keyed in the index
 		for _, l := range w.selectTruth(target, lgv1.Scope_SCOPE_URL, true, nil) {
 			d := domainOf(l.source)
-			want[d] = append(want[d], urlnorm.SURT(l.source)+"\x00"+string(rune(l.typ))+l.anchor)
+			key := indexKey(t, ix, &lgv1.Backlink{SourceUrl: l.source, TargetUrl: target, Type: l.typ, AnchorText: l.anchor})
+			want[d] = append(want[d], string(key))
 		}
 		for _, desc := range []bool{false, true} {
 			got := allBacklinks(t, ix, Query{Target: target, OnePerDomain: true, Descending: desc})
@@ -650,7 +651,7 @@ func TestOneLinkPerDomainForURL(t *testing.T) {
 				if desc {
 					first = ls[len(ls)-1]
 				}
-				if g := urlnorm.SURT(bl.SourceUrl) + "\x00" + string(rune(bl.Type)) + bl.AnchorText; g != first {
+				if g := string(indexKey(t, ix, bl)); g != first {
 					t.Errorf("%s desc %v: got %q for its domain, want the first in order %q", target, desc, g, first)
 				}
 			}
@@ -836,4 +837,15 @@ func TestExportAllAndResume(t *testing.T) {
 	if !slices.Equal(slices.Sorted(slices.Values(gotF)), wantF) {
 		t.Errorf("filtered export: %d rows, want %d", len(gotF), len(wantF))
 	}
+}
+
+// indexKey is the edge key of a row, with the ids the index gave its
+// source: the order of rows in the index.
+func indexKey(t *testing.T, ix *Index, bl *lgv1.Backlink) []byte {
+	t.Helper()
+	ids, ok, err := getSourceIDs(ix.db, ix.shardOf(bl.TargetUrl), urlnorm.SURT(bl.SourceUrl))
+	if err != nil || !ok {
+		t.Fatalf("no ids for source %s of %s (%v)", bl.SourceUrl, bl.TargetUrl, err)
+	}
+	return edgeKey(nil, urlnorm.SURT(bl.TargetUrl), ids.domain, ids.source, bl.Type, bl.AnchorText)
 }

@@ -5,8 +5,11 @@
 // Key space (one byte prefix, then the parts; SURT is urlnorm.SURT, 0 is a
 // 0x00 separator that cannot occur in a normalized URL):
 //
-//	e SURT(target) 0 SURT(source) 0 type anchor -> edge      (indexer, reverse map)
-//	s shard(2) SURT(source)                     -> source    (indexer, title/status of a linking page, kept per target shard)
+//	e SURT(target) 0 id(domain) id(source) type anchor -> edge (indexer, reverse map)
+//	s shard(2) SURT(source)                     -> ids       (indexer, a linking page's domain and source ids on this target shard)
+//	i id(source)                                -> source    (indexer, SURT, title and status of a linking page, kept per target shard)
+//	o HostSURT(domain)                          -> id        (indexer, ids of the registrable domains of linking pages)
+//	g id(domain)                                -> HostSURT  (indexer, the same, by id)
 //	f SURT(source)                              -> outlinks  (indexer, forward list of the last crawl, on the source's shard)
 //	p SURT(url)                                 -> page      (indexer, last fetch result, on the page's shard)
 //	t SURT(target)                              -> {}        (indexer, the target has been linked to)
@@ -20,6 +23,11 @@
 //	r HostSURT(host)                            -> robots    (frontier, last robots.txt fetch)
 //	h HostSURT(host)                            -> varint    (frontier, URLs admitted, for the per-host budget)
 //	a kind HostSURT(host|domain) 0 rec ...      -> Record    (indexer, backlink aggregates of a target host or domain; see indexer/agg.go)
+//
+// An id is a number the node assigns in the order it first sees a source
+// page or domain, written as its length (1-8) and its big-endian bytes
+// without leading zeros, so ids sort as numbers (see indexer/ids.go). They
+// stand in for source URLs in edge keys, which they make a third smaller.
 //
 // Values under n and a are written with merge operations (see CounterMerger),
 // so totals and aggregates change without a read.
@@ -46,6 +54,9 @@ import (
 const (
 	PrefixEdge      = 'e'
 	PrefixSource    = 's'
+	PrefixSourceID  = 'i'
+	PrefixDomain    = 'o'
+	PrefixDomainID  = 'g'
 	PrefixForward   = 'f'
 	PrefixPage      = 'p'
 	PrefixTarget    = 't'
@@ -164,7 +175,7 @@ func OpenWith(dir string, o Options) (*DB, error) {
 
 // Layout is the version of the key space and value encodings. A data
 // directory written with another layout is refused rather than misread.
-const Layout = 2
+const Layout = 3
 
 // ErrLayout is returned by Open for a data directory written by a linkgraph
 // with another index layout.

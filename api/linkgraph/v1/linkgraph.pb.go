@@ -349,9 +349,11 @@ func (LostReason) EnumDescriptor() ([]byte, []int) {
 	return file_linkgraph_v1_linkgraph_proto_rawDescGZIP(), []int{4}
 }
 
-// BacklinkOrder sorts backlinks. The default (target URL, then source URL,
-// in SURT order) is read straight off the index and is the fastest; the
-// others read every matching link before returning the first page.
+// BacklinkOrder sorts backlinks. The default (target URL in SURT order,
+// then its sources grouped by registrable domain, domains and pages in the
+// order the index first saw them) is read straight off the index and is
+// the fastest; the others read every matching link before returning the
+// first page.
 type BacklinkOrder int32
 
 const (
@@ -3019,7 +3021,8 @@ func (x *ExportRequest) GetBatchSize() int32 {
 // ExportBatch is a run of consecutive export rows.
 type ExportBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// In key order: target URL, then source URL, in SURT order.
+	// In key order: target URL in SURT order, then its sources by domain,
+	// in the order the index first saw them.
 	Rows []*Backlink `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
 	// Resumes the export after the last row of this batch. Keep the token of
 	// the last batch received; an export that ends normally needs none.

@@ -1,0 +1,154 @@
+package indexer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/store"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+func applyBatch(t *testing.T, ix *Index, lb *lgv1.LinkBatch) {
+	t.Helper()
+	txn := ix.Begin()
+	defer txn.Close()
+	if err := txn.ApplyLinks(lb); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func linkFrom(source, target string) *lgv1.LinkBatch {
+	return &lgv1.LinkBatch{SourceUrl: source, SourceTitle: "T " + source, SourceStatus: 200, FetchedAt: 1e12,
+		Edges: []*lgv1.Edge{{TargetUrl: target, AnchorText: "x", Type: lgv1.LinkType_LINK_TYPE_A, Op: lgv1.EdgeOp_EDGE_OP_SEEN}}}
+}
+
+// Ids go on where they stopped after the index is closed and opened
+// again, a domain keeps its id, and every row still names its source.
+func TestIDsSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	const target = "http://target.example/"
+	first := []string{"http://a.com/1", "http://b.com/1", "http://www.a.com/2"}
+	second := []string{"http://c.com/1", "http://blog.a.com/3", "http://b.com/1"} // b.com/1 again
+	ids := map[string]sourceIDs{}
+	run := func(sources []string) {
+		db, err := store.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		ix := New(db, 4)
+		for _, s := range sources {
+			applyBatch(t, ix, linkFrom(s, target))
+			got, ok, err := getSourceIDs(db, ix.shardOf(target), urlnorm.SURT(s))
+			if err != nil || !ok {
+				t.Fatalf("%s: no ids (%v)", s, err)
+			}
+			if was, seen := ids[s]; seen && was != got {
+				t.Errorf("%s: ids %+v, were %+v", s, got, was)
+			}
+			for o, oid := range ids {
+				if o != s && oid.source == got.source {
+					t.Errorf("%s and %s share source id %d", s, o, got.source)
+				}
+				sameDomain := urlnorm.RegistrableDomain(urlnorm.Host(o)) == urlnorm.RegistrableDomain(urlnorm.Host(s))
+				if sameDomain != (oid.domain == got.domain) {
+					t.Errorf("%s (domain id %d) and %s (domain id %d): same domain %v", s, got.domain, o, oid.domain, sameDomain)
+				}
+			}
+			ids[s] = got
+		}
+		p, err := ix.Backlinks(context.Background(), Query{Target: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, bl := range p.Backlinks {
+			got[bl.SourceUrl] = bl.SourceTitle
+		}
+		for s := range ids {
+			if got[s] != "T "+s {
+				t.Errorf("backlinks: source %s has title %q, want %q (rows %v)", s, got[s], "T "+s, got)
+			}
+		}
+		if len(got) != len(ids) {
+			t.Errorf("backlinks: %d sources, want %d", len(got), len(ids))
+		}
+	}
+	run(first)
+	run(second)
+	if len(ids) != 5 {
+		t.Fatalf("%d sources, want 5", len(ids))
+	}
+}
+
+// Two shards of one node applying sources of the same new domain at once
+// give it one id: the internal-link test and one link per domain compare
+// domain ids.
+func TestDomainIDOnePerDomain(t *testing.T) {
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ix := New(db, 8)
+	// Two targets on different shards.
+	var targets []string
+	for i := 0; len(targets) < 2; i++ {
+		u := fmt.Sprintf("http://t%d.example/", i)
+		if len(targets) == 0 || ix.shardOf(u) != ix.shardOf(targets[0]) {
+			targets = append(targets, u)
+		}
+	}
+	const domains = 50
+	var wg sync.WaitGroup
+	for i, target := range targets {
+		wg.Go(func() {
+			for d := range domains {
+				txn := ix.Begin()
+				err := txn.ApplyLinks(linkFrom(fmt.Sprintf("http://p%d.d%d.com/", i, d), target))
+				if err == nil {
+					err = txn.Commit()
+				}
+				txn.Close()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixDomainID}, UpperBound: []byte{store.PrefixDomainID + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	names := map[string]uint64{}
+	for ok := it.First(); ok; ok = it.Next() {
+		id, _ := readID(it.Key()[1:])
+		if was, dup := names[string(it.Value())]; dup {
+			t.Errorf("domain %s has ids %d and %d", it.Value(), was, id)
+		}
+		names[string(it.Value())] = id
+	}
+	if len(names) != domains {
+		t.Errorf("%d domain ids, want %d", len(names), domains)
+	}
+	for i, target := range targets {
+		for d := range domains {
+			s := fmt.Sprintf("http://p%d.d%d.com/", i, d)
+			got, _, err := getSourceIDs(db, ix.shardOf(target), urlnorm.SURT(s))
+			if want := names[urlnorm.HostSURT(fmt.Sprintf("d%d.com", d))]; err != nil || got.domain != want {
+				t.Errorf("%s: domain id %d, want %d (%v)", s, got.domain, want, err)
+			}
+		}
+	}
+}
