@@ -211,8 +211,7 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 	for range builders {
 		g.Go(func() error {
 			sel := sel.clone()
-			cache := newRowCache(exportSources)
-			cache.sources = sources
+			cache := &rowCache{sources: sources, max: exportSources}
 			defer cache.close()
 			var enc Encoder
 			if newEncoder != nil {

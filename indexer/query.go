@@ -350,10 +350,9 @@ func (c *rowCache) timestamp(ms int64) *timestamppb.Timestamp {
 
 // sourceEntry is a source page as rows show it. The cache holds entries
 // by value, and url and title share one allocation: a row's source then
-// costs the cache misses of its map slot and of its text only.
+// costs the cache misses of its slot and of its text only.
 type sourceEntry struct {
-	// check is the source id, which the map's key is a hash of.
-	check      uint64
+	id         uint64 // the source's; 0 in an empty slot
 	url, title string
 	status     int32 // 0 when there is no source record
 	// authority is the score of the source's registrable domain, and
@@ -365,52 +364,44 @@ func newRowCache(max int) *rowCache {
 	return &rowCache{sources: newSourceCache(max), max: max}
 }
 
-// sourceCache holds the source entries of rows by source id (see ids.go).
-// It is safe for concurrent use: the builders of an export share one, so
-// that each source is read once and its entry held once.
+// sourceCache holds the source entries of rows by source id (see ids.go),
+// one slot per id modulo its size: ids are dense, so until they outnumber
+// the slots no two sources share one, and a lookup is one read with no
+// hashing. It is safe for concurrent use: the builders of an export share
+// one, so that each source is read once and its entry held once.
 type sourceCache struct {
-	max    int // entries per shard
-	shards [16]struct {
+	slots []sourceEntry // a power of two of them
+	locks [64]struct {
 		mu sync.Mutex
-		m  map[uint64]sourceEntry
-		_  [48]byte // a cache line each, so that builders do not share one
+		_  [56]byte // a cache line each, so that builders do not share one
 	}
 }
 
 func newSourceCache(max int) *sourceCache {
-	// The shards' maps are made on first use: a page of a query fills a
-	// few of them.
-	return &sourceCache{max: max/16 + 1}
+	n := 1
+	for n < max {
+		n <<= 1
+	}
+	return &sourceCache{slots: make([]sourceEntry, n)}
 }
 
-// get returns the entry of hash h and id check, if there is one.
-func (c *sourceCache) get(h, check uint64) (sourceEntry, bool) {
-	sh := &c.shards[h>>60]
-	sh.mu.Lock()
-	e, ok := sh.m[h]
-	sh.mu.Unlock()
-	// A different check is another source with the same hash.
-	return e, ok && e.check == check
+// get returns the entry of source id, if the cache holds it.
+func (c *sourceCache) get(id uint64) (sourceEntry, bool) {
+	i := id & uint64(len(c.slots)-1)
+	l := &c.locks[i%64]
+	l.mu.Lock()
+	e := c.slots[i]
+	l.mu.Unlock()
+	return e, e.id == id
 }
 
-// put adds the entry e under h, in place of any other.
-func (c *sourceCache) put(h uint64, e sourceEntry) {
-	sh := &c.shards[h>>60]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.m == nil {
-		sh.m = make(map[uint64]sourceEntry)
-	}
-	if len(sh.m) >= c.max {
-		// Evict one entry at random (map iteration starts at a random
-		// place): unlike clearing the map, this keeps the sources that
-		// recur, which are most of the lookups.
-		for k := range sh.m {
-			delete(sh.m, k)
-			break
-		}
-	}
-	sh.m[h] = e
+// put adds the entry e, in place of the one in its slot.
+func (c *sourceCache) put(e sourceEntry) {
+	i := e.id & uint64(len(c.slots)-1)
+	l := &c.locks[i%64]
+	l.mu.Lock()
+	c.slots[i] = e
+	l.mu.Unlock()
 }
 
 // source returns the source record at key, nil if there is none. One
@@ -451,10 +442,7 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		}
 		c.tgtSURT, c.tgtURL, c.tgtShard = k.targetSURT, tgt, ix.shardOf(tgt)
 	}
-	// Source ids are dense and mostly recur: a multiplicative hash spreads
-	// them over the cache's shards.
-	h := k.source * 0x9e3779b97f4a7c15
-	src, ok := c.sources.get(h, k.source)
+	src, ok := c.sources.get(k.source)
 	if c.page != nil {
 		src, ok = *c.page, true
 	}
@@ -475,7 +463,7 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 			return nil, fmt.Errorf("indexer: corrupt source %q (id %d): %w", val.surt, k.source, err)
 		}
 		text := u + val.title
-		src = sourceEntry{check: k.source, url: text[:len(u)], title: text[len(u):], status: val.status}
+		src = sourceEntry{id: k.source, url: text[:len(u)], title: text[len(u):], status: val.status}
 		scores := ix.rankScores()
 		if scores.Any() {
 			src.authority = scores.Domain(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u))))
@@ -483,7 +471,7 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		if src.pageAuthority, err = scores.Page(r, val.surt); err != nil {
 			return nil, err
 		}
-		c.sources.put(h, src)
+		c.sources.put(src)
 	}
 	bl := c.newBacklink()
 	*bl = lgv1.Backlink{
