@@ -26,7 +26,7 @@ import (
 //	a kind scope 0 's'                  -> SumSpan [summary fields, first, last]  (sum* below)
 //	a kind scope 0 'l' suffix           -> Sum [links]            links by public suffix of the source
 //	a kind scope 0 'a' anchor           -> Sum [links]            an anchor text
-//	a kind scope 0 'A' anchor 0 domain  -> Sum [links]            an anchor's links from one domain
+//	a kind scope 0 'A' anchor 0 id(domain) -> Sum [links]         an anchor's links from one domain (see ids.go)
 //	a kind scope 0 'd' domain           -> SumSpan [links, follow, first, last]  a referring domain
 //	a kind scope 0 'h' host             -> Sum [links]            a referring host
 //
@@ -254,7 +254,9 @@ func (a *aggregator) committed(ix *Index) {
 type sourceInfo struct {
 	host, hostSURT     string
 	domain, domainSURT string
-	tld                string
+	// domainID is the domain's id (see ids.go) as it appears in keys.
+	domainID string
+	tld      string
 }
 
 func newSourceInfo(url string) sourceInfo {
@@ -325,7 +327,7 @@ func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags li
 		}
 		s[sumHosts] += tr
 		a.addSum(a.key(scope, recAnchor, anchor), sign)
-		a.addSum(a.key(scope, recAnchorDomain, anchor, "\x00", src.domainSURT), sign)
+		a.addSum(a.key(scope, recAnchorDomain, anchor, "\x00", src.domainID), sign)
 	}
 	return nil
 }

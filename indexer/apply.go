@@ -480,6 +480,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			return err
 		}
 	}
+	info.domainID = string(appendID(nil, ids.domain))
 	src := sourceValue{surt: srcSURT, fetchedAt: lb.GetFetchedAt(), status: lb.GetSourceStatus(), nofollow: lb.GetSourceNofollow(), title: lb.GetSourceTitle(), scopes: old.scopes}
 	if src.scopes == nil {
 		src.scopes = make(map[string]int64)
