@@ -154,8 +154,11 @@ func OpenWith(dir string, o Options) (*DB, error) {
 	// in the two bottom levels (where nearly all data ends up), so flushes
 	// and upper-level compactions stay cheap.
 	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionGood })
+	// 64 KiB blocks instead of 32 took the 10M-edge generated index from
+	// 62.0 to 58.6 bytes/edge (128 KiB: 58.2, the aggregates and edges a
+	// little larger) with no change bench/query could tell apart.
 	for i := range opts.Levels {
-		opts.Levels[i].BlockSize = 32 << 10
+		opts.Levels[i].BlockSize = 64 << 10
 	}
 	db, err := pebble.Open(filepath.Join(dir, "index"), opts)
 	if err != nil {
