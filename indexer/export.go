@@ -215,8 +215,11 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 			defer cache.close()
 			var enc Encoder
 			if newEncoder != nil {
+				// Each row is encoded before the next is built, and the
+				// chunk holding its key lives until the encoding is done.
 				enc = newEncoder()
 				cache.reuse = true
+				sel.borrow = true
 			}
 			for c := range jobs {
 				c.err = gctx.Err()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -52,6 +53,13 @@ var errBadKey = errors.New("indexer: malformed edge key")
 // parseEdgeKey splits an edge key. When its target is prevTarget, the
 // parts share that string rather than allocate another.
 func parseEdgeKey(k []byte, prevTarget string) (edgeKeyParts, error) {
+	return splitEdgeKey(k, prevTarget, false)
+}
+
+// splitEdgeKey is parseEdgeKey; with borrow, the anchor of the parts points
+// into k rather than a copy, for a row used and dropped before k's buffer
+// is reused.
+func splitEdgeKey(k []byte, prevTarget string, borrow bool) (edgeKeyParts, error) {
 	if len(k) == 0 || k[0] != store.PrefixEdge {
 		return edgeKeyParts{}, errBadKey
 	}
@@ -75,13 +83,14 @@ func parseEdgeKey(k []byte, prevTarget string) (edgeKeyParts, error) {
 	if string(target) != prevTarget {
 		t = string(target)
 	}
-	return edgeKeyParts{
-		targetSURT: t,
-		domain:     domain,
-		source:     source,
-		typ:        lgv1.LinkType(k[n]),
-		anchor:     string(k[n+1:]),
-	}, nil
+	anchor := k[n+1:]
+	p := edgeKeyParts{targetSURT: t, domain: domain, source: source, typ: lgv1.LinkType(k[n])}
+	if borrow && len(anchor) > 0 {
+		p.anchor = unsafe.String(&anchor[0], len(anchor))
+	} else {
+		p.anchor = string(anchor)
+	}
+	return p, nil
 }
 
 // edgeValue is what an edge key maps to. Times are Unix milliseconds.

@@ -59,6 +59,9 @@ type selection struct {
 	// lastTarget is the target of the edge matched last: the edges of a
 	// target are adjacent, so the next one shares its string.
 	lastTarget string
+	// borrow has match's rows point into the key for their anchor (see
+	// splitEdgeKey), for rows used at once.
+	borrow bool
 }
 
 // use makes the selection read the ids of edges from r; match needs it
@@ -262,7 +265,7 @@ func (sel *selection) aggScope() string {
 // match decodes an edge of the reader given to use and tests it against
 // the filter.
 func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
-	k, err := parseEdgeKey(key, sel.lastTarget)
+	k, err := splitEdgeKey(key, sel.lastTarget, sel.borrow)
 	if err != nil {
 		return edgeRow{}, false, err
 	}
