@@ -101,7 +101,7 @@ var (
 // microseconds a row.
 type ndjsonWriter struct {
 	textWriter
-	dates dateCache
+	dates encodeCache
 }
 
 func newNDJSONWriter(w io.Writer) *ndjsonWriter {
@@ -119,7 +119,7 @@ func (n *ndjsonWriter) Write(bl *lgv1.Backlink) error {
 func (n *ndjsonWriter) Close() error { return n.flush() }
 
 func (n *ndjsonWriter) newEncoder() indexer.Encoder {
-	var dates dateCache
+	var dates encodeCache
 	return func(dst []byte, bl *lgv1.Backlink) ([]byte, error) { return appendNDJSON(dst, &dates, bl) }
 }
 
@@ -127,7 +127,7 @@ var errInvalidUTF8 = errors.New("export: invalid UTF-8 in a string field")
 
 // appendNDJSON appends bl as one line of JSON. On error dst is returned
 // as it was.
-func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
+func appendNDJSON(dst []byte, c *encodeCache, bl *lgv1.Backlink) ([]byte, error) {
 	start := len(dst)
 	fail := func(err error) ([]byte, error) { return dst[:start], err }
 	var ok bool
@@ -136,7 +136,7 @@ func appendNDJSON(dst []byte, c *dateCache, bl *lgv1.Backlink) ([]byte, error) {
 		return fail(errInvalidUTF8)
 	}
 	dst = append(dst, `,"target_url":`...)
-	if dst, ok = appendJSONString(dst, bl.TargetUrl); !ok {
+	if dst, ok = c.appendTarget(dst, bl.TargetUrl, appendJSONString); !ok {
 		return fail(errInvalidUTF8)
 	}
 	dst = append(dst, `,"anchor_text":`...)
@@ -232,7 +232,7 @@ var (
 	lostReasonNames = quotedNames(lgv1.LostReason_name)
 )
 
-func appendJSONTime(dst []byte, c *dateCache, ts *timestamppb.Timestamp) ([]byte, error) {
+func appendJSONTime(dst []byte, c *encodeCache, ts *timestamppb.Timestamp) ([]byte, error) {
 	if ts == nil {
 		return append(dst, "null"...), nil
 	}
@@ -349,7 +349,7 @@ func jsonPlainLen(s string) int {
 // every time.
 type csvWriter struct {
 	textWriter
-	dates  dateCache
+	dates  encodeCache
 	header bool
 }
 
@@ -377,7 +377,7 @@ func (c *csvWriter) Write(bl *lgv1.Backlink) error {
 }
 
 func (c *csvWriter) newEncoder() indexer.Encoder {
-	var dates dateCache
+	var dates encodeCache
 	return func(dst []byte, bl *lgv1.Backlink) ([]byte, error) { return appendCSV(dst, &dates, bl), nil }
 }
 
@@ -398,10 +398,10 @@ func (c *csvWriter) Close() error {
 }
 
 // appendCSV appends bl as one CSV row in the order of Columns.
-func appendCSV(dst []byte, c *dateCache, bl *lgv1.Backlink) []byte {
+func appendCSV(dst []byte, c *encodeCache, bl *lgv1.Backlink) []byte {
 	dst = appendCSVField(dst, bl.SourceUrl)
 	dst = append(dst, ',')
-	dst = appendCSVField(dst, bl.TargetUrl)
+	dst, _ = c.appendTarget(dst, bl.TargetUrl, func(dst []byte, s string) ([]byte, bool) { return appendCSVField(dst, s), true })
 	dst = append(dst, ',')
 	dst = appendCSVField(dst, bl.AnchorText)
 	dst = append(dst, ',')
@@ -435,7 +435,7 @@ func appendCSV(dst []byte, c *dateCache, bl *lgv1.Backlink) []byte {
 	return append(dst, '\n')
 }
 
-func appendCSVTime(dst []byte, c *dateCache, ts *timestamppb.Timestamp) []byte {
+func appendCSVTime(dst []byte, c *encodeCache, ts *timestamppb.Timestamp) []byte {
 	if ts == nil {
 		return dst
 	}

@@ -21,11 +21,11 @@ import (
 // protojson over the whole range protojson accepts.
 func TestTimeFormats(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	var dates dateCache
+	var dates encodeCache
 	check := func(secs int64, nanos int32) {
 		ts := &timestamppb.Timestamp{Seconds: secs, Nanos: nanos}
 		want := ts.AsTime().UTC().Format(time.RFC3339Nano)
-		for _, c := range []*dateCache{nil, &dates} {
+		for _, c := range []*encodeCache{nil, &dates} {
 			if got := string(appendRFC3339Nano(nil, c, secs, nanos)); got != want {
 				t.Fatalf("appendRFC3339Nano(%d, %d) = %s, want %s", secs, nanos, got, want)
 			}
@@ -77,7 +77,7 @@ func FuzzText(f *testing.F) {
 		bl := &lgv1.Backlink{SourceUrl: "http://s.example/" + title, TargetUrl: "http://t.example/", AnchorText: anchor,
 			Rel: strings.Fields(title), Type: lgv1.LinkType(typ), SourceTitle: title, FirstSeen: ts, LastSeen: ts}
 		raw, perr := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(bl)
-		got, err := appendNDJSON(nil, &dateCache{}, bl)
+		got, err := appendNDJSON(nil, &encodeCache{}, bl)
 		if (perr != nil) != (err != nil) {
 			t.Fatalf("protojson error %v, ours %v", perr, err)
 		}
@@ -129,7 +129,7 @@ func benchRows(b *testing.B) []*lgv1.Backlink {
 func BenchmarkAppendNDJSON(b *testing.B) {
 	rows := benchRows(b)
 	var buf []byte
-	var c dateCache
+	var c encodeCache
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		buf, _ = appendNDJSON(buf[:0], &c, rows[i%len(rows)])
@@ -140,7 +140,7 @@ func BenchmarkAppendNDJSON(b *testing.B) {
 func BenchmarkAppendCSV(b *testing.B) {
 	rows := benchRows(b)
 	var buf []byte
-	var c dateCache
+	var c encodeCache
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		buf = appendCSV(buf[:0], &c, rows[i%len(rows)])
