@@ -442,9 +442,12 @@ func (ix *Index) backlink(r pebble.Reader, row *edgeRow, c *rowCache) (*lgv1.Bac
 		}
 		c.tgtSURT, c.tgtURL, c.tgtShard = k.targetSURT, tgt, ix.shardOf(tgt)
 	}
-	src, ok := c.sources.get(k.source)
-	if c.page != nil {
-		src, ok = *c.page, true
+	var src sourceEntry
+	ok := c.page != nil
+	if ok {
+		src = *c.page
+	} else {
+		src, ok = c.sources.get(k.source)
 	}
 	if !ok {
 		raw, err := c.source(r, sourceIDKey(k.source))
