@@ -180,3 +180,28 @@ func TestFlagErrorsAreShort(t *testing.T) {
 		t.Errorf("backlinks -h: exit %d, %s", code, stderr)
 	}
 }
+
+// A crawl whose every URL failed exits 1 and says why; one with nothing
+// left to do exits 0.
+func TestCrawlThatFetchedNothingFails(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<html><body>hello</body></html>`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	// The test server is on loopback, which a crawl refuses unless told.
+	code, out, errOut := runCLI(t, "crawl", "--data", dir, "--delay", "0", srv.URL+"/")
+	if code != 1 || !strings.Contains(errOut, "no page was fetched") || !strings.Contains(errOut, "--allow-private-networks") {
+		t.Fatalf("refused seed: exit %d, stderr %q, want 1 and a hint at --allow-private-networks", code, errOut)
+	}
+	if !strings.Contains(out, "pages fetched     0") {
+		t.Errorf("no summary printed before the error:\n%s", out)
+	}
+	dir = t.TempDir()
+	if code, _, errOut := runCLI(t, "crawl", "--data", dir, "--delay", "0", "--allow-private-networks", srv.URL+"/"); code != 0 {
+		t.Fatalf("reachable seed: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "crawl", "--data", dir, "--delay", "0", "--allow-private-networks", srv.URL+"/"); code != 0 {
+		t.Fatalf("seed crawled before, nothing to do: exit %d: %s", code, errOut)
+	}
+}

@@ -268,7 +268,38 @@ func (c *crawlCmd) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	interrupted := ctx.Err() != nil
 	printSummary(stdout, before, after, elapsed, n.Frontier().Stats(), interrupted)
 	log.Info("crawl finished", slog.Duration("elapsed", elapsed))
-	return nil
+	if interrupted {
+		return nil
+	}
+	return nothingAnswered(before, after)
+}
+
+// nothingAnswered returns an error when the run tried URLs and no server
+// answered a single page: a script must not mistake a crawl that reached
+// nothing (every seed refused, unreachable or disallowed) for one that
+// worked. A run with nothing to do (every seed already crawled) is fine.
+func nothingAnswered(before, after map[string]int64) error {
+	var answered, failed int64
+	var private bool
+	for name, v := range after {
+		v -= before[name]
+		switch {
+		case v == 0:
+		case strings.HasPrefix(name, indexer.FetchStatusCounter("")):
+			answered += v
+		case strings.HasPrefix(name, indexer.FetchErrorCounter("")), strings.HasPrefix(name, frontier.CounterSkipped("")):
+			failed += v
+			private = private || strings.HasSuffix(name, frontier.SkipPrivateAddress)
+		}
+	}
+	if answered > 0 || failed == 0 {
+		return nil
+	}
+	hint := "the summary above says why"
+	if private {
+		hint += "; a seed on a private or loopback address needs --allow-private-networks"
+	}
+	return fmt.Errorf("no page was fetched: every URL tried failed or was skipped (%s)", hint)
 }
 
 // runUntilIdle runs n until it has nothing left to do or ctx ends.
