@@ -247,8 +247,8 @@ func TestPrivateAddressesRefusedByDefault(t *testing.T) {
 	web := testweb.Start(t, testweb.Options{Seed: 2, PagesPerHost: 5})
 	dir := t.TempDir()
 	code, out, errOut := runCLI(t, append([]string{"crawl", "--data", dir, "--delay", "0"}, web.Seeds()...)...)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
+	if code != 1 || !strings.Contains(errOut, "needs --allow-private-networks") {
+		t.Fatalf("exit %d, stderr %q; want exit 1 (no page fetched) and the flag that allows them", code, errOut)
 	}
 	if n := web.TotalRequests(); n != 0 {
 		t.Errorf("%d requests reached a loopback server without --allow-private-networks", n)

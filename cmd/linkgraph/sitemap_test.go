@@ -103,9 +103,10 @@ func TestSitemapsObeyRobotsAndMaxPages(t *testing.T) {
 		}
 	}))
 	defer closed.Close()
+	// Its one seed is disallowed, so the crawl fetched nothing: exit 1.
 	code, _, errOut := runCLI(t, "crawl", "--data", t.TempDir(), "--allow-private-networks", "--delay", "0", closed.URL+"/")
-	if code != 0 {
-		t.Fatalf("crawl of a closed host: exit %d: %s", code, errOut)
+	if code != 1 || !strings.Contains(errOut, "no page was fetched") {
+		t.Fatalf("crawl of a closed host: exit %d, stderr %q; want 1, no page fetched", code, errOut)
 	}
 	host := strings.TrimPrefix(closed.URL, "http://")
 	if n := hits[host+"/sitemap.xml"]; n != 0 {
