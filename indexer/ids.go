@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -294,21 +295,20 @@ func (ix *Index) linkValues(r pebble.Reader) *linkValues {
 // get returns a copy of the value of the edge the link key k names, nil if
 // there is none.
 func (l *linkValues) get(k []byte) ([]byte, error) {
-	bad := fmt.Errorf("indexer: malformed link key %q", k)
 	if len(k) == 0 || k[0] != store.PrefixEdge {
-		return nil, bad
+		return nil, fmt.Errorf("indexer: malformed link key %q", k)
 	}
 	target, rest, ok := bytes.Cut(k[1:], []byte{0})
 	source, rest, ok2 := bytes.Cut(rest, []byte{0})
 	if !ok || !ok2 || len(rest) == 0 {
-		return nil, bad
+		return nil, fmt.Errorf("indexer: malformed link key %q", k)
 	}
 	tgtURL, err := urlnorm.UnSURT(string(target))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", bad, err)
+		return nil, fmt.Errorf("indexer: malformed link key %q: %w", k, err)
 	}
 	shard := l.ix.shardOf(tgtURL)
-	memo := fmt.Sprintf("%d\x00%s", shard, source)
+	memo := strconv.Itoa(shard) + "\x00" + string(source)
 	ids, seen := l.ids[memo]
 	if !seen {
 		got, ok, err := getSourceIDs(l.r, shard, string(source))
