@@ -147,25 +147,18 @@ func (ix *Index) domainID(domainSURT string) (uint64, error) {
 	if id, ok := ix.domainIDs[domainSURT]; ok {
 		return id, nil
 	}
-	key := prefixed(store.PrefixDomain, domainSURT)
-	raw, closer, err := ix.db.Get(key)
-	var id uint64
-	switch {
-	case err == nil:
-		var n int
-		id, n = readID(raw)
-		closer.Close()
-		if n == 0 {
-			return 0, fmt.Errorf("%w (domain %s)", errBadIDs, domainSURT)
-		}
-	case errors.Is(err, pebble.ErrNotFound):
+	id, err := lookupDomainID(ix.db, domainSURT)
+	if err != nil {
+		return 0, err
+	}
+	if id == 0 {
 		if err := ix.loadIDs(); err != nil {
 			return 0, err
 		}
 		id = ix.lastDomain + 1
 		b := ix.db.NewBatch()
 		defer b.Close()
-		if err := b.Set(key, appendID(nil, id), nil); err != nil {
+		if err := b.Set(prefixed(store.PrefixDomain, domainSURT), appendID(nil, id), nil); err != nil {
 			return 0, err
 		}
 		if err := b.Set(domainIDKey(id), []byte(domainSURT), nil); err != nil {
@@ -177,8 +170,6 @@ func (ix *Index) domainID(domainSURT string) (uint64, error) {
 			return 0, err
 		}
 		ix.lastDomain = id
-	default:
-		return 0, err
 	}
 	if len(ix.domainIDs) >= domainCacheSize {
 		for k := range ix.domainIDs { // evict an arbitrary entry

@@ -23,10 +23,7 @@ const MaxAnchorBytes = 256
 // one link per domain skips the rest of a domain with a seek), domains and
 // sources in the order this node first saw them.
 func edgeKey(dst []byte, targetSURT string, domain, source uint64, typ lgv1.LinkType, anchor string) []byte {
-	dst = append(dst, store.PrefixEdge)
-	dst = append(dst, targetSURT...)
-	dst = append(dst, 0)
-	dst = appendID(dst, domain)
+	dst = edgePrefix(dst, targetSURT, domain)
 	dst = appendID(dst, source)
 	dst = append(dst, byte(typ))
 	return append(dst, anchor...)
