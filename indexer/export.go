@@ -76,6 +76,12 @@ func (ix *Index) ExportEncoded(ctx context.Context, q ExportQuery, newEncoder fu
 // chunks in flight (exportWindow per builder) take a few MiB.
 const exportChunkRows = 1024
 
+// sourcesAhead is how many rows' sources a builder finds before it builds
+// the rows (see sourcesOf): enough for many cache misses in flight, few
+// enough that their entries and text are still in the core's cache when
+// the rows are built and encoded.
+const sourcesAhead = 128
+
 // exportWindow bounds the chunks read ahead of the one fn is given, per
 // builder.
 const exportWindow = 4
@@ -221,8 +227,13 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 				cache.reuse = true
 				sel.borrow = true
 			}
+			// A chunk is built in three passes: match the edges, find
+			// their sources (see sourcesOf), build the rows.
+			rows := make([]edgeRow, 0, chunkRows)
+			srcs := make([]*sourceEntry, chunkRows)
 			for c := range jobs {
 				c.err = gctx.Err()
+				rows = rows[:0]
 				for i := 0; c.err == nil && i < len(c.offs)/2; i++ {
 					key, val := c.edge(i)
 					row, ok, err := sel.match(key, val)
@@ -230,7 +241,16 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 						c.err = err
 						continue
 					}
-					bl, err := ix.backlink(snap, &row, cache)
+					rows = append(rows, row)
+				}
+				for i := 0; c.err == nil && i < len(rows); i++ {
+					if i%sourcesAhead == 0 {
+						c.err = ix.sourcesOf(snap, rows[i:min(i+sourcesAhead, len(rows))], srcs[i:], cache)
+						if c.err != nil {
+							continue
+						}
+					}
+					bl, err := cache.build(&rows[i], srcs[i])
 					if err != nil {
 						c.err = err
 						continue
@@ -241,8 +261,9 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 						continue
 					}
 					c.rows = append(c.rows, bl)
-					c.pos = append(c.pos, key)
+					c.pos = append(c.pos, rows[i].key)
 				}
+				clear(rows) // the rows' strings and slices
 				err := c.err
 				close(c.done) // c is fn's now, and then the scanner's again
 				if err != nil {
