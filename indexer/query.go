@@ -477,17 +477,30 @@ func (ix *Index) sourceOf(r pebble.Reader, row *edgeRow, c *rowCache) (*sourceEn
 
 // sourcesOf sets srcs[i] to the entry of rows[i]'s source, and reads a
 // byte of every cache line of the entries' text. An export's rows name
-// sources in no order, so each entry and its text are cache misses: one
-// loop that only looks them up has many of them in flight at once, where
-// building and encoding rows one by one would wait for each in turn.
+// sources in no order, so each slot, entry and text is a cache miss. Each
+// loop below has one of those per row and no row waits for another's, so
+// the processor has many of them in flight at once, where building and
+// encoding rows one by one would wait for each in turn.
 func (ix *Index) sourcesOf(r pebble.Reader, rows []edgeRow, srcs []*sourceEntry, c *rowCache) error {
+	slots, mask := c.sources.slots, uint64(len(c.sources.slots)-1)
+	for i := range rows {
+		srcs[i] = slots[rows[i].k.source&mask].Load()
+	}
+	for i := range rows {
+		if src := srcs[i]; src != nil && src.id != rows[i].k.source {
+			srcs[i] = nil
+		}
+	}
 	var sum byte
 	for i := range rows {
-		src, err := ix.sourceOf(r, &rows[i], c)
-		if err != nil {
-			return err
+		src := srcs[i]
+		if src == nil {
+			var err error
+			if src, err = ix.sourceOf(r, &rows[i], c); err != nil {
+				return err
+			}
+			srcs[i] = src
 		}
-		srcs[i] = src
 		for j := 0; j < len(src.url); j += 64 {
 			sum += src.url[j]
 		}
