@@ -173,3 +173,23 @@ func TestCSVNeedsQuotesAgreesWithEncodingCSV(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONPlainLen puts each byte JSON must look at at every position of
+// strings of every length up to three words, where the word loop and the
+// byte loop each decide.
+func TestJSONPlainLen(t *testing.T) {
+	for n := 0; n <= 24; n++ {
+		plain := strings.Repeat("a", n)
+		if got := jsonPlainLen(plain); got != n {
+			t.Errorf("jsonPlainLen(%q) = %d, want %d", plain, got, n)
+		}
+		for p := 0; p < n; p++ {
+			for _, c := range []byte{'"', '\\', 0x00, 0x1f, 0x80, 0xff} {
+				s := plain[:p] + string([]byte{c}) + plain[p+1:]
+				if got := jsonPlainLen(s); got != p {
+					t.Errorf("jsonPlainLen(%q) = %d, want %d", s, got, p)
+				}
+			}
+		}
+	}
+}
