@@ -214,8 +214,21 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 		return err
 	})
 	sources := newSourceCache(exportSources)
+	loaded := make(chan struct{})
+	g.Go(func() error {
+		defer close(loaded)
+		if sel.target != "" {
+			return nil // it may need few of them
+		}
+		return ix.loadSources(gctx, snap, sources)
+	})
 	for range builders {
 		g.Go(func() error {
+			select {
+			case <-loaded:
+			case <-gctx.Done():
+				return nil
+			}
 			sel := sel.clone()
 			cache := &rowCache{sources: sources, max: exportSources}
 			defer cache.close()

@@ -152,3 +152,45 @@ func TestDomainIDOnePerDomain(t *testing.T) {
 		}
 	}
 }
+
+// loadSources fills a cache with the sources whose ids have a slot of
+// their own, each entry as a lookup would build it.
+func TestLoadSources(t *testing.T) {
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ix := New(db, 4)
+	const target = "http://target.example/"
+	byID := map[uint64]string{}
+	for i := range 12 {
+		s := fmt.Sprintf("http://s%d.example/page", i)
+		applyBatch(t, ix, linkFrom(s, target))
+		ids, ok, err := getSourceIDs(db, ix.shardOf(target), urlnorm.SURT(s))
+		if err != nil || !ok {
+			t.Fatalf("%s: no ids (%v)", s, err)
+		}
+		byID[ids.source] = s
+	}
+	c := newSourceCache(8)
+	if err := ix.loadSources(context.Background(), db, c); err != nil {
+		t.Fatal(err)
+	}
+	for id, s := range byID {
+		e := c.get(id)
+		if id >= 8 {
+			if e != nil {
+				t.Errorf("source id %d (%s) loaded into a cache of 8 slots", id, s)
+			}
+			continue
+		}
+		if e == nil {
+			t.Errorf("source id %d (%s) not loaded", id, s)
+			continue
+		}
+		if e.url != s || e.title != "T "+s || e.status != 200 {
+			t.Errorf("source id %d: entry %q %q %d, want %q %q 200", id, e.url, e.title, e.status, s, "T "+s)
+		}
+	}
+}

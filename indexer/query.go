@@ -454,6 +454,16 @@ func (ix *Index) sourceOf(r pebble.Reader, row *edgeRow, c *rowCache) (*sourceEn
 	if raw == nil {
 		return nil, fmt.Errorf("indexer: edge %q names source id %d, which has no record", row.key, id)
 	}
+	src, err := ix.newSourceEntry(r, id, raw)
+	if err != nil {
+		return nil, err
+	}
+	c.sources.put(src)
+	return src, nil
+}
+
+// newSourceEntry decodes the record raw of source id.
+func (ix *Index) newSourceEntry(r pebble.Reader, id uint64, raw []byte) (*sourceEntry, error) {
 	val, err := decodeSourceValue(raw, true)
 	if err != nil {
 		return nil, fmt.Errorf("%w (source id %d)", err, id)
@@ -471,8 +481,39 @@ func (ix *Index) sourceOf(r pebble.Reader, row *edgeRow, c *rowCache) (*sourceEn
 	if src.pageAuthority, err = scores.Page(r, val.surt); err != nil {
 		return nil, err
 	}
-	c.sources.put(src)
 	return src, nil
+}
+
+// loadSources fills c with the entries of the sources with the lowest
+// ids, as many as it has slots for, reading their records in key order.
+// An export of the whole index needs every source: read in order, a block
+// of records is read once, where looked up as rows name them, each lookup
+// may read (and decompress) a block the export's scan has pushed out of
+// Pebble's cache.
+func (ix *Index) loadSources(ctx context.Context, r pebble.Reader, c *sourceCache) error {
+	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{store.PrefixSourceID}, UpperBound: []byte{store.PrefixSourceID + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		id, n := readID(it.Key()[1:])
+		if n == 0 {
+			return fmt.Errorf("indexer: malformed source key %q", it.Key())
+		}
+		if id >= uint64(len(c.slots)) {
+			break // its slot is a lower id's
+		}
+		src, err := ix.newSourceEntry(r, id, it.Value())
+		if err != nil {
+			return err
+		}
+		c.put(src)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return it.Error()
 }
 
 // sourcesOf sets srcs[i] to the entry of rows[i]'s source, and reads a
