@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -507,5 +508,40 @@ func TestClusterRefusesATwinShard(t *testing.T) {
 	first.proc.Signal(syscall.SIGTERM)
 	if err := first.proc.Wait(30 * time.Second); err != nil {
 		t.Errorf("the running shard node on SIGTERM: %v", err)
+	}
+}
+
+// A shard node whose shards another node has taken (its lease lapsed while
+// it could not renew it, say) stops reading them and exits 1, naming the
+// other node.
+func TestShardNodeStopsWhenItsLeaseIsTaken(t *testing.T) {
+	nsrv, err := clustertest.StartNATS(natsServerBin(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nsrv.Kill)
+	node := startRole(t, "shard", "shard", "--nats", nsrv.URL, "--data", t.TempDir(), "--shards", "0-63")
+	node.waitReady()
+	nc, err := nats.Connect(nsrv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, bus.LeaseBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "shard.5", []byte("other-host:/data\nabc")); err != nil {
+		t.Fatal(err)
+	}
+	err = node.proc.Wait(3 * bus.DefaultLeaseTTL)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(node.proc.Output(), "shard.5 is now held by other-host:/data") {
+		t.Fatalf("the node whose lease was taken: %v (want exit status 1), output:\n%s", err, node.proc.Output())
 	}
 }

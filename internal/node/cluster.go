@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,6 +35,9 @@ type ShardConfig struct {
 	Frontier frontier.Config
 	// Version is reported by the node's query service.
 	Version string
+	// LeaseTTL is how long the node's shards stay held after it stops
+	// renewing them (see bus.ShardLease). Default bus.DefaultLeaseTTL.
+	LeaseTTL time.Duration
 }
 
 // ShardNode is the shard role of a cluster: frontier and index of shards
@@ -40,6 +45,7 @@ type ShardConfig struct {
 type ShardNode struct {
 	db    *store.DB
 	nc    *nats.Conn
+	lease *bus.ShardLease
 	shard *Shard
 	query *indexer.QueryService
 }
@@ -80,6 +86,19 @@ func OpenShardNode(ctx context.Context, cfg ShardConfig, log *slog.Logger) (_ *S
 	if err = bus.EnsureStreams(ctx, js, cfg.Bus); err != nil {
 		return nil, err
 	}
+	// The node is named by its host and data directory, which its restarts
+	// keep: a restarted node takes its shards back at once.
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("node: cannot read the hostname for the shard lease: %w", err)
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.lease, err = bus.AcquireShards(ctx, js, cfg.Lo, cfg.Hi, host+":"+dir, cfg.LeaseTTL, cfg.Bus.Replicas, log); err != nil {
+		return nil, err
+	}
 	// This node is the only reader of its consumers, so whatever they
 	// still hold was held by its previous life: recreate them so it comes
 	// back now instead of after the ack wait.
@@ -98,8 +117,23 @@ func OpenShardNode(ctx context.Context, cfg ShardConfig, log *slog.Logger) (_ *S
 
 // Run consumes the node's streams and runs its frontier until ctx is done;
 // then it finishes the batches in hand (acking only what is committed) and
-// returns.
-func (n *ShardNode) Run(ctx context.Context) error { return n.shard.Run(ctx) }
+// returns. It stops the same way, and returns an error wrapping
+// bus.ErrLeaseLost, if another node takes its shards.
+func (n *ShardNode) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lost := make(chan error, 1)
+	go func() {
+		err := n.lease.Keep(ctx)
+		if err != nil {
+			cancel()
+		}
+		lost <- err
+	}()
+	err := n.shard.Run(ctx)
+	cancel()
+	return errors.Join(<-lost, err)
+}
 
 // Register adds the node's index and frontier metrics to reg.
 func (n *ShardNode) Register(reg prometheus.Registerer) error {
@@ -112,6 +146,11 @@ func (n *ShardNode) Close() error {
 	var errs []error
 	if n.query != nil {
 		errs = append(errs, n.query.Stop())
+	}
+	if n.lease != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, n.lease.Release(ctx))
+		cancel()
 	}
 	errs = append(errs, closeConn(n.nc))
 	if n.db != nil {
