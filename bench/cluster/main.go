@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command cluster measures how crawl throughput scales with worker
 // processes: for each count in -procs it starts a fresh cluster of real
 // processes on loopback (an external nats-server with JetStream, -shard-nodes

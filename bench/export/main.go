@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command export measures `linkgraph export` on an index written by
 // `linkgraph generate`. For each format it runs the real linkgraph binary
 // as a child process, exporting the whole index (live links), and prints

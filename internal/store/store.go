@@ -44,7 +44,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -127,9 +126,9 @@ func OpenWith(dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: cannot open lock file in %s: %w", dir, err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(lock); err != nil {
 		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errWouldBlock) {
 			return nil, fmt.Errorf("%w: %s (stop the other process or use another --data)", ErrLocked, dir)
 		}
 		return nil, fmt.Errorf("store: cannot lock %s: %w", dir, err)
