@@ -65,17 +65,36 @@ func TestTimeFormats(t *testing.T) {
 // FuzzText checks the NDJSON and CSV encoders on arbitrary strings
 // against protojson and encoding/csv.
 func FuzzText(f *testing.F) {
-	for _, s := range []string{"", " ", "\\.", "a,b", "\"", "x\r\ny", "\x00\x1f\x7f", "日本\u2028", "\xff", "\t lead", "\u00a0nbsp"} {
-		f.Add(s, s, int32(3), int64(1e12))
+	for i, s := range []string{"", " ", "\\.", "a,b", "\"", "x\r\ny", "\x00\x1f\x7f", "日本\u2028", "\xff", "\t lead", "\u00a0nbsp"} {
+		f.Add(s, s, int32(3), int64(1e12), uint8(i), int32(200), int32(0))
+		f.Add(s, s, int32(i), int64(1e12), uint8(0), int32(i*100), int32(i))
 	}
-	f.Fuzz(func(t *testing.T, anchor, title string, typ int32, ms int64) {
+	f.Fuzz(func(t *testing.T, anchor, title string, typ int32, ms int64, flags uint8, status, n int32) {
 		ms = ms % (maxProtoSeconds * 1000)
 		if ms < 0 {
 			ms = -ms
 		}
 		ts := timestamppb.New(time.UnixMilli(ms))
 		bl := &lgv1.Backlink{SourceUrl: "http://s.example/" + title, TargetUrl: "http://t.example/", AnchorText: anchor,
-			Rel: strings.Fields(title), Type: lgv1.LinkType(typ), SourceTitle: title, FirstSeen: ts, LastSeen: ts}
+			Rel: strings.Fields(title), Type: lgv1.LinkType(typ), SourceTitle: title, FirstSeen: ts, LastSeen: ts,
+			SourceStatus: status, Nofollow: flags&1 != 0}
+		// The other fields take n where flags say so, to reach every path
+		// of the encoders.
+		if flags&2 != 0 {
+			bl.RedirectStatus = n
+		}
+		if flags&4 != 0 {
+			bl.LostAt, bl.LostReason = ts, lgv1.LostReason(n%8)
+		}
+		if flags&8 != 0 {
+			bl.History = []*lgv1.LinkEvent{{LostAt: ts, Reason: lgv1.LostReason(n % 8), ReturnedAt: ts}}
+		}
+		if flags&16 != 0 {
+			bl.SourceAuthority = n
+		}
+		if flags&32 != 0 {
+			bl.SourcePageAuthority = n
+		}
 		raw, perr := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(bl)
 		got, err := appendNDJSON(nil, &encodeCache{}, bl)
 		if (perr != nil) != (err != nil) {
