@@ -350,9 +350,9 @@ func (c *rowCache) timestamp(ms int64) *timestamppb.Timestamp {
 	return t
 }
 
-// sourceEntry is a source page as rows show it. The cache holds entries
-// by value, and url and title share one allocation: a row's source then
-// costs the cache misses of its slot and of its text only.
+// sourceEntry is a source page as rows show it. url and title share one
+// allocation, so that a row's source costs the cache misses of its slot,
+// its entry and its text only.
 type sourceEntry struct {
 	id         uint64 // the source's; 0 in an empty slot
 	url, title string
