@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -48,66 +49,149 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 	}
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
-	withAuthority := func(rows []*lgv1.ReferringDomain) {
-		for _, r := range rows {
-			r.Authority = sel.scores.Domain(urlnorm.ReversedHost(r.Domain))
-		}
-	}
-	var rows []*lgv1.ReferringDomain
+	var rows []domainRow
 	if sel.aggregated() && !ix.scanOnly {
 		prefix := []byte(sel.aggScope() + string(recDomain))
 		err = scanRecords(ctx, snap, prefix, func(suffix string, r store.Record) {
 			if f := r.Fields; len(f) == domLen && f[domLinks] > 0 {
-				rows = append(rows, &lgv1.ReferringDomain{Domain: urlnorm.HostOfSURT(suffix), Backlinks: f[domLinks], FollowBacklinks: f[domFollow], FirstSeen: ts(f[domFirst]), LastSeen: ts(f[domLast])})
+				rows = append(rows, domainRow{host: urlnorm.HostOfSURT(suffix), links: f[domLinks], follow: f[domFollow], first: f[domFirst], last: f[domLast]})
 			}
 		})
 	} else {
-		byDomain := make(map[string]*lgv1.ReferringDomain)
-		spans := make(map[string][2]int64)
+		byDomain := make(map[string]int) // index in rows
 		err = sel.scan(ctx, snap, func(row edgeRow) error {
 			d, err := sel.domainOf(&row)
 			if err != nil {
 				return err
 			}
-			rd := byDomain[d]
-			if rd == nil {
-				rd = &lgv1.ReferringDomain{Domain: urlnorm.HostOfSURT(d)}
-				byDomain[d] = rd
-				spans[d] = [2]int64{row.v.firstSeen, row.v.lastSeen}
+			i, ok := byDomain[d]
+			if !ok {
+				i = len(rows)
+				byDomain[d] = i
+				rows = append(rows, domainRow{host: urlnorm.HostOfSURT(d), first: row.v.firstSeen, last: row.v.lastSeen})
 			}
-			rd.Backlinks++
+			r := &rows[i]
+			r.links++
 			if row.v.flags.follow() {
-				rd.FollowBacklinks++
+				r.follow++
 			}
-			sp := spans[d]
-			spans[d] = [2]int64{min(sp[0], row.v.firstSeen), max(sp[1], row.v.lastSeen)}
+			r.first, r.last = min(r.first, row.v.firstSeen), max(r.last, row.v.lastSeen)
 			return nil
 		})
-		for d, rd := range byDomain {
-			rd.FirstSeen, rd.LastSeen = ts(spans[d][0]), ts(spans[d][1])
-			rows = append(rows, rd)
-		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	pos := func(r *lgv1.ReferringDomain) []byte { return countPos(r.Backlinks, r.Domain) }
+	authority := func(r *domainRow) { r.authority = sel.scores.Domain(urlnorm.ReversedHost(r.host)) }
 	if byAuthority {
 		// Every row's authority is needed to sort; otherwise only the page's.
-		withAuthority(rows)
-		pos = func(r *lgv1.ReferringDomain) []byte {
-			return append([]byte{byte(100 - r.Authority)}, countPos(r.Backlinks, r.Domain)...)
+		for i := range rows {
+			authority(&rows[i])
 		}
 	}
-	page, next := pageOf(rows, pos, after, size)
-	if !byAuthority {
-		withAuthority(page)
+	if after != nil {
+		var pos []byte
+		rows = slices.DeleteFunc(rows, func(r domainRow) bool {
+			pos = r.appendPos(pos[:0], byAuthority)
+			return bytes.Compare(pos, after) <= 0
+		})
+	}
+	first := firstRows(rows, size, func(a, b *domainRow) int { return compareDomainRows(a, b, byAuthority) })
+	page := make([]*lgv1.ReferringDomain, len(first))
+	for i := range first {
+		r := &first[i]
+		if !byAuthority {
+			authority(r)
+		}
+		page[i] = &lgv1.ReferringDomain{Domain: r.host, Backlinks: r.links, FollowBacklinks: r.follow, FirstSeen: ts(r.first), LastSeen: ts(r.last), Authority: r.authority}
 	}
 	resp := &lgv1.ReferringDomainsResponse{Domains: page}
-	if next != nil {
-		resp.NextPageToken = encodeToken(qid, next)
+	if len(rows) > size {
+		resp.NextPageToken = encodeToken(qid, first[size-1].appendPos(nil, byAuthority))
 	}
 	return resp, nil
+}
+
+// firstRows returns the first n rows in the order of cmp, sorted. A page
+// of a long list costs a pass over the list, keeping the best n so far in
+// a heap, and a sort of the page, rather than a sort of the list.
+func firstRows[T any](rows []T, n int, cmp func(a, b *T) int) []T {
+	if len(rows) <= n {
+		out := slices.Clone(rows)
+		slices.SortFunc(out, func(a, b T) int { return cmp(&a, &b) })
+		return out
+	}
+	// heap holds the indexes of the best rows so far, the worst of them
+	// at the root.
+	heap := make([]int, 0, n)
+	worse := func(i, j int) bool { return cmp(&rows[heap[i]], &rows[heap[j]]) > 0 }
+	down := func(i int) {
+		for {
+			w := i
+			if l := 2*i + 1; l < len(heap) && worse(l, w) {
+				w = l
+			}
+			if r := 2*i + 2; r < len(heap) && worse(r, w) {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			heap[i], heap[w] = heap[w], heap[i]
+			i = w
+		}
+	}
+	for i := range rows {
+		switch {
+		case len(heap) < n:
+			heap = append(heap, i)
+			for j := len(heap) - 1; j > 0 && worse(j, (j-1)/2); j = (j - 1) / 2 {
+				heap[j], heap[(j-1)/2] = heap[(j-1)/2], heap[j]
+			}
+		case n > 0 && cmp(&rows[i], &rows[heap[0]]) < 0:
+			heap[0] = i
+			down(0)
+		}
+	}
+	out := make([]T, len(heap))
+	for j, i := range heap {
+		out[j] = rows[i]
+	}
+	slices.SortFunc(out, func(a, b T) int { return cmp(&a, &b) })
+	return out
+}
+
+// domainRow is a referring domain before it is on a page: a target's
+// referring domains are all read and ordered, and only a page of them
+// becomes messages.
+type domainRow struct {
+	host                       string
+	links, follow, first, last int64 // first and last in Unix ms
+	authority                  int32
+}
+
+// appendPos appends the row's position in its order, as page tokens hold
+// it: most backlinks first, then by name (countPos), after the highest
+// authority first when byAuthority.
+func (r *domainRow) appendPos(dst []byte, byAuthority bool) []byte {
+	if byAuthority {
+		dst = append(dst, byte(100-r.authority))
+	}
+	dst = binary.BigEndian.AppendUint64(dst, ^uint64(r.links))
+	return append(dst, r.host...)
+}
+
+// compareDomainRows orders rows as their positions (appendPos) do.
+func compareDomainRows(a, b *domainRow, byAuthority bool) int {
+	if byAuthority {
+		if c := cmp.Compare(byte(100-a.authority), byte(100-b.authority)); c != 0 {
+			return c
+		}
+	}
+	if c := cmp.Compare(^uint64(a.links), ^uint64(b.links)); c != 0 {
+		return c
+	}
+	return strings.Compare(a.host, b.host)
 }
 
 // Anchors lists the anchor texts of the links to a target, most backlinks
@@ -476,9 +560,9 @@ func paging(sel *selection, n int, token, view string) (size int, after []byte, 
 	return size, after, qid, err
 }
 
-// pageOf sorts rows by their position and returns the first size rows
-// after the position after, and the position to continue from (nil on the
-// last page).
+// pageOf returns the first size rows by their position after the
+// position after, and the position to continue from (nil on the last
+// page).
 func pageOf[T any](rows []T, pos func(T) []byte, after []byte, size int) ([]T, []byte) {
 	type posRow struct {
 		pos []byte
@@ -490,15 +574,15 @@ func pageOf[T any](rows []T, pos func(T) []byte, after []byte, size int) ([]T, [
 			sorted = append(sorted, posRow{p, r})
 		}
 	}
-	slices.SortFunc(sorted, func(a, b posRow) int { return bytes.Compare(a.pos, b.pos) })
-	page := make([]T, 0, min(size, len(sorted)))
-	for _, pr := range sorted[:min(size, len(sorted))] {
-		page = append(page, pr.row)
+	first := firstRows(sorted, size, func(a, b *posRow) int { return bytes.Compare(a.pos, b.pos) })
+	page := make([]T, len(first))
+	for i, pr := range first {
+		page[i] = pr.row
 	}
 	if len(sorted) <= size {
 		return page, nil
 	}
-	return page, sorted[size-1].pos
+	return page, first[size-1].pos
 }
 
 // countPos orders rows by count, highest first, then by name.

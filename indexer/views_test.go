@@ -1,6 +1,7 @@
 package indexer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -848,4 +849,23 @@ func indexKey(t *testing.T, ix *Index, bl *lgv1.Backlink) []byte {
 		t.Fatalf("no ids for source %s of %s (%v)", bl.SourceUrl, bl.TargetUrl, err)
 	}
 	return edgeKey(nil, urlnorm.SURT(bl.TargetUrl), ids.domain, ids.source, bl.Type, bl.AnchorText)
+}
+
+// firstRows gives what sorting the whole list and taking its first n does,
+// for lists shorter and longer than n, with ties.
+func TestFirstRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	byValue := func(a, b *int) int { return cmp.Compare(*a, *b) }
+	for _, length := range []int{0, 1, 5, 99, 100, 101, 1000} {
+		for _, n := range []int{0, 1, 7, 100} {
+			rows := make([]int, length)
+			for i := range rows {
+				rows[i] = rng.IntN(50)
+			}
+			want := slices.Sorted(slices.Values(rows))[:min(n, length)]
+			if got := firstRows(rows, n, byValue); !slices.Equal(got, want) {
+				t.Errorf("%d rows, first %d: %v, want %v", length, n, got, want)
+			}
+		}
+	}
 }
