@@ -276,20 +276,28 @@ func waitRequests(t *testing.T, web *testweb.Web, n int) {
 	}
 }
 
+// connectJetStream connects the test to the NATS server at url until it
+// ends.
+func connectJetStream(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // waitIdle waits until the shard nodes have recorded every page, their
 // frontiers have nothing queued or in flight, and no stream holds a
 // message: twice in a row, since a message may be between two streams.
 func waitIdle(t *testing.T, natsURL string, shards []*role, pages int) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connectJetStream(t, natsURL)
 	ctx := context.Background()
 	idle := func() (bool, string) {
 		var recorded, queued, inflight float64
@@ -522,17 +530,8 @@ func TestShardNodeStopsWhenItsLeaseIsTaken(t *testing.T) {
 	t.Cleanup(nsrv.Kill)
 	node := startRole(t, "shard", "shard", "--nats", nsrv.URL, "--data", t.TempDir(), "--shards", "0-63")
 	node.waitReady()
-	nc, err := nats.Connect(nsrv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, bus.LeaseBucket)
+	kv, err := connectJetStream(t, nsrv.URL).KeyValue(ctx, bus.LeaseBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
