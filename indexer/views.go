@@ -177,8 +177,7 @@ func (r *domainRow) appendPos(dst []byte, byAuthority bool) []byte {
 	if byAuthority {
 		dst = append(dst, byte(100-r.authority))
 	}
-	dst = binary.BigEndian.AppendUint64(dst, ^uint64(r.links))
-	return append(dst, r.host...)
+	return appendCountPos(dst, r.links, r.host)
 }
 
 // compareDomainRows orders rows as their positions (appendPos) do.
@@ -210,15 +209,20 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 	var rows []*lgv1.Anchor
 	if sel.aggregated() && !ix.scanOnly {
 		scope := sel.aggScope()
+		var counts []countRow
 		err = scanRecords(ctx, snap, []byte(scope+string(recAnchor)), func(suffix string, r store.Record) {
 			if f := r.Fields; len(f) == 1 && f[0] > 0 {
-				rows = append(rows, &lgv1.Anchor{AnchorText: suffix, Backlinks: f[0]})
+				counts = append(counts, countRow{suffix, f[0]})
 			}
 		})
 		if err != nil {
 			return nil, err
 		}
-		page, next := pageOf(rows, anchorPos, after, size)
+		first, next := countPage(counts, after, size)
+		page := make([]*lgv1.Anchor, len(first))
+		for i, c := range first {
+			page[i] = &lgv1.Anchor{AnchorText: c.name, Backlinks: c.count}
+		}
 		for _, a := range page {
 			// Referring domains are counted for the rows returned only.
 			err := scanRecords(ctx, snap, []byte(scope+string(recAnchorDomain)+a.AnchorText+"\x00"), func(_ string, r store.Record) {
@@ -264,6 +268,35 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 }
 
 func anchorPos(a *lgv1.Anchor) []byte { return countPos(a.Backlinks, a.AnchorText) }
+
+// countRow is a name and its count, a row of a view ordered by countPos,
+// before it is on a page.
+type countRow struct {
+	name  string
+	count int64
+}
+
+// countPage is pageOf for rows ordered by countPos, with no position
+// made but to compare with after and for the next page.
+func countPage(rows []countRow, after []byte, size int) ([]countRow, []byte) {
+	if after != nil {
+		var pos []byte
+		rows = slices.DeleteFunc(rows, func(r countRow) bool {
+			pos = appendCountPos(pos[:0], r.count, r.name)
+			return bytes.Compare(pos, after) <= 0
+		})
+	}
+	first := firstRows(rows, size, func(a, b *countRow) int {
+		if c := cmp.Compare(b.count, a.count); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	if len(rows) <= size {
+		return first, nil
+	}
+	return first, countPos(first[size-1].count, first[size-1].name)
+}
 
 func anchorsPage(qid uint32, page []*lgv1.Anchor, next []byte) *lgv1.AnchorsResponse {
 	resp := &lgv1.AnchorsResponse{Anchors: page}
@@ -586,8 +619,10 @@ func pageOf[T any](rows []T, pos func(T) []byte, after []byte, size int) ([]T, [
 }
 
 // countPos orders rows by count, highest first, then by name.
-func countPos(n int64, name string) []byte {
-	return append(binary.BigEndian.AppendUint64(nil, ^uint64(n)), name...)
+func countPos(n int64, name string) []byte { return appendCountPos(nil, n, name) }
+
+func appendCountPos(dst []byte, n int64, name string) []byte {
+	return append(binary.BigEndian.AppendUint64(dst, ^uint64(n)), name...)
 }
 
 // scanRecords calls fn with the key suffix and record of every aggregate

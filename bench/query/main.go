@@ -8,8 +8,8 @@
 //   - backlinks of random targets (sampled by generate into generate.json),
 //     first page of 100 and of 10;
 //   - backlinks of the hub URL (1M backlinks by default), first page;
-//   - Summary and first page of ReferringDomains of the hub domain at
-//     SCOPE_DOMAIN (1M backlinks from other domains by default);
+//   - Summary and first pages of ReferringDomains and Anchors of the hub
+//     domain at SCOPE_DOMAIN (1M backlinks from other domains by default);
 //   - backlinks of the hub domain at SCOPE_DOMAIN, first page.
 //
 // A case whose RPC the server does not implement yet is reported as such.
@@ -131,6 +131,10 @@ func cases(m *graphgen.Manifest) []benchCase {
 			benchCase{"refdomains-hub-domain-100", func(ctx context.Context, c client, _ *rand.Rand) (int, error) {
 				r, err := c.ReferringDomains(ctx, &lgv1.ReferringDomainsRequest{Target: m.HubDomain, Scope: lgv1.Scope_SCOPE_DOMAIN, PageSize: 100})
 				return len(r.GetDomains()), err
+			}},
+			benchCase{"anchors-hub-domain-100", func(ctx context.Context, c client, _ *rand.Rand) (int, error) {
+				r, err := c.Anchors(ctx, &lgv1.AnchorsRequest{Target: m.HubDomain, Scope: lgv1.Scope_SCOPE_DOMAIN, PageSize: 100})
+				return len(r.GetAnchors()), err
 			}},
 			benchCase{"backlinks-hub-domain-100", backlinks(m.HubDomain, lgv1.Scope_SCOPE_DOMAIN, 100)})
 	}
