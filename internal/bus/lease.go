@@ -111,7 +111,7 @@ func (l *ShardLease) take(ctx context.Context, key string) (uint64, error) {
 			return 0, heldError{by}
 		}
 		rev, err = l.kv.Update(ctx, key, l.value, e.Revision())
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue // written meanwhile: look again
 		}
 		return rev, err
@@ -155,7 +155,7 @@ func (l *ShardLease) Keep(ctx context.Context) error {
 // renew rewrites key if this process still holds it.
 func (l *ShardLease) renew(ctx context.Context, key string, rev uint64) (uint64, error) {
 	next, err := l.kv.Update(ctx, key, l.value, rev)
-	if !errors.Is(err, jetstream.ErrKeyExists) {
+	if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return next, err
 	}
 	// Not the revision this process wrote last: the key lapsed, or was
@@ -163,7 +163,11 @@ func (l *ShardLease) renew(ctx context.Context, key string, rev uint64) (uint64,
 	e, err := l.kv.Get(ctx, key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return l.take(ctx, key)
+		rev, err := l.take(ctx, key)
+		if held := (heldError{}); errors.As(err, &held) {
+			return 0, fmt.Errorf("%w: %s is now held by %s", ErrLeaseLost, key, held.by)
+		}
+		return rev, err
 	case err != nil:
 		return 0, err
 	case !bytes.Equal(e.Value(), l.value):
@@ -178,7 +182,7 @@ func (l *ShardLease) Release(ctx context.Context) error {
 	var errs []error
 	for i, key := range l.keys {
 		err := l.kv.Delete(ctx, key, jetstream.LastRevision(l.revs[i]))
-		if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			errs = append(errs, fmt.Errorf("bus: cannot release the lease of %s: %w", key, err))
 		}
 	}
