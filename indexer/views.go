@@ -89,14 +89,10 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 			authority(&rows[i])
 		}
 	}
-	if after != nil {
-		var pos []byte
-		rows = slices.DeleteFunc(rows, func(r domainRow) bool {
-			pos = r.appendPos(pos[:0], byAuthority)
-			return bytes.Compare(pos, after) <= 0
-		})
-	}
-	first := firstRows(rows, size, func(a, b *domainRow) int { return compareDomainRows(a, b, byAuthority) })
+	first, next := firstPage(rows,
+		func(dst []byte, r *domainRow) []byte { return r.appendPos(dst, byAuthority) },
+		func(a, b *domainRow) int { return compareDomainRows(a, b, byAuthority) },
+		after, size)
 	page := make([]*lgv1.ReferringDomain, len(first))
 	for i := range first {
 		r := &first[i]
@@ -106,10 +102,30 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 		page[i] = &lgv1.ReferringDomain{Domain: r.host, Backlinks: r.links, FollowBacklinks: r.follow, FirstSeen: ts(r.first), LastSeen: ts(r.last), Authority: r.authority}
 	}
 	resp := &lgv1.ReferringDomainsResponse{Domains: page}
-	if len(rows) > size {
-		resp.NextPageToken = encodeToken(qid, first[size-1].appendPos(nil, byAuthority))
+	if next != nil {
+		resp.NextPageToken = encodeToken(qid, next)
 	}
 	return resp, nil
+}
+
+// firstPage returns the first size rows after the position after, in the
+// order of cmp, and the position to continue from (nil on the last page).
+// appendPos appends a row's position (as page tokens hold it), which cmp
+// must order alike; it is made only to compare with after and for the
+// next page, not for every comparison.
+func firstPage[T any](rows []T, appendPos func(dst []byte, r *T) []byte, cmp func(a, b *T) int, after []byte, size int) ([]T, []byte) {
+	if after != nil {
+		var pos []byte
+		rows = slices.DeleteFunc(rows, func(r T) bool {
+			pos = appendPos(pos[:0], &r)
+			return bytes.Compare(pos, after) <= 0
+		})
+	}
+	first := firstRows(rows, size, cmp)
+	if len(rows) <= size {
+		return first, nil
+	}
+	return first, appendPos(nil, &first[size-1])
 }
 
 // firstRows returns the first n rows in the order of cmp, sorted. A page
@@ -187,10 +203,7 @@ func compareDomainRows(a, b *domainRow, byAuthority bool) int {
 			return c
 		}
 	}
-	if c := cmp.Compare(^uint64(a.links), ^uint64(b.links)); c != 0 {
-		return c
-	}
-	return strings.Compare(a.host, b.host)
+	return compareCounts(a.links, a.host, b.links, b.host)
 }
 
 // Anchors lists the anchor texts of the links to a target, most backlinks
@@ -218,7 +231,10 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 		if err != nil {
 			return nil, err
 		}
-		first, next := countPage(counts, after, size)
+		first, next := firstPage(counts,
+			func(dst []byte, r *countRow) []byte { return appendCountPos(dst, r.count, r.name) },
+			func(a, b *countRow) int { return compareCounts(a.count, a.name, b.count, b.name) },
+			after, size)
 		page := make([]*lgv1.Anchor, len(first))
 		for i, c := range first {
 			page[i] = &lgv1.Anchor{AnchorText: c.name, Backlinks: c.count}
@@ -274,28 +290,6 @@ func anchorPos(a *lgv1.Anchor) []byte { return countPos(a.Backlinks, a.AnchorTex
 type countRow struct {
 	name  string
 	count int64
-}
-
-// countPage is pageOf for rows ordered by countPos, with no position
-// made but to compare with after and for the next page.
-func countPage(rows []countRow, after []byte, size int) ([]countRow, []byte) {
-	if after != nil {
-		var pos []byte
-		rows = slices.DeleteFunc(rows, func(r countRow) bool {
-			pos = appendCountPos(pos[:0], r.count, r.name)
-			return bytes.Compare(pos, after) <= 0
-		})
-	}
-	first := firstRows(rows, size, func(a, b *countRow) int {
-		if c := cmp.Compare(b.count, a.count); c != 0 {
-			return c
-		}
-		return strings.Compare(a.name, b.name)
-	})
-	if len(rows) <= size {
-		return first, nil
-	}
-	return first, countPos(first[size-1].count, first[size-1].name)
 }
 
 func anchorsPage(qid uint32, page []*lgv1.Anchor, next []byte) *lgv1.AnchorsResponse {
@@ -601,21 +595,19 @@ func pageOf[T any](rows []T, pos func(T) []byte, after []byte, size int) ([]T, [
 		pos []byte
 		row T
 	}
-	sorted := make([]posRow, 0, len(rows))
-	for _, r := range rows {
-		if p := pos(r); after == nil || bytes.Compare(p, after) > 0 {
-			sorted = append(sorted, posRow{p, r})
-		}
+	withPos := make([]posRow, len(rows))
+	for i, r := range rows {
+		withPos[i] = posRow{pos(r), r}
 	}
-	first := firstRows(sorted, size, func(a, b *posRow) int { return bytes.Compare(a.pos, b.pos) })
+	first, next := firstPage(withPos,
+		func(dst []byte, r *posRow) []byte { return append(dst, r.pos...) },
+		func(a, b *posRow) int { return bytes.Compare(a.pos, b.pos) },
+		after, size)
 	page := make([]T, len(first))
 	for i, pr := range first {
 		page[i] = pr.row
 	}
-	if len(sorted) <= size {
-		return page, nil
-	}
-	return page, first[size-1].pos
+	return page, next
 }
 
 // countPos orders rows by count, highest first, then by name.
@@ -623,6 +615,14 @@ func countPos(n int64, name string) []byte { return appendCountPos(nil, n, name)
 
 func appendCountPos(dst []byte, n int64, name string) []byte {
 	return append(binary.BigEndian.AppendUint64(dst, ^uint64(n)), name...)
+}
+
+// compareCounts orders (count, name) pairs as their countPos do.
+func compareCounts(n1 int64, name1 string, n2 int64, name2 string) int {
+	if c := cmp.Compare(^uint64(n1), ^uint64(n2)); c != 0 {
+		return c
+	}
+	return strings.Compare(name1, name2)
 }
 
 // scanRecords calls fn with the key suffix and record of every aggregate
