@@ -6,7 +6,10 @@
 // rows, wall time, rows/s, output bytes, bytes a row, CPU time (user +
 // system) and peak memory (the child's rusage maxrss). The "scan" case
 // reads the same rows from the index in a child process of its own and
-// encodes nothing: the ceiling of every format.
+// encodes nothing: the ceiling of every format. The "disk" case writes as
+// many zero bytes as the case before it wrote, the way the text exports
+// write (O_DIRECT, then fsync), with that case's row count: the rows/s the
+// disk alone allows at that row size.
 //
 // Exports open the index read-write, as every linkgraph command does
 // (Pebble may write a new manifest and WAL), so point -data at a copy of
@@ -15,6 +18,7 @@
 //	go run ./cmd/linkgraph generate --data /tmp/gen10m --edges 10000000
 //	go run ./bench/export -data /tmp/gen10m -formats scan,ndjson,csv,parquet,hostgraph
 //	go run ./bench/export -data /tmp/gen10m -formats ndjson.zst,csv.zst,ndjson.gz,csv.gz
+//	go run ./bench/export -data /tmp/gen10m -formats ndjson,disk,csv,disk
 package main
 
 import (
@@ -46,6 +50,10 @@ import (
 // index in the directory the variable names and prints the count.
 const scanEnv = "BENCH_EXPORT_SCAN"
 
+// diskEnv makes the process the "disk" child: it writes the bytes the
+// variable gives ("PATH ROWS BYTES") to PATH.
+const diskEnv = "BENCH_EXPORT_DISK"
+
 // profileEnv, when set, names the file the scan child writes a CPU
 // profile to.
 const profileEnv = "BENCH_EXPORT_CPUPROFILE"
@@ -73,6 +81,20 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Fprintf(os.Stderr, "exported %d rows, 0 bytes\n", n)
+		return
+	}
+	if spec := os.Getenv(diskEnv); spec != "" {
+		var path string
+		var rows, n int64
+		if _, err := fmt.Sscanf(spec, "%s %d %d", &path, &rows, &n); err != nil {
+			fmt.Fprintln(os.Stderr, "disk:", err)
+			os.Exit(2)
+		}
+		if err := writeZeros(path, n); err != nil {
+			fmt.Fprintln(os.Stderr, "disk:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "exported %d rows, %d bytes\n", rows, n)
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -126,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "", "data directory of a generated index (required)")
-	formats := fs.String("formats", "scan,ndjson,csv,parquet,hostgraph", "comma-separated cases: scan (read the rows, encode nothing), ndjson, csv, parquet, hostgraph, and ndjson or csv compressed as ndjson.zst, csv.gz, ...")
+	formats := fs.String("formats", "scan,ndjson,csv,parquet,hostgraph", "comma-separated cases: scan (read the rows, encode nothing), ndjson, csv, parquet, hostgraph, ndjson or csv compressed as ndjson.zst, csv.gz, ..., and disk (write as many bytes as the case before, with nothing to encode)")
 	bin := fs.String("bin", "", "the linkgraph binary (default: go build ./cmd/linkgraph into a temporary directory)")
 	outDir := fs.String("out", "", "directory for the exports (default: a temporary directory, removed at the end)")
 	devNull := fs.Bool("devnull", false, "write ndjson and csv to /dev/null through --out - instead of a file, leaving out the disk")
@@ -174,6 +196,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case format == "scan":
 			cmd = exec.CommandContext(ctx, self)
 			cmd.Env = append(os.Environ(), scanEnv+"="+*data)
+		case format == "disk":
+			if len(results) == 0 || results[len(results)-1].bytes == 0 {
+				return usageError{errors.New("-formats: disk needs a case before it that wrote a file")}
+			}
+			prev := results[len(results)-1]
+			cmd = exec.CommandContext(ctx, self)
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d", diskEnv, out, prev.rows, prev.bytes))
 		case (base == "ndjson" || base == "csv") && (ext == "" || ext == "gz" || ext == "zst"),
 			(base == "parquet" || base == "hostgraph") && ext == "":
 			target := out
@@ -190,11 +219,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", format, err)
 		}
 		r.format = format
-		if format != "scan" && (!*devNull || ext != "" || format == "parquet" || format == "hostgraph") {
+		if format != "scan" && format != "disk" && (!*devNull || ext != "" || format == "parquet" || format == "hostgraph") {
 			r.bytes = size(out)
 			if *outDir == tmp {
 				os.RemoveAll(out) // keep the disk for the next case
 			}
+		}
+		if format == "disk" {
+			os.Remove(out)
 		}
 		fmt.Fprintf(stderr, "%s: %d rows in %v\n", format, r.rows, r.wall.Round(time.Millisecond))
 		results = append(results, r)
