@@ -34,6 +34,9 @@ type Shard struct {
 	log *slog.Logger
 
 	pages, links jetstream.Consumer
+	// linksLimit bounds the LINKS messages the shard publishes: the
+	// server's max_payload less headroom.
+	linksLimit int
 
 	// pendingPages counts the pages of batches prepared but not committed.
 	pendingMu    sync.Mutex
@@ -41,7 +44,8 @@ type Shard struct {
 }
 
 func newShard(ctx context.Context, db *store.DB, js jetstream.JetStream, bc bus.Config, lo, hi int, fc frontier.Config, log *slog.Logger) (*Shard, error) {
-	s := &Shard{pendingPages: make(map[string]int), db: db, ix: indexer.New(db, bc.Shards), pub: bus.Publisher{JS: js}, bus: bc, log: log}
+	s := &Shard{pendingPages: make(map[string]int), db: db, ix: indexer.New(db, bc.Shards), pub: bus.Publisher{JS: js}, bus: bc, log: log,
+		linksLimit: int(js.Conn().MaxPayload()) - 4<<10}
 	fc.Shards = bc.Shards
 	fr, err := frontier.Open(db, fc, s.pub, log.With("component", "frontier"))
 	if err != nil {
@@ -105,11 +109,8 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 		s.fr.Abandon(pending)
 		return nil, err
 	}
-	publish := func(shard int, lb *lgv1.LinkBatch) error {
-		data, err := proto.Marshal(lb)
-		if err != nil {
-			return err
-		}
+	groups := linkGroups{limit: s.linksLimit}
+	publish := func(shard int, data []byte) error {
 		w, err := s.pub.Publish(ctx, bus.LinksSubject(shard), "", data)
 		if err != nil {
 			return err
@@ -117,13 +118,14 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 		waits = append(waits, w)
 		return nil
 	}
+	add := func(shard int, lb *lgv1.LinkBatch) error { return groups.add(shard, lb, publish) }
 	outcomes := make([]frontier.Outcome, 0, len(results))
 	for _, pr := range results {
 		o := outcome(pr)
 		outcomes = append(outcomes, o)
 		switch {
 		case pr.GetKind() == lgv1.FetchKind_FETCH_KIND_ROBOTS:
-			if err := s.recordRobots(b, pr, publish); err != nil {
+			if err := s.recordRobots(b, pr, add); err != nil {
 				return fail(err)
 			}
 			continue
@@ -165,10 +167,13 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 			}
 		}
 		for shard, lb := range rec.Batches {
-			if err := publish(shard, lb); err != nil {
+			if err := add(shard, lb); err != nil {
 				return fail(err)
 			}
 		}
+	}
+	if err := groups.flush(publish); err != nil {
+		return fail(err)
 	}
 	s.pendingMu.Lock()
 	for _, pr := range results {
@@ -280,26 +285,28 @@ func (s *Shard) prepareLinks(ctx context.Context, msgs []jetstream.Msg, _ func()
 		}
 	}()
 	for _, m := range msgs {
-		lb := &lgv1.LinkBatch{}
-		if err := proto.Unmarshal(m.Data(), lb); err != nil {
+		first := &lgv1.LinkBatch{}
+		if err := proto.Unmarshal(m.Data(), first); err != nil {
 			s.log.Error("dropping malformed link batch", "err", err)
 			continue
 		}
-		if err := txn.ApplyLinks(lb); err != nil {
-			return nil, err
-		}
-		for _, e := range lb.GetEdges() {
-			if !e.GetCrawl() || e.GetOp() != lgv1.EdgeOp_EDGE_OP_SEEN {
-				continue
+		for _, lb := range append([]*lgv1.LinkBatch{first}, first.GetMore()...) {
+			if err := txn.ApplyLinks(lb); err != nil {
+				return nil, err
 			}
-			if lb.GetSeed() {
-				if err := s.fr.AddScope(b.Batch, e.GetTargetUrl()); err != nil {
+			for _, e := range lb.GetEdges() {
+				if !e.GetCrawl() || e.GetOp() != lgv1.EdgeOp_EDGE_OP_SEEN {
+					continue
+				}
+				if lb.GetSeed() {
+					if err := s.fr.AddScope(b.Batch, e.GetTargetUrl()); err != nil {
+						return nil, err
+					}
+					s.fr.ScopeAdded(e.GetTargetUrl())
+				}
+				if err := s.fr.Offer(b, pending, e.GetTargetUrl(), lb.GetSourceDepth()+1, e.GetSitemap()); err != nil {
 					return nil, err
 				}
-				s.fr.ScopeAdded(e.GetTargetUrl())
-			}
-			if err := s.fr.Offer(b, pending, e.GetTargetUrl(), lb.GetSourceDepth()+1, e.GetSitemap()); err != nil {
-				return nil, err
 			}
 		}
 	}

@@ -21,21 +21,60 @@ import (
 // result) loses nothing: a page already indexed keeps its links, and is
 // counted as skipped; a new page is recorded as failed, not forgotten.
 func TestAbandonedFetchLosesNothing(t *testing.T) {
+	s, apply := newTestShard(t, 1)
+	ctx := context.Background()
+	const page, fresh = "http://a.example/", "http://a.example/new"
+	fetched := time.Now().Add(-time.Hour).UnixNano()
+	apply(&lgv1.PageResult{Url: page, Status: 200, FetchedAt: fetched,
+		Links: []*lgv1.OutLink{{Url: "http://t.example/", AnchorText: "t", Type: lgv1.LinkType_LINK_TYPE_A}}})
+	apply(&lgv1.PageResult{Url: page, Revisit: true, ErrorReason: lgv1.ErrorReasonAbandoned, FetchedAt: time.Now().UnixNano()},
+		&lgv1.PageResult{Url: fresh, ErrorReason: lgv1.ErrorReasonAbandoned, FetchedAt: time.Now().UnixNano()})
+
+	var live, lost int
+	err := s.ix.ScanEdges(ctx, func(bl *lgv1.Backlink, isLive bool) error {
+		if isLive {
+			live++
+		} else {
+			lost++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live != 1 || lost != 0 {
+		t.Errorf("after an abandoned revisit: %d live and %d lost links, want the page's one link live", live, lost)
+	}
+	counters, err := s.ix.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := counters[frontier.CounterSkipped(frontier.SkipAbandoned)]; got != 1 {
+		t.Errorf("skipped/abandoned = %d, want 1 (the revisit)", got)
+	}
+	if got := counters[indexer.ErrorCounter(lgv1.ErrorReasonAbandoned)]; got != 1 {
+		t.Errorf("%s = %d, want 1 (the new page, recorded as failed)", indexer.ErrorCounter(lgv1.ErrorReasonAbandoned), got)
+	}
+}
+
+// newTestShard opens a shard node owning all of shards shards, on a real
+// store and embedded JetStream. apply publishes page results and applies
+// them, and the link batches they make, as Run would.
+func newTestShard(t *testing.T, shards int) (*Shard, func(...*lgv1.PageResult)) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	bc := bus.DefaultConfig()
-	bc.Shards = 1
+	bc.Shards = shards
 	js := bustest.JetStream(t, bc)
-	s, err := newShard(ctx, db, js, bc, 0, 1, frontier.Config{}, slog.New(slog.DiscardHandler))
+	s, err := newShard(ctx, db, js, bc, 0, shards, frontier.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// apply publishes results and applies them, and the link batches they
-	// make, as Run would.
 	apply := func(results ...*lgv1.PageResult) {
 		t.Helper()
 		for _, pr := range results {
@@ -90,36 +129,5 @@ func TestAbandonedFetchLosesNothing(t *testing.T) {
 			}
 		}
 	}
-	const page, fresh = "http://a.example/", "http://a.example/new"
-	fetched := time.Now().Add(-time.Hour).UnixNano()
-	apply(&lgv1.PageResult{Url: page, Status: 200, FetchedAt: fetched,
-		Links: []*lgv1.OutLink{{Url: "http://t.example/", AnchorText: "t", Type: lgv1.LinkType_LINK_TYPE_A}}})
-	apply(&lgv1.PageResult{Url: page, Revisit: true, ErrorReason: lgv1.ErrorReasonAbandoned, FetchedAt: time.Now().UnixNano()},
-		&lgv1.PageResult{Url: fresh, ErrorReason: lgv1.ErrorReasonAbandoned, FetchedAt: time.Now().UnixNano()})
-
-	var live, lost int
-	err = s.ix.ScanEdges(ctx, func(bl *lgv1.Backlink, isLive bool) error {
-		if isLive {
-			live++
-		} else {
-			lost++
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if live != 1 || lost != 0 {
-		t.Errorf("after an abandoned revisit: %d live and %d lost links, want the page's one link live", live, lost)
-	}
-	counters, err := s.ix.Counters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := counters[frontier.CounterSkipped(frontier.SkipAbandoned)]; got != 1 {
-		t.Errorf("skipped/abandoned = %d, want 1 (the revisit)", got)
-	}
-	if got := counters[indexer.ErrorCounter(lgv1.ErrorReasonAbandoned)]; got != 1 {
-		t.Errorf("%s = %d, want 1 (the new page, recorded as failed)", indexer.ErrorCounter(lgv1.ErrorReasonAbandoned), got)
-	}
+	return s, apply
 }

@@ -701,7 +701,11 @@ type LinkBatch struct {
 	FetchedAt      int64                  `protobuf:"varint,6,opt,name=fetched_at,json=fetchedAt,proto3" json:"fetched_at,omitempty"`
 	Edges          []*Edge                `protobuf:"bytes,7,rep,name=edges,proto3" json:"edges,omitempty"`
 	// The edges are seeds (no source): put their hosts in scope.
-	Seed          bool `protobuf:"varint,8,opt,name=seed,proto3" json:"seed,omitempty"`
+	Seed bool `protobuf:"varint,8,opt,name=seed,proto3" json:"seed,omitempty"`
+	// Further batches for the same shard, applied after this one: a shard
+	// node publishes the batches of the pages it records together in one
+	// message, which costs JetStream one message instead of one a page.
+	More          []*LinkBatch `protobuf:"bytes,9,rep,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -790,6 +794,13 @@ func (x *LinkBatch) GetSeed() bool {
 		return x.Seed
 	}
 	return false
+}
+
+func (x *LinkBatch) GetMore() []*LinkBatch {
+	if x != nil {
+		return x.More
+	}
+	return nil
 }
 
 // ShardRange is the half-open range [lo, hi) of shards one node owns.
@@ -1264,7 +1275,7 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x05crawl\x18\a \x01(\bR\x05crawl\x12\x18\n" +
 	"\asitemap\x18\b \x01(\bR\asitemap\x129\n" +
 	"\vlost_reason\x18\t \x01(\x0e2\x18.linkgraph.v1.LostReasonR\n" +
-	"lostReason\"\x9b\x02\n" +
+	"lostReason\"\xc8\x02\n" +
 	"\tLinkBatch\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12!\n" +
@@ -1275,7 +1286,8 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\n" +
 	"fetched_at\x18\x06 \x01(\x03R\tfetchedAt\x12(\n" +
 	"\x05edges\x18\a \x03(\v2\x12.linkgraph.v1.EdgeR\x05edges\x12\x12\n" +
-	"\x04seed\x18\b \x01(\bR\x04seed\",\n" +
+	"\x04seed\x18\b \x01(\bR\x04seed\x12+\n" +
+	"\x04more\x18\t \x03(\v2\x17.linkgraph.v1.LinkBatchR\x04more\",\n" +
 	"\n" +
 	"ShardRange\x12\x0e\n" +
 	"\x02lo\x18\x01 \x01(\x05R\x02lo\x12\x0e\n" +
@@ -1356,14 +1368,15 @@ var file_linkgraph_v1_wire_proto_depIdxs = []int32{
 	1,  // 5: linkgraph.v1.Edge.op:type_name -> linkgraph.v1.EdgeOp
 	15, // 6: linkgraph.v1.Edge.lost_reason:type_name -> linkgraph.v1.LostReason
 	5,  // 7: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
-	16, // 8: linkgraph.v1.RankBatch.level:type_name -> linkgraph.v1.RankLevel
-	17, // 9: linkgraph.v1.RankBatch.ranks:type_name -> linkgraph.v1.RankedName
-	18, // 10: linkgraph.v1.RankBatch.commit:type_name -> linkgraph.v1.ComputeRanksResponse
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 8: linkgraph.v1.LinkBatch.more:type_name -> linkgraph.v1.LinkBatch
+	16, // 9: linkgraph.v1.RankBatch.level:type_name -> linkgraph.v1.RankLevel
+	17, // 10: linkgraph.v1.RankBatch.ranks:type_name -> linkgraph.v1.RankedName
+	18, // 11: linkgraph.v1.RankBatch.commit:type_name -> linkgraph.v1.ComputeRanksResponse
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_wire_proto_init() }
