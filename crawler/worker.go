@@ -1,22 +1,22 @@
 // Package crawler is the worker role: it takes fetch tasks from the shared
 // JetStream consumer, fetches pages with Colly, extracts their links and
-// publishes one PageResult per fetch to the shard that owns the page.
+// publishes one PageResult per fetch to the shard that owns the page (the
+// results ready at the same time share a message, see resultPublisher).
 // Workers hold no state, so any number can join or leave at any time.
 package crawler
 
 import (
-	"strings"
-
 	"context"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
@@ -115,7 +115,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancelFetches()
 	fetcher := NewFetcher(fetchCtx, w.cfg.Fetcher)
 	defer fetcher.CloseIdleConnections()
-	pub := bus.Publisher{JS: w.js}
+	out := newResultPublisher(bus.Publisher{JS: w.js}, int(w.js.Conn().MaxPayload())-payloadHeadroom, w.cfg.Concurrency)
+	published := make(chan struct{})
+	go func() {
+		// Owned by Run: ends at out.close, after the last fetch below.
+		defer close(published)
+		out.run(fetchCtx)
+	}()
 	grace := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(w.cfg.ShutdownGrace, cancelFetches)
 		context.AfterFunc(fetchCtx, func() { t.Stop() })
@@ -130,7 +136,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		slots <- struct{}{}
 	}
 	var fetches sync.WaitGroup
-	defer fetches.Wait()
+	defer func() {
+		fetches.Wait()
+		out.close()
+		<-published
+	}()
 	for {
 		select {
 		case <-slots:
@@ -157,7 +167,7 @@ func (w *Worker) Run(ctx context.Context) error {
 					_ = m.Nak() // pulled as shutdown began: hand it back at once
 					return
 				}
-				w.handle(fetchCtx, fetcher, pub, m)
+				w.handle(fetchCtx, fetcher, out, m)
 			}()
 		})
 		for range free - got {
@@ -226,7 +236,7 @@ func (w *Worker) take(ctx context.Context, batch jetstream.MessageBatch, start f
 	return got
 }
 
-func (w *Worker) handle(ctx context.Context, f *Fetcher, pub bus.Publisher, m jetstream.Msg) {
+func (w *Worker) handle(ctx context.Context, f *Fetcher, out *resultPublisher, m jetstream.Msg) {
 	task := &lgv1.FetchTask{}
 	if err := proto.Unmarshal(m.Data(), task); err != nil {
 		w.log.Error("dropping malformed fetch task", "err", err)
@@ -264,11 +274,7 @@ func (w *Worker) handle(ctx context.Context, f *Fetcher, pub bus.Publisher, m je
 		return
 	}
 	shard := urlnorm.Shard(urlnorm.Host(task.GetUrl()), w.cfg.Shards)
-	wait, err := pub.Publish(ctx, bus.PagesSubject(shard), "", data)
-	if err == nil {
-		err = wait()
-	}
-	if err != nil {
+	if err := out.publish(shard, data); err != nil {
 		w.log.Warn("cannot publish page result; task will be redelivered", "url", task.GetUrl(), "err", err)
 		_ = m.NakWithDelay(time.Second)
 		return

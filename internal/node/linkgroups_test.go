@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
@@ -128,5 +130,47 @@ func TestShardGroupsLinkBatches(t *testing.T) {
 	}
 	if live != pages*targets {
 		t.Errorf("%d live edges, want %d", live, pages*targets)
+	}
+}
+
+// A PAGES message with several results (PageResult.more, as workers
+// publish them) records each page, and each page's record holds only its
+// own result.
+func TestShardRecordsGroupedResults(t *testing.T) {
+	s, apply := newTestShard(t, 1)
+	ctx := context.Background()
+	result := func(i int) *lgv1.PageResult {
+		return &lgv1.PageResult{Url: fmt.Sprintf("http://a.example/%d", i), Status: 200, FetchedAt: 1e18,
+			Links: []*lgv1.OutLink{{Url: "http://t.example/", AnchorText: fmt.Sprint(i), Type: lgv1.LinkType_LINK_TYPE_A}}}
+	}
+	first := result(0)
+	first.More = []*lgv1.PageResult{result(1), result(2)}
+	apply(first)
+
+	var anchors []string
+	err := s.ix.ScanEdges(ctx, func(bl *lgv1.Backlink, isLive bool) error {
+		if isLive {
+			anchors = append(anchors, bl.GetAnchorText())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(anchors)
+	if fmt.Sprint(anchors) != "[0 1 2]" {
+		t.Errorf("live links with anchors %v, want one from each page: [0 1 2]", anchors)
+	}
+	raw, closer, err := s.db.Get(append([]byte{store.PrefixPage}, urlnorm.SURT(first.GetUrl())...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	rec := &lgv1.PageResult{}
+	if err := proto.Unmarshal(raw, rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.GetMore()) != 0 {
+		t.Errorf("the record of %s holds %d more results", first.GetUrl(), len(rec.GetMore()))
 	}
 }

@@ -85,15 +85,20 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 	conflict := false
 	s.pendingMu.Lock()
 	for _, m := range msgs {
-		pr := &lgv1.PageResult{}
-		if err := proto.Unmarshal(m.Data(), pr); err != nil {
+		first := &lgv1.PageResult{}
+		if err := proto.Unmarshal(m.Data(), first); err != nil {
 			s.log.Error("dropping malformed page result", "err", err)
 			continue
 		}
-		if _, ok := s.pendingPages[pr.GetUrl()]; ok {
-			conflict = true
+		// Recorded one by one: the first keeps none of the others.
+		more := first.More
+		first.More = nil
+		for _, pr := range append([]*lgv1.PageResult{first}, more...) {
+			if _, ok := s.pendingPages[pr.GetUrl()]; ok {
+				conflict = true
+			}
+			results = append(results, pr)
 		}
-		results = append(results, pr)
 	}
 	s.pendingMu.Unlock()
 	if conflict {

@@ -368,8 +368,12 @@ type PageResult struct {
 	Revisit             bool   `protobuf:"varint,23,opt,name=revisit,proto3" json:"revisit,omitempty"`
 	RequestEtag         string `protobuf:"bytes,24,opt,name=request_etag,json=requestEtag,proto3" json:"request_etag,omitempty"`
 	RequestLastModified string `protobuf:"bytes,25,opt,name=request_last_modified,json=requestLastModified,proto3" json:"request_last_modified,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Further results for the same shard: a worker publishes the results
+	// that are ready at the same time together in one message, which costs
+	// JetStream one message instead of one a page.
+	More          []*PageResult `protobuf:"bytes,26,rep,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PageResult) Reset() {
@@ -575,6 +579,13 @@ func (x *PageResult) GetRequestLastModified() string {
 		return x.RequestLastModified
 	}
 	return ""
+}
+
+func (x *PageResult) GetMore() []*PageResult {
+	if x != nil {
+		return x.More
+	}
+	return nil
 }
 
 // Edge is one link update routed to the shard that owns its target.
@@ -1230,7 +1241,7 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x03rel\x18\x03 \x03(\tR\x03rel\x12*\n" +
 	"\x04type\x18\x04 \x01(\x0e2\x16.linkgraph.v1.LinkTypeR\x04type\x12'\n" +
 	"\x0fredirect_status\x18\x05 \x01(\x05R\x0eredirectStatus\x12\x18\n" +
-	"\asitemap\x18\x06 \x01(\bR\asitemap\"\xb6\x06\n" +
+	"\asitemap\x18\x06 \x01(\bR\asitemap\"\xe4\x06\n" +
 	"\n" +
 	"PageResult\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
@@ -1262,7 +1273,8 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\rlast_modified\x18\x16 \x01(\tR\flastModified\x12\x18\n" +
 	"\arevisit\x18\x17 \x01(\bR\arevisit\x12!\n" +
 	"\frequest_etag\x18\x18 \x01(\tR\vrequestEtag\x122\n" +
-	"\x15request_last_modified\x18\x19 \x01(\tR\x13requestLastModified\"\xbe\x02\n" +
+	"\x15request_last_modified\x18\x19 \x01(\tR\x13requestLastModified\x12,\n" +
+	"\x04more\x18\x1a \x03(\v2\x18.linkgraph.v1.PageResultR\x04more\"\xbe\x02\n" +
 	"\x04Edge\x12\x1d\n" +
 	"\n" +
 	"target_url\x18\x01 \x01(\tR\ttargetUrl\x12\x1f\n" +
@@ -1364,19 +1376,20 @@ var file_linkgraph_v1_wire_proto_depIdxs = []int32{
 	14, // 1: linkgraph.v1.OutLink.type:type_name -> linkgraph.v1.LinkType
 	3,  // 2: linkgraph.v1.PageResult.links:type_name -> linkgraph.v1.OutLink
 	0,  // 3: linkgraph.v1.PageResult.kind:type_name -> linkgraph.v1.FetchKind
-	14, // 4: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
-	1,  // 5: linkgraph.v1.Edge.op:type_name -> linkgraph.v1.EdgeOp
-	15, // 6: linkgraph.v1.Edge.lost_reason:type_name -> linkgraph.v1.LostReason
-	5,  // 7: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
-	6,  // 8: linkgraph.v1.LinkBatch.more:type_name -> linkgraph.v1.LinkBatch
-	16, // 9: linkgraph.v1.RankBatch.level:type_name -> linkgraph.v1.RankLevel
-	17, // 10: linkgraph.v1.RankBatch.ranks:type_name -> linkgraph.v1.RankedName
-	18, // 11: linkgraph.v1.RankBatch.commit:type_name -> linkgraph.v1.ComputeRanksResponse
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	4,  // 4: linkgraph.v1.PageResult.more:type_name -> linkgraph.v1.PageResult
+	14, // 5: linkgraph.v1.Edge.type:type_name -> linkgraph.v1.LinkType
+	1,  // 6: linkgraph.v1.Edge.op:type_name -> linkgraph.v1.EdgeOp
+	15, // 7: linkgraph.v1.Edge.lost_reason:type_name -> linkgraph.v1.LostReason
+	5,  // 8: linkgraph.v1.LinkBatch.edges:type_name -> linkgraph.v1.Edge
+	6,  // 9: linkgraph.v1.LinkBatch.more:type_name -> linkgraph.v1.LinkBatch
+	16, // 10: linkgraph.v1.RankBatch.level:type_name -> linkgraph.v1.RankLevel
+	17, // 11: linkgraph.v1.RankBatch.ranks:type_name -> linkgraph.v1.RankedName
+	18, // 12: linkgraph.v1.RankBatch.commit:type_name -> linkgraph.v1.ComputeRanksResponse
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_linkgraph_v1_wire_proto_init() }
