@@ -26,9 +26,13 @@ import (
 // Keys:
 //
 //	v due(8 bytes, big-endian Unix ms) SURT(url) -> FetchTask (revisit, validators)
-//	u SURT(url) -> interval ms, due ms (uvarints; empty for a URL never fetched)
+//	u SURT(url) -> interval ms, due ms[, queued ms] (uvarints; empty for a URL never fetched)
 //
 // The u record is the URL-seen record, which the revisit state extends.
+// While a revisit waits in its host queue (moved there when due, or by
+// RevisitNow) the record says since when, so that RevisitNow does not
+// queue the page twice; recording the fetch, or keeping the revisit of a
+// page that was not fetched, rewrites the record without it.
 
 // Defaults of the revisit settings of Config.
 const (
@@ -39,6 +43,39 @@ const (
 
 // promoteBatch bounds the revisits moved to the host queues in one batch.
 const promoteBatch = 4096
+
+// queuedFor bounds how long a queued mark keeps RevisitNow from queueing a
+// page again: a mark that outlives its task (a path that dropped the task
+// without a word) costs at most a day of recrawls that do nothing.
+const queuedFor = 24 * time.Hour
+
+// seenState is the revisit state of a u record.
+type seenState struct {
+	interval, due, queued uint64 // ms; queued 0 when not in a host queue
+	fetched               bool   // the record has an interval
+}
+
+func decodeSeen(raw []byte) seenState {
+	iv, n := binary.Uvarint(raw)
+	if n <= 0 {
+		return seenState{}
+	}
+	st := seenState{interval: iv, fetched: true}
+	raw = raw[n:]
+	if st.due, n = binary.Uvarint(raw); n > 0 {
+		st.queued, _ = binary.Uvarint(raw[n:])
+	}
+	return st
+}
+
+func (st seenState) encode() []byte {
+	b := binary.AppendUvarint(nil, st.interval)
+	b = binary.AppendUvarint(b, st.due)
+	if st.queued != 0 {
+		b = binary.AppendUvarint(b, st.queued)
+	}
+	return b
+}
 
 func revisitKey(due int64, surt string) []byte {
 	k := make([]byte, 0, 9+len(surt))
@@ -64,10 +101,9 @@ func (f *Frontier) ScheduleRevisit(b *store.Batch, pr *lgv1.PageResult, changed 
 	raw, closer, err := b.Get(sk)
 	switch {
 	case err == nil:
-		if iv, n := binary.Uvarint(raw); n > 0 {
-			d, _ := binary.Uvarint(raw[n:])
-			oldDue = int64(d)
-			interval = time.Duration(iv) * time.Millisecond
+		if st := decodeSeen(raw); st.fetched {
+			oldDue = int64(st.due)
+			interval = time.Duration(st.interval) * time.Millisecond
 			if changed {
 				interval /= 2
 			} else {
@@ -96,8 +132,7 @@ func (f *Frontier) ScheduleRevisit(b *store.Batch, pr *lgv1.PageResult, changed 
 	if err := b.Set(revisitKey(due, surt), task, nil); err != nil {
 		return err
 	}
-	state := binary.AppendUvarint(nil, uint64(interval.Milliseconds()))
-	if err := b.Set(sk, binary.AppendUvarint(state, uint64(due)), nil); err != nil {
+	if err := b.Set(sk, seenState{interval: uint64(interval.Milliseconds()), due: uint64(due)}.encode(), nil); err != nil {
 		return err
 	}
 	f.noteDue(due)
@@ -139,13 +174,10 @@ func (f *Frontier) keepRevisit(b *store.Batch, task *lgv1.FetchTask) (int64, err
 	} else if err != nil {
 		return 0, fmt.Errorf("frontier: cannot read the revisit state of %s: %w", task.GetUrl(), err)
 	}
-	iv, n := binary.Uvarint(raw)
-	var oldDue uint64
-	if n > 0 {
-		oldDue, _ = binary.Uvarint(raw[n:])
-	}
+	st := decodeSeen(raw)
+	iv, oldDue := st.interval, st.due
 	closer.Close()
-	if n <= 0 || iv == 0 {
+	if iv == 0 {
 		return 0, nil
 	}
 	surt := urlnorm.SURT(task.GetUrl())
@@ -173,8 +205,7 @@ func (f *Frontier) keepRevisit(b *store.Batch, task *lgv1.FetchTask) (int64, err
 	if err := b.Set(revisitKey(due, surt), data, nil); err != nil {
 		return 0, err
 	}
-	state := binary.AppendUvarint(nil, uint64(interval.Milliseconds()))
-	if err := b.Set(sk, binary.AppendUvarint(state, uint64(due)), nil); err != nil {
+	if err := b.Set(sk, seenState{interval: uint64(interval.Milliseconds()), due: uint64(due)}.encode(), nil); err != nil {
 		return 0, err
 	}
 	return due, nil
@@ -264,6 +295,10 @@ func (f *Frontier) promoteDue() (int, error) {
 			f.Abandon(p)
 			return 0, err
 		}
+		if err := markQueued(b.Batch, seenKey(task.GetUrl()), now); err != nil {
+			f.Abandon(p)
+			return 0, err
+		}
 		moved++
 	}
 	if err := it.Error(); err != nil {
@@ -319,15 +354,16 @@ func (f *Frontier) untilDue() time.Duration {
 func (f *Frontier) RevisitNow(b *store.Batch, p *Pending, url string) error {
 	sk := seenKey(url)
 	task := &lgv1.FetchTask{Url: url, Kind: lgv1.FetchKind_FETCH_KIND_PAGE, Revisit: true}
+	now := f.now().UnixMilli()
 	raw, closer, err := b.Get(sk)
 	switch {
 	case err == nil:
-		var due uint64
-		if _, n := binary.Uvarint(raw); n > 0 {
-			due, _ = binary.Uvarint(raw[n:])
-		}
+		st := decodeSeen(raw)
 		closer.Close()
-		if due != 0 {
+		if st.queued != 0 && now-int64(st.queued) < queuedFor.Milliseconds() {
+			return nil // waiting in its host queue already
+		}
+		if due := st.due; due != 0 {
 			rk := revisitKey(int64(due), urlnorm.SURT(url))
 			if raw, closer, err := b.Get(rk); err == nil {
 				scheduled := &lgv1.FetchTask{}
@@ -343,6 +379,9 @@ func (f *Frontier) RevisitNow(b *store.Batch, p *Pending, url string) error {
 				return err
 			}
 		}
+		if err := markQueued(b.Batch, sk, now); err != nil {
+			return err
+		}
 	case errors.Is(err, pebble.ErrNotFound):
 		if err := b.Set(sk, nil, nil); err != nil {
 			return err
@@ -351,4 +390,23 @@ func (f *Frontier) RevisitNow(b *store.Batch, p *Pending, url string) error {
 		return err
 	}
 	return f.enqueue(b.Batch, p, urlnorm.HostSURT(urlnorm.Host(url)), task)
+}
+
+// markQueued notes in the u record at sk, within b, that the page's revisit
+// waits in its host queue since now (Unix ms). A page never fetched has no
+// revisit state to mark.
+func markQueued(b *pebble.Batch, sk []byte, now int64) error {
+	raw, closer, err := b.Get(sk)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	st := decodeSeen(raw)
+	closer.Close()
+	if !st.fetched {
+		return nil
+	}
+	st.queued = uint64(now)
+	return b.Set(sk, st.encode(), nil)
 }

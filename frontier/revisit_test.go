@@ -311,3 +311,67 @@ func TestRevisitOutOfScopeKept(t *testing.T) {
 		t.Fatalf("released %q, want the kept revisit", got)
 	}
 }
+
+// RevisitNow does not queue a page that already waits in its host queue
+// for a revisit (a recrawl run again after an interruption, or a due
+// revisit already moved there), until its fetch is recorded or the mark
+// is a day old.
+func TestRevisitNowQueuesOnce(t *testing.T) {
+	fx := newFixture(t, t.TempDir(), Config{Scope: ScopeAll, Revisit: 10 * time.Hour, MinRevisit: 4 * time.Hour, MaxRevisit: 40 * time.Hour})
+	const page = "http://a.example/p"
+	fx.offer(0, true, page)
+	if got := fx.step(); !slices.Equal(got, []string{page}) {
+		t.Fatalf("released %q", got)
+	}
+	fx.fetched(page, false, "")
+	revisitNow := func() {
+		t.Helper()
+		b := fx.db.NewWriteBatch()
+		defer b.Close()
+		p := NewPending()
+		if err := fx.f.RevisitNow(b, p, page); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		fx.f.Committed(p)
+	}
+	queued := func() int64 { return fx.f.Stats().Queued }
+
+	revisitNow()
+	revisitNow() // the recrawl again, before the fetch
+	if got := queued(); got != 1 {
+		t.Fatalf("%d tasks queued after two recrawls, want 1", got)
+	}
+	if got := fx.step(); !slices.Equal(got, []string{page}) {
+		t.Fatalf("released %q, want the page once", got)
+	}
+	revisitNow() // released, its result not yet recorded
+	if got := queued(); got != 0 {
+		t.Fatalf("%d tasks queued for a page in flight, want 0", got)
+	}
+
+	fx.fetched(page, false, "")
+	revisitNow() // recorded: a recrawl fetches it again
+	if got := queued(); got != 1 {
+		t.Fatalf("%d tasks queued after a recrawl of a fetched page, want 1", got)
+	}
+	fx.step()
+	fx.fetched(page, false, "")
+
+	fx.now = fx.now.Add(23 * time.Hour) // due: 10h grown by half twice
+	if n := fx.promote(); n != 1 {
+		t.Fatalf("%d revisits promoted, want 1", n)
+	}
+	revisitNow()
+	if got := queued(); got != 1 {
+		t.Fatalf("%d tasks queued for a due revisit and a recrawl, want 1", got)
+	}
+
+	fx.now = fx.now.Add(queuedFor)
+	revisitNow() // the mark has lapsed
+	if got := queued(); got != 2 {
+		t.Fatalf("%d tasks queued after the mark lapsed, want 2", got)
+	}
+}
