@@ -253,9 +253,11 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 		countFetch(b, pr) // not a redelivery of the recorded fetch
 	}
 	fwdKey := prefixed(store.PrefixForward, surt)
-	old, err := getForward(b, fwdKey)
-	if err != nil {
-		return PageRecord{}, err
+	var old []*lgv1.Edge
+	if havePrev { // a forward list is written with the page's record
+		if old, err = getForward(b, fwdKey); err != nil {
+			return PageRecord{}, err
+		}
 	}
 	notModified := pr.GetStatus() == http.StatusNotModified && havePrev
 	if notModified {
