@@ -67,6 +67,13 @@ type Config struct {
 	// MaxPages stops releasing URLs after this many in this run; 0 (the
 	// default) means no limit.
 	MaxPages int
+	// RecrawlOnly makes a run that fetches only the pages RevisitNow
+	// queues (the recrawl command): it keeps them in host queues of their
+	// own, so the crawl's queues wait untouched for the next crawl; it
+	// queues none of the links it finds and no due revisit, and RevisitNow
+	// leaves the pages' scheduled revisits in place, so a recrawl given up
+	// halfway loses none.
+	RecrawlOnly bool
 	// Shards is the cluster's shard count, used to pick fetch subjects.
 	Shards int
 	// LeaseTimeout is how long a released URL may go without a result
@@ -323,7 +330,8 @@ func (f *Frontier) load() error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	it, err = f.db.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixQueue}, UpperBound: []byte{store.PrefixQueue + 1}})
+	qp := f.queuePrefix()
+	it, err = f.db.NewIter(&pebble.IterOptions{LowerBound: []byte{qp}, UpperBound: []byte{qp + 1}})
 	if err != nil {
 		return err
 	}
@@ -350,9 +358,17 @@ func (f *Frontier) load() error {
 	return it.Error()
 }
 
-func queueKey(hostKey string, seq uint64) []byte {
+// queuePrefix is the key prefix of the host queues this run uses.
+func (f *Frontier) queuePrefix() byte {
+	if f.cfg.RecrawlOnly {
+		return store.PrefixRecrawlQueue
+	}
+	return store.PrefixQueue
+}
+
+func queueKey(prefix byte, hostKey string, seq uint64) []byte {
 	k := make([]byte, 0, 2+len(hostKey)+8)
-	k = append(k, store.PrefixQueue)
+	k = append(k, prefix)
 	k = append(k, hostKey...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint64(k, seq)
@@ -432,7 +448,7 @@ func NewPending() *Pending {
 // like a trap and was not seen before; p records it for Committed. Skips
 // other than scope are counted by reason in b.
 func (f *Frontier) Offer(b *store.Batch, p *Pending, url string, depth int32, sitemap bool) error {
-	if !f.InScope(url) {
+	if f.cfg.RecrawlOnly || !f.InScope(url) {
 		return nil
 	}
 	h := f.seen.hash(url)
@@ -498,7 +514,7 @@ func (f *Frontier) enqueue(b *pebble.Batch, p *Pending, hk string, task *lgv1.Fe
 		return err
 	}
 	p.counts[hk]++
-	return b.Set(queueKey(hk, seq), data, nil)
+	return b.Set(queueKey(f.queuePrefix(), hk, seq), data, nil)
 }
 
 // admit counts one more URL admitted for host hk and returns the count.
@@ -930,12 +946,12 @@ func robotsURL(pageURL string) string {
 // popLocked returns h's next task, refilling its buffer from disk.
 func (f *Frontier) popLocked(h *host) (queuedTask, error) {
 	if len(h.buf) == 0 && h.queued > 0 {
-		lo := queueKey(h.key, 0)
+		lo := queueKey(f.queuePrefix(), h.key, 0)
 		if h.cursor != nil {
 			lo = append(append([]byte(nil), h.cursor...), 0)
 		}
 		visible := f.visibleLocked()
-		it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: queueKey(h.key, visible+1)})
+		it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: queueKey(f.queuePrefix(), h.key, visible+1)})
 		if err != nil {
 			return queuedTask{}, err
 		}

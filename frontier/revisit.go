@@ -231,6 +231,9 @@ func (f *Frontier) noteDue(due int64) {
 // returns how many it moved. It keeps nextDue, the earliest revisit not yet
 // due, for Run's timer.
 func (f *Frontier) promoteDue() (int, error) {
+	if f.cfg.RecrawlOnly {
+		return 0, nil
+	}
 	now := f.now().UnixMilli()
 	f.mu.Lock()
 	next := f.nextDue
@@ -338,6 +341,9 @@ func (f *Frontier) loadNextDue() error {
 // untilDue is how long until the earliest revisit is due: 0 if one is, -1
 // if none is scheduled.
 func (f *Frontier) untilDue() time.Duration {
+	if f.cfg.RecrawlOnly {
+		return -1
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.nextDue == 0 {
@@ -371,9 +377,13 @@ func (f *Frontier) RevisitNow(b *store.Batch, p *Pending, url string) error {
 					task = scheduled
 				}
 				closer.Close()
-				// Fetched now, it gets a new due time then.
-				if err := b.Delete(rk, nil); err != nil {
-					return err
+				// Fetched now, it gets a new due time then. A recrawl
+				// run's queue may be given up: the schedule stays until
+				// the fetch replaces it.
+				if !f.cfg.RecrawlOnly {
+					if err := b.Delete(rk, nil); err != nil {
+						return err
+					}
 				}
 			} else if !errors.Is(err, pebble.ErrNotFound) {
 				return err

@@ -375,3 +375,58 @@ func TestRevisitNowQueuesOnce(t *testing.T) {
 		t.Fatalf("%d tasks queued after the mark lapsed, want 2", got)
 	}
 }
+
+// A RecrawlOnly run releases only what RevisitNow queues: the crawl's own
+// queue waits for the next crawl, found links and due revisits are not
+// queued, and the recrawled page keeps its scheduled revisit.
+func TestRecrawlOnly(t *testing.T) {
+	cfg := Config{Scope: ScopeAll, Revisit: 10 * time.Hour, MinRevisit: 4 * time.Hour, MaxRevisit: 40 * time.Hour}
+	fx := newFixture(t, t.TempDir(), cfg)
+	const page, left, found = "http://a.example/p", "http://a.example/q", "http://a.example/r"
+	fx.offer(0, true, page)
+	if got := fx.step(); !slices.Equal(got, []string{page}) {
+		t.Fatalf("released %q", got)
+	}
+	fx.fetched(page, false, "")
+	fx.offer(1, false, left) // left queued by the crawl
+	due := fx.scheduled()[page]
+
+	rc := fx.f.cfg
+	rc.RecrawlOnly = true
+	rfx := &fixture{t: t, db: fx.db, pub: &recorder{}, now: fx.now.Add(11 * time.Hour)} // the revisit is due
+	var err error
+	if rfx.f, err = Open(fx.db, rc, rfx.pub, fx.f.log); err != nil {
+		t.Fatal(err)
+	}
+	rfx.f.now = func() time.Time { return rfx.now }
+	rfx.offer(1, false, found)
+	if s := rfx.f.Stats(); s.Queued != 0 || !rfx.f.Exhausted() {
+		t.Fatalf("a recrawl run with a due revisit, a link found and a crawl's page queued: %+v, exhausted %v; want nothing to do", s, rfx.f.Exhausted())
+	}
+	b := fx.db.NewWriteBatch()
+	p := NewPending()
+	if err := rfx.f.RevisitNow(b, p, page); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	rfx.f.Committed(p)
+	if got := rfx.step(); !slices.Equal(got, []string{page}) {
+		t.Fatalf("the recrawl run released %q, want only %s", got, page)
+	}
+	if got := fx.scheduled()[page]; !got.Equal(due) {
+		t.Errorf("the recrawled page's revisit is at %v, want it kept at %v until the fetch is recorded", got, due)
+	}
+
+	again, err := Open(fx.db, fx.f.cfg, fx.pub, fx.f.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.now = func() time.Time { return fx.now }
+	fx.f = again
+	if got := fx.step(); !slices.Equal(got, []string{left}) {
+		t.Errorf("the next crawl released %q, want %s, which the first crawl left queued", got, left)
+	}
+}

@@ -87,6 +87,8 @@ func (c *recrawlCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 	if err := errors.Join(ferrs...); err != nil {
 		return usageError{err}
 	}
+	// Only the sources: what a crawl left queued waits for the next crawl.
+	fc.RecrawlOnly = true
 	bc := bus.DefaultConfig()
 	bc.Shards = 0
 	dir := q.data

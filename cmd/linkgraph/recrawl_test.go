@@ -492,3 +492,42 @@ func TestCrawlSummaryCountsRevisits(t *testing.T) {
 		t.Errorf("second crawl: summary has a negative number")
 	}
 }
+
+// TestRecrawlLeavesTheCrawlQueue: a recrawl fetches the sources of the
+// target's backlinks and nothing else. The pages a crawl left queued (here
+// by --max-pages) wait for the next crawl, which fetches them.
+func TestRecrawlLeavesTheCrawlQueue(t *testing.T) {
+	site, url, _ := verifiedSite(t)
+	var others atomic.Int64 // fetches of /b and /c
+	site.mu.Lock()
+	for _, p := range []string{"/b", "/c"} {
+		h := site.pages[p]
+		site.pages[p] = func(w http.ResponseWriter, r *http.Request) {
+			others.Add(1)
+			h(w, r)
+		}
+	}
+	site.mu.Unlock()
+	dir := t.TempDir()
+	crawl := func(maxPages string) {
+		t.Helper()
+		if code, out, errOut := runCLI(t, "crawl", "--data", dir, "--allow-private-networks", "--delay", "0", "--max-pages", maxPages, url+"/"); code != 0 {
+			t.Fatalf("crawl: exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	crawl("2") // / and /a, the first link it queued
+	if n := others.Load(); n != 0 {
+		t.Fatalf("the first crawl fetched /b or /c (%d), want / and /a only", n)
+	}
+	code, out, errOut := runCLI(t, "recrawl", "--data", dir, "--allow-private-networks", "--delay", "0", "http://t.example/1")
+	if code != 0 || !strings.Contains(out, "recrawled 1 source pages: verified") {
+		t.Fatalf("recrawl: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := others.Load(); n != 0 {
+		t.Errorf("the recrawl fetched %d of the pages the crawl left queued, want none", n)
+	}
+	crawl("0")
+	if n := others.Load(); n != 2 {
+		t.Errorf("the next crawl fetched /b and /c %d times, want 2", n)
+	}
+}
