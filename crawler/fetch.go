@@ -182,7 +182,7 @@ func (f *Fetcher) Fetch(task *lgv1.FetchTask) *lgv1.PageResult {
 // of the task to record, retry or revisit it.
 func resultOf(task *lgv1.FetchTask) *lgv1.PageResult {
 	return &lgv1.PageResult{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt(),
-		Revisit: task.GetRevisit(), RequestEtag: task.GetEtag(), RequestLastModified: task.GetLastModified()}
+		Revisit: task.GetRevisit(), RequestEtag: task.GetEtag(), RequestLastModified: task.GetLastModified(), Recrawl: task.GetRecrawl()}
 }
 
 // wireSafe replaces invalid UTF-8 in res's strings, which come from the

@@ -68,11 +68,11 @@ type Config struct {
 	// default) means no limit.
 	MaxPages int
 	// RecrawlOnly makes a run that fetches only the pages RevisitNow
-	// queues (the recrawl command): it keeps them in host queues of their
-	// own, so the crawl's queues wait untouched for the next crawl; it
-	// queues none of the links it finds and no due revisit, and RevisitNow
-	// leaves the pages' scheduled revisits in place, so a recrawl given up
-	// halfway loses none.
+	// queues (the recrawl command): it reads only the hosts' recrawl
+	// queues, so the crawl's wait untouched for the next crawl; it queues
+	// none of the links it finds and no due revisit, and RevisitNow leaves
+	// the pages' scheduled revisits in place, so a recrawl given up halfway
+	// loses none.
 	RecrawlOnly bool
 	// Shards is the cluster's shard count, used to pick fetch subjects.
 	Shards int
@@ -262,11 +262,27 @@ type Frontier struct {
 	promotingMin int64 // earliest revisit scheduled during that scan
 }
 
+// A host's URLs wait in two queues, lanes: the pages RevisitNow queues (a
+// recrawl asked for them now) go before those the crawl found.
+const (
+	laneRecrawl = iota
+	laneCrawl
+	lanes
+)
+
+// lanePrefix is the key prefix of each lane's queues.
+var lanePrefix = [lanes]byte{store.PrefixRecrawlQueue, store.PrefixQueue}
+
+// lane is one of a host's queues.
+type lane struct {
+	queued int64        // on disk, not yet buffered
+	buf    []queuedTask // read ahead from disk, in order
+	cursor []byte       // last queue key read into buf
+}
+
 type host struct {
 	key      string
-	queued   int64                // on disk, not yet buffered
-	buf      []queuedTask         // read ahead from disk, in order
-	cursor   []byte               // last queue key read into buf
+	lanes    [lanes]lane
 	inflight map[string]time.Time // url -> release time
 	nextAt   time.Time
 	inReady  bool
@@ -284,6 +300,7 @@ type host struct {
 
 type queuedTask struct {
 	key    []byte // nil for tasks not on disk (robots.txt)
+	lane   int
 	task   *lgv1.FetchTask
 	reason string // why a dropped task is not fetched
 }
@@ -330,21 +347,10 @@ func (f *Frontier) load() error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	qp := f.queuePrefix()
-	it, err = f.db.NewIter(&pebble.IterOptions{LowerBound: []byte{qp}, UpperBound: []byte{qp + 1}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		hk, seq, ok := splitQueueKey(it.Key())
-		if !ok {
-			continue
+	for l := range f.lanes() {
+		if err := f.loadLane(l); err != nil {
+			return err
 		}
-		h := f.hostLocked(hk)
-		h.queued++
-		f.queued++
-		f.seq = max(f.seq, seq)
 	}
 	// A task's message id is its queue key, and JetStream drops an id it
 	// saw in its duplicate window. The keys left in the queue say nothing
@@ -355,15 +361,35 @@ func (f *Frontier) load() error {
 	for _, h := range f.hosts {
 		f.scheduleLocked(h)
 	}
+	return nil
+}
+
+// loadLane counts the URLs queued in lane l.
+func (f *Frontier) loadLane(l int) error {
+	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte{lanePrefix[l]}, UpperBound: []byte{lanePrefix[l] + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		hk, seq, ok := splitQueueKey(it.Key())
+		if !ok {
+			continue
+		}
+		f.hostLocked(hk).lanes[l].queued++
+		f.queued++
+		f.seq = max(f.seq, seq)
+	}
 	return it.Error()
 }
 
-// queuePrefix is the key prefix of the host queues this run uses.
-func (f *Frontier) queuePrefix() byte {
+// lanes returns the lanes this run reads: a RecrawlOnly run only the
+// recrawls'.
+func (f *Frontier) lanes() []int {
 	if f.cfg.RecrawlOnly {
-		return store.PrefixRecrawlQueue
+		return []int{laneRecrawl}
 	}
-	return store.PrefixQueue
+	return []int{laneRecrawl, laneCrawl}
 }
 
 func queueKey(prefix byte, hostKey string, seq uint64) []byte {
@@ -434,13 +460,19 @@ func (f *Frontier) InScope(url string) bool {
 // the scheduler by Committed once the batch has committed. Not safe for
 // concurrent use.
 type Pending struct {
-	counts map[string]int // host key -> URLs queued
+	counts map[laneKey]int // URLs queued
 	seen   map[uint64]struct{}
+}
+
+// laneKey names a host's lane.
+type laneKey struct {
+	host string
+	lane int
 }
 
 // NewPending returns an empty Pending.
 func NewPending() *Pending {
-	return &Pending{counts: make(map[string]int), seen: make(map[uint64]struct{})}
+	return &Pending{counts: make(map[laneKey]int), seen: make(map[uint64]struct{})}
 }
 
 // Offer queues url (a page, or a sitemap if sitemap is set) at depth within
@@ -501,6 +533,10 @@ func (f *Frontier) Requeue(b *store.Batch, p *Pending, task *lgv1.FetchTask) err
 }
 
 func (f *Frontier) enqueue(b *pebble.Batch, p *Pending, hk string, task *lgv1.FetchTask) error {
+	l := laneCrawl
+	if task.GetRecrawl() || f.cfg.RecrawlOnly {
+		l = laneRecrawl
+	}
 	f.mu.Lock()
 	f.seq++
 	seq := f.seq
@@ -509,12 +545,12 @@ func (f *Frontier) enqueue(b *pebble.Batch, p *Pending, hk string, task *lgv1.Fe
 	}
 	f.mu.Unlock()
 	data, err := proto.Marshal(&lgv1.FetchTask{Url: task.GetUrl(), Depth: task.GetDepth(), Kind: task.GetKind(), Attempt: task.GetAttempt(),
-		Revisit: task.GetRevisit(), Etag: task.GetEtag(), LastModified: task.GetLastModified()})
+		Revisit: task.GetRevisit(), Etag: task.GetEtag(), LastModified: task.GetLastModified(), Recrawl: l == laneRecrawl})
 	if err != nil {
 		return err
 	}
-	p.counts[hk]++
-	return b.Set(queueKey(f.queuePrefix(), hk, seq), data, nil)
+	p.counts[laneKey{hk, l}]++
+	return b.Set(queueKey(lanePrefix[l], hk, seq), data, nil)
 }
 
 // admit counts one more URL admitted for host hk and returns the count.
@@ -554,9 +590,9 @@ func (f *Frontier) Committed(p *Pending) {
 	}
 	f.mu.Lock()
 	delete(f.uncommitted, p)
-	for hk, n := range p.counts {
-		h := f.hostLocked(hk)
-		h.queued += int64(n)
+	for k, n := range p.counts {
+		h := f.hostLocked(k.host)
+		h.lanes[k.lane].queued += int64(n)
 		f.queued += int64(n)
 		f.scheduleLocked(h)
 	}
@@ -781,7 +817,7 @@ func (f *Frontier) signal() {
 // scheduleLocked puts h where it belongs: ready, waiting for its next slot,
 // or nowhere (no work or no free slot).
 func (f *Frontier) scheduleLocked(h *host) {
-	if h.inReady || (h.queued == 0 && len(h.buf) == 0) || len(h.inflight) >= f.cfg.PerHostConcurrency {
+	if h.inReady || !h.hasWork() || len(h.inflight) >= f.cfg.PerHostConcurrency {
 		return
 	}
 	if !h.nextAt.After(f.now()) {
@@ -890,7 +926,8 @@ func (f *Frontier) take() (out, drops []queuedTask, wait time.Duration) {
 			if h.robots == nil || !h.robots.expires.After(now) || h.robots.unreachable {
 				// Put the task back and fetch robots.txt first; the host
 				// stays out of the rotation until Done hears of it.
-				h.buf = append([]queuedTask{qt}, h.buf...)
+				ln := &h.lanes[qt.lane]
+				ln.buf = append([]queuedTask{qt}, ln.buf...)
 				f.queued++
 				if h.robots != nil && h.robots.unreachable && h.robots.expires.After(now) {
 					h.nextAt = h.robots.expires // not yet time to try again
@@ -943,52 +980,75 @@ func robotsURL(pageURL string) string {
 	return scheme + "://" + urlnorm.Host(pageURL) + "/robots.txt"
 }
 
-// popLocked returns h's next task, refilling its buffer from disk.
+// popLocked returns h's next task, recrawls first, refilling a lane's
+// buffer from disk.
 func (f *Frontier) popLocked(h *host) (queuedTask, error) {
-	if len(h.buf) == 0 && h.queued > 0 {
-		lo := queueKey(f.queuePrefix(), h.key, 0)
-		if h.cursor != nil {
-			lo = append(append([]byte(nil), h.cursor...), 0)
-		}
-		visible := f.visibleLocked()
-		it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: queueKey(f.queuePrefix(), h.key, visible+1)})
-		if err != nil {
-			return queuedTask{}, err
-		}
-		for valid := it.First(); valid && len(h.buf) < refillSize; valid = it.Next() {
-			t := &lgv1.FetchTask{}
-			key := append([]byte(nil), it.Key()...)
-			h.cursor = key
-			h.queued--
-			if err := proto.Unmarshal(it.Value(), t); err != nil {
-				f.log.Error("dropping corrupt queue entry", "key", hex.EncodeToString(key), "err", err)
-				f.queued--
-				continue
+	for _, l := range f.lanes() {
+		ln := &h.lanes[l]
+		if len(ln.buf) == 0 && ln.queued > 0 {
+			if err := f.refillLocked(h, l); err != nil {
+				return queuedTask{}, err
 			}
-			h.buf = append(h.buf, queuedTask{key: key, task: t})
 		}
-		if err := it.Close(); err != nil {
-			return queuedTask{}, err
-		}
-		switch {
-		case len(h.buf) > 0:
-		case visible < f.seq:
-			// The rest is behind an uncommitted batch; wait for it.
-			f.blocked[h] = struct{}{}
-		default:
-			// The count was ahead of the disk (e.g. after a crash); trust
-			// the disk.
-			f.queued -= h.queued
-			h.queued = 0
+		if len(ln.buf) > 0 {
+			qt := ln.buf[0]
+			ln.buf = ln.buf[1:]
+			f.queued--
+			return qt, nil
 		}
 	}
-	if len(h.buf) == 0 {
-		return queuedTask{}, nil
+	return queuedTask{}, nil
+}
+
+// refillLocked reads ahead the next entries of h's lane l.
+func (f *Frontier) refillLocked(h *host, l int) error {
+	ln := &h.lanes[l]
+	lo := queueKey(lanePrefix[l], h.key, 0)
+	if ln.cursor != nil {
+		lo = append(append([]byte(nil), ln.cursor...), 0)
 	}
-	qt := h.buf[0]
-	h.buf = h.buf[1:]
-	f.queued--
-	return qt, nil
+	visible := f.visibleLocked()
+	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: queueKey(lanePrefix[l], h.key, visible+1)})
+	if err != nil {
+		return err
+	}
+	for valid := it.First(); valid && len(ln.buf) < refillSize; valid = it.Next() {
+		t := &lgv1.FetchTask{}
+		key := append([]byte(nil), it.Key()...)
+		ln.cursor = key
+		ln.queued--
+		if err := proto.Unmarshal(it.Value(), t); err != nil {
+			f.log.Error("dropping corrupt queue entry", "key", hex.EncodeToString(key), "err", err)
+			f.queued--
+			continue
+		}
+		ln.buf = append(ln.buf, queuedTask{key: key, lane: l, task: t})
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	switch {
+	case len(ln.buf) > 0:
+	case visible < f.seq:
+		// The rest is behind an uncommitted batch; wait for it.
+		f.blocked[h] = struct{}{}
+	default:
+		// The count was ahead of the disk (e.g. after a crash); trust
+		// the disk.
+		f.queued -= ln.queued
+		ln.queued = 0
+	}
+	return nil
+}
+
+// hasWork reports whether h has URLs queued in any lane.
+func (h *host) hasWork() bool {
+	for _, ln := range h.lanes {
+		if ln.queued > 0 || len(ln.buf) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // release publishes tasks and then removes them, and the drops, from the

@@ -354,7 +354,8 @@ func (f *Frontier) untilDue() time.Duration {
 
 // RevisitNow queues url for a fetch now, within b, as a revisit with the
 // validators of its last fetch if it has one: the page's links are checked
-// again at once instead of when due. The page need not be in the crawl's
+// again at once instead of when due: it waits in its host's recrawl queue,
+// ahead of the URLs the crawl queued. The page need not be in the crawl's
 // scope (the caller asked for it by name); politeness and robots.txt apply
 // as to any URL.
 func (f *Frontier) RevisitNow(b *store.Batch, p *Pending, url string) error {
@@ -399,6 +400,7 @@ func (f *Frontier) RevisitNow(b *store.Batch, p *Pending, url string) error {
 	default:
 		return err
 	}
+	task.Recrawl = true // ahead of the crawl's queue
 	return f.enqueue(b.Batch, p, urlnorm.HostSURT(urlnorm.Host(url)), task)
 }
 

@@ -430,3 +430,69 @@ func TestRecrawlOnly(t *testing.T) {
 		t.Errorf("the next crawl released %q, want %s, which the first crawl left queued", got, left)
 	}
 }
+
+// A page RevisitNow queues goes before the URLs its host already has
+// queued, read ahead or not, in this run and after a restart, and so does
+// another attempt at it.
+func TestRecrawlGoesFirst(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Scope: ScopeAll, Revisit: 10 * time.Hour, MinRevisit: 4 * time.Hour, MaxRevisit: 40 * time.Hour}
+	fx := newFixture(t, dir, cfg)
+	const page = "http://a.example/p"
+	fx.offer(0, true, page)
+	fx.step()
+	fx.fetched(page, false, "")
+	fx.offer(1, false, "http://a.example/1", "http://a.example/2", "http://a.example/3")
+	if got := fx.step(); !slices.Equal(got, []string{"http://a.example/1"}) {
+		t.Fatalf("released %q, want the first queued (one request at a time)", got)
+	}
+	// The host's queue is read ahead now; the recrawl still goes first.
+	revisitNow := func(f *Frontier) {
+		t.Helper()
+		b := fx.db.NewWriteBatch()
+		defer b.Close()
+		p := NewPending()
+		if err := f.RevisitNow(b, p, page); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		f.Committed(p)
+	}
+	revisitNow(fx.f)
+	fx.f.Done(Outcome{URL: "http://a.example/1", Status: 200})
+	released := len(fx.pub.tasks)
+	if got := fx.step(); !slices.Equal(got, []string{page}) {
+		t.Fatalf("after a recrawl: released %q, want %s first", got, page)
+	}
+	if task := fx.pub.tasks[released]; !task.GetRecrawl() || !task.GetRevisit() {
+		t.Errorf("released %v, want a revisit flagged as a recrawl", task)
+	}
+	// Another attempt after a transient failure waits in the recrawl queue
+	// too, across a restart.
+	fx.f.Done(Outcome{URL: page, Status: 503})
+	b := fx.db.NewWriteBatch()
+	p := NewPending()
+	if err := fx.f.Requeue(b, p, &lgv1.FetchTask{Url: page, Attempt: 1, Revisit: true, Recrawl: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	fx.f.Committed(p)
+	again, err := Open(fx.db, fx.f.cfg, fx.pub, fx.f.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.now = func() time.Time { return fx.now }
+	fx.f = again
+	if got := fx.step(); !slices.Equal(got, []string{page}) {
+		t.Fatalf("after a restart: released %q, want the retry of %s first", got, page)
+	}
+	fx.f.Done(Outcome{URL: page, Status: 200})
+	if got := fx.step(); !slices.Equal(got, []string{"http://a.example/2"}) {
+		t.Fatalf("then released %q, want the crawl's queue in its order", got)
+	}
+}

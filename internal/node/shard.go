@@ -157,7 +157,7 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 			continue
 		case s.fr.Retry(&lgv1.FetchTask{Url: pr.GetUrl(), Attempt: pr.GetAttempt()}, o):
 			if err := s.fr.Requeue(b, pending, &lgv1.FetchTask{Url: pr.GetUrl(), Depth: pr.GetDepth(), Kind: pr.GetKind(), Attempt: pr.GetAttempt() + 1,
-				Revisit: pr.GetRevisit(), Etag: pr.GetRequestEtag(), LastModified: pr.GetRequestLastModified()}); err != nil {
+				Revisit: pr.GetRevisit(), Etag: pr.GetRequestEtag(), LastModified: pr.GetRequestLastModified(), Recrawl: pr.GetRecrawl()}); err != nil {
 				return fail(err)
 			}
 			continue

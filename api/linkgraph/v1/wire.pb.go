@@ -142,9 +142,12 @@ type FetchTask struct {
 	// A scheduled revisit of a page fetched before, with the validators of
 	// that fetch for a conditional request (If-None-Match,
 	// If-Modified-Since); empty when the server sent none.
-	Revisit       bool   `protobuf:"varint,6,opt,name=revisit,proto3" json:"revisit,omitempty"`
-	Etag          string `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
-	LastModified  string `protobuf:"bytes,8,opt,name=last_modified,json=lastModified,proto3" json:"last_modified,omitempty"`
+	Revisit      bool   `protobuf:"varint,6,opt,name=revisit,proto3" json:"revisit,omitempty"`
+	Etag         string `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
+	LastModified string `protobuf:"bytes,8,opt,name=last_modified,json=lastModified,proto3" json:"last_modified,omitempty"`
+	// Queued by a recrawl (Frontier.RevisitNow): it waits in the host's
+	// recrawl queue, ahead of the crawl's, and so does another attempt.
+	Recrawl       bool `protobuf:"varint,9,opt,name=recrawl,proto3" json:"recrawl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -233,6 +236,13 @@ func (x *FetchTask) GetLastModified() string {
 		return x.LastModified
 	}
 	return ""
+}
+
+func (x *FetchTask) GetRecrawl() bool {
+	if x != nil {
+		return x.Recrawl
+	}
+	return false
 }
 
 // OutLink is one link found on a fetched page.
@@ -368,6 +378,8 @@ type PageResult struct {
 	Revisit             bool   `protobuf:"varint,23,opt,name=revisit,proto3" json:"revisit,omitempty"`
 	RequestEtag         string `protobuf:"bytes,24,opt,name=request_etag,json=requestEtag,proto3" json:"request_etag,omitempty"`
 	RequestLastModified string `protobuf:"bytes,25,opt,name=request_last_modified,json=requestLastModified,proto3" json:"request_last_modified,omitempty"`
+	// The task's recrawl flag, for another attempt.
+	Recrawl bool `protobuf:"varint,27,opt,name=recrawl,proto3" json:"recrawl,omitempty"`
 	// Further results for the same shard: a worker publishes the results
 	// that are ready at the same time together in one message, which costs
 	// JetStream one message instead of one a page.
@@ -579,6 +591,13 @@ func (x *PageResult) GetRequestLastModified() string {
 		return x.RequestLastModified
 	}
 	return ""
+}
+
+func (x *PageResult) GetRecrawl() bool {
+	if x != nil {
+		return x.Recrawl
+	}
+	return false
 }
 
 func (x *PageResult) GetMore() []*PageResult {
@@ -1223,7 +1242,7 @@ var File_linkgraph_v1_wire_proto protoreflect.FileDescriptor
 
 const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\n" +
-	"\x17linkgraph/v1/wire.proto\x12\flinkgraph.v1\x1a\x1clinkgraph/v1/linkgraph.proto\"\xee\x01\n" +
+	"\x17linkgraph/v1/wire.proto\x12\flinkgraph.v1\x1a\x1clinkgraph/v1/linkgraph.proto\"\x88\x02\n" +
 	"\tFetchTask\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
 	"\x05depth\x18\x02 \x01(\x05R\x05depth\x12\x1f\n" +
@@ -1233,7 +1252,8 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\aattempt\x18\x05 \x01(\x05R\aattempt\x12\x18\n" +
 	"\arevisit\x18\x06 \x01(\bR\arevisit\x12\x12\n" +
 	"\x04etag\x18\a \x01(\tR\x04etag\x12#\n" +
-	"\rlast_modified\x18\b \x01(\tR\flastModified\"\xbd\x01\n" +
+	"\rlast_modified\x18\b \x01(\tR\flastModified\x12\x18\n" +
+	"\arecrawl\x18\t \x01(\bR\arecrawl\"\xbd\x01\n" +
 	"\aOutLink\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n" +
 	"\vanchor_text\x18\x02 \x01(\tR\n" +
@@ -1241,7 +1261,7 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x03rel\x18\x03 \x03(\tR\x03rel\x12*\n" +
 	"\x04type\x18\x04 \x01(\x0e2\x16.linkgraph.v1.LinkTypeR\x04type\x12'\n" +
 	"\x0fredirect_status\x18\x05 \x01(\x05R\x0eredirectStatus\x12\x18\n" +
-	"\asitemap\x18\x06 \x01(\bR\asitemap\"\xe4\x06\n" +
+	"\asitemap\x18\x06 \x01(\bR\asitemap\"\xfe\x06\n" +
 	"\n" +
 	"PageResult\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
@@ -1273,7 +1293,8 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\rlast_modified\x18\x16 \x01(\tR\flastModified\x12\x18\n" +
 	"\arevisit\x18\x17 \x01(\bR\arevisit\x12!\n" +
 	"\frequest_etag\x18\x18 \x01(\tR\vrequestEtag\x122\n" +
-	"\x15request_last_modified\x18\x19 \x01(\tR\x13requestLastModified\x12,\n" +
+	"\x15request_last_modified\x18\x19 \x01(\tR\x13requestLastModified\x12\x18\n" +
+	"\arecrawl\x18\x1b \x01(\bR\arecrawl\x12,\n" +
 	"\x04more\x18\x1a \x03(\v2\x18.linkgraph.v1.PageResultR\x04more\"\xbe\x02\n" +
 	"\x04Edge\x12\x1d\n" +
 	"\n" +
