@@ -110,7 +110,7 @@ func newNDJSONWriter(w io.Writer) *ndjsonWriter {
 
 func (n *ndjsonWriter) Write(bl *lgv1.Backlink) error {
 	var err error
-	if n.buf, err = appendNDJSON(n.buf, &n.dates, bl); err != nil {
+	if n.buf, err = appendNDJSON(n.buf, &n.dates, bl, 0); err != nil {
 		return err
 	}
 	return n.maybeFlush()
@@ -120,19 +120,21 @@ func (n *ndjsonWriter) Close() error { return n.flush() }
 
 func (n *ndjsonWriter) newEncoder() indexer.Encoder {
 	var dates encodeCache
-	return func(dst []byte, bl *lgv1.Backlink) ([]byte, error) { return appendNDJSON(dst, &dates, bl) }
+	return func(dst []byte, bl *lgv1.Backlink, plain indexer.PlainFields) ([]byte, error) {
+		return appendNDJSON(dst, &dates, bl, plain)
+	}
 }
 
 var errInvalidUTF8 = errors.New("export: invalid UTF-8 in a string field")
 
-// appendNDJSON appends bl as one line of JSON. On error dst is returned
-// as it was.
-func appendNDJSON(dst []byte, c *encodeCache, bl *lgv1.Backlink) ([]byte, error) {
+// appendNDJSON appends bl as one line of JSON; the plain fields go in as
+// they are. On error dst is returned as it was.
+func appendNDJSON(dst []byte, c *encodeCache, bl *lgv1.Backlink, plain indexer.PlainFields) ([]byte, error) {
 	start := len(dst)
 	fail := func(err error) ([]byte, error) { return dst[:start], err }
 	var ok bool
 	dst = append(dst, `{"source_url":`...)
-	if dst, ok = appendJSONString(dst, bl.SourceUrl); !ok {
+	if dst, ok = appendJSONText(dst, bl.SourceUrl, plain&indexer.PlainSourceURL != 0); !ok {
 		return fail(errInvalidUTF8)
 	}
 	dst = append(dst, `,"target_url":`...)
@@ -172,7 +174,7 @@ func appendNDJSON(dst []byte, c *encodeCache, bl *lgv1.Backlink) ([]byte, error)
 		return fail(err)
 	}
 	dst = append(dst, `,"source_title":`...)
-	if dst, ok = appendJSONString(dst, bl.SourceTitle); !ok {
+	if dst, ok = appendJSONText(dst, bl.SourceTitle, plain&indexer.PlainSourceTitle != 0); !ok {
 		return fail(errInvalidUTF8)
 	}
 	dst = append(dst, `,"source_status":`...)
@@ -299,6 +301,17 @@ var jsonPlain = func() (t [256]bool) {
 	return t
 }()
 
+// appendJSONText is appendJSONString, or s quoted as it is when it is
+// plain (indexer.PlainText).
+func appendJSONText(dst []byte, s string, plain bool) ([]byte, bool) {
+	if !plain {
+		return appendJSONString(dst, s)
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"'), true
+}
+
 // appendJSONString appends s as protojson quotes it: only the quote, the
 // backslash and control characters escaped (\b \f \n \r \t or \u00xx), the
 // rest as UTF-8. It reports false for invalid UTF-8, which protojson
@@ -418,13 +431,15 @@ func (c *csvWriter) Write(bl *lgv1.Backlink) error {
 	if !c.header {
 		c.writeHeader()
 	}
-	c.buf = appendCSV(c.buf, &c.dates, bl)
+	c.buf = appendCSV(c.buf, &c.dates, bl, 0)
 	return c.maybeFlush()
 }
 
 func (c *csvWriter) newEncoder() indexer.Encoder {
 	var dates encodeCache
-	return func(dst []byte, bl *lgv1.Backlink) ([]byte, error) { return appendCSV(dst, &dates, bl), nil }
+	return func(dst []byte, bl *lgv1.Backlink, plain indexer.PlainFields) ([]byte, error) {
+		return appendCSV(dst, &dates, bl, plain), nil
+	}
 }
 
 func (c *csvWriter) writeEncoded(b []byte) error {
@@ -444,8 +459,12 @@ func (c *csvWriter) Close() error {
 }
 
 // appendCSV appends bl as one CSV row in the order of Columns.
-func appendCSV(dst []byte, c *encodeCache, bl *lgv1.Backlink) []byte {
-	dst = appendCSVField(dst, bl.SourceUrl)
+func appendCSV(dst []byte, c *encodeCache, bl *lgv1.Backlink, plain indexer.PlainFields) []byte {
+	if plain&indexer.PlainSourceURL != 0 {
+		dst = append(dst, bl.SourceUrl...)
+	} else {
+		dst = appendCSVField(dst, bl.SourceUrl)
+	}
 	dst = append(dst, ',')
 	dst, _ = c.appendTarget(dst, bl.TargetUrl, func(dst []byte, s string) ([]byte, bool) { return appendCSVField(dst, s), true })
 	dst = append(dst, ',')
@@ -463,7 +482,11 @@ func appendCSV(dst []byte, c *encodeCache, bl *lgv1.Backlink) []byte {
 	dst = append(dst, ',')
 	dst = appendCSVTime(dst, c, bl.LastSeen)
 	dst = append(dst, ',')
-	dst = appendCSVField(dst, bl.SourceTitle)
+	if plain&indexer.PlainSourceTitle != 0 {
+		dst = append(dst, bl.SourceTitle...)
+	} else {
+		dst = appendCSVField(dst, bl.SourceTitle)
+	}
 	dst = append(dst, ',')
 	dst = strconv.AppendInt(dst, int64(bl.SourceStatus), 10)
 	dst = append(dst, ',')

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/linkrow"
 )
 
@@ -96,28 +97,44 @@ func FuzzText(f *testing.F) {
 			bl.SourcePageAuthority = n
 		}
 		raw, perr := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(bl)
-		got, err := appendNDJSON(nil, &encodeCache{}, bl)
-		if (perr != nil) != (err != nil) {
-			t.Fatalf("protojson error %v, ours %v", perr, err)
-		}
-		if perr == nil {
-			var want bytes.Buffer
-			if err := json.Compact(&want, raw); err != nil {
-				t.Fatal(err)
-			}
-			want.WriteByte('\n')
-			if !bytes.Equal(got, want.Bytes()) {
-				t.Fatalf("NDJSON\n got %s\nwant %s", got, want.Bytes())
-			}
-		}
-		var want bytes.Buffer
-		cw := csv.NewWriter(&want)
+		var wantCSV bytes.Buffer
+		cw := csv.NewWriter(&wantCSV)
 		cw.Write(linkrow.AppendFields(nil, bl))
 		cw.Flush()
-		if got := appendCSV(nil, nil, bl); !bytes.Equal(got, want.Bytes()) {
-			t.Fatalf("CSV\n got %q\nwant %q", got, want.Bytes())
+		// Both paths: every text checked, and the plain ones (as an
+		// export finds them) taken as they are.
+		for _, plain := range []indexer.PlainFields{0, plainOf(bl)} {
+			got, err := appendNDJSON(nil, &encodeCache{}, bl, plain)
+			if (perr != nil) != (err != nil) {
+				t.Fatalf("plain %b: protojson error %v, ours %v", plain, perr, err)
+			}
+			if perr == nil {
+				var want bytes.Buffer
+				if err := json.Compact(&want, raw); err != nil {
+					t.Fatal(err)
+				}
+				want.WriteByte('\n')
+				if !bytes.Equal(got, want.Bytes()) {
+					t.Fatalf("plain %b: NDJSON\n got %s\nwant %s", plain, got, want.Bytes())
+				}
+			}
+			if got := appendCSV(nil, nil, bl, plain); !bytes.Equal(got, wantCSV.Bytes()) {
+				t.Fatalf("plain %b: CSV\n got %q\nwant %q", plain, got, wantCSV.Bytes())
+			}
 		}
 	})
+}
+
+// plainOf is what an export knows of bl's source texts.
+func plainOf(bl *lgv1.Backlink) indexer.PlainFields {
+	var p indexer.PlainFields
+	if indexer.PlainText(bl.SourceUrl) {
+		p |= indexer.PlainSourceURL
+	}
+	if indexer.PlainText(bl.SourceTitle) {
+		p |= indexer.PlainSourceTitle
+	}
+	return p
 }
 
 func TestTypeNames(t *testing.T) {
@@ -145,24 +162,36 @@ func benchRows(b *testing.B) []*lgv1.Backlink {
 	return rows
 }
 
+// benchPlains is plainOf of each row, which an export works out once per
+// source page.
+func benchPlains(rows []*lgv1.Backlink) []indexer.PlainFields {
+	plains := make([]indexer.PlainFields, len(rows))
+	for i, bl := range rows {
+		plains[i] = plainOf(bl)
+	}
+	return plains
+}
+
 func BenchmarkAppendNDJSON(b *testing.B) {
 	rows := benchRows(b)
+	plains := benchPlains(rows)
 	var buf []byte
 	var c encodeCache
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		buf, _ = appendNDJSON(buf[:0], &c, rows[i%len(rows)])
+		buf, _ = appendNDJSON(buf[:0], &c, rows[i%len(rows)], plains[i%len(rows)])
 	}
 	b.SetBytes(int64(len(buf)))
 }
 
 func BenchmarkAppendCSV(b *testing.B) {
 	rows := benchRows(b)
+	plains := benchPlains(rows)
 	var buf []byte
 	var c encodeCache
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		buf = appendCSV(buf[:0], &c, rows[i%len(rows)])
+		buf = appendCSV(buf[:0], &c, rows[i%len(rows)], plains[i%len(rows)])
 	}
 	b.SetBytes(int64(len(buf)))
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
 	"golang.org/x/sync/errgroup"
@@ -48,8 +50,46 @@ func (ix *Index) Export(ctx context.Context, q ExportQuery, fn func(bl *lgv1.Bac
 
 // An Encoder appends the encoding of a row to dst (a line of NDJSON or
 // CSV). It is called on one goroutine only and must not keep bl, which
-// is reused for the next row.
-type Encoder func(dst []byte, bl *lgv1.Backlink) ([]byte, error)
+// is reused for the next row. plain says which of the row's source texts
+// are PlainText, worked out once per source page rather than per row.
+type Encoder func(dst []byte, bl *lgv1.Backlink, plain PlainFields) ([]byte, error)
+
+// PlainFields is a set of a row's text fields that are PlainText.
+type PlainFields uint8
+
+const (
+	PlainSourceURL PlainFields = 1 << iota
+	PlainSourceTitle
+)
+
+// PlainText reports whether JSON and CSV (as encoding/csv writes it) both
+// carry s as it is: valid UTF-8 without a control character below 0x20, a
+// quote, a backslash or a comma, not starting with a space. Encoders skip
+// their byte-by-byte checks of such a text.
+func PlainText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == '"' || c == '\\' || c == ',' {
+			return false
+		}
+	}
+	if !utf8.ValidString(s) {
+		return false
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return !unicode.IsSpace(r)
+}
+
+// plainFields is PlainFields of a source's URL and title.
+func plainFields(url, title string) PlainFields {
+	var p PlainFields
+	if PlainText(url) {
+		p |= PlainSourceURL
+	}
+	if PlainText(title) {
+		p |= PlainSourceTitle
+	}
+	return p
+}
 
 // ExportEncoded is Export for a file of encoded rows: the rows are built
 // and encoded on up to GOMAXPROCS goroutines, each with an Encoder of its
@@ -269,7 +309,7 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 						continue
 					}
 					if enc != nil {
-						c.enc, c.err = enc(c.enc, bl)
+						c.enc, c.err = enc(c.enc, bl, srcs[i].plain)
 						c.encoded++
 						continue
 					}

@@ -108,3 +108,29 @@ func TestExportBuildersStop(t *testing.T) {
 		t.Errorf("%d goroutines after the exports, %d before", n, before)
 	}
 }
+
+func TestPlainText(t *testing.T) {
+	for _, c := range []struct {
+		s     string
+		plain bool
+	}{
+		{"", true},
+		{"https://a.example/p?q=1&r=2", true},
+		{"Log in – Arpenex 日本", true},
+		{"a\x7fb", true},
+		{" lead", false},
+		{"\u00a0lead", false}, // a Unicode space: encoding/csv quotes it
+		{"a,b", false},
+		{`a"b`, false},
+		{`a\b`, false},
+		{`\.`, false},
+		{"a\nb", false},
+		{"a\tb", false},
+		{"\xff", false},
+		{"ok\xe6\x97", false}, // cut in a rune
+	} {
+		if got := PlainText(c.s); got != c.plain {
+			t.Errorf("PlainText(%q) = %v, want %v", c.s, got, c.plain)
+		}
+	}
+}

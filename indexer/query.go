@@ -360,6 +360,7 @@ type sourceEntry struct {
 	// authority is the score of the source's registrable domain, and
 	// pageAuthority that of the page.
 	authority, pageAuthority int32
+	plain                    PlainFields // of url and title
 }
 
 func newRowCache(max int) *rowCache {
@@ -473,7 +474,7 @@ func (ix *Index) newSourceEntry(r pebble.Reader, id uint64, raw []byte) (*source
 		return nil, fmt.Errorf("indexer: corrupt source %q (id %d): %w", val.surt, id, err)
 	}
 	text := u + val.title
-	src := &sourceEntry{id: id, url: text[:len(u)], title: text[len(u):], status: val.status}
+	src := &sourceEntry{id: id, url: text[:len(u)], title: text[len(u):], status: val.status, plain: plainFields(u, val.title)}
 	scores := ix.rankScores()
 	if scores.Any() {
 		src.authority = scores.Domain(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u))))
