@@ -40,6 +40,33 @@ func (fx *fixture) promote() int {
 	return n
 }
 
+// revisitNow queues url for a fetch now, as a recrawl does.
+func (fx *fixture) revisitNow(url string) {
+	fx.t.Helper()
+	b := fx.db.NewWriteBatch()
+	defer b.Close()
+	p := NewPending()
+	if err := fx.f.RevisitNow(b, p, url); err != nil {
+		fx.t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		fx.t.Fatal(err)
+	}
+	fx.f.Committed(p)
+}
+
+// restart replaces the fixture's frontier with a new one on the same
+// store, as a restarted process opens it.
+func (fx *fixture) restart() {
+	fx.t.Helper()
+	f, err := Open(fx.db, fx.f.cfg, fx.pub, fx.f.log)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	f.now = func() time.Time { return fx.now }
+	fx.f = f
+}
+
 // Pages come back when due, with their validators, through the host queue
 // (so politeness applies); the interval halves when the links changed and
 // grows by half when they did not, within the bounds; the schedule
@@ -217,16 +244,7 @@ func TestRevisitKeptWhenNotFetched(t *testing.T) {
 
 	// A recrawl takes s early; refused again, s keeps its due time.
 	fx.now = fx.now.Add(time.Hour)
-	rb := fx.db.NewWriteBatch()
-	p := NewPending()
-	if err := fx.f.RevisitNow(rb, p, "http://b.example/s"); err != nil {
-		t.Fatal(err)
-	}
-	if err := rb.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	rb.Close()
-	fx.f.Committed(p)
+	fx.revisitNow("http://b.example/s")
 	if got := fx.step(); len(got) != 0 {
 		t.Fatalf("released %q from a host refused as private", got)
 	}
@@ -324,19 +342,7 @@ func TestRevisitNowQueuesOnce(t *testing.T) {
 		t.Fatalf("released %q", got)
 	}
 	fx.fetched(page, false, "")
-	revisitNow := func() {
-		t.Helper()
-		b := fx.db.NewWriteBatch()
-		defer b.Close()
-		p := NewPending()
-		if err := fx.f.RevisitNow(b, p, page); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		fx.f.Committed(p)
-	}
+	revisitNow := func() { fx.revisitNow(page) }
 	queued := func() int64 { return fx.f.Stats().Queued }
 
 	revisitNow()
@@ -403,16 +409,7 @@ func TestRecrawlOnly(t *testing.T) {
 	if s := rfx.f.Stats(); s.Queued != 0 || !rfx.f.Exhausted() {
 		t.Fatalf("a recrawl run with a due revisit, a link found and a crawl's page queued: %+v, exhausted %v; want nothing to do", s, rfx.f.Exhausted())
 	}
-	b := fx.db.NewWriteBatch()
-	p := NewPending()
-	if err := rfx.f.RevisitNow(b, p, page); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	rfx.f.Committed(p)
+	rfx.revisitNow(page)
 	if got := rfx.step(); !slices.Equal(got, []string{page}) {
 		t.Fatalf("the recrawl run released %q, want only %s", got, page)
 	}
@@ -420,12 +417,7 @@ func TestRecrawlOnly(t *testing.T) {
 		t.Errorf("the recrawled page's revisit is at %v, want it kept at %v until the fetch is recorded", got, due)
 	}
 
-	again, err := Open(fx.db, fx.f.cfg, fx.pub, fx.f.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again.now = func() time.Time { return fx.now }
-	fx.f = again
+	fx.restart()
 	if got := fx.step(); !slices.Equal(got, []string{left}) {
 		t.Errorf("the next crawl released %q, want %s, which the first crawl left queued", got, left)
 	}
@@ -447,20 +439,7 @@ func TestRecrawlGoesFirst(t *testing.T) {
 		t.Fatalf("released %q, want the first queued (one request at a time)", got)
 	}
 	// The host's queue is read ahead now; the recrawl still goes first.
-	revisitNow := func(f *Frontier) {
-		t.Helper()
-		b := fx.db.NewWriteBatch()
-		defer b.Close()
-		p := NewPending()
-		if err := f.RevisitNow(b, p, page); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		f.Committed(p)
-	}
-	revisitNow(fx.f)
+	fx.revisitNow(page)
 	fx.f.Done(Outcome{URL: "http://a.example/1", Status: 200})
 	released := len(fx.pub.tasks)
 	if got := fx.step(); !slices.Equal(got, []string{page}) {
@@ -482,12 +461,7 @@ func TestRecrawlGoesFirst(t *testing.T) {
 	}
 	b.Close()
 	fx.f.Committed(p)
-	again, err := Open(fx.db, fx.f.cfg, fx.pub, fx.f.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again.now = func() time.Time { return fx.now }
-	fx.f = again
+	fx.restart()
 	if got := fx.step(); !slices.Equal(got, []string{page}) {
 		t.Fatalf("after a restart: released %q, want the retry of %s first", got, page)
 	}
