@@ -347,7 +347,7 @@ func (f *Frontier) load() error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	for l := range f.lanes() {
+	for _, l := range f.lanes() {
 		if err := f.loadLane(l); err != nil {
 			return err
 		}
@@ -383,14 +383,16 @@ func (f *Frontier) loadLane(l int) error {
 	return it.Error()
 }
 
-// lanes returns the lanes this run reads: a RecrawlOnly run only the
-// recrawls'.
+// lanes returns the lanes this run reads, in order: a RecrawlOnly run only
+// the recrawls'.
 func (f *Frontier) lanes() []int {
 	if f.cfg.RecrawlOnly {
-		return []int{laneRecrawl}
+		return recrawlLanes
 	}
-	return []int{laneRecrawl, laneCrawl}
+	return allLanes
 }
+
+var allLanes, recrawlLanes = []int{laneRecrawl, laneCrawl}, []int{laneRecrawl}
 
 func queueKey(prefix byte, hostKey string, seq uint64) []byte {
 	k := make([]byte, 0, 2+len(hostKey)+8)

@@ -390,8 +390,11 @@ func (f *Frontier) RevisitNow(b *store.Batch, p *Pending, url string) error {
 				return err
 			}
 		}
-		if err := markQueued(b.Batch, sk, now); err != nil {
-			return err
+		if st.fetched {
+			st.queued = uint64(now)
+			if err := b.Set(sk, st.encode(), nil); err != nil {
+				return err
+			}
 		}
 	case errors.Is(err, pebble.ErrNotFound):
 		if err := b.Set(sk, nil, nil); err != nil {
