@@ -115,7 +115,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancelFetches()
 	fetcher := NewFetcher(fetchCtx, w.cfg.Fetcher)
 	defer fetcher.CloseIdleConnections()
-	out := newResultPublisher(bus.Publisher{JS: w.js}, int(w.js.Conn().MaxPayload())-payloadHeadroom, w.cfg.Concurrency)
+	out := newResultPublisher(bus.Publisher{JS: w.js}, bus.MaxData(w.js), w.cfg.Concurrency)
 	published := make(chan struct{})
 	go func() {
 		// Owned by Run: ends at out.close, after the last fetch below.
@@ -267,7 +267,7 @@ func (w *Worker) handle(ctx context.Context, f *Fetcher, out *resultPublisher, m
 		}
 		w.cfg.FetchSeconds.WithLabelValues(kind, outcome).Observe(time.Duration(res.GetDurationNs()).Seconds())
 	}
-	data, err := marshalFitting(res, int(w.js.Conn().MaxPayload())-payloadHeadroom)
+	data, err := marshalFitting(res, bus.MaxData(w.js))
 	if err != nil {
 		w.log.Error("cannot encode page result", "url", task.GetUrl(), "err", err)
 		_ = m.Nak()
@@ -291,8 +291,6 @@ func abandoned(task *lgv1.FetchTask, deliveries uint64) *lgv1.PageResult {
 	return res
 }
 
-// payloadHeadroom leaves room for the subject and headers of a message.
-const payloadHeadroom = 4 << 10
 
 // marshalFitting encodes res within limit bytes, dropping links from the
 // end (counted as skipped) if the NATS server allows less than a page with

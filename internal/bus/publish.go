@@ -44,6 +44,13 @@ func (p Publisher) Publish(ctx context.Context, subject, msgID string, data []by
 	}, nil
 }
 
+// MaxData is the most data one message can carry on js's connection: the
+// server's max_payload (1 MiB by default) less room for the subject and
+// headers.
+func MaxData(js jetstream.JetStream) int {
+	return int(js.Conn().MaxPayload()) - 4<<10
+}
+
 // ErrDuplicate is returned by a wait function of Publish when JetStream
 // dropped the message as a duplicate of one with the same id: it was
 // stored before, by an earlier life of the publisher.

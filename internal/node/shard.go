@@ -45,7 +45,7 @@ type Shard struct {
 
 func newShard(ctx context.Context, db *store.DB, js jetstream.JetStream, bc bus.Config, lo, hi int, fc frontier.Config, log *slog.Logger) (*Shard, error) {
 	s := &Shard{pendingPages: make(map[string]int), db: db, ix: indexer.New(db, bc.Shards), pub: bus.Publisher{JS: js}, bus: bc, log: log,
-		linksLimit: int(js.Conn().MaxPayload()) - 4<<10}
+		linksLimit: bus.MaxData(js)}
 	fc.Shards = bc.Shards
 	fr, err := frontier.Open(db, fc, s.pub, log.With("component", "frontier"))
 	if err != nil {
