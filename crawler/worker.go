@@ -291,7 +291,6 @@ func abandoned(task *lgv1.FetchTask, deliveries uint64) *lgv1.PageResult {
 	return res
 }
 
-
 // marshalFitting encodes res within limit bytes, dropping links from the
 // end (counted as skipped) if the NATS server allows less than a page with
 // many links needs: a result that cannot be published would be lost.
