@@ -20,7 +20,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
-	"github.com/linkgraph/linkgraph/internal/store"
 )
 
 // serveGRPC serves svc on a loopback port until the test ends and returns
@@ -95,12 +94,7 @@ const (
 // (lost links included) must give, in key order.
 func fieldIndex(t *testing.T) (*Index, []*lgv1.Backlink) {
 	t.Helper()
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ix := New(db, 3)
+	ix := newTestIndex(t, 3)
 	crawl := func(pr *lgv1.PageResult) {
 		t.Helper()
 		txn := ix.Begin()
@@ -241,12 +235,7 @@ func (s *observedServer) Export(req *lgv1.ExportRequest, stream grpc.ServerStrea
 // more than the client's flow-control window.
 func bigIndex(t *testing.T, n int) *Index {
 	t.Helper()
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ix := New(db, 3)
+	ix := newTestIndex(t, 3)
 	pad := strings.Repeat("x", 200)
 	for p := 0; p < n; p += 500 {
 		var links []*lgv1.OutLink

@@ -93,12 +93,7 @@ func TestIDsSurviveReopen(t *testing.T) {
 // give it one id: the internal-link test and one link per domain compare
 // domain ids.
 func TestDomainIDOnePerDomain(t *testing.T) {
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ix := New(db, 8)
+	ix := newTestIndex(t, 8)
 	// Two targets on different shards.
 	var targets []string
 	for i := 0; len(targets) < 2; i++ {
@@ -126,7 +121,7 @@ func TestDomainIDOnePerDomain(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixDomainID}, UpperBound: []byte{store.PrefixDomainID + 1}})
+	it, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixDomainID}, UpperBound: []byte{store.PrefixDomainID + 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +140,7 @@ func TestDomainIDOnePerDomain(t *testing.T) {
 	for i, target := range targets {
 		for d := range domains {
 			s := fmt.Sprintf("http://p%d.d%d.com/", i, d)
-			got, _, err := getSourceIDs(db, ix.shardOf(target), urlnorm.SURT(s))
+			got, _, err := getSourceIDs(ix.db, ix.shardOf(target), urlnorm.SURT(s))
 			if want := names[urlnorm.HostSURT(fmt.Sprintf("d%d.com", d))]; err != nil || got.domain != want {
 				t.Errorf("%s: domain id %d, want %d (%v)", s, got.domain, want, err)
 			}
@@ -156,25 +151,20 @@ func TestDomainIDOnePerDomain(t *testing.T) {
 // loadSources fills a cache with the sources whose ids have a slot of
 // their own, each entry as a lookup would build it.
 func TestLoadSources(t *testing.T) {
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ix := New(db, 4)
+	ix := newTestIndex(t, 4)
 	const target = "http://target.example/"
 	byID := map[uint64]string{}
 	for i := range 12 {
 		s := fmt.Sprintf("http://s%d.example/page", i)
 		applyBatch(t, ix, linkFrom(s, target))
-		ids, ok, err := getSourceIDs(db, ix.shardOf(target), urlnorm.SURT(s))
+		ids, ok, err := getSourceIDs(ix.db, ix.shardOf(target), urlnorm.SURT(s))
 		if err != nil || !ok {
 			t.Fatalf("%s: no ids (%v)", s, err)
 		}
 		byID[ids.source] = s
 	}
 	c := newSourceCache(8)
-	if err := ix.loadSources(context.Background(), db, c); err != nil {
+	if err := ix.loadSources(context.Background(), ix.db, c); err != nil {
 		t.Fatal(err)
 	}
 	for id, s := range byID {
@@ -193,4 +183,16 @@ func TestLoadSources(t *testing.T) {
 			t.Errorf("source id %d: entry %q %q %d, want %q %q 200", id, e.url, e.title, e.status, s, "T "+s)
 		}
 	}
+}
+
+// newTestIndex opens an index of shards shards on a store of its own,
+// closed when the test ends.
+func newTestIndex(t testing.TB, shards int) *Index {
+	t.Helper()
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return New(db, shards)
 }

@@ -16,7 +16,6 @@ import (
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/indexer/rank"
-	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
@@ -215,12 +214,7 @@ func newNodes(t *testing.T, n int) []*Index {
 	t.Helper()
 	nodes := make([]*Index, n)
 	for i := range nodes {
-		db, err := store.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		nodes[i] = New(db, viewShards)
+		nodes[i] = newTestIndex(t, viewShards)
 	}
 	return nodes
 }
