@@ -18,6 +18,7 @@
 //	v due(8 bytes BE, Unix ms) SURT(url)        -> task      (frontier, revisit schedule; see frontier/revisit.go)
 //	k level('h'|'d') ReversedHost(host|domain)  -> rank      (indexer/rank, the latest ranks; see rank.Put)
 //	q HostSURT(host) 0 seq(8 bytes BE)          -> task      (frontier, per-host FIFO queue)
+//	w HostSURT(host) 0 seq(8 bytes BE)          -> task      (frontier, per-host recrawl queue, read before q)
 //	c kind value                                -> {}        (frontier, crawl scope: kind 'h' host, 'd' domain)
 //	m name                                      -> value     (store, metadata such as the shard count)
 //	r HostSURT(host)                            -> robots    (frontier, last robots.txt fetch)
