@@ -3,6 +3,8 @@ package indexer
 import (
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -25,23 +27,36 @@ import (
 //
 //	a kind scope 0 's'                  -> SumSpan [summary fields, first, last]  (sum* below)
 //	a kind scope 0 'l' suffix           -> Sum [links]            links by public suffix of the source
-//	a kind scope 0 'a' anchor           -> Sum [links]            an anchor text
-//	a kind scope 0 'A' anchor 0 id(domain) -> Sum [links]         an anchor's links from one domain (see ids.go)
-//	a kind scope 0 'd' domain           -> SumSpan [links, follow, first, last]  a referring domain
 //	a kind scope 0 'h' host             -> Sum [links]            a referring host
+//	a kind scope 0 'd' domain           -> SumSpan [links, follow, first, last]  a referring domain
+//	a kind scope 0 'a' anchor           -> Sum [links, domains, spilled, (id(domain), links)...]  an anchor text
+//	a kind scope 0 'A' anchor 0 id(domain) -> Sum [links]         an anchor's links from one domain, once spilled (see ids.go)
+//	a kind scope 0 'D' rank(links) domain -> {}                 a referring domain by its links
+//	a kind scope 0 'N' rank(links) anchor -> {}                 an anchor text by its links
 //
 // kind is 'h' (scope is HostSURT of the host, port included) or 'd' (scope
-// is HostSURT of the registrable domain). The first four are written with
-// blind merge operands; an anchor's referring domains are counted when it
-// is queried, from its 'A' records (anchors come from the HTML tokenizer,
-// which turns NUL into U+FFFD, so "anchor 0" is an exact prefix). The last
-// two are read to see a count go from 0 to 1 or back (which moves the
-// summary's referring domains and hosts), so they are read, changed and
-// written whole: merge operands would pile up in the memtable for every
-// read to walk. A link batch (one source page) reads one 'd' and one 'h'
-// record per scope, whatever its number of links. Referring pages are
-// counted from the per-source record (sourceValue.scopes), which ApplyLinks
-// reads anyway.
+// is HostSURT of the registrable domain). The first two are written with
+// blind merge operands. The others are read to see a count go from 0 to 1
+// or back (which moves the summary's referring domains and hosts, and an
+// anchor's referring domains), so they are read, changed and written whole:
+// merge operands would pile up in the memtable for every read to walk.
+// ('A' keys hold the anchor up to a NUL: anchors come from the HTML
+// tokenizer, which turns NUL into U+FFFD.) Referring pages are counted from
+// the per-source record (sourceValue.scopes), which ApplyLinks reads anyway.
+//
+// An anchor's links by referring domain (to count its referring domains)
+// are kept in its 'a' record while it has at most maxInlineDomains of them:
+// most anchors are used by one or two domains, and their links then cost
+// no more lookups than the 'a' record's. Past that the record spills them
+// into 'A' records, and keeps spilled set until it has no links again.
+//
+// 'D' and 'N' file a scope's referring domains and anchors with more than
+// one link by their links in coarse ranks, most links first (see linkRank),
+// so that a page of either view reads the ranks that hold that page's rows
+// rather than every domain or anchor of the scope. A key moves only when
+// its record's count crosses into another rank, a few dozen times in the
+// life of a busy anchor rather than once per link: moving it on every count
+// would write and compact two keys per change.
 //
 // Only the links applier of a node writes aggregates, one Txn at a time;
 // two Txns applying links concurrently would race on the read records.
@@ -55,6 +70,9 @@ const (
 	recDomain       = 'd'
 	recHost         = 'h'
 	recAnchorDomain = 'A'
+	// Rank keys, see above.
+	recDomainsByLinks = 'D'
+	recAnchorsByLinks = 'N'
 )
 
 // Fields of the summary record.
@@ -81,6 +99,18 @@ const (
 	domLast
 	domLen
 )
+
+// Fields of an anchor record: then, unless spilled, (domain id, links)
+// pairs of its referring domains.
+const (
+	anchorLinks = iota
+	anchorDomains
+	anchorSpilled // 1 once the pairs are in 'A' records
+	anchorLen
+)
+
+// maxInlineDomains bounds the referring domains an anchor record holds.
+const maxInlineDomains = 4
 
 // maxLinkType is the highest link type the summary record counts.
 const maxLinkType = int(lgv1.LinkType_LINK_TYPE_SITEMAP)
@@ -123,14 +153,23 @@ type aggregator struct {
 	// pending is the merge operand to write per key.
 	pending map[string]*store.Record
 	// current is the whole record of each read key, read on first use.
-	current map[string]*store.Record
+	current map[string]*heldRecord
 	// kb holds the key being looked up: a key becomes a string only when
 	// it enters a map, and most recur within a batch.
 	kb []byte
 }
 
+// heldRecord is a record a Txn read and changes.
+type heldRecord struct {
+	store.Record
+	// before are the fields as read: a record not changed is not
+	// written, and one whose count changed may move its rank key
+	// (recDomainsByLinks, recAnchorsByLinks).
+	before []int64
+}
+
 func newAggregator(ix *Index) *aggregator {
-	return &aggregator{ix: ix, pending: make(map[string]*store.Record), current: make(map[string]*store.Record)}
+	return &aggregator{ix: ix, pending: make(map[string]*store.Record), current: make(map[string]*heldRecord)}
 }
 
 // key returns the key of the record rec of scope, named by parts, in the
@@ -168,50 +207,71 @@ func (a *aggregator) summary(scope string) []int64 {
 // read returns the fields of the whole record at key, read on first use
 // (zeros if there is none).
 func (a *aggregator) read(r pebble.Reader, key []byte, shape store.Shape, n int) ([]int64, error) {
-	if rec, ok := a.current[string(key)]; ok {
-		return rec.Fields, nil
-	}
-	rec := &store.Record{Shape: shape, Fields: make([]int64, n)}
-	a.ix.aggsMu.Lock()
-	cached, ok := a.ix.aggs[string(key)]
-	a.ix.aggsMu.Unlock()
-	if ok && len(cached) == n {
-		copy(rec.Fields, cached)
-		a.current[string(key)] = rec
-		return rec.Fields, nil
-	}
-	raw, closer, err := r.Get(key)
-	switch {
-	case err == nil:
-		old, derr := store.DecodeRecord(raw)
-		closer.Close()
-		if derr != nil {
-			return nil, fmt.Errorf("%w (key %q)", derr, key)
-		}
-		if len(old.Fields) != n || old.Shape != shape {
-			return nil, fmt.Errorf("indexer: aggregate %q has shape %d with %d fields, want %d with %d", key, old.Shape, len(old.Fields), shape, n)
-		}
-		copy(rec.Fields, old.Fields)
-	case !errors.Is(err, pebble.ErrNotFound):
+	rec, err := a.hold(r, key, shape, n, false)
+	if err != nil {
 		return nil, err
 	}
-	a.current[string(key)] = rec
 	return rec.Fields, nil
 }
 
-// count adds delta to the count at key and returns its transition.
-func (a *aggregator) count(r pebble.Reader, key []byte, delta int64) (int64, error) {
-	f, err := a.read(r, key, store.ShapeSum, 1)
+// hold is read, returning the held record, whose fields the caller may
+// replace. With absent, the caller knows the index holds no record at
+// key, which is then not looked up. An anchor record has n fields or more.
+func (a *aggregator) hold(r pebble.Reader, key []byte, shape store.Shape, n int, absent bool) (*heldRecord, error) {
+	if rec, ok := a.current[string(key)]; ok {
+		return rec, nil
+	}
+	rec := &heldRecord{Record: store.Record{Shape: shape, Fields: make([]int64, n)}}
+	_, rest, _ := splitAggKey(string(key))
+	fits := func(m int) bool { return m == n || (rest[0] == recAnchor && m > n) }
+	var cached []int64
+	if !absent {
+		a.ix.aggsMu.Lock()
+		cached = a.ix.aggs[string(key)]
+		a.ix.aggsMu.Unlock()
+	}
+	switch {
+	case absent:
+	case cached != nil && fits(len(cached)):
+		rec.Fields = slices.Clone(cached)
+	default:
+		raw, closer, err := r.Get(key)
+		switch {
+		case err == nil:
+			old, derr := store.DecodeRecord(raw)
+			closer.Close()
+			if derr != nil {
+				return nil, fmt.Errorf("%w (key %q)", derr, key)
+			}
+			if !fits(len(old.Fields)) || old.Shape != shape {
+				return nil, fmt.Errorf("indexer: aggregate %q has shape %d with %d fields, want %d with %d", key, old.Shape, len(old.Fields), shape, n)
+			}
+			rec.Fields = old.Fields
+		case !errors.Is(err, pebble.ErrNotFound):
+			return nil, err
+		}
+	}
+	rec.before = slices.Clone(rec.Fields)
+	a.current[string(key)] = rec
+	return rec, nil
+}
+
+// count adds delta to the count at key and returns its transition; absent
+// is as for hold.
+func (a *aggregator) count(r pebble.Reader, key []byte, delta int64, absent bool) (int64, error) {
+	rec, err := a.hold(r, key, store.ShapeSum, 1, absent)
 	if err != nil {
 		return 0, err
 	}
+	f := rec.Fields
 	before := f[0]
 	f[0] += delta
 	return transition(before, f[0]), nil
 }
 
-// flush writes the pending operands and the read records into b. A read
-// count back at zero is deleted.
+// flush writes the pending operands and the changed records into b, and
+// moves the rank keys of those whose counts changed. A read count back at
+// zero is deleted.
 func (a *aggregator) flush(b *store.Batch) error {
 	var buf []byte
 	for k, r := range a.pending {
@@ -221,8 +281,11 @@ func (a *aggregator) flush(b *store.Batch) error {
 		}
 	}
 	for k, r := range a.current {
+		if slices.Equal(r.Fields, r.before) {
+			continue
+		}
 		var err error
-		if r.Shape == store.ShapeSum && len(r.Fields) == 1 && r.Fields[0] == 0 {
+		if r.Shape == store.ShapeSum && !slices.ContainsFunc(r.Fields, func(f int64) bool { return f != 0 }) {
 			err = b.Delete([]byte(k), nil)
 		} else {
 			buf = r.Append(buf[:0])
@@ -231,9 +294,79 @@ func (a *aggregator) flush(b *store.Batch) error {
 		if err != nil {
 			return err
 		}
+		if err := a.moveRank(b, k, r); err != nil {
+			return err
+		}
 	}
 	clear(a.pending)
 	return nil
+}
+
+// moveRank keeps the rank key of a changed 'd' or 'a' record, if k is
+// one, in step with its count.
+func (a *aggregator) moveRank(b *store.Batch, k string, r *heldRecord) error {
+	scope, rest, ok := splitAggKey(k)
+	if !ok {
+		return nil
+	}
+	var ranked byte
+	switch rest[0] {
+	case recDomain:
+		ranked = recDomainsByLinks
+	case recAnchor:
+		ranked = recAnchorsByLinks
+	default:
+		return nil
+	}
+	// Field 0 is the links of both records.
+	before, after := linkRank(r.before[0]), linkRank(r.Fields[0])
+	if before == after {
+		return nil
+	}
+	key := func(rank byte) []byte {
+		return append(append([]byte(scope), ranked, rank), rest[1:]...)
+	}
+	if before != noRank {
+		if err := b.Delete(key(before), nil); err != nil {
+			return err
+		}
+	}
+	if after == noRank {
+		return nil
+	}
+	return b.Set(key(after), nil, nil)
+}
+
+// linkRank is the rank key byte of a record with links links: more links
+// sort first, and from 16 links on each power of two splits in four. A
+// record with one link or none has no rank key (noRank): most referring
+// domains and anchors of a scope have one link, and the views find those
+// among the records themselves, after every ranked row.
+func linkRank(links int64) byte {
+	if links <= 1 {
+		return noRank
+	}
+	n := bits.Len64(uint64(links)) // 2-63
+	if n < 5 {
+		return byte(255 - n)
+	}
+	quarter := int(uint64(links)>>(n-3)) & 3 // the two bits after the leading one
+	return byte(255 - (4*n + quarter))
+}
+
+const noRank = 255
+
+// splitAggKey splits an aggregate key into its scope (aggScope) and the
+// rest, which starts with the record's kind.
+func splitAggKey(k string) (scope, rest string, ok bool) {
+	if len(k) < 2 || k[0] != store.PrefixAggregate {
+		return "", "", false
+	}
+	i := strings.IndexByte(k[2:], 0)
+	if i < 0 || 2+i+1 >= len(k) {
+		return "", "", false
+	}
+	return k[:2+i+1], k[2+i+1:], true
 }
 
 // committed puts the read records, now committed, in the index's cache and
@@ -255,8 +388,9 @@ type sourceInfo struct {
 	host, hostSURT     string
 	domain, domainSURT string
 	// domainID is the domain's id (see ids.go) as it appears in keys.
-	domainID string
-	tld      string
+	domainID  string
+	domainNum uint64 // the same id
+	tld       string
 }
 
 func newSourceInfo(url string) sourceInfo {
@@ -316,19 +450,84 @@ func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags li
 		if err != nil {
 			return err
 		}
+		// A scope's counts by host and by anchor and domain are parts of
+		// its domain and anchor counts: where those are zero, so are the
+		// parts, which need no lookup. Most links are the first of their
+		// anchor or their source's domain into a scope.
+		newDomain := d[domLinks] == 0
 		s[sumDomains] += transition(d[domLinks], d[domLinks]+sign)
 		d[domLinks] += sign
 		if flags.follow() {
 			d[domFollow] += sign
 		}
-		tr, err := a.count(t.b, a.key(scope, recHost, src.hostSURT), sign)
+		tr, err := a.count(t.b, a.key(scope, recHost, src.hostSURT), sign, newDomain)
 		if err != nil {
 			return err
 		}
 		s[sumHosts] += tr
-		a.addSum(a.key(scope, recAnchor, anchor), sign)
-		a.addSum(a.key(scope, recAnchorDomain, anchor, "\x00", src.domainID), sign)
+		if err := a.countAnchor(t.b, scope, anchor, src, sign, newDomain); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// countAnchor adds sign to the links of an anchor of a scope from the
+// source's domain, and moves the anchor's referring domains when that
+// domain's count goes from zero or to zero. newDomain says the domain has
+// no links into the scope yet.
+func (a *aggregator) countAnchor(r pebble.Reader, scope, anchor string, src *sourceInfo, sign int64, newDomain bool) error {
+	rec, err := a.hold(r, a.key(scope, recAnchor, anchor), store.ShapeSum, anchorLen, false)
+	if err != nil {
+		return err
+	}
+	f := rec.Fields
+	// The domain has no 'A' record of this anchor when either has no
+	// links, or when the record spills now (it was not among the pairs).
+	absent := newDomain || f[anchorLinks] == 0
+	f[anchorLinks] += sign
+	if f[anchorSpilled] == 0 {
+		id := int64(src.domainNum)
+		i := anchorLen
+		for i < len(f) && f[i] != id {
+			i += 2
+		}
+		switch {
+		case i < len(f):
+			f[i+1] += sign
+			f[anchorDomains] += transition(f[i+1]-sign, f[i+1])
+			if f[i+1] == 0 {
+				f = slices.Delete(f, i, i+2)
+			}
+		case sign < 0:
+			return fmt.Errorf("indexer: anchor %q of %q loses a link from domain %d, which it has none from", anchor, scope, id)
+		case (len(f)-anchorLen)/2 < maxInlineDomains:
+			f = append(f, id, 1)
+			f[anchorDomains]++
+		default:
+			// Spill: the pairs become 'A' records, and this domain's below.
+			for i := anchorLen; i < len(f); i += 2 {
+				k := a.key(scope, recAnchorDomain, anchor, "\x00", string(appendID(nil, uint64(f[i]))))
+				a.current[string(k)] = &heldRecord{Record: store.Record{Shape: store.ShapeSum, Fields: []int64{f[i+1]}}, before: []int64{0}}
+			}
+			f = f[:anchorLen]
+			f[anchorSpilled] = 1
+			absent = true
+		}
+	}
+	if f[anchorSpilled] == 1 {
+		tr, err := a.count(r, a.key(scope, recAnchorDomain, anchor, "\x00", src.domainID), sign, absent)
+		if err != nil {
+			return err
+		}
+		f[anchorDomains] += tr
+	}
+	if f[anchorLinks] == 0 {
+		// No links, so no 'A' records left: start again inline.
+		f = f[:anchorLen]
+		f[anchorDomains], f[anchorSpilled] = 0, 0
+	}
+	rec.Fields = f
 	return nil
 }
 

@@ -482,7 +482,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			return err
 		}
 	}
-	info.domainID = string(appendID(nil, ids.domain))
+	info.domainID, info.domainNum = string(appendID(nil, ids.domain)), ids.domain
 	src := sourceValue{surt: srcSURT, fetchedAt: lb.GetFetchedAt(), status: lb.GetSourceStatus(), nofollow: lb.GetSourceNofollow(), title: lb.GetSourceTitle(), scopes: old.scopes}
 	if src.scopes == nil {
 		src.scopes = make(map[string]int64)

@@ -50,6 +50,22 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
 	var rows []domainRow
+	if sel.aggregated() && !ix.scanOnly && !byAuthority {
+		// Read the page off the domains' rank keys.
+		var page []*lgv1.ReferringDomain
+		next, err := rankedPage(ctx, snap, sel.aggScope(), recDomainsByLinks, recDomain, after, size, domLen, urlnorm.HostOfSURT, func(links int64, name string, f []int64) {
+			page = append(page, &lgv1.ReferringDomain{Domain: name, Backlinks: links, FollowBacklinks: f[domFollow], FirstSeen: ts(f[domFirst]), LastSeen: ts(f[domLast]),
+				Authority: sel.scores.Domain(urlnorm.ReversedHost(name))})
+		})
+		if err != nil {
+			return nil, err
+		}
+		resp := &lgv1.ReferringDomainsResponse{Domains: page}
+		if next != nil {
+			resp.NextPageToken = encodeToken(qid, next)
+		}
+		return resp, nil
+	}
 	if sel.aggregated() && !ix.scanOnly {
 		prefix := []byte(sel.aggScope() + string(recDomain))
 		err = scanRecords(ctx, snap, prefix, func(suffix string, r store.Record) {
@@ -221,34 +237,12 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 	defer snap.Close()
 	var rows []*lgv1.Anchor
 	if sel.aggregated() && !ix.scanOnly {
-		scope := sel.aggScope()
-		var counts []countRow
-		err = scanRecords(ctx, snap, []byte(scope+string(recAnchor)), func(suffix string, r store.Record) {
-			if f := r.Fields; len(f) == 1 && f[0] > 0 {
-				counts = append(counts, countRow{suffix, f[0]})
-			}
+		var page []*lgv1.Anchor
+		next, err := rankedPage(ctx, snap, sel.aggScope(), recAnchorsByLinks, recAnchor, after, size, anchorLen, func(s string) string { return s }, func(links int64, text string, f []int64) {
+			page = append(page, &lgv1.Anchor{AnchorText: text, Backlinks: links, ReferringDomains: f[anchorDomains]})
 		})
 		if err != nil {
 			return nil, err
-		}
-		first, next := firstPage(counts,
-			func(dst []byte, r *countRow) []byte { return appendCountPos(dst, r.count, r.name) },
-			func(a, b *countRow) int { return compareCounts(a.count, a.name, b.count, b.name) },
-			after, size)
-		page := make([]*lgv1.Anchor, len(first))
-		for i, c := range first {
-			page[i] = &lgv1.Anchor{AnchorText: c.name, Backlinks: c.count}
-		}
-		for _, a := range page {
-			// Referring domains are counted for the rows returned only.
-			err := scanRecords(ctx, snap, []byte(scope+string(recAnchorDomain)+a.AnchorText+"\x00"), func(_ string, r store.Record) {
-				if len(r.Fields) == 1 && r.Fields[0] > 0 {
-					a.ReferringDomains++
-				}
-			})
-			if err != nil {
-				return nil, err
-			}
 		}
 		return anchorsPage(qid, page, next), nil
 	} else {
@@ -284,13 +278,6 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 }
 
 func anchorPos(a *lgv1.Anchor) []byte { return countPos(a.Backlinks, a.AnchorText) }
-
-// countRow is a name and its count, a row of a view ordered by countPos,
-// before it is on a page.
-type countRow struct {
-	name  string
-	count int64
-}
 
 func anchorsPage(qid uint32, page []*lgv1.Anchor, next []byte) *lgv1.AnchorsResponse {
 	resp := &lgv1.AnchorsResponse{Anchors: page}
@@ -623,6 +610,133 @@ func compareCounts(n1 int64, name1 string, n2 int64, name2 string) int {
 		return c
 	}
 	return strings.Compare(name1, name2)
+}
+
+// rankedPage reads the page of size rows after the position after (nil:
+// from the start) of a scope's 'd' or 'a' records (rec), most links first
+// and then by name (countPos). Records with more than one link are found
+// through their rank keys (ranked; see linkRank): it reads the ranks from
+// the one that holds after down to the one that fills the page, and the
+// records they name. Records with one link come last, and are found by
+// reading the scope's records, only for a page that reaches them. name
+// gives a row's name from its key suffix; records have n fields or more.
+// fn is called with the page's rows in order. It returns the position to
+// continue from, nil on the last page.
+func rankedPage(ctx context.Context, r pebble.Reader, scope string, ranked, rec byte, after []byte, size, n int, name func(suffix string) string, fn func(links int64, name string, fields []int64)) ([]byte, error) {
+	if after != nil && len(after) < 8 {
+		return nil, fmt.Errorf("%w: page_token holds no position of this view; start again without it", ErrInvalidArgument)
+	}
+	rankPrefix := []byte(scope + string(ranked))
+	ranks, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: rankPrefix, UpperBound: store.PrefixEnd(rankPrefix)})
+	if err != nil {
+		return nil, err
+	}
+	defer ranks.Close()
+	recPrefix := []byte(scope + string(rec))
+	recs, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: recPrefix, UpperBound: store.PrefixEnd(recPrefix)})
+	if err != nil {
+		return nil, err
+	}
+	defer recs.Close()
+
+	type row struct {
+		pos    []byte
+		name   string
+		fields []int64
+	}
+	var rows []row
+	// record decodes the record at recs.
+	record := func() ([]int64, error) {
+		v, err := store.DecodeRecord(recs.Value())
+		if err != nil || len(v.Fields) < n {
+			return nil, fmt.Errorf("indexer: malformed aggregate %q: %v", recs.Key(), err)
+		}
+		return v.Fields, nil
+	}
+	// add adds a record to rows if it comes after after.
+	add := func(suffix string, fields []int64) {
+		nm := name(suffix)
+		pos := countPos(fields[0], nm)
+		if after == nil || bytes.Compare(pos, after) > 0 {
+			rows = append(rows, row{pos, nm, fields})
+		}
+	}
+
+	valid := ranks.First()
+	if after != nil {
+		valid = ranks.SeekGE(append(slices.Clip(rankPrefix), linkRank(int64(^binary.BigEndian.Uint64(after)))))
+	}
+	rank := -1
+	var recKey []byte
+	for ; valid; valid = ranks.Next() {
+		k := ranks.Key()[len(rankPrefix):]
+		if len(k) == 0 {
+			return nil, fmt.Errorf("indexer: malformed rank key %q", ranks.Key())
+		}
+		if int(k[0]) != rank {
+			// Every row of a later rank comes after every row read so far.
+			if len(rows) >= size {
+				break
+			}
+			rank = int(k[0])
+		}
+		suffix := k[1:]
+		recKey = append(append(recKey[:0], recPrefix...), suffix...)
+		if !recs.SeekGE(recKey) || !bytes.Equal(recs.Key(), recKey) {
+			if err := recs.Error(); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("indexer: rank key %q names no record", ranks.Key())
+		}
+		f, err := record()
+		if err != nil {
+			return nil, err
+		}
+		if linkRank(f[0]) != k[0] {
+			return nil, fmt.Errorf("indexer: record %q with %d links is under rank %d", recKey, f[0], k[0])
+		}
+		add(string(suffix), f)
+	}
+	if err := ranks.Error(); err != nil {
+		return nil, err
+	}
+	more := valid
+	if !valid && len(rows) <= size {
+		// The page reaches the records with one link (or, full, asks
+		// whether there are any).
+		ranked := len(rows)
+		m := 0
+		for ok := recs.First(); ok; ok = recs.Next() {
+			if m++; m%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+			f, err := record()
+			if err != nil {
+				return nil, err
+			}
+			if f[0] != 1 {
+				continue
+			}
+			add(string(recs.Key()[len(recPrefix):]), f)
+			if ranked == size && len(rows) > size {
+				break // a full page only needed to know there is more
+			}
+		}
+		if err := recs.Error(); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int { return bytes.Compare(a.pos, b.pos) })
+	var next []byte
+	if len(rows) > size || (len(rows) == size && more) {
+		rows, next = rows[:size], rows[size-1].pos
+	}
+	for _, rw := range rows {
+		fn(rw.fields[0], rw.name, rw.fields)
+	}
+	return next, nil
 }
 
 // scanRecords calls fn with the key suffix and record of every aggregate

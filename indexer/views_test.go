@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -861,5 +862,31 @@ func TestFirstRows(t *testing.T) {
 				t.Errorf("%d rows, first %d: %v, want %v", length, n, got, want)
 			}
 		}
+	}
+}
+
+// TestLinkRank checks that rank keys order counts as the views do, most
+// first, and that a count moves rank only a few times as it grows.
+func TestLinkRank(t *testing.T) {
+	for _, n := range []int64{-1, 0, 1} {
+		if linkRank(n) != noRank {
+			t.Errorf("linkRank(%d) = %d, want noRank", n, linkRank(n))
+		}
+	}
+	moves := 0
+	for n := int64(2); n < 1<<20; n++ {
+		a, b := linkRank(n), linkRank(n+1)
+		switch {
+		case b > a:
+			t.Fatalf("linkRank(%d) = %d sorts after linkRank(%d) = %d", n+1, b, n, a)
+		case b < a:
+			moves++
+		}
+	}
+	if moves > 4*20 {
+		t.Errorf("a count moved rank %d times on its way to 2^20, want at most 80", moves)
+	}
+	if r := linkRank(math.MaxInt64); r == noRank || r >= linkRank(1<<61) {
+		t.Errorf("linkRank(MaxInt64) = %d, want a rank before linkRank(2^61) = %d", r, linkRank(1<<61))
 	}
 }

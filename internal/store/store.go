@@ -30,8 +30,9 @@
 // without leading zeros, so ids sort as numbers (see indexer/ids.go). They
 // stand in for source URLs in edge keys, which they make a third smaller.
 //
-// Values under n and a are written with merge operations (see CounterMerger),
-// so totals and aggregates change without a read.
+// Values under n and some under a (see indexer/agg.go) are written with
+// merge operations (see CounterMerger), so totals and those aggregates
+// change without a read.
 package store
 
 import (
@@ -179,7 +180,7 @@ func OpenWith(dir string, o Options) (*DB, error) {
 
 // Layout is the version of the key space and value encodings. A data
 // directory written with another layout is refused rather than misread.
-const Layout = 3
+const Layout = 4
 
 // ErrLayout is returned by Open for a data directory written by a linkgraph
 // with another index layout.

@@ -1,0 +1,177 @@
+package indexer
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+
+	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
+)
+
+// An anchor's referring domains stay exact while its record holds them
+// inline, when they outgrow it and spill into 'A' records, as its links
+// are lost down to none (when it starts inline again), and when every
+// batch is delivered twice.
+func TestAnchorDomainsSpill(t *testing.T) {
+	ix := newTestIndex(t, 1)
+	ctx := context.Background()
+	const target = "http://target.example/page"
+	scope := aggScope(aggKindHost, urlnorm.HostSURT("target.example"))
+	at := int64(1e12)
+	live := map[string]string{} // source -> its domain, for the live links
+	link := func(domain, page int, op lgv1.EdgeOp) {
+		t.Helper()
+		at += 1e9
+		source := fmt.Sprintf("http://p%d.d%d.com/", page, domain)
+		lb := &lgv1.LinkBatch{SourceUrl: source, SourceStatus: 200, FetchedAt: at,
+			Edges: []*lgv1.Edge{{TargetUrl: target, AnchorText: "spill", Type: lgv1.LinkType_LINK_TYPE_A, Op: op}}}
+		applyBatch(t, ix, lb)
+		applyBatch(t, ix, lb) // redelivered: changes nothing
+		if op == lgv1.EdgeOp_EDGE_OP_SEEN {
+			live[source] = fmt.Sprintf("d%d.com", domain)
+		} else {
+			delete(live, source)
+		}
+	}
+	check := func(step string, spilled bool) {
+		t.Helper()
+		domains := map[string]bool{}
+		for _, d := range live {
+			domains[d] = true
+		}
+		resp, err := ix.Anchors(ctx, &lgv1.AnchorsRequest{Target: "target.example", Scope: lgv1.Scope_SCOPE_HOST})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for _, a := range resp.Anchors {
+			got += fmt.Sprintf("%q %d links %d domains; ", a.AnchorText, a.Backlinks, a.ReferringDomains)
+		}
+		want := ""
+		if len(live) > 0 {
+			want = fmt.Sprintf("%q %d links %d domains; ", "spill", len(live), len(domains))
+		}
+		if got != want {
+			t.Errorf("%s: anchors %s, want %s", step, got, want)
+		}
+		n := 0
+		if err := scanPrefix(ctx, ix.db, []byte(scope+string(recAnchorDomain)), func(string, []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if spilled != (n > 0) || (spilled && n != len(domains)) {
+			t.Errorf("%s: %d 'A' records for %d domains, spilled %v", step, n, len(domains), spilled)
+		}
+	}
+	const seen, removed = lgv1.EdgeOp_EDGE_OP_SEEN, lgv1.EdgeOp_EDGE_OP_REMOVED
+	link(0, 0, seen)
+	link(0, 1, seen)
+	check("one domain, two links", false)
+	for d := 1; d < maxInlineDomains; d++ {
+		link(d, 0, seen)
+	}
+	check("as many domains as the record holds", false)
+	link(maxInlineDomains, 0, seen)
+	link(maxInlineDomains, 1, seen)
+	check("one domain more: spilled", true)
+	link(0, 0, removed)
+	check("a domain loses one of two links", true)
+	link(0, 1, removed)
+	check("a domain loses its last link", true)
+	for d := 1; d <= maxInlineDomains; d++ {
+		link(d, 0, removed)
+	}
+	check("one link left", true)
+	link(maxInlineDomains, 1, removed)
+	check("no links", false)
+	link(7, 0, seen)
+	check("a link again: inline again", false)
+}
+
+// Pages of referring domains and anchors of every size come in the views'
+// order, most links first and then by name, across ranks and into the
+// domains and anchors of one link (whose names sort otherwise than their
+// keys: a domain's key is its SURT).
+func TestRankedPages(t *testing.T) {
+	ix := newTestIndex(t, 1)
+	ctx := context.Background()
+	const target = "http://target.example/"
+	tlds := []string{"com", "org", "net", "io"}
+	domainLinks := map[string]int64{}
+	anchorLinks := map[string]int64{}
+	anchorDomains := map[string]map[string]bool{}
+	for i := range 40 {
+		domain := fmt.Sprintf("%c%d.%s", 'a'+i%5, i, tlds[i%4])
+		n := 1
+		switch {
+		case i%6 == 0:
+			n = 20 + i
+		case i%3 == 0:
+			n = 2 + i%4
+		}
+		for j := range n {
+			anchor := fmt.Sprintf("anchor %d", (i*7+j)%13)
+			if i%2 == 1 {
+				anchor = "single " + domain
+			}
+			lb := &lgv1.LinkBatch{SourceUrl: fmt.Sprintf("http://p%d.%s/", j, domain), SourceStatus: 200, FetchedAt: 1e12,
+				Edges: []*lgv1.Edge{{TargetUrl: target, AnchorText: anchor, Type: lgv1.LinkType_LINK_TYPE_A, Op: lgv1.EdgeOp_EDGE_OP_SEEN}}}
+			applyBatch(t, ix, lb)
+			domainLinks[domain]++
+			anchorLinks[anchor]++
+			if anchorDomains[anchor] == nil {
+				anchorDomains[anchor] = map[string]bool{}
+			}
+			anchorDomains[anchor][domain] = true
+		}
+	}
+	order := func(m map[string]int64, row func(name string, n int64) string) []string {
+		names := slices.Collect(maps.Keys(m))
+		slices.SortFunc(names, func(a, b string) int { return compareCounts(m[a], a, m[b], b) })
+		var out []string
+		for _, name := range names {
+			out = append(out, row(name, m[name]))
+		}
+		return out
+	}
+	wantD := order(domainLinks, func(d string, n int64) string { return fmt.Sprintf("%s %d", d, n) })
+	wantA := order(anchorLinks, func(a string, n int64) string { return fmt.Sprintf("%s %d %d", a, n, len(anchorDomains[a])) })
+	for _, size := range []int32{1, 2, 3, 7, 40, 100} {
+		var gotD []string
+		dreq := &lgv1.ReferringDomainsRequest{Target: "target.example", Scope: lgv1.Scope_SCOPE_HOST, PageSize: size}
+		for {
+			resp, err := ix.ReferringDomains(ctx, dreq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range resp.Domains {
+				gotD = append(gotD, fmt.Sprintf("%s %d", d.Domain, d.Backlinks))
+			}
+			if dreq.PageToken = resp.NextPageToken; dreq.PageToken == "" {
+				break
+			}
+		}
+		if !slices.Equal(gotD, wantD) {
+			t.Errorf("referring domains by %d:\n got %q\nwant %q", size, gotD, wantD)
+		}
+		var gotA []string
+		areq := &lgv1.AnchorsRequest{Target: "target.example", Scope: lgv1.Scope_SCOPE_HOST, PageSize: size}
+		for {
+			resp, err := ix.Anchors(ctx, areq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range resp.Anchors {
+				gotA = append(gotA, fmt.Sprintf("%s %d %d", a.AnchorText, a.Backlinks, a.ReferringDomains))
+			}
+			if areq.PageToken = resp.NextPageToken; areq.PageToken == "" {
+				break
+			}
+		}
+		if !slices.Equal(gotA, wantA) {
+			t.Errorf("anchors by %d:\n got %q\nwant %q", size, gotA, wantA)
+		}
+	}
+}
