@@ -140,18 +140,8 @@ func TestRankedPages(t *testing.T) {
 	wantA := order(anchorLinks, func(a string, n int64) string { return fmt.Sprintf("%s %d %d", a, n, len(anchorDomains[a])) })
 	for _, size := range []int32{1, 2, 3, 7, 40, 100} {
 		var gotD []string
-		dreq := &lgv1.ReferringDomainsRequest{Target: "target.example", Scope: lgv1.Scope_SCOPE_HOST, PageSize: size}
-		for {
-			resp, err := ix.ReferringDomains(ctx, dreq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range resp.Domains {
-				gotD = append(gotD, fmt.Sprintf("%s %d", d.Domain, d.Backlinks))
-			}
-			if dreq.PageToken = resp.NextPageToken; dreq.PageToken == "" {
-				break
-			}
+		for _, d := range allReferringDomains(t, ix, &lgv1.ReferringDomainsRequest{Target: "target.example", Scope: lgv1.Scope_SCOPE_HOST, PageSize: size}) {
+			gotD = append(gotD, fmt.Sprintf("%s %d", d.Domain, d.Backlinks))
 		}
 		if !slices.Equal(gotD, wantD) {
 			t.Errorf("referring domains by %d:\n got %q\nwant %q", size, gotD, wantD)
