@@ -1,6 +1,7 @@
 package indexer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -222,8 +223,7 @@ func (a *aggregator) hold(r pebble.Reader, key []byte, shape store.Shape, n int,
 		return rec, nil
 	}
 	rec := &heldRecord{Record: store.Record{Shape: shape, Fields: make([]int64, n)}}
-	_, rest, _ := splitAggKey(string(key))
-	fits := func(m int) bool { return m == n || (rest[0] == recAnchor && m > n) }
+	fits := func(m int) bool { return m == n || (m > n && isAnchorKey(key)) }
 	var cached []int64
 	if !absent {
 		a.ix.aggsMu.Lock()
@@ -355,6 +355,12 @@ func linkRank(links int64) byte {
 }
 
 const noRank = 255
+
+// isAnchorKey says whether key is that of an anchor record ('a').
+func isAnchorKey(key []byte) bool {
+	i := bytes.IndexByte(key[min(2, len(key)):], 0) + 3 // the byte after the scope
+	return i > 2 && i < len(key) && key[i] == recAnchor
+}
 
 // splitAggKey splits an aggregate key into its scope (aggScope) and the
 // rest, which starts with the record's kind.
