@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -162,6 +163,37 @@ func TestRankedPages(t *testing.T) {
 		}
 		if !slices.Equal(gotA, wantA) {
 			t.Errorf("anchors by %d:\n got %q\nwant %q", size, gotA, wantA)
+		}
+	}
+}
+
+// A page that reads many records stops when its call is cancelled, in the
+// ranks (ranked.example: anchors of two links) and in the one-link tail
+// (tail.example).
+func TestRankedPageStopsWhenCancelled(t *testing.T) {
+	ix := newTestIndex(t, 1)
+	txn := ix.Begin()
+	defer txn.Close()
+	for _, target := range []string{"ranked.example", "tail.example"} {
+		for i := range 1100 {
+			for j := range map[string]int{"ranked.example": 2, "tail.example": 1}[target] {
+				lb := &lgv1.LinkBatch{SourceUrl: fmt.Sprintf("http://p%d.d%d.com/", j, i), SourceStatus: 200, FetchedAt: 1e12,
+					Edges: []*lgv1.Edge{{TargetUrl: "http://" + target + "/", AnchorText: fmt.Sprintf("anchor %d", i), Type: lgv1.LinkType_LINK_TYPE_A, Op: lgv1.EdgeOp_EDGE_OP_SEEN}}}
+				if err := txn.ApplyLinks(lb); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, target := range []string{"ranked.example", "tail.example"} {
+		_, err := ix.Anchors(ctx, &lgv1.AnchorsRequest{Target: target, Scope: lgv1.Scope_SCOPE_HOST, PageSize: 100})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("anchors of %s with a cancelled context: %v, want context.Canceled", target, err)
 		}
 	}
 }

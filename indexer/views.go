@@ -666,7 +666,7 @@ func rankedPage(ctx context.Context, r pebble.Reader, scope string, ranked, rec 
 	if after != nil {
 		valid = ranks.SeekGE(append(slices.Clip(rankPrefix), linkRank(int64(^binary.BigEndian.Uint64(after)))))
 	}
-	rank := -1
+	rank, read := -1, 0
 	var recKey []byte
 	for ; valid; valid = ranks.Next() {
 		k := ranks.Key()[len(rankPrefix):]
@@ -679,6 +679,9 @@ func rankedPage(ctx context.Context, r pebble.Reader, scope string, ranked, rec 
 				break
 			}
 			rank = int(k[0])
+		}
+		if err := ctxEvery(ctx, &read); err != nil {
+			return nil, err
 		}
 		suffix := k[1:]
 		recKey = append(append(recKey[:0], recPrefix...), suffix...)
@@ -705,12 +708,9 @@ func rankedPage(ctx context.Context, r pebble.Reader, scope string, ranked, rec 
 		// The page reaches the records with one link (or, full, asks
 		// whether there are any).
 		ranked := len(rows)
-		m := 0
 		for ok := recs.First(); ok; ok = recs.Next() {
-			if m++; m%1024 == 0 {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
+			if err := ctxEvery(ctx, &read); err != nil {
+				return nil, err
 			}
 			f, err := record()
 			if err != nil {
@@ -739,6 +739,15 @@ func rankedPage(ctx context.Context, r pebble.Reader, scope string, ranked, rec 
 	return next, nil
 }
 
+// ctxEvery counts a row read in *n and, every 1024 rows, returns ctx's
+// error if it is done: a long read stops at the call's deadline.
+func ctxEvery(ctx context.Context, n *int) error {
+	if *n++; *n%1024 == 0 {
+		return ctx.Err()
+	}
+	return nil
+}
+
 // scanRecords calls fn with the key suffix and record of every aggregate
 // record under prefix.
 func scanRecords(ctx context.Context, r pebble.Reader, prefix []byte, fn func(suffix string, rec store.Record)) error {
@@ -762,10 +771,8 @@ func scanPrefix(ctx context.Context, r pebble.Reader, prefix []byte, fn func(suf
 	defer it.Close()
 	n := 0
 	for it.First(); it.Valid(); it.Next() {
-		if n++; n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		if err := ctxEvery(ctx, &n); err != nil {
+			return err
 		}
 		if err := fn(string(it.Key()[len(prefix):]), it.Value()); err != nil {
 			return err
