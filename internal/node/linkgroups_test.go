@@ -11,6 +11,7 @@ import (
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/internal/bus"
+	"github.com/linkgraph/linkgraph/internal/bus/bustest"
 	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
@@ -107,19 +108,11 @@ func TestShardGroupsLinkBatches(t *testing.T) {
 	}
 	apply(results...)
 
-	st, err := s.pub.JS.Stream(ctx, bus.LinksStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := info.State.LastSeq; got != uint64(len(targetShards)) {
+	if got := bustest.StreamState(t, s.pub.JS, bus.LinksStream).LastSeq; got != uint64(len(targetShards)) {
 		t.Errorf("%d LINKS messages for %d pages, want %d (one per target shard)", got, pages, len(targetShards))
 	}
 	live := 0
-	err = s.ix.ScanEdges(ctx, func(_ *lgv1.Backlink, isLive bool) error {
+	err := s.ix.ScanEdges(ctx, func(_ *lgv1.Backlink, isLive bool) error {
 		if isLive {
 			live++
 		}

@@ -91,15 +91,7 @@ func newTestShard(t *testing.T, shards int) (*Shard, func(...*lgv1.PageResult)) 
 			// Every message the work-queue stream holds (its publishers
 			// had them acknowledged), waiting for them: a pull that does
 			// not wait, or the consumer's count, may lag behind.
-			st, err := js.Stream(ctx, c.stream)
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, err := st.Info(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := int(info.State.Msgs)
+			n := int(bustest.StreamState(t, js, c.stream).Msgs)
 			if n == 0 {
 				continue
 			}

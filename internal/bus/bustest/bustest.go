@@ -41,3 +41,18 @@ func JetStream(t testing.TB, cfg bus.Config) jetstream.JetStream {
 	}
 	return js
 }
+
+// StreamState returns the state of stream name: the messages it holds and
+// the last sequence it stored.
+func StreamState(t testing.TB, js jetstream.JetStream, name string) jetstream.StreamState {
+	t.Helper()
+	st, err := js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State
+}
