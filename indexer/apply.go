@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -205,8 +206,9 @@ func (t *Txn) commit() error {
 // RecordPage records a fetch result of a page owned by this shard and returns
 // the edge updates for the page's links, one LinkBatch per target shard.
 // Every current link is sent as EDGE_OP_SEEN (so a redelivered result
-// re-sends the same idempotent updates) and every link of the previous crawl
-// that is gone as EDGE_OP_REMOVED. The caller publishes the batches before
+// re-sends the same idempotent updates), every target of the previous crawl
+// the page no longer links to as EDGE_OP_UNLINKED, and on a recrawl the
+// batches sweep (the targets' shards find the links that changed). The caller publishes the batches before
 // committing b, so a crash in between re-sends rather than loses them.
 func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 	rec, err := t.RecordFetch(pr)
@@ -253,7 +255,7 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 		countFetch(b, pr) // not a redelivery of the recorded fetch
 	}
 	fwdKey := prefixed(store.PrefixForward, surt)
-	var old []*lgv1.Edge
+	var old forwardList
 	if havePrev { // a forward list is written with the page's record
 		if old, err = getForward(b, fwdKey); err != nil {
 			return PageRecord{}, err
@@ -279,13 +281,11 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 		return PageRecord{}, err
 	}
 	if notModified {
-		for _, e := range old {
-			e.Op = lgv1.EdgeOp_EDGE_OP_SEEN
+		confirmed := make([]*lgv1.Edge, len(old.targets))
+		for i, u := range old.targets {
+			confirmed[i] = &lgv1.Edge{TargetUrl: u, Op: lgv1.EdgeOp_EDGE_OP_CONFIRMED}
 		}
-		if err := b.Set(fwdKey, encodeForward(old), nil); err != nil {
-			return PageRecord{}, err
-		}
-		return PageRecord{Batches: t.linkBatches(pr, old)}, nil
+		return PageRecord{Batches: t.linkBatches(pr, confirmed, false)}, nil
 	}
 	links := pr.GetLinks()
 	if pr.GetMetaNoindex() {
@@ -313,14 +313,14 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 		seen[id] = struct{}{}
 		cur = append(cur, e)
 	}
-	var removed []*lgv1.Edge
+	fwd := newForwardList(cur)
+	// A target the page no longer links to is named with its reason; one
+	// it still links to has its links diffed on its shard (sweep).
+	var unlinked []*lgv1.Edge
 	reason := lostReason(pr)
-	for _, e := range old {
-		if _, still := seen[edgeID(e)]; !still {
-			removed = append(removed, &lgv1.Edge{
-				TargetUrl: e.GetTargetUrl(), AnchorText: e.GetAnchorText(), Type: e.GetType(),
-				Op: lgv1.EdgeOp_EDGE_OP_REMOVED, LostReason: reason,
-			})
+	for _, u := range old.targets {
+		if _, still := slices.BinarySearch(fwd.targets, u); !still {
+			unlinked = append(unlinked, &lgv1.Edge{TargetUrl: u, Op: lgv1.EdgeOp_EDGE_OP_UNLINKED, LostReason: reason})
 		}
 	}
 	if len(cur) == 0 {
@@ -328,16 +328,20 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 			return PageRecord{}, err
 		}
 	} else {
-		if err := b.Set(fwdKey, encodeForward(cur), nil); err != nil {
+		if err := b.Set(fwdKey, fwd.encode(), nil); err != nil {
 			return PageRecord{}, err
 		}
 	}
-	changed := len(removed) > 0 || len(cur) != len(old)
-	return PageRecord{Batches: t.linkBatches(pr, append(cur, removed...)), Changed: changed}, nil
+	return PageRecord{
+		Batches: t.linkBatches(pr, append(cur, unlinked...), len(old.targets) > 0),
+		Changed: fwd.digest != old.digest,
+	}, nil
 }
 
 // linkBatches groups a page's edge updates by the shard of their targets.
-func (t *Txn) linkBatches(pr *lgv1.PageResult, edges []*lgv1.Edge) map[int]*lgv1.LinkBatch {
+// With sweep (the page was crawled before), each batch lists all the
+// page's current links to the targets it names.
+func (t *Txn) linkBatches(pr *lgv1.PageResult, edges []*lgv1.Edge, sweep bool) map[int]*lgv1.LinkBatch {
 	out := make(map[int]*lgv1.LinkBatch)
 	for _, e := range edges {
 		s := t.ix.shardOf(e.GetTargetUrl())
@@ -350,6 +354,7 @@ func (t *Txn) linkBatches(pr *lgv1.PageResult, edges []*lgv1.Edge) map[int]*lgv1
 				SourceTitle:    pr.GetTitle(),
 				SourceNofollow: pr.GetMetaNofollow(),
 				FetchedAt:      pr.GetFetchedAt(),
+				Sweep:          sweep,
 			}
 			out[s] = lb
 		}
@@ -491,14 +496,46 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 	for k, c := range src.scopes {
 		pagesBefore[k] = c
 	}
-	// spans collects, per target scope, the first and last seen of the
-	// live external links, written once per batch.
-	var spans map[string][2]int64
-
-	var key, val []byte
+	a := linkApply{t: t, lb: lb, at: at, info: &info, src: &src}
+	// Targets whose edges from the source are read by prefix: those the
+	// batch sweeps (see LinkBatch.sweep) or names with EDGE_OP_UNLINKED or
+	// EDGE_OP_CONFIRMED.
+	var sweeps []*sweepTarget
+	var sweepOf map[string]*sweepTarget
+	sweep := func(url, surt string) *sweepTarget {
+		st := sweepOf[url]
+		if st == nil {
+			if sweepOf == nil {
+				sweepOf = make(map[string]*sweepTarget)
+			}
+			st = &sweepTarget{url: url, surt: surt, reason: lgv1.LostReason_LOST_REASON_REMOVED}
+			sweepOf[url] = st
+			sweeps = append(sweeps, st)
+		}
+		return st
+	}
+	var key []byte
 	for _, e := range lb.GetEdges() {
 		tgtSURT := urlnorm.SURT(e.GetTargetUrl())
+		switch e.GetOp() {
+		case lgv1.EdgeOp_EDGE_OP_UNLINKED:
+			sweep(e.GetTargetUrl(), tgtSURT).reason = cmp.Or(e.GetLostReason(), lgv1.LostReason_LOST_REASON_REMOVED)
+			continue
+		case lgv1.EdgeOp_EDGE_OP_CONFIRMED:
+			sweep(e.GetTargetUrl(), tgtSURT).confirm = true
+			continue
+		case lgv1.EdgeOp_EDGE_OP_SEEN, lgv1.EdgeOp_EDGE_OP_REMOVED:
+		default:
+			continue
+		}
 		anchor := truncateUTF8(e.GetAnchorText(), MaxAnchorBytes)
+		if lb.GetSweep() && e.GetOp() == lgv1.EdgeOp_EDGE_OP_SEEN {
+			st := sweep(e.GetTargetUrl(), tgtSURT)
+			if st.listed == nil {
+				st.listed = make(map[string]struct{})
+			}
+			st.listed[string(rune(e.GetType()))+anchor] = struct{}{}
+		}
 		key = edgeKey(key[:0], tgtSURT, ids.domain, ids.source, e.GetType(), anchor)
 		var raw []byte
 		var closer io.Closer
@@ -518,73 +555,18 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		case !errors.Is(err, pebble.ErrNotFound):
 			return err
 		}
-		wasLive, oldFlags := exists && v.lostAt == 0, v.flags
-		switch e.GetOp() {
-		case lgv1.EdgeOp_EDGE_OP_SEEN:
-			if !exists || at < v.firstSeen {
-				v.firstSeen = at
-			}
-			if at >= v.lastSeen {
-				v.lastSeen = at
-				v.rel = e.GetRel()
-				v.flags = flagsOf(e.GetRel(), lb.GetSourceNofollow())
-				v.redirectStatus = e.GetRedirectStatus()
-				v.comeBack(at)
-			}
-		case lgv1.EdgeOp_EDGE_OP_REMOVED:
-			if !exists || at < v.lastSeen {
-				continue // never seen, or seen again after this removal
-			}
-			if v.lostAt == 0 || at < v.lostAt {
-				v.lostAt = at
-				v.lostReason = cmp.Or(e.GetLostReason(), lgv1.LostReason_LOST_REASON_REMOVED)
-			}
-		default:
-			continue
-		}
-		val = v.encode(val[:0])
-		if err := b.Set(key, val, nil); err != nil {
+		if err := a.edge(key, e.GetTargetUrl(), tgtSURT, e.GetType(), anchor, exists, v, e); err != nil {
 			return err
 		}
-		isLive := v.lostAt == 0
-		if isLive != wasLive {
-			if isLive {
-				t.targets[tgtSURT] = struct{}{}
-				b.Count(CounterEdges, 1)
-				b.Count(CounterEdgesAdded, 1)
-			} else {
-				b.Count(CounterEdges, -1)
-				b.Count(CounterEdgesLost, 1)
-			}
-		}
-		ts := t.scopesOf(e.GetTargetUrl())
-		if ts.domain == info.domain {
-			continue // internal links are not aggregated
-		}
-		if wasLive && (!isLive || oldFlags != v.flags) {
-			if err := t.contribute(&info, ts, -1, oldFlags, e.GetType(), anchor, src.scopes); err != nil {
+	}
+	if !fresh { // a fresh source has no edges here to sweep
+		for _, st := range sweeps {
+			if err := a.sweep(st, ids); err != nil {
 				return err
-			}
-		}
-		if isLive && (!wasLive || oldFlags != v.flags) {
-			if err := t.contribute(&info, ts, +1, v.flags, e.GetType(), anchor, src.scopes); err != nil {
-				return err
-			}
-		}
-		if isLive {
-			if spans == nil {
-				spans = make(map[string][2]int64)
-			}
-			for _, scope := range ts.scopes {
-				sp, ok := spans[scope]
-				if !ok || v.firstSeen < sp[0] {
-					sp[0] = v.firstSeen
-				}
-				sp[1] = max(sp[1], v.lastSeen)
-				spans[scope] = sp
 			}
 		}
 	}
+	spans := a.spans
 	for scope, sp := range spans {
 		if err := t.seenSpan(&info, scope, sp[0], sp[1]); err != nil {
 			return err
@@ -601,6 +583,152 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 }
 
 // Counters returns every total counter by name.
+// linkApply is the state of one ApplyLinks call.
+type linkApply struct {
+	t    *Txn
+	lb   *lgv1.LinkBatch
+	at   int64 // the batch's fetch time, Unix ms
+	info *sourceInfo
+	src  *sourceValue
+	// spans collects, per target scope, the first and last seen of the
+	// live external links, written once per batch.
+	spans map[string][2]int64
+	val   []byte
+}
+
+// sweepTarget is a target whose edges from the batch's source are read by
+// prefix.
+type sweepTarget struct {
+	url, surt string
+	// listed holds the links the batch lists to the target (type rune,
+	// anchor); the source's other live edges to it are lost.
+	listed map[string]struct{}
+	reason lgv1.LostReason
+	// confirm: the source's live edges to the target are seen again
+	// instead.
+	confirm bool
+}
+
+// sweep reads the source's edges to st's target and loses or confirms
+// them.
+func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
+	prefix := appendID(edgePrefix(nil, st.surt, ids.domain), ids.source)
+	it, err := a.t.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	type found struct {
+		key []byte
+		v   edgeValue
+	}
+	var edges []found
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) <= len(prefix) {
+			continue
+		}
+		if _, ok := st.listed[string(rune(k[len(prefix)]))+string(k[len(prefix)+1:])]; ok {
+			continue // applied with the batch's other links
+		}
+		v, err := decodeEdgeValue(it.Value())
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("%w at %q", err, k)
+		}
+		edges = append(edges, found{slices.Clone(k), v})
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	op := &lgv1.Edge{Op: lgv1.EdgeOp_EDGE_OP_REMOVED, LostReason: st.reason}
+	for _, f := range edges {
+		if f.v.lostAt != 0 {
+			continue // lost before; a confirmation does not bring it back
+		}
+		if st.confirm {
+			op = &lgv1.Edge{Op: lgv1.EdgeOp_EDGE_OP_SEEN, Rel: f.v.rel, RedirectStatus: f.v.redirectStatus}
+		}
+		typ, anchor := lgv1.LinkType(f.key[len(prefix)]), string(f.key[len(prefix)+1:])
+		if err := a.edge(f.key, st.url, st.surt, typ, anchor, true, f.v, op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// edge applies op to the edge at key, whose stored value is v if it
+// exists, and moves the counters and aggregates it changes.
+func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, anchor string, exists bool, v edgeValue, op *lgv1.Edge) error {
+	t, b, at := a.t, a.t.b, a.at
+	wasLive, oldFlags := exists && v.lostAt == 0, v.flags
+	switch op.GetOp() {
+	case lgv1.EdgeOp_EDGE_OP_SEEN:
+		if !exists || at < v.firstSeen {
+			v.firstSeen = at
+		}
+		if at >= v.lastSeen {
+			v.lastSeen = at
+			v.rel = op.GetRel()
+			v.flags = flagsOf(op.GetRel(), a.lb.GetSourceNofollow())
+			v.redirectStatus = op.GetRedirectStatus()
+			v.comeBack(at)
+		}
+	case lgv1.EdgeOp_EDGE_OP_REMOVED:
+		if !exists || at < v.lastSeen {
+			return nil // never seen, or seen again after this removal
+		}
+		if v.lostAt == 0 || at < v.lostAt {
+			v.lostAt = at
+			v.lostReason = cmp.Or(op.GetLostReason(), lgv1.LostReason_LOST_REASON_REMOVED)
+		}
+	default:
+		return nil
+	}
+	a.val = v.encode(a.val[:0])
+	if err := b.Set(key, a.val, nil); err != nil {
+		return err
+	}
+	isLive := v.lostAt == 0
+	if isLive != wasLive {
+		if isLive {
+			t.targets[tgtSURT] = struct{}{}
+			b.Count(CounterEdges, 1)
+			b.Count(CounterEdgesAdded, 1)
+		} else {
+			b.Count(CounterEdges, -1)
+			b.Count(CounterEdgesLost, 1)
+		}
+	}
+	ts := t.scopesOf(tgtURL)
+	if ts.domain == a.info.domain {
+		return nil // internal links are not aggregated
+	}
+	if wasLive && (!isLive || oldFlags != v.flags) {
+		if err := t.contribute(a.info, ts, -1, oldFlags, typ, anchor, a.src.scopes); err != nil {
+			return err
+		}
+	}
+	if isLive && (!wasLive || oldFlags != v.flags) {
+		if err := t.contribute(a.info, ts, +1, v.flags, typ, anchor, a.src.scopes); err != nil {
+			return err
+		}
+	}
+	if isLive {
+		if a.spans == nil {
+			a.spans = make(map[string][2]int64)
+		}
+		for _, scope := range ts.scopes {
+			sp, ok := a.spans[scope]
+			if !ok || v.firstSeen < sp[0] {
+				sp[0] = v.firstSeen
+			}
+			sp[1] = max(sp[1], v.lastSeen)
+			a.spans[scope] = sp
+		}
+	}
+	return nil
+}
+
 func (ix *Index) Counters() (map[string]int64, error) {
 	it, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixCounter}, UpperBound: []byte{store.PrefixCounter + 1}})
 	if err != nil {

@@ -266,3 +266,83 @@ func TestNewLostLinksAndVelocity(t *testing.T) {
 		t.Errorf("a reversed window: %v, want InvalidArgument", err)
 	}
 }
+
+// A recrawl that keeps a target but changes its links to it (anchor, type,
+// rel) loses the old links and keeps the new ones, a 304 Not Modified sees
+// the live links again and leaves the lost ones lost, and the host's
+// aggregates follow, with every message delivered once or twice.
+func TestRecrawlDiffsLinksPerTarget(t *testing.T) {
+	for _, redeliver := range []bool{false, true} {
+		t.Run(fmt.Sprint("redeliver=", redeliver), func(t *testing.T) {
+			db, ix := openIndex(t)
+			img := func(url, alt string) *lgv1.OutLink {
+				return &lgv1.OutLink{Url: url, AnchorText: alt, Type: lgv1.LinkType_LINK_TYPE_IMG}
+			}
+			page := func(crawl int64, links ...*lgv1.OutLink) *lgv1.PageResult {
+				return &lgv1.PageResult{Url: "http://p.example/", Status: 200, FetchedAt: crawl * 1e9, Title: "T", Links: links}
+			}
+			states := func() []string {
+				var out []string
+				q := indexer.Query{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST, PageSize: 100, Filter: &lgv1.Filter{IncludeLost: true}}
+				for _, bl := range backlinkRows(t, ix, q) {
+					s := fmt.Sprintf("%s %s %q %v", strings.TrimPrefix(bl.TargetUrl, "http://t.example/"), strings.TrimPrefix(bl.Type.String(), "LINK_TYPE_"), bl.AnchorText, bl.Rel)
+					if bl.LostAt != nil {
+						s += fmt.Sprintf(" lost@%d %s", bl.LostAt.AsTime().Unix(), strings.TrimPrefix(bl.LostReason.String(), "LOST_REASON_"))
+					} else {
+						s += fmt.Sprintf(" live@%d", bl.LastSeen.AsTime().Unix())
+					}
+					out = append(out, s)
+				}
+				slices.Sort(out)
+				return out
+			}
+			check := func(when string, want []string, backlinks, anchors int64) {
+				t.Helper()
+				if got := states(); !slices.Equal(got, want) {
+					t.Errorf("%s:\n%s\nwant\n%s", when, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+				sum, err := ix.Summary(t.Context(), &lgv1.SummaryRequest{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST})
+				if err != nil {
+					t.Fatal(err)
+				}
+				an, err := ix.Anchors(t.Context(), &lgv1.AnchorsRequest{Target: "t.example", Scope: lgv1.Scope_SCOPE_HOST})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sum.Summary.Backlinks != backlinks || int64(len(an.Anchors)) != anchors {
+					t.Errorf("%s: summary has %d backlinks, anchors %d rows; want %d and %d", when, sum.Summary.Backlinks, len(an.Anchors), backlinks, anchors)
+				}
+			}
+			fetch(t, db, ix, page(1, a("http://t.example/x", "old"), img("http://t.example/x", "logo"), a("http://t.example/y", "Y"), a("http://t.example/z", "Z")), redeliver)
+			check("crawl 1", []string{
+				`x A "old" [] live@1`, `x IMG "logo" [] live@1`, `y A "Y" [] live@1`, `z A "Z" [] live@1`,
+			}, 4, 4)
+			// x's anchor changes and its image goes, y becomes nofollow, z
+			// is gone from the page.
+			fetch(t, db, ix, page(2, a("http://t.example/x", "new"), a("http://t.example/y", "Y", "nofollow")), redeliver)
+			want2 := []string{
+				`x A "new" [] live@2`, `x A "old" [] lost@2 REMOVED`, `x IMG "logo" [] lost@2 REMOVED`,
+				`y A "Y" [nofollow] live@2`, `z A "Z" [] lost@2 REMOVED`,
+			}
+			check("crawl 2", want2, 2, 2)
+			if edges, _, _ := counters(t, ix); edges != 2 {
+				t.Errorf("%d live edges counted after crawl 2, want 2", edges)
+			}
+			// Unchanged: the live links are seen again, the lost stay lost.
+			fetch(t, db, ix, &lgv1.PageResult{Url: "http://p.example/", Status: 304, FetchedAt: 3e9}, redeliver)
+			check("crawl 3 (304)", []string{
+				`x A "new" [] live@3`, `x A "old" [] lost@2 REMOVED`, `x IMG "logo" [] lost@2 REMOVED`,
+				`y A "Y" [nofollow] live@3`, `z A "Z" [] lost@2 REMOVED`,
+			}, 2, 2)
+			// The page is gone: its links to both targets are lost for that.
+			fetch(t, db, ix, &lgv1.PageResult{Url: "http://p.example/", Status: 404, FetchedAt: 4e9}, redeliver)
+			check("crawl 4 (404)", []string{
+				`x A "new" [] lost@4 PAGE_GONE`, `x A "old" [] lost@2 REMOVED`, `x IMG "logo" [] lost@2 REMOVED`,
+				`y A "Y" [nofollow] lost@4 PAGE_GONE`, `z A "Z" [] lost@2 REMOVED`,
+			}, 0, 0)
+			if edges, _, _ := counters(t, ix); edges != 0 {
+				t.Errorf("%d live edges counted after crawl 4, want 0", edges)
+			}
+		})
+	}
+}

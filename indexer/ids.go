@@ -9,7 +9,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
@@ -259,44 +258,49 @@ func lookupDomainID(r pebble.Reader, domainSURT string) (uint64, error) {
 	return id, nil
 }
 
-// linkKey names a link by its URLs, as the node that owns its target can
-// find the edge: e SURT(target) 0 SURT(source) 0 type anchor. A node
-// cannot build another node's edge keys, whose ids are that node's own.
-func linkKey(dst []byte, targetSURT, sourceSURT string, typ lgv1.LinkType, anchor string) []byte {
+// linkPrefix names the links from a page to a target by their URLs, as the
+// node that owns the target can find their edges: e SURT(target) 0
+// SURT(source) 0. A node cannot build another node's edge keys, whose ids
+// are that node's own.
+func linkPrefix(dst []byte, targetSURT, sourceSURT string) []byte {
 	dst = append(dst, store.PrefixEdge)
 	dst = append(dst, targetSURT...)
 	dst = append(dst, 0)
 	dst = append(dst, sourceSURT...)
-	dst = append(dst, 0, byte(typ))
-	return append(dst, anchor...)
+	return append(dst, 0)
 }
 
-// linkValues reads the edges link keys name from one reader, looking up a
-// source's ids once per target shard.
-type linkValues struct {
+// linkEdge is an edge found by its link prefix.
+type linkEdge struct {
+	suffix []byte // of its edge key: type byte, anchor
+	value  []byte
+}
+
+// linkEdges reads the edges link prefixes name from one reader, looking
+// up a source's ids once per target shard.
+type linkEdges struct {
 	ix  *Index
 	r   pebble.Reader
 	ids map[string]*sourceIDs // shard 0 source SURT -> ids; nil: none
 }
 
-func (ix *Index) linkValues(r pebble.Reader) *linkValues {
-	return &linkValues{ix: ix, r: r, ids: make(map[string]*sourceIDs)}
+func (ix *Index) linkEdges(r pebble.Reader) *linkEdges {
+	return &linkEdges{ix: ix, r: r, ids: make(map[string]*sourceIDs)}
 }
 
-// get returns a copy of the value of the edge the link key k names, nil if
-// there is none.
-func (l *linkValues) get(k []byte) ([]byte, error) {
+// get returns copies of the edges the link prefix k names.
+func (l *linkEdges) get(k []byte) ([]linkEdge, error) {
 	if len(k) == 0 || k[0] != store.PrefixEdge {
-		return nil, fmt.Errorf("indexer: malformed link key %q", k)
+		return nil, fmt.Errorf("indexer: malformed link prefix %q", k)
 	}
 	target, rest, ok := bytes.Cut(k[1:], []byte{0})
 	source, rest, ok2 := bytes.Cut(rest, []byte{0})
-	if !ok || !ok2 || len(rest) == 0 {
-		return nil, fmt.Errorf("indexer: malformed link key %q", k)
+	if !ok || !ok2 || len(rest) != 0 {
+		return nil, fmt.Errorf("indexer: malformed link prefix %q", k)
 	}
 	tgtURL, err := urlnorm.UnSURT(string(target))
 	if err != nil {
-		return nil, fmt.Errorf("indexer: malformed link key %q: %w", k, err)
+		return nil, fmt.Errorf("indexer: malformed link prefix %q: %w", k, err)
 	}
 	shard := l.ix.shardOf(tgtURL)
 	memo := strconv.Itoa(shard) + "\x00" + string(source)
@@ -314,13 +318,16 @@ func (l *linkValues) get(k []byte) ([]byte, error) {
 	if ids == nil {
 		return nil, nil // the source has no edges on that shard
 	}
-	raw, closer, err := l.r.Get(edgeKey(nil, string(target), ids.domain, ids.source, lgv1.LinkType(rest[0]), string(rest[1:])))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
+	prefix := appendID(edgePrefix(nil, string(target), ids.domain), ids.source)
+	it, err := l.r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(prefix)})
 	if err != nil {
 		return nil, err
 	}
-	defer closer.Close()
-	return slices.Clone(raw), nil
+	var out []linkEdge
+	for it.First(); it.Valid(); it.Next() {
+		if len(it.Key()) > len(prefix) {
+			out = append(out, linkEdge{suffix: slices.Clone(it.Key()[len(prefix):]), value: slices.Clone(it.Value())})
+		}
+	}
+	return out, it.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"unsafe"
@@ -387,32 +388,74 @@ func prefixed(p byte, s string) []byte {
 	return append(append(k, p), s...)
 }
 
-// A forward list (f record) is the links of a page's latest crawl, sorted by
-// target URL, with each URL front-coded against the previous one: most of a
-// page's links share their scheme and host, and often a path prefix.
+// A forward list (f record) names the targets of a page's latest crawl,
+// sorted, each URL front-coded against the previous one (most of a page's
+// links share their scheme and host, and often a path prefix), after a
+// digest of the whole link list:
 //
-//	version(1) count, then per link: shared suffixLen suffix type anchorLen
-//	anchor redirectStatus relLen rel
+//	version(2) digest(8 bytes) count, then per target: shared suffixLen suffix
 //
-// (uvarints, type one byte, rel the tokens joined by spaces).
-const forwardVersion = 1
+// (uvarints). It keeps no anchors, types or rel: the edges on the targets'
+// shards have them, and the next crawl's diff is done per target there
+// (see LinkBatch.sweep). Keeping them here too stored every anchor twice
+// and took 30% of the index's bytes. The digest tells whether the links
+// changed, for the revisit schedule.
+//
+// Version 1 lists, written before, held every link (shared suffixLen
+// suffix type anchorLen anchor redirectStatus relLen rel) and are still
+// read.
+const forwardVersion = 2
 
-func encodeForward(edges []*lgv1.Edge) []byte {
-	sorted := slices.Clone(edges)
-	slices.SortFunc(sorted, func(a, b *lgv1.Edge) int {
-		if c := strings.Compare(a.GetTargetUrl(), b.GetTargetUrl()); c != 0 {
-			return c
+// forwardList is a decoded f record.
+type forwardList struct {
+	digest  uint64   // linksDigest of the crawl's links; 0 when none
+	targets []string // sorted, distinct
+}
+
+// newForwardList is the forward list of a crawl's links.
+func newForwardList(edges []*lgv1.Edge) forwardList {
+	f := forwardList{digest: linksDigest(edges)}
+	for _, e := range edges {
+		f.targets = append(f.targets, e.GetTargetUrl())
+	}
+	slices.Sort(f.targets)
+	f.targets = slices.Compact(f.targets)
+	return f
+}
+
+// linksDigest is a hash of a crawl's links, in any order (a sum of the
+// links' hashes, which needs no sort): what a changed anchor, type, rel or
+// redirect status changes too.
+func linksDigest(edges []*lgv1.Edge) uint64 {
+	if len(edges) == 0 {
+		return 0
+	}
+	var sum uint64
+	var b []byte
+	h := fnv.New64a()
+	for _, e := range edges {
+		b = append(append(b[:0], e.GetTargetUrl()...), 0, byte(e.GetType()))
+		b = append(append(b, e.GetAnchorText()...), 0)
+		for i, r := range e.GetRel() {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, r...)
 		}
-		if c := int(a.GetType()) - int(b.GetType()); c != 0 {
-			return c
-		}
-		return strings.Compare(a.GetAnchorText(), b.GetAnchorText())
-	})
+		b = binary.AppendUvarint(append(b, 0), uint64(e.GetRedirectStatus()))
+		h.Reset()
+		h.Write(b)
+		sum += h.Sum64()
+	}
+	return sum | 1 // never 0, which stands for no links
+}
+
+func (f forwardList) encode() []byte {
 	dst := []byte{forwardVersion}
-	dst = binary.AppendUvarint(dst, uint64(len(sorted)))
+	dst = binary.BigEndian.AppendUint64(dst, f.digest)
+	dst = binary.AppendUvarint(dst, uint64(len(f.targets)))
 	prev := ""
-	for _, e := range sorted {
-		u := e.GetTargetUrl()
+	for _, u := range f.targets {
 		n := 0
 		for n < len(u) && n < len(prev) && u[n] == prev[n] {
 			n++
@@ -420,13 +463,6 @@ func encodeForward(edges []*lgv1.Edge) []byte {
 		dst = binary.AppendUvarint(dst, uint64(n))
 		dst = binary.AppendUvarint(dst, uint64(len(u)-n))
 		dst = append(dst, u[n:]...)
-		dst = append(dst, byte(e.GetType()))
-		dst = binary.AppendUvarint(dst, uint64(len(e.GetAnchorText())))
-		dst = append(dst, e.GetAnchorText()...)
-		dst = binary.AppendUvarint(dst, uint64(e.GetRedirectStatus()))
-		rel := strings.Join(e.GetRel(), " ")
-		dst = binary.AppendUvarint(dst, uint64(len(rel)))
-		dst = append(dst, rel...)
 		prev = u
 	}
 	return dst
@@ -434,11 +470,50 @@ func encodeForward(edges []*lgv1.Edge) []byte {
 
 var errBadForward = errors.New("indexer: malformed forward list")
 
-func decodeForward(b []byte) ([]*lgv1.Edge, error) {
-	if len(b) == 0 || b[0] != forwardVersion {
-		return nil, errBadForward
+func decodeForward(b []byte) (forwardList, error) {
+	if len(b) == 0 {
+		return forwardList{}, errBadForward
 	}
-	d := decoder{b: b[1:]}
+	switch b[0] {
+	case 1:
+		edges, err := decodeForwardV1(b[1:])
+		if err != nil {
+			return forwardList{}, err
+		}
+		return newForwardList(edges), nil
+	case forwardVersion:
+	default:
+		return forwardList{}, errBadForward
+	}
+	if len(b) < 9 {
+		return forwardList{}, errBadForward
+	}
+	f := forwardList{digest: binary.BigEndian.Uint64(b[1:9])}
+	d := decoder{b: b[9:]}
+	count := d.count()
+	f.targets = make([]string, 0, count)
+	prev := ""
+	for range count {
+		shared := d.uvarint()
+		if shared > uint64(len(prev)) {
+			return forwardList{}, errBadForward
+		}
+		u := prev[:shared] + d.bytes()
+		if d.bad {
+			return forwardList{}, errBadForward
+		}
+		f.targets = append(f.targets, u)
+		prev = u
+	}
+	if d.bad {
+		return forwardList{}, errBadForward
+	}
+	return f, nil
+}
+
+// decodeForwardV1 reads the links of a version 1 list, after its version.
+func decodeForwardV1(b []byte) ([]*lgv1.Edge, error) {
+	d := decoder{b: b}
 	count := d.count()
 	edges := make([]*lgv1.Edge, 0, count)
 	prev := ""
@@ -466,18 +541,18 @@ func decodeForward(b []byte) ([]*lgv1.Edge, error) {
 }
 
 // getForward reads the forward list at key; a missing one is empty.
-func getForward(r pebble.Reader, key []byte) ([]*lgv1.Edge, error) {
+func getForward(r pebble.Reader, key []byte) (forwardList, error) {
 	raw, closer, err := r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
+		return forwardList{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return forwardList{}, err
 	}
 	defer closer.Close()
-	edges, err := decodeForward(raw)
+	f, err := decodeForward(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w at %q", err, key)
+		return forwardList{}, fmt.Errorf("%w at %q", err, key)
 	}
-	return edges, nil
+	return f, nil
 }

@@ -2,7 +2,10 @@ package indexer
 
 import (
 	"bytes"
+	"encoding/binary"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/store"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
 func forwardEdges() []*lgv1.Edge {
@@ -23,41 +28,160 @@ func forwardEdges() []*lgv1.Edge {
 }
 
 func TestForwardListRoundTrip(t *testing.T) {
-	in := forwardEdges()
-	out, err := decodeForward(encodeForward(in))
+	in := newForwardList(forwardEdges())
+	want := []string{"http://other.example/", "https://www.example.com/a", "https://www.example.com/abc?x=1", "https://www.example.com/b"}
+	if !slices.Equal(in.targets, want) {
+		t.Fatalf("targets %q, want %q (sorted, distinct)", in.targets, want)
+	}
+	out, err := decodeForward(in.encode())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != len(in) {
-		t.Fatalf("%d links back, want %d", len(out), len(in))
+	if !slices.Equal(out.targets, want) || out.digest != in.digest || out.digest == 0 {
+		t.Errorf("decoded %q digest %x, want %q digest %x", out.targets, out.digest, want, in.digest)
 	}
-	for _, e := range in {
-		if !slices.ContainsFunc(out, func(o *lgv1.Edge) bool { return proto.Equal(o, e) }) {
-			t.Errorf("lost %v", e)
-		}
-	}
-	for i := 1; i < len(out); i++ {
-		if out[i-1].TargetUrl > out[i].TargetUrl {
-			t.Errorf("not sorted by target: %v before %v", out[i-1], out[i])
-		}
-	}
-	if out, err := decodeForward(encodeForward(nil)); err != nil || len(out) != 0 {
+	if out, err := decodeForward(newForwardList(nil).encode()); err != nil || len(out.targets) != 0 || out.digest != 0 {
 		t.Errorf("empty list: %v, %v", out, err)
 	}
 }
 
+// encodeForwardV1 is how forward lists were written before version 2,
+// which must still read them.
+func encodeForwardV1(edges []*lgv1.Edge) []byte {
+	sorted := slices.Clone(edges)
+	slices.SortFunc(sorted, func(a, b *lgv1.Edge) int { return strings.Compare(a.GetTargetUrl(), b.GetTargetUrl()) })
+	dst := binary.AppendUvarint([]byte{1}, uint64(len(sorted)))
+	prev := ""
+	for _, e := range sorted {
+		u := e.GetTargetUrl()
+		n := 0
+		for n < len(u) && n < len(prev) && u[n] == prev[n] {
+			n++
+		}
+		dst = binary.AppendUvarint(dst, uint64(n))
+		dst = binary.AppendUvarint(dst, uint64(len(u)-n))
+		dst = append(dst, u[n:]...)
+		dst = append(dst, byte(e.GetType()))
+		dst = binary.AppendUvarint(dst, uint64(len(e.GetAnchorText())))
+		dst = append(dst, e.GetAnchorText()...)
+		dst = binary.AppendUvarint(dst, uint64(e.GetRedirectStatus()))
+		rel := strings.Join(e.GetRel(), " ")
+		dst = binary.AppendUvarint(dst, uint64(len(rel)))
+		dst = append(dst, rel...)
+		prev = u
+	}
+	return dst
+}
+
+func TestForwardListVersion1(t *testing.T) {
+	edges := forwardEdges()
+	got, err := decodeForward(encodeForwardV1(edges))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := newForwardList(edges)
+	if !slices.Equal(got.targets, want.targets) || got.digest != want.digest {
+		t.Errorf("version 1 list read as %q digest %x, want %q digest %x", got.targets, got.digest, want.targets, want.digest)
+	}
+}
+
+func TestLinksDigest(t *testing.T) {
+	base := linksDigest(forwardEdges())
+	reversed := forwardEdges()
+	slices.Reverse(reversed)
+	if linksDigest(reversed) != base {
+		t.Error("the digest depends on the links' order")
+	}
+	for name, change := range map[string]func(e *lgv1.Edge){
+		"anchor":          func(e *lgv1.Edge) { e.AnchorText += "!" },
+		"type":            func(e *lgv1.Edge) { e.Type = lgv1.LinkType_LINK_TYPE_AREA },
+		"rel":             func(e *lgv1.Edge) { e.Rel = append(e.Rel, "sponsored") },
+		"redirect status": func(e *lgv1.Edge) { e.RedirectStatus = 308 },
+		"target":          func(e *lgv1.Edge) { e.TargetUrl += "x" },
+	} {
+		edges := forwardEdges()
+		change(edges[0])
+		if linksDigest(edges) == base {
+			t.Errorf("a changed %s leaves the digest as it was", name)
+		}
+	}
+	if linksDigest(nil) != 0 || base == 0 {
+		t.Error("the digest is 0 for no links only")
+	}
+}
+
+// A page whose forward list an earlier linkgraph wrote (version 1) is
+// diffed on its next crawl like any other: the link it no longer has is
+// lost, the one it kept stays live, and the list is rewritten as version 2.
+func TestRecrawlOverVersion1ForwardList(t *testing.T) {
+	ix := newTestIndex(t, 2)
+	const page = "http://p.example/"
+	link := func(u, anchor string) *lgv1.OutLink {
+		return &lgv1.OutLink{Url: u, AnchorText: anchor, Type: lgv1.LinkType_LINK_TYPE_A}
+	}
+	record := func(at int64, links ...*lgv1.OutLink) {
+		t.Helper()
+		txn := ix.Begin()
+		defer txn.Close()
+		out, err := txn.RecordPage(&lgv1.PageResult{Url: page, Status: 200, FetchedAt: at, Links: links})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, lb := range out {
+			if err := txn.ApplyLinks(lb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(1e9, link("http://t.example/a", "A"), link("http://u.example/b", "B"))
+	fwdKey := prefixed(store.PrefixForward, urlnorm.SURT(page))
+	v1 := encodeForwardV1([]*lgv1.Edge{
+		{TargetUrl: "http://t.example/a", AnchorText: "A", Type: lgv1.LinkType_LINK_TYPE_A},
+		{TargetUrl: "http://u.example/b", AnchorText: "B", Type: lgv1.LinkType_LINK_TYPE_A},
+	})
+	if err := ix.db.Set(fwdKey, v1, nil); err != nil {
+		t.Fatal(err)
+	}
+	record(2e9, link("http://t.example/a", "A2"), link("http://u.example/b", "B"))
+	live := map[string]bool{}
+	for _, target := range []string{"http://t.example/a", "http://u.example/b"} {
+		p, err := ix.Backlinks(t.Context(), Query{Target: target, Filter: &lgv1.Filter{IncludeLost: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bl := range p.Backlinks {
+			live[bl.AnchorText] = bl.LostAt == nil
+		}
+	}
+	if want := map[string]bool{"A": false, "A2": true, "B": true}; !maps.Equal(live, want) {
+		t.Errorf("after the recrawl, live by anchor: %v, want %v", live, want)
+	}
+	raw, closer, err := ix.db.Get(fwdKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	if raw[0] != forwardVersion {
+		t.Errorf("forward list rewritten as version %d, want %d", raw[0], forwardVersion)
+	}
+}
+
 func FuzzDecodeForward(f *testing.F) {
-	f.Add(encodeForward(forwardEdges()))
-	f.Add([]byte{forwardVersion, 1, 0, 3, 'a', 'b', 'c'})
+	f.Add(newForwardList(forwardEdges()).encode())
+	f.Add(encodeForwardV1(forwardEdges()))
+	f.Add([]byte{forwardVersion, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 3, 'a', 'b', 'c'})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		edges, err := decodeForward(b) // must not panic
+		fl, err := decodeForward(b) // must not panic
 		if err != nil {
 			return
 		}
 		// What decodes re-encodes to a list that decodes the same.
-		again, err := decodeForward(encodeForward(edges))
-		if err != nil || len(again) != len(edges) {
-			t.Fatalf("re-encoding %d links gave %d, %v", len(edges), len(again), err)
+		again, err := decodeForward(fl.encode())
+		if err != nil || !slices.Equal(again.targets, fl.targets) || again.digest != fl.digest {
+			t.Fatalf("re-encoding %q gave %q, %v", fl.targets, again.targets, err)
 		}
 	})
 }

@@ -234,19 +234,23 @@ func (q *QueryService) dispatch(ctx context.Context, method string, data []byte)
 
 var errPageFull = errors.New("export page full")
 
-// lookup returns the values of the edges link keys name (see linkKey),
-// for another node's Outlinks.
+// lookup returns the edges link prefixes name (see linkPrefix), for
+// another node's Outlinks.
 func (ix *Index) lookup(keys [][]byte) (*lgv1.KeyValues, error) {
-	out := &lgv1.KeyValues{Values: make([][]byte, len(keys)), Found: make([]bool, len(keys))}
+	out := &lgv1.KeyValues{}
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
-	lv := ix.linkValues(snap)
+	le := ix.linkEdges(snap)
 	for i, k := range keys {
-		v, err := lv.get(k)
+		edges, err := le.get(k)
 		if err != nil {
 			return nil, err
 		}
-		out.Values[i], out.Found[i] = v, v != nil
+		for _, e := range edges {
+			out.Of = append(out.Of, int32(i))
+			out.Suffixes = append(out.Suffixes, e.suffix)
+			out.Values = append(out.Values, e.value)
+		}
 	}
 	return out, nil
 }
@@ -265,8 +269,14 @@ func (r *remoteEdges) get(ctx context.Context, shard int, keys [][]byte) (*lgv1.
 	if err := request(ctx, r.nc, shard, methodLookup, &lgv1.KeyLookup{Keys: keys}, out); err != nil {
 		return nil, err
 	}
-	if len(out.GetValues()) != len(keys) || len(out.GetFound()) != len(keys) {
-		return nil, fmt.Errorf("indexer: shard %d answered %d values for %d keys", shard, len(out.GetValues()), len(keys))
+	n := len(out.GetValues())
+	if len(out.GetOf()) != n || len(out.GetSuffixes()) != n {
+		return nil, fmt.Errorf("indexer: shard %d answered %d values, %d key indexes and %d key suffixes", shard, n, len(out.GetOf()), len(out.GetSuffixes()))
+	}
+	for i, of := range out.GetOf() {
+		if of < 0 || int(of) >= len(keys) || len(out.GetSuffixes()[i]) == 0 {
+			return nil, fmt.Errorf("indexer: shard %d answered a malformed edge for key %d of %d", shard, of, len(keys))
+		}
 	}
 	return out, nil
 }

@@ -471,7 +471,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	// The page is every row's source; its authority decides min_authority
 	// for all of them.
 	if sel.minAuthority > 0 && sel.authority(sel.domainSURT) < sel.minAuthority {
-		fwd = nil
+		fwd.targets = nil
 	}
 	cache := newRowCache(1)
 	defer cache.close()
@@ -483,36 +483,38 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		}
 	}
 	cache.page = &self
-	keys := make([][]byte, len(fwd))
-	for i, e := range fwd {
-		keys[i] = linkKey(nil, urlnorm.SURT(e.GetTargetUrl()), surt, e.GetType(), truncateUTF8(e.GetAnchorText(), MaxAnchorBytes))
+	keys := make([][]byte, len(fwd.targets))
+	for i, u := range fwd.targets {
+		keys[i] = linkPrefix(nil, urlnorm.SURT(u), surt)
 	}
-	vals, err := ix.edgeValues(ctx, snap, fwd, keys)
+	edges, err := ix.outlinkEdges(ctx, snap, fwd.targets, keys)
 	if err != nil {
 		return nil, err
 	}
-	for i, e := range fwd {
-		if vals[i] == nil {
-			continue // not applied yet on the target's shard
-		}
+	for i, u := range fwd.targets {
 		// Internal here means a target on the page's own domain.
-		if sel.excludeInternal && urlnorm.HostSURT(urlnorm.RegistrableDomain(urlnorm.Host(e.GetTargetUrl()))) == sel.domainSURT {
+		if sel.excludeInternal && urlnorm.HostSURT(urlnorm.RegistrableDomain(urlnorm.Host(u))) == sel.domainSURT {
 			continue
 		}
-		row := edgeRow{key: keys[i], k: edgeKeyParts{targetSURT: urlnorm.SURT(e.GetTargetUrl()), typ: e.GetType(), anchor: truncateUTF8(e.GetAnchorText(), MaxAnchorBytes)}}
-		var ok bool
-		if row.v, ok, err = sel.matchLink(&row.k, vals[i]); err != nil {
-			return nil, err
+		for _, e := range edges[i] { // none when not applied yet on the target's shard
+			row := edgeRow{
+				key: append(slices.Clip(keys[i]), e.suffix...),
+				k:   edgeKeyParts{targetSURT: urlnorm.SURT(u), typ: lgv1.LinkType(e.suffix[0]), anchor: string(e.suffix[1:])},
+			}
+			var ok bool
+			if row.v, ok, err = sel.matchLink(&row.k, e.value); err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			bl, err := ix.backlink(snap, &row, cache)
+			if err != nil {
+				return nil, err
+			}
+			pos := append([]byte(row.k.targetSURT), 0, byte(row.k.typ))
+			rows = append(rows, out{pos: append(pos, row.k.anchor...), bl: bl})
 		}
-		if !ok {
-			continue
-		}
-		bl, err := ix.backlink(snap, &row, cache)
-		if err != nil {
-			return nil, err
-		}
-		pos := append([]byte(row.k.targetSURT), 0, byte(row.k.typ))
-		rows = append(rows, out{pos: append(pos, row.k.anchor...), bl: bl})
 	}
 	page, next := pageOf(rows, func(o out) []byte { return o.pos }, after, size)
 	resp := &lgv1.OutlinksResponse{}
@@ -525,22 +527,22 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	return resp, nil
 }
 
-// edgeValues returns the values of the edges of a page's forward list fwd,
-// named by link keys, nil where there is none: from snap, or in a cluster
-// from the nodes owning the targets, asked once per shard.
-func (ix *Index) edgeValues(ctx context.Context, snap pebble.Reader, fwd []*lgv1.Edge, keys [][]byte) ([][]byte, error) {
-	vals := make([][]byte, len(keys))
+// outlinkEdges returns the edges from a page to each of its targets,
+// named by link prefixes: from snap, or in a cluster from the nodes owning
+// the targets, asked once per shard.
+func (ix *Index) outlinkEdges(ctx context.Context, snap pebble.Reader, targets []string, keys [][]byte) ([][]linkEdge, error) {
+	edges := make([][]linkEdge, len(keys))
 	remote := make(map[int][]int) // shard -> indexes into keys
-	lv := ix.linkValues(snap)
+	le := ix.linkEdges(snap)
 	for i, k := range keys {
 		if ix.remote != nil {
-			if sh := ix.shardOf(fwd[i].GetTargetUrl()); !ix.remote.owns(sh) {
+			if sh := ix.shardOf(targets[i]); !ix.remote.owns(sh) {
 				remote[sh] = append(remote[sh], i)
 				continue
 			}
 		}
 		var err error
-		if vals[i], err = lv.get(k); err != nil {
+		if edges[i], err = le.get(k); err != nil {
 			return nil, err
 		}
 	}
@@ -553,13 +555,12 @@ func (ix *Index) edgeValues(ctx context.Context, snap pebble.Reader, fwd []*lgv1
 		if err != nil {
 			return nil, err
 		}
-		for j, i := range idx {
-			if kv.GetFound()[j] {
-				vals[i] = kv.GetValues()[j]
-			}
+		for j, of := range kv.GetOf() {
+			i := idx[of]
+			edges[i] = append(edges[i], linkEdge{suffix: kv.GetSuffixes()[j], value: kv.GetValues()[j]})
 		}
 	}
-	return vals, nil
+	return edges, nil
 }
 
 // paging validates a view's page size and token.

@@ -10,7 +10,7 @@
 //	i id(source)                                -> source    (indexer, SURT, title and status of a linking page, kept per target shard)
 //	o HostSURT(domain)                          -> id        (indexer, ids of the registrable domains of linking pages)
 //	g id(domain)                                -> HostSURT  (indexer, the same, by id)
-//	f SURT(source)                              -> outlinks  (indexer, forward list of the last crawl, on the source's shard)
+//	f SURT(source)                              -> targets   (indexer, forward list: the targets of the last crawl, on the source's shard)
 //	p SURT(url)                                 -> page      (indexer, last fetch result, on the page's shard)
 //	t SURT(target)                              -> {}        (indexer, the target has been linked to)
 //	n name                                      -> counter   (indexer, totals; merge operator, see Batch)

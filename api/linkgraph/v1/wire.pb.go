@@ -86,6 +86,13 @@ const (
 	EdgeOp_EDGE_OP_SEEN EdgeOp = 1
 	// The edge was on the page's previous crawl and is gone now.
 	EdgeOp_EDGE_OP_REMOVED EdgeOp = 2
+	// The page's previous crawl linked to target_url and this one does not:
+	// every live edge from the page to it is lost (lost_reason says why).
+	// Type, anchor and rel are not set.
+	EdgeOp_EDGE_OP_UNLINKED EdgeOp = 3
+	// The page did not change (304 Not Modified): every live edge from it to
+	// target_url is seen again. Type, anchor and rel are not set.
+	EdgeOp_EDGE_OP_CONFIRMED EdgeOp = 4
 )
 
 // Enum value maps for EdgeOp.
@@ -94,11 +101,15 @@ var (
 		0: "EDGE_OP_UNSPECIFIED",
 		1: "EDGE_OP_SEEN",
 		2: "EDGE_OP_REMOVED",
+		3: "EDGE_OP_UNLINKED",
+		4: "EDGE_OP_CONFIRMED",
 	}
 	EdgeOp_value = map[string]int32{
 		"EDGE_OP_UNSPECIFIED": 0,
 		"EDGE_OP_SEEN":        1,
 		"EDGE_OP_REMOVED":     2,
+		"EDGE_OP_UNLINKED":    3,
+		"EDGE_OP_CONFIRMED":   4,
 	}
 )
 
@@ -620,7 +631,7 @@ type Edge struct {
 	Crawl bool `protobuf:"varint,7,opt,name=crawl,proto3" json:"crawl,omitempty"`
 	// The target is a sitemap, to be fetched as one.
 	Sitemap bool `protobuf:"varint,8,opt,name=sitemap,proto3" json:"sitemap,omitempty"`
-	// For EDGE_OP_REMOVED: why.
+	// For EDGE_OP_REMOVED and EDGE_OP_UNLINKED: why.
 	LostReason    LostReason `protobuf:"varint,9,opt,name=lost_reason,json=lostReason,proto3,enum=linkgraph.v1.LostReason" json:"lost_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -735,7 +746,12 @@ type LinkBatch struct {
 	// Further batches for the same shard, applied after this one: a shard
 	// node publishes the batches of the pages it records together in one
 	// message, which costs JetStream one message instead of one a page.
-	More          []*LinkBatch `protobuf:"bytes,9,rep,name=more,proto3" json:"more,omitempty"`
+	More []*LinkBatch `protobuf:"bytes,9,rep,name=more,proto3" json:"more,omitempty"`
+	// The page was crawled before, and this batch lists every link it has
+	// now to each target the batch names: its live edges to those targets
+	// that the batch does not list as EDGE_OP_SEEN are lost. (Forward lists
+	// keep only a page's targets, so the target's shard finds what changed.)
+	Sweep         bool `protobuf:"varint,10,opt,name=sweep,proto3" json:"sweep,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -833,6 +849,13 @@ func (x *LinkBatch) GetMore() []*LinkBatch {
 	return nil
 }
 
+func (x *LinkBatch) GetSweep() bool {
+	if x != nil {
+		return x.Sweep
+	}
+	return false
+}
+
 // ShardRange is the half-open range [lo, hi) of shards one node owns.
 type ShardRange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -886,8 +909,10 @@ func (x *ShardRange) GetHi() int32 {
 	return 0
 }
 
-// KeyLookup asks a shard node for the values of index keys it owns: the
-// edges of a page's outlinks whose targets live on that node.
+// KeyLookup asks a shard node for the edges of a page's outlinks whose
+// targets live on that node. Each key is a link prefix, e SURT(target) 0
+// SURT(source) 0 (see indexer/ids.go): it asks for every edge from the
+// source to the target.
 type KeyLookup struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Keys          [][]byte               `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
@@ -932,12 +957,14 @@ func (x *KeyLookup) GetKeys() [][]byte {
 	return nil
 }
 
-// KeyValues answers a KeyLookup, in its order; found is false for a key
-// that is not there.
+// KeyValues answers a KeyLookup.
 type KeyValues struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Values        [][]byte               `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
-	Found         []bool                 `protobuf:"varint,2,rep,packed,name=found,proto3" json:"found,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Per edge found: its value, the index of the key that asked for it, and
+	// the rest of its link key (type byte, anchor).
+	Values        [][]byte `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	Of            []int32  `protobuf:"varint,3,rep,packed,name=of,proto3" json:"of,omitempty"`
+	Suffixes      [][]byte `protobuf:"bytes,4,rep,name=suffixes,proto3" json:"suffixes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -979,9 +1006,16 @@ func (x *KeyValues) GetValues() [][]byte {
 	return nil
 }
 
-func (x *KeyValues) GetFound() []bool {
+func (x *KeyValues) GetOf() []int32 {
 	if x != nil {
-		return x.Found
+		return x.Of
+	}
+	return nil
+}
+
+func (x *KeyValues) GetSuffixes() [][]byte {
+	if x != nil {
+		return x.Suffixes
 	}
 	return nil
 }
@@ -1308,7 +1342,7 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x05crawl\x18\a \x01(\bR\x05crawl\x12\x18\n" +
 	"\asitemap\x18\b \x01(\bR\asitemap\x129\n" +
 	"\vlost_reason\x18\t \x01(\x0e2\x18.linkgraph.v1.LostReasonR\n" +
-	"lostReason\"\xc8\x02\n" +
+	"lostReason\"\xde\x02\n" +
 	"\tLinkBatch\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12!\n" +
@@ -1320,16 +1354,19 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"fetched_at\x18\x06 \x01(\x03R\tfetchedAt\x12(\n" +
 	"\x05edges\x18\a \x03(\v2\x12.linkgraph.v1.EdgeR\x05edges\x12\x12\n" +
 	"\x04seed\x18\b \x01(\bR\x04seed\x12+\n" +
-	"\x04more\x18\t \x03(\v2\x17.linkgraph.v1.LinkBatchR\x04more\",\n" +
+	"\x04more\x18\t \x03(\v2\x17.linkgraph.v1.LinkBatchR\x04more\x12\x14\n" +
+	"\x05sweep\x18\n" +
+	" \x01(\bR\x05sweep\",\n" +
 	"\n" +
 	"ShardRange\x12\x0e\n" +
 	"\x02lo\x18\x01 \x01(\x05R\x02lo\x12\x0e\n" +
 	"\x02hi\x18\x02 \x01(\x05R\x02hi\"\x1f\n" +
 	"\tKeyLookup\x12\x12\n" +
-	"\x04keys\x18\x01 \x03(\fR\x04keys\"9\n" +
+	"\x04keys\x18\x01 \x03(\fR\x04keys\"U\n" +
 	"\tKeyValues\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\fR\x06values\x12\x14\n" +
-	"\x05found\x18\x02 \x03(\bR\x05found\";\n" +
+	"\x06values\x18\x01 \x03(\fR\x06values\x12\x0e\n" +
+	"\x02of\x18\x03 \x03(\x05R\x02of\x12\x1a\n" +
+	"\bsuffixes\x18\x04 \x03(\fR\bsuffixesJ\x04\b\x02\x10\x03\";\n" +
 	"\aURLList\x12\x12\n" +
 	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1c\n" +
 	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"(\n" +
@@ -1351,11 +1388,13 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\tFetchKind\x12\x13\n" +
 	"\x0fFETCH_KIND_PAGE\x10\x00\x12\x15\n" +
 	"\x11FETCH_KIND_ROBOTS\x10\x01\x12\x16\n" +
-	"\x12FETCH_KIND_SITEMAP\x10\x02*H\n" +
+	"\x12FETCH_KIND_SITEMAP\x10\x02*u\n" +
 	"\x06EdgeOp\x12\x17\n" +
 	"\x13EDGE_OP_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fEDGE_OP_SEEN\x10\x01\x12\x13\n" +
-	"\x0fEDGE_OP_REMOVED\x10\x02B=Z;github.com/linkgraph/linkgraph/api/linkgraph/v1;linkgraphv1b\x06proto3"
+	"\x0fEDGE_OP_REMOVED\x10\x02\x12\x14\n" +
+	"\x10EDGE_OP_UNLINKED\x10\x03\x12\x15\n" +
+	"\x11EDGE_OP_CONFIRMED\x10\x04B=Z;github.com/linkgraph/linkgraph/api/linkgraph/v1;linkgraphv1b\x06proto3"
 
 var (
 	file_linkgraph_v1_wire_proto_rawDescOnce sync.Once
