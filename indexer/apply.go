@@ -15,7 +15,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -314,13 +313,21 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 		cur = append(cur, e)
 	}
 	fwd := newForwardList(cur)
-	// A target the page no longer links to is named with its reason; one
-	// it still links to has its links diffed on its shard (sweep).
+	// A target the page no longer links to is named with its reason. The
+	// links to one it still links to say how many the previous crawl had,
+	// so that its shard reads the page's other edges to it only when some
+	// are gone (sweep).
 	var unlinked []*lgv1.Edge
 	reason := lostReason(pr)
 	for _, u := range old.targets {
 		if _, still := slices.BinarySearch(fwd.targets, u); !still {
 			unlinked = append(unlinked, &lgv1.Edge{TargetUrl: u, Op: lgv1.EdgeOp_EDGE_OP_UNLINKED, LostReason: reason})
+		}
+	}
+	sweep := len(old.targets) > 0
+	if sweep {
+		for _, e := range cur {
+			e.PreviousLinks = int32(old.linksTo(e.GetTargetUrl()))
 		}
 	}
 	if len(cur) == 0 {
@@ -333,7 +340,7 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 		}
 	}
 	return PageRecord{
-		Batches: t.linkBatches(pr, append(cur, unlinked...), len(old.targets) > 0),
+		Batches: t.linkBatches(pr, append(cur, unlinked...), sweep),
 		Changed: fwd.digest != old.digest,
 	}, nil
 }
@@ -497,72 +504,80 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		pagesBefore[k] = c
 	}
 	a := linkApply{t: t, lb: lb, at: at, info: &info, src: &src}
-	// Targets whose edges from the source are read by prefix: those the
-	// batch sweeps (see LinkBatch.sweep) or names with EDGE_OP_UNLINKED or
-	// EDGE_OP_CONFIRMED.
+	// Targets whose edges from the source may need reading by prefix (see
+	// LinkBatch.sweep): those the batch names with EDGE_OP_UNLINKED or
+	// EDGE_OP_CONFIRMED, and on a recrawl those it lists fewer live links
+	// to than the previous crawl had.
 	var sweeps []*sweepTarget
 	var sweepOf map[string]*sweepTarget
-	sweep := func(url, surt string) *sweepTarget {
-		st := sweepOf[url]
+	sweep := func(e *lgv1.Edge) *sweepTarget {
+		st := sweepOf[e.GetTargetUrl()]
 		if st == nil {
 			if sweepOf == nil {
 				sweepOf = make(map[string]*sweepTarget)
 			}
-			st = &sweepTarget{url: url, surt: surt, reason: lgv1.LostReason_LOST_REASON_REMOVED}
-			sweepOf[url] = st
+			st = &sweepTarget{url: e.GetTargetUrl(), reason: lgv1.LostReason_LOST_REASON_REMOVED}
+			sweepOf[st.url] = st
 			sweeps = append(sweeps, st)
 		}
 		return st
 	}
 	var key []byte
 	for _, e := range lb.GetEdges() {
-		tgtSURT := urlnorm.SURT(e.GetTargetUrl())
 		switch e.GetOp() {
 		case lgv1.EdgeOp_EDGE_OP_UNLINKED:
-			sweep(e.GetTargetUrl(), tgtSURT).reason = cmp.Or(e.GetLostReason(), lgv1.LostReason_LOST_REASON_REMOVED)
+			st := sweep(e)
+			st.reason, st.all = cmp.Or(e.GetLostReason(), lgv1.LostReason_LOST_REASON_REMOVED), true
 			continue
 		case lgv1.EdgeOp_EDGE_OP_CONFIRMED:
-			sweep(e.GetTargetUrl(), tgtSURT).confirm = true
+			st := sweep(e)
+			st.confirm, st.all = true, true
 			continue
 		case lgv1.EdgeOp_EDGE_OP_SEEN, lgv1.EdgeOp_EDGE_OP_REMOVED:
 		default:
 			continue
 		}
+		tgtSURT := urlnorm.SURT(e.GetTargetUrl())
 		anchor := truncateUTF8(e.GetAnchorText(), MaxAnchorBytes)
-		if lb.GetSweep() && e.GetOp() == lgv1.EdgeOp_EDGE_OP_SEEN {
-			st := sweep(e.GetTargetUrl(), tgtSURT)
-			if st.listed == nil {
-				st.listed = make(map[string]struct{})
-			}
-			st.listed[string(rune(e.GetType()))+anchor] = struct{}{}
-		}
 		key = edgeKey(key[:0], tgtSURT, ids.domain, ids.source, e.GetType(), anchor)
-		var raw []byte
-		var closer io.Closer
-		err := pebble.ErrNotFound
-		if !fresh {
-			raw, closer, err = b.Get(key)
-		}
 		var v edgeValue
-		exists := err == nil
-		switch {
-		case exists:
-			v, err = decodeEdgeValue(raw)
-			closer.Close()
-			if err != nil {
+		var exists bool
+		if !fresh {
+			raw, closer, err := b.Get(key)
+			switch {
+			case err == nil:
+				v, err = decodeEdgeValue(raw)
+				closer.Close()
+				if err != nil {
+					return err
+				}
+				exists = true
+			case !errors.Is(err, pebble.ErrNotFound):
 				return err
 			}
-		case !errors.Is(err, pebble.ErrNotFound):
-			return err
 		}
-		if err := a.edge(key, e.GetTargetUrl(), tgtSURT, e.GetType(), anchor, exists, v, e); err != nil {
+		if lb.GetSweep() && e.GetOp() == lgv1.EdgeOp_EDGE_OP_SEEN && e.GetPreviousLinks() > 0 {
+			st := sweep(e)
+			st.previous = max(st.previous, int(e.GetPreviousLinks()))
+			if st.listed == nil {
+				st.listed = make(map[string]bool)
+			}
+			suffix := string(key[len(key)-len(anchor)-1:]) // type, anchor
+			if !st.listed[suffix] && exists && v.lostAt == 0 {
+				st.kept++
+			}
+			st.listed[suffix] = true
+		}
+		if _, err := a.edge(key, e.GetTargetUrl(), tgtSURT, e.GetType(), anchor, exists, v, e); err != nil {
 			return err
 		}
 	}
-	if !fresh { // a fresh source has no edges here to sweep
+	if !fresh { // a fresh source has no edges here to read
 		for _, st := range sweeps {
-			if err := a.sweep(st, ids); err != nil {
-				return err
+			if st.all || st.kept < st.previous {
+				if err := a.sweep(st, ids); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -596,24 +611,29 @@ type linkApply struct {
 	val   []byte
 }
 
-// sweepTarget is a target whose edges from the batch's source are read by
-// prefix.
+// sweepTarget is a target whose edges from the batch's source may be read
+// by prefix.
 type sweepTarget struct {
-	url, surt string
-	// listed holds the links the batch lists to the target (type rune,
-	// anchor); the source's other live edges to it are lost.
-	listed map[string]struct{}
-	reason lgv1.LostReason
-	// confirm: the source's live edges to the target are seen again
-	// instead.
+	url string
+	// all: every live edge of the source to the target not listed is lost
+	// for reason, or with confirm seen again.
+	all     bool
+	reason  lgv1.LostReason
 	confirm bool
+	// listed holds the links the batch lists to the target (type byte,
+	// anchor); kept counts those that were live, previous the links of
+	// the previous crawl. Fewer kept than previous means some other live
+	// edge is lost.
+	listed         map[string]bool
+	kept, previous int
 }
 
-// sweep reads the source's edges to st's target and loses or confirms
-// them.
+// sweep reads the source's edges to st's target and loses (or confirms)
+// the live ones the batch did not list.
 func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
-	prefix := appendID(edgePrefix(nil, st.surt, ids.domain), ids.source)
-	it, err := a.t.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(prefix)})
+	tgtSURT := urlnorm.SURT(st.url)
+	prefix := appendID(edgePrefix(nil, tgtSURT, ids.domain), ids.source)
+	it, err := a.t.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(slices.Clone(prefix))})
 	if err != nil {
 		return err
 	}
@@ -624,10 +644,7 @@ func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 	var edges []found
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
-		if len(k) <= len(prefix) {
-			continue
-		}
-		if _, ok := st.listed[string(rune(k[len(prefix)]))+string(k[len(prefix)+1:])]; ok {
+		if len(k) <= len(prefix) || st.listed[string(k[len(prefix):])] {
 			continue // applied with the batch's other links
 		}
 		v, err := decodeEdgeValue(it.Value())
@@ -635,21 +652,20 @@ func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 			it.Close()
 			return fmt.Errorf("%w at %q", err, k)
 		}
-		edges = append(edges, found{slices.Clone(k), v})
+		if v.lostAt == 0 { // a lost edge stays lost, even on a confirmation
+			edges = append(edges, found{slices.Clone(k), v})
+		}
 	}
 	if err := it.Close(); err != nil {
 		return err
 	}
-	op := &lgv1.Edge{Op: lgv1.EdgeOp_EDGE_OP_REMOVED, LostReason: st.reason}
 	for _, f := range edges {
-		if f.v.lostAt != 0 {
-			continue // lost before; a confirmation does not bring it back
-		}
+		op := &lgv1.Edge{Op: lgv1.EdgeOp_EDGE_OP_REMOVED, LostReason: st.reason}
 		if st.confirm {
 			op = &lgv1.Edge{Op: lgv1.EdgeOp_EDGE_OP_SEEN, Rel: f.v.rel, RedirectStatus: f.v.redirectStatus}
 		}
 		typ, anchor := lgv1.LinkType(f.key[len(prefix)]), string(f.key[len(prefix)+1:])
-		if err := a.edge(f.key, st.url, st.surt, typ, anchor, true, f.v, op); err != nil {
+		if _, err := a.edge(f.key, st.url, tgtSURT, typ, anchor, true, f.v, op); err != nil {
 			return err
 		}
 	}
@@ -657,8 +673,9 @@ func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 }
 
 // edge applies op to the edge at key, whose stored value is v if it
-// exists, and moves the counters and aggregates it changes.
-func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, anchor string, exists bool, v edgeValue, op *lgv1.Edge) error {
+// exists, moves the counters and aggregates it changes, and returns its
+// new value.
+func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, anchor string, exists bool, v edgeValue, op *lgv1.Edge) (edgeValue, error) {
 	t, b, at := a.t, a.t.b, a.at
 	wasLive, oldFlags := exists && v.lostAt == 0, v.flags
 	switch op.GetOp() {
@@ -675,18 +692,18 @@ func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, 
 		}
 	case lgv1.EdgeOp_EDGE_OP_REMOVED:
 		if !exists || at < v.lastSeen {
-			return nil // never seen, or seen again after this removal
+			return v, nil // never seen, or seen again after this removal
 		}
 		if v.lostAt == 0 || at < v.lostAt {
 			v.lostAt = at
 			v.lostReason = cmp.Or(op.GetLostReason(), lgv1.LostReason_LOST_REASON_REMOVED)
 		}
 	default:
-		return nil
+		return v, nil
 	}
 	a.val = v.encode(a.val[:0])
 	if err := b.Set(key, a.val, nil); err != nil {
-		return err
+		return v, err
 	}
 	isLive := v.lostAt == 0
 	if isLive != wasLive {
@@ -701,16 +718,16 @@ func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, 
 	}
 	ts := t.scopesOf(tgtURL)
 	if ts.domain == a.info.domain {
-		return nil // internal links are not aggregated
+		return v, nil // internal links are not aggregated
 	}
 	if wasLive && (!isLive || oldFlags != v.flags) {
 		if err := t.contribute(a.info, ts, -1, oldFlags, typ, anchor, a.src.scopes); err != nil {
-			return err
+			return v, err
 		}
 	}
 	if isLive && (!wasLive || oldFlags != v.flags) {
 		if err := t.contribute(a.info, ts, +1, v.flags, typ, anchor, a.src.scopes); err != nil {
-			return err
+			return v, err
 		}
 	}
 	if isLive {
@@ -726,7 +743,7 @@ func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, 
 			a.spans[scope] = sp
 		}
 	}
-	return nil
+	return v, nil
 }
 
 func (ix *Index) Counters() (map[string]int64, error) {

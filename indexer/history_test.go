@@ -268,7 +268,7 @@ func TestNewLostLinksAndVelocity(t *testing.T) {
 }
 
 // A recrawl that keeps a target but changes its links to it (anchor, type,
-// rel) loses the old links and keeps the new ones, a 304 Not Modified sees
+// rel, one of two kept) loses the old links and keeps the new ones, a 304 Not Modified sees
 // the live links again and leaves the lost ones lost, and the host's
 // aggregates follow, with every message delivered once or twice.
 func TestRecrawlDiffsLinksPerTarget(t *testing.T) {
@@ -313,30 +313,35 @@ func TestRecrawlDiffsLinksPerTarget(t *testing.T) {
 					t.Errorf("%s: summary has %d backlinks, anchors %d rows; want %d and %d", when, sum.Summary.Backlinks, len(an.Anchors), backlinks, anchors)
 				}
 			}
-			fetch(t, db, ix, page(1, a("http://t.example/x", "old"), img("http://t.example/x", "logo"), a("http://t.example/y", "Y"), a("http://t.example/z", "Z")), redeliver)
+			fetch(t, db, ix, page(1, a("http://t.example/x", "old"), img("http://t.example/x", "logo"), a("http://t.example/y", "Y"), a("http://t.example/z", "Z"),
+				a("http://t.example/w", "w1"), a("http://t.example/w", "w2")), redeliver)
 			check("crawl 1", []string{
+				`w A "w1" [] live@1`, `w A "w2" [] live@1`,
 				`x A "old" [] live@1`, `x IMG "logo" [] live@1`, `y A "Y" [] live@1`, `z A "Z" [] live@1`,
-			}, 4, 4)
+			}, 6, 6)
 			// x's anchor changes and its image goes, y becomes nofollow, z
-			// is gone from the page.
-			fetch(t, db, ix, page(2, a("http://t.example/x", "new"), a("http://t.example/y", "Y", "nofollow")), redeliver)
-			want2 := []string{
+			// is gone from the page, w keeps one link of two and gains one.
+			fetch(t, db, ix, page(2, a("http://t.example/x", "new"), a("http://t.example/y", "Y", "nofollow"),
+				a("http://t.example/w", "w3"), a("http://t.example/w", "w1")), redeliver)
+			check("crawl 2", []string{
+				`w A "w1" [] live@2`, `w A "w2" [] lost@2 REMOVED`, `w A "w3" [] live@2`,
 				`x A "new" [] live@2`, `x A "old" [] lost@2 REMOVED`, `x IMG "logo" [] lost@2 REMOVED`,
 				`y A "Y" [nofollow] live@2`, `z A "Z" [] lost@2 REMOVED`,
-			}
-			check("crawl 2", want2, 2, 2)
-			if edges, _, _ := counters(t, ix); edges != 2 {
-				t.Errorf("%d live edges counted after crawl 2, want 2", edges)
+			}, 4, 4)
+			if edges, _, _ := counters(t, ix); edges != 4 {
+				t.Errorf("%d live edges counted after crawl 2, want 4", edges)
 			}
 			// Unchanged: the live links are seen again, the lost stay lost.
 			fetch(t, db, ix, &lgv1.PageResult{Url: "http://p.example/", Status: 304, FetchedAt: 3e9}, redeliver)
 			check("crawl 3 (304)", []string{
+				`w A "w1" [] live@3`, `w A "w2" [] lost@2 REMOVED`, `w A "w3" [] live@3`,
 				`x A "new" [] live@3`, `x A "old" [] lost@2 REMOVED`, `x IMG "logo" [] lost@2 REMOVED`,
 				`y A "Y" [nofollow] live@3`, `z A "Z" [] lost@2 REMOVED`,
-			}, 2, 2)
+			}, 4, 4)
 			// The page is gone: its links to both targets are lost for that.
 			fetch(t, db, ix, &lgv1.PageResult{Url: "http://p.example/", Status: 404, FetchedAt: 4e9}, redeliver)
 			check("crawl 4 (404)", []string{
+				`w A "w1" [] lost@4 PAGE_GONE`, `w A "w2" [] lost@2 REMOVED`, `w A "w3" [] lost@4 PAGE_GONE`,
 				`x A "new" [] lost@4 PAGE_GONE`, `x A "old" [] lost@2 REMOVED`, `x IMG "logo" [] lost@2 REMOVED`,
 				`y A "Y" [nofollow] lost@4 PAGE_GONE`, `z A "Z" [] lost@2 REMOVED`,
 			}, 0, 0)

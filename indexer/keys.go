@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"strings"
 	"unsafe"
@@ -393,11 +394,12 @@ func prefixed(p byte, s string) []byte {
 // links share their scheme and host, and often a path prefix), after a
 // digest of the whole link list:
 //
-//	version(2) digest(8 bytes) count, then per target: shared suffixLen suffix
+//	version(2) digest(8 bytes) count, then per target: shared suffixLen suffix links
 //
-// (uvarints). It keeps no anchors, types or rel: the edges on the targets'
-// shards have them, and the next crawl's diff is done per target there
-// (see LinkBatch.sweep). Keeping them here too stored every anchor twice
+// (uvarints; links is how many links the page has to the target). It
+// keeps no anchors, types or rel: the edges on the targets' shards have
+// them, and the next crawl's diff is done per target there (see
+// LinkBatch.sweep). Keeping them here too stored every anchor twice
 // and took 30% of the index's bytes. The digest tells whether the links
 // changed, for the revisit schedule.
 //
@@ -410,17 +412,34 @@ const forwardVersion = 2
 type forwardList struct {
 	digest  uint64   // linksDigest of the crawl's links; 0 when none
 	targets []string // sorted, distinct
+	links   []int    // per target, the page's links to it
 }
 
 // newForwardList is the forward list of a crawl's links.
 func newForwardList(edges []*lgv1.Edge) forwardList {
 	f := forwardList{digest: linksDigest(edges)}
-	for _, e := range edges {
-		f.targets = append(f.targets, e.GetTargetUrl())
+	all := make([]string, len(edges))
+	for i, e := range edges {
+		all[i] = e.GetTargetUrl()
 	}
-	slices.Sort(f.targets)
-	f.targets = slices.Compact(f.targets)
+	slices.Sort(all)
+	for i, u := range all {
+		if i > 0 && u == all[i-1] {
+			f.links[len(f.links)-1]++
+			continue
+		}
+		f.targets = append(f.targets, u)
+		f.links = append(f.links, 1)
+	}
 	return f
+}
+
+// linksTo returns how many links the list has to target.
+func (f forwardList) linksTo(target string) int {
+	if i, ok := slices.BinarySearch(f.targets, target); ok {
+		return f.links[i]
+	}
+	return 0
 }
 
 // linksDigest is a hash of a crawl's links, in any order (a sum of the
@@ -455,7 +474,7 @@ func (f forwardList) encode() []byte {
 	dst = binary.BigEndian.AppendUint64(dst, f.digest)
 	dst = binary.AppendUvarint(dst, uint64(len(f.targets)))
 	prev := ""
-	for _, u := range f.targets {
+	for i, u := range f.targets {
 		n := 0
 		for n < len(u) && n < len(prev) && u[n] == prev[n] {
 			n++
@@ -463,6 +482,7 @@ func (f forwardList) encode() []byte {
 		dst = binary.AppendUvarint(dst, uint64(n))
 		dst = binary.AppendUvarint(dst, uint64(len(u)-n))
 		dst = append(dst, u[n:]...)
+		dst = binary.AppendUvarint(dst, uint64(f.links[i]))
 		prev = u
 	}
 	return dst
@@ -491,7 +511,7 @@ func decodeForward(b []byte) (forwardList, error) {
 	f := forwardList{digest: binary.BigEndian.Uint64(b[1:9])}
 	d := decoder{b: b[9:]}
 	count := d.count()
-	f.targets = make([]string, 0, count)
+	f.targets, f.links = make([]string, 0, count), make([]int, 0, count)
 	prev := ""
 	for range count {
 		shared := d.uvarint()
@@ -499,10 +519,11 @@ func decodeForward(b []byte) (forwardList, error) {
 			return forwardList{}, errBadForward
 		}
 		u := prev[:shared] + d.bytes()
-		if d.bad {
+		n := d.uvarint()
+		if d.bad || n > math.MaxInt32 {
 			return forwardList{}, errBadForward
 		}
-		f.targets = append(f.targets, u)
+		f.targets, f.links = append(f.targets, u), append(f.links, int(n))
 		prev = u
 	}
 	if d.bad {

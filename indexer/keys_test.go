@@ -30,15 +30,21 @@ func forwardEdges() []*lgv1.Edge {
 func TestForwardListRoundTrip(t *testing.T) {
 	in := newForwardList(forwardEdges())
 	want := []string{"http://other.example/", "https://www.example.com/a", "https://www.example.com/abc?x=1", "https://www.example.com/b"}
-	if !slices.Equal(in.targets, want) {
-		t.Fatalf("targets %q, want %q (sorted, distinct)", in.targets, want)
+	if !slices.Equal(in.targets, want) || !slices.Equal(in.links, []int{1, 2, 1, 1}) {
+		t.Fatalf("targets %q with %v links, want %q with [1 2 1 1] (sorted, distinct)", in.targets, in.links, want)
 	}
 	out, err := decodeForward(in.encode())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(out.targets, want) || out.digest != in.digest || out.digest == 0 {
-		t.Errorf("decoded %q digest %x, want %q digest %x", out.targets, out.digest, want, in.digest)
+	if !slices.Equal(out.targets, want) || !slices.Equal(out.links, in.links) || out.digest != in.digest || out.digest == 0 {
+		t.Errorf("decoded %q %v digest %x, want %q %v digest %x", out.targets, out.links, out.digest, want, in.links, in.digest)
+	}
+	if n := out.linksTo("https://www.example.com/a"); n != 2 {
+		t.Errorf("linksTo(/a) = %d, want 2", n)
+	}
+	if n := out.linksTo("https://www.example.com/"); n != 0 {
+		t.Errorf("linksTo(/) = %d, want 0", n)
 	}
 	if out, err := decodeForward(newForwardList(nil).encode()); err != nil || len(out.targets) != 0 || out.digest != 0 {
 		t.Errorf("empty list: %v, %v", out, err)
@@ -80,7 +86,7 @@ func TestForwardListVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := newForwardList(edges)
-	if !slices.Equal(got.targets, want.targets) || got.digest != want.digest {
+	if !slices.Equal(got.targets, want.targets) || !slices.Equal(got.links, want.links) || got.digest != want.digest {
 		t.Errorf("version 1 list read as %q digest %x, want %q digest %x", got.targets, got.digest, want.targets, want.digest)
 	}
 }
@@ -172,7 +178,7 @@ func TestRecrawlOverVersion1ForwardList(t *testing.T) {
 func FuzzDecodeForward(f *testing.F) {
 	f.Add(newForwardList(forwardEdges()).encode())
 	f.Add(encodeForwardV1(forwardEdges()))
-	f.Add([]byte{forwardVersion, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 3, 'a', 'b', 'c'})
+	f.Add([]byte{forwardVersion, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 3, 'a', 'b', 'c', 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fl, err := decodeForward(b) // must not panic
 		if err != nil {
@@ -180,7 +186,7 @@ func FuzzDecodeForward(f *testing.F) {
 		}
 		// What decodes re-encodes to a list that decodes the same.
 		again, err := decodeForward(fl.encode())
-		if err != nil || !slices.Equal(again.targets, fl.targets) || again.digest != fl.digest {
+		if err != nil || !slices.Equal(again.targets, fl.targets) || !slices.Equal(again.links, fl.links) || again.digest != fl.digest {
 			t.Fatalf("re-encoding %q gave %q, %v", fl.targets, again.targets, err)
 		}
 	})

@@ -92,7 +92,9 @@ type benchCase struct {
 	call call
 }
 
-func cases(m *graphgen.Manifest) []benchCase {
+// cases are the benchmark's calls; sources are pages to ask Outlinks of,
+// filled in before the first call (see sampleSources).
+func cases(m *graphgen.Manifest, sources *[]string) []benchCase {
 	random := func(size int32) call {
 		return func(ctx context.Context, c client, rng *rand.Rand) (int, error) {
 			t := m.SampleTargets[rng.IntN(len(m.SampleTargets))]
@@ -115,7 +117,12 @@ func cases(m *graphgen.Manifest) []benchCase {
 	if len(m.SampleTargets) > 0 {
 		cs = append(cs,
 			benchCase{"backlinks-random-100", random(100)},
-			benchCase{"backlinks-random-10", random(10)})
+			benchCase{"backlinks-random-10", random(10)},
+			benchCase{"outlinks-random-100", func(ctx context.Context, c client, rng *rand.Rand) (int, error) {
+				s := *sources
+				r, err := c.Outlinks(ctx, &lgv1.OutlinksRequest{Source: s[rng.IntN(len(s))], PageSize: 100})
+				return len(r.GetLinks()), err
+			}})
 	}
 	if m.HubURL != "" {
 		cs = append(cs,
@@ -183,7 +190,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	all := cases(m)
+	var sources []string
+	all := cases(m, &sources)
 	if *only != "" {
 		var sel []benchCase
 		for _, name := range strings.Split(*only, ",") {
@@ -221,6 +229,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%d clients, %v per case after %v warm-up, deadline %v per call\n\n", *clients, *duration, *warmup, *timeout)
 	if err := checkAnswers(ctx, lgv1.NewLinkGraphServiceClient(conns[0]), m, *timeout, stdout); err != nil {
 		return err
+	}
+	if len(m.SampleTargets) > 0 {
+		if sources, err = sampleSources(ctx, lgv1.NewLinkGraphServiceClient(conns[0]), m, *timeout); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d sample sources for Outlinks (a linking page of each sample target)\n\n", len(sources))
 	}
 
 	fmt.Fprintf(stdout, tableFormat, "case", "calls", "QPS", "p50", "p90", "p99", "max", "rows/call", "errors")
@@ -273,6 +287,31 @@ func serve(dir string, cacheSize int64) (string, func(), error) {
 		<-done
 		db.Close()
 	}, nil
+}
+
+// sampleSources returns a page linking to each sample target: pages with
+// outlinks, as likely to be asked about as their links are common.
+func sampleSources(ctx context.Context, c lgv1.LinkGraphServiceClient, m *graphgen.Manifest, timeout time.Duration) ([]string, error) {
+	var out []string
+	seen := make(map[string]bool)
+	for _, t := range m.SampleTargets[:min(len(m.SampleTargets), 1000)] {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		r, err := c.Backlinks(ctx, &lgv1.BacklinksRequest{Target: t, Scope: lgv1.Scope_SCOPE_URL, PageSize: 1})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("cannot sample a source of %s: %w", t, err)
+		}
+		for _, bl := range r.GetBacklinks() {
+			if !seen[bl.GetSourceUrl()] {
+				seen[bl.GetSourceUrl()] = true
+				out = append(out, bl.GetSourceUrl())
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no sample target has a backlink: is the index empty?")
+	}
+	return out, nil
 }
 
 // checkAnswers prints what the planted targets look like through the API,

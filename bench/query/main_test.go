@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -70,11 +71,14 @@ func TestRun(t *testing.T) {
 		if len(f) != 9 || f[8] != "0" {
 			t.Errorf("case %s: %s", f[0], line)
 		}
+		if f[0] == "outlinks-random-100" && f[7] == "0.0" {
+			t.Errorf("case %s returns no rows", f[0])
+		}
 		if strings.HasPrefix(f[0], "backlinks-hub") && strings.HasSuffix(f[0], "-100") && f[7] != "100.0" {
 			t.Errorf("case %s returns %s rows, want full pages of 100", f[0], f[7])
 		}
 	}
-	if want := len(cases(&graphgen.Manifest{SampleTargets: []string{""}, HubURL: "x", HubDomain: "x"})); rows != want {
+	if want := len(cases(&graphgen.Manifest{SampleTargets: []string{""}, HubURL: "x", HubDomain: "x"}, nil)); rows != want {
 		t.Errorf("%d result rows, want %d", rows, want)
 	}
 }
@@ -100,7 +104,11 @@ func BenchmarkQueries(b *testing.B) {
 	}
 	defer conn.Close()
 	client := newClient(conn)
-	for _, c := range cases(m) {
+	sources, err := sampleSources(b.Context(), client, m, 10*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range cases(m, &sources) {
 		b.Run(c.name, func(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				rng := rand.New(rand.NewPCG(rand.Uint64(), 0))

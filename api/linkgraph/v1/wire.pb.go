@@ -632,7 +632,11 @@ type Edge struct {
 	// The target is a sitemap, to be fetched as one.
 	Sitemap bool `protobuf:"varint,8,opt,name=sitemap,proto3" json:"sitemap,omitempty"`
 	// For EDGE_OP_REMOVED and EDGE_OP_UNLINKED: why.
-	LostReason    LostReason `protobuf:"varint,9,opt,name=lost_reason,json=lostReason,proto3,enum=linkgraph.v1.LostReason" json:"lost_reason,omitempty"`
+	LostReason LostReason `protobuf:"varint,9,opt,name=lost_reason,json=lostReason,proto3,enum=linkgraph.v1.LostReason" json:"lost_reason,omitempty"`
+	// With LinkBatch.sweep, for EDGE_OP_SEEN: how many links the page's
+	// previous crawl had to target_url. The target's shard reads the page's
+	// other edges to it only when the batch lists fewer of them than that.
+	PreviousLinks int32 `protobuf:"varint,10,opt,name=previous_links,json=previousLinks,proto3" json:"previous_links,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -728,6 +732,13 @@ func (x *Edge) GetLostReason() LostReason {
 		return x.LostReason
 	}
 	return LostReason_LOST_REASON_UNSPECIFIED
+}
+
+func (x *Edge) GetPreviousLinks() int32 {
+	if x != nil {
+		return x.PreviousLinks
+	}
+	return 0
 }
 
 // LinkBatch carries all edges of one fetch of one source page whose targets
@@ -1329,7 +1340,7 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\frequest_etag\x18\x18 \x01(\tR\vrequestEtag\x122\n" +
 	"\x15request_last_modified\x18\x19 \x01(\tR\x13requestLastModified\x12\x18\n" +
 	"\arecrawl\x18\x1b \x01(\bR\arecrawl\x12,\n" +
-	"\x04more\x18\x1a \x03(\v2\x18.linkgraph.v1.PageResultR\x04more\"\xbe\x02\n" +
+	"\x04more\x18\x1a \x03(\v2\x18.linkgraph.v1.PageResultR\x04more\"\xe5\x02\n" +
 	"\x04Edge\x12\x1d\n" +
 	"\n" +
 	"target_url\x18\x01 \x01(\tR\ttargetUrl\x12\x1f\n" +
@@ -1342,7 +1353,9 @@ const file_linkgraph_v1_wire_proto_rawDesc = "" +
 	"\x05crawl\x18\a \x01(\bR\x05crawl\x12\x18\n" +
 	"\asitemap\x18\b \x01(\bR\asitemap\x129\n" +
 	"\vlost_reason\x18\t \x01(\x0e2\x18.linkgraph.v1.LostReasonR\n" +
-	"lostReason\"\xde\x02\n" +
+	"lostReason\x12%\n" +
+	"\x0eprevious_links\x18\n" +
+	" \x01(\x05R\rpreviousLinks\"\xde\x02\n" +
 	"\tLinkBatch\x12\x1d\n" +
 	"\n" +
 	"source_url\x18\x01 \x01(\tR\tsourceUrl\x12!\n" +
