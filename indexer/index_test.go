@@ -264,3 +264,47 @@ func TestBadQueries(t *testing.T) {
 		t.Errorf("Summary of co.uk: %v, want ErrInvalidArgument", err)
 	}
 }
+
+// RecordFetch says whether a page's links changed since its previous
+// crawl, which the revisit schedule adapts to: any link's target, anchor,
+// type or rel, in any order.
+func TestRecordFetchSaysWhetherLinksChanged(t *testing.T) {
+	_, ix := openIndex(t)
+	const page = "http://p.example/"
+	at := int64(0)
+	changed := func(status int32, links ...*lgv1.OutLink) bool {
+		t.Helper()
+		at += 1e9
+		b := ix.Begin()
+		defer b.Close()
+		rec, err := b.RecordFetch(&lgv1.PageResult{Url: page, Status: status, FetchedAt: at, Links: links})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Changed
+	}
+	x, y := a("http://t.example/x", "X"), a("http://t.example/y", "Y")
+	img := &lgv1.OutLink{Url: "http://t.example/x", AnchorText: "X", Type: lgv1.LinkType_LINK_TYPE_IMG}
+	for i, step := range []struct {
+		status int32
+		links  []*lgv1.OutLink
+		want   bool
+	}{
+		{200, nil, false}, // no links, as before it was crawled
+		{200, []*lgv1.OutLink{x, y}, true},
+		{200, []*lgv1.OutLink{y, x}, false},
+		{304, nil, false},
+		{200, []*lgv1.OutLink{x, a("http://t.example/y", "Y2")}, true},
+		{200, []*lgv1.OutLink{x, a("http://t.example/y", "Y2", "nofollow")}, true},
+		{200, []*lgv1.OutLink{img, a("http://t.example/y", "Y2", "nofollow")}, true},
+		{200, []*lgv1.OutLink{img, a("http://t.example/y", "Y2", "nofollow")}, false},
+		{200, nil, true},
+	} {
+		if got := changed(step.status, step.links...); got != step.want {
+			t.Errorf("fetch %d (status %d, %d links): changed %v, want %v", i+1, step.status, len(step.links), got, step.want)
+		}
+	}
+}
