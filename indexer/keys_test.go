@@ -127,20 +127,7 @@ func TestRecrawlOverVersion1ForwardList(t *testing.T) {
 	}
 	record := func(at int64, links ...*lgv1.OutLink) {
 		t.Helper()
-		txn := ix.Begin()
-		defer txn.Close()
-		out, err := txn.RecordPage(&lgv1.PageResult{Url: page, Status: 200, FetchedAt: at, Links: links})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, lb := range out {
-			if err := txn.ApplyLinks(lb); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := txn.Commit(); err != nil {
-			t.Fatal(err)
-		}
+		recordPage(t, []*Index{ix}, &lgv1.PageResult{Url: page, Status: 200, FetchedAt: at, Links: links})
 	}
 	record(1e9, link("http://t.example/a", "A"), link("http://u.example/b", "B"))
 	fwdKey := prefixed(store.PrefixForward, urlnorm.SURT(page))

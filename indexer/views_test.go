@@ -718,20 +718,7 @@ func TestPagingWhileTheIndexChanges(t *testing.T) {
 			// A new page links to the target between pages.
 			src := fmt.Sprintf("http://new%d.example/p%d", r.IntN(1000), i)
 			tgt := w.pages[r.IntN(len(w.pages))]
-			txn := ix.Begin()
-			out, err := txn.RecordPage(&lgv1.PageResult{Url: src, Status: 200, FetchedAt: 3000e6, Links: []*lgv1.OutLink{{Url: tgt, AnchorText: "new", Type: lgv1.LinkType_LINK_TYPE_A}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, lb := range out {
-				if err := txn.ApplyLinks(lb); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := txn.Commit(); err != nil {
-				t.Fatal(err)
-			}
-			txn.Close()
+			recordPage(t, []*Index{ix}, &lgv1.PageResult{Url: src, Status: 200, FetchedAt: 3000e6, Links: []*lgv1.OutLink{{Url: tgt, AnchorText: "new", Type: lgv1.LinkType_LINK_TYPE_A}}})
 		}
 		for s := range before {
 			if !got[s] {
