@@ -277,11 +277,19 @@ type linkEdge struct {
 }
 
 // linkEdges reads the edges link prefixes name from one reader, looking
-// up a source's ids once per target shard.
+// up a source's ids once per target shard, with one iterator. Close it.
 type linkEdges struct {
 	ix  *Index
 	r   pebble.Reader
 	ids map[string]*sourceIDs // shard 0 source SURT -> ids; nil: none
+	it  *pebble.Iterator      // re-bounded per prefix; nil until the first
+}
+
+func (l *linkEdges) close() error {
+	if l.it == nil {
+		return nil
+	}
+	return l.it.Close()
 }
 
 func (ix *Index) linkEdges(r pebble.Reader) *linkEdges {
@@ -319,15 +327,20 @@ func (l *linkEdges) get(k []byte) ([]linkEdge, error) {
 		return nil, nil // the source has no edges on that shard
 	}
 	prefix := appendID(edgePrefix(nil, string(target), ids.domain), ids.source)
-	it, err := l.r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(prefix)})
-	if err != nil {
-		return nil, err
+	bounds := &pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(slices.Clone(prefix))}
+	if l.it == nil {
+		if l.it, err = l.r.NewIter(bounds); err != nil {
+			return nil, err
+		}
+	} else {
+		l.it.SetBounds(bounds.LowerBound, bounds.UpperBound)
 	}
 	var out []linkEdge
+	it := l.it
 	for it.First(); it.Valid(); it.Next() {
 		if len(it.Key()) > len(prefix) {
 			out = append(out, linkEdge{suffix: slices.Clone(it.Key()[len(prefix):]), value: slices.Clone(it.Value())})
 		}
 	}
-	return out, it.Close()
+	return out, it.Error()
 }

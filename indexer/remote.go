@@ -241,6 +241,7 @@ func (ix *Index) lookup(keys [][]byte) (*lgv1.KeyValues, error) {
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
 	le := ix.linkEdges(snap)
+	defer le.close()
 	for i, k := range keys {
 		edges, err := le.get(k)
 		if err != nil {

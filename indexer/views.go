@@ -534,6 +534,7 @@ func (ix *Index) outlinkEdges(ctx context.Context, snap pebble.Reader, targets [
 	edges := make([][]linkEdge, len(keys))
 	remote := make(map[int][]int) // shard -> indexes into keys
 	le := ix.linkEdges(snap)
+	defer le.close()
 	for i, k := range keys {
 		if ix.remote != nil {
 			if sh := ix.shardOf(targets[i]); !ix.remote.owns(sh) {
