@@ -207,8 +207,9 @@ func (t *Txn) commit() error {
 // Every current link is sent as EDGE_OP_SEEN (so a redelivered result
 // re-sends the same idempotent updates), every target of the previous crawl
 // the page no longer links to as EDGE_OP_UNLINKED, and on a recrawl the
-// batches sweep (the targets' shards find the links that changed). The caller publishes the batches before
-// committing b, so a crash in between re-sends rather than loses them.
+// batches sweep (the targets' shards find the links that changed). The
+// caller publishes the batches before committing b, so a crash in between
+// re-sends rather than loses them.
 func (t *Txn) RecordPage(pr *lgv1.PageResult) (map[int]*lgv1.LinkBatch, error) {
 	rec, err := t.RecordFetch(pr)
 	return rec.Batches, err
@@ -568,7 +569,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			}
 			st.listed[suffix] = true
 		}
-		if _, err := a.edge(key, e.GetTargetUrl(), tgtSURT, e.GetType(), anchor, exists, v, e); err != nil {
+		if err := a.edge(key, e.GetTargetUrl(), tgtSURT, e.GetType(), anchor, exists, v, e); err != nil {
 			return err
 		}
 	}
@@ -581,8 +582,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			}
 		}
 	}
-	spans := a.spans
-	for scope, sp := range spans {
+	for scope, sp := range a.spans {
 		if err := t.seenSpan(&info, scope, sp[0], sp[1]); err != nil {
 			return err
 		}
@@ -597,7 +597,6 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 	return b.Set(sourceIDKey(ids.source), src.encode(), nil)
 }
 
-// Counters returns every total counter by name.
 // linkApply is the state of one ApplyLinks call.
 type linkApply struct {
 	t    *Txn
@@ -665,7 +664,7 @@ func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 			op = &lgv1.Edge{Op: lgv1.EdgeOp_EDGE_OP_SEEN, Rel: f.v.rel, RedirectStatus: f.v.redirectStatus}
 		}
 		typ, anchor := lgv1.LinkType(f.key[len(prefix)]), string(f.key[len(prefix)+1:])
-		if _, err := a.edge(f.key, st.url, tgtSURT, typ, anchor, true, f.v, op); err != nil {
+		if err := a.edge(f.key, st.url, tgtSURT, typ, anchor, true, f.v, op); err != nil {
 			return err
 		}
 	}
@@ -673,9 +672,8 @@ func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 }
 
 // edge applies op to the edge at key, whose stored value is v if it
-// exists, moves the counters and aggregates it changes, and returns its
-// new value.
-func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, anchor string, exists bool, v edgeValue, op *lgv1.Edge) (edgeValue, error) {
+// exists, and moves the counters and aggregates it changes.
+func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, anchor string, exists bool, v edgeValue, op *lgv1.Edge) error {
 	t, b, at := a.t, a.t.b, a.at
 	wasLive, oldFlags := exists && v.lostAt == 0, v.flags
 	switch op.GetOp() {
@@ -692,18 +690,18 @@ func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, 
 		}
 	case lgv1.EdgeOp_EDGE_OP_REMOVED:
 		if !exists || at < v.lastSeen {
-			return v, nil // never seen, or seen again after this removal
+			return nil // never seen, or seen again after this removal
 		}
 		if v.lostAt == 0 || at < v.lostAt {
 			v.lostAt = at
 			v.lostReason = cmp.Or(op.GetLostReason(), lgv1.LostReason_LOST_REASON_REMOVED)
 		}
 	default:
-		return v, nil
+		return nil
 	}
 	a.val = v.encode(a.val[:0])
 	if err := b.Set(key, a.val, nil); err != nil {
-		return v, err
+		return err
 	}
 	isLive := v.lostAt == 0
 	if isLive != wasLive {
@@ -718,16 +716,16 @@ func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, 
 	}
 	ts := t.scopesOf(tgtURL)
 	if ts.domain == a.info.domain {
-		return v, nil // internal links are not aggregated
+		return nil // internal links are not aggregated
 	}
 	if wasLive && (!isLive || oldFlags != v.flags) {
 		if err := t.contribute(a.info, ts, -1, oldFlags, typ, anchor, a.src.scopes); err != nil {
-			return v, err
+			return err
 		}
 	}
 	if isLive && (!wasLive || oldFlags != v.flags) {
 		if err := t.contribute(a.info, ts, +1, v.flags, typ, anchor, a.src.scopes); err != nil {
-			return v, err
+			return err
 		}
 	}
 	if isLive {
@@ -743,9 +741,10 @@ func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, 
 			a.spans[scope] = sp
 		}
 	}
-	return v, nil
+	return nil
 }
 
+// Counters returns every total counter by name.
 func (ix *Index) Counters() (map[string]int64, error) {
 	it, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixCounter}, UpperBound: []byte{store.PrefixCounter + 1}})
 	if err != nil {
