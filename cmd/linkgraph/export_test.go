@@ -230,16 +230,25 @@ func TestExportKilledLeavesNothing(t *testing.T) {
 	data := generated(t, 30000)
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
 		for _, format := range []string{"ndjson", "parquet", "hostgraph"} {
-			out := t.TempDir()
-			cmd, stderr := startCLI(t, "export", "--data", data, "--format", format, "--out", filepath.Join(out, "x"))
-			// Parquet writes a row group (256Ki rows) at a time, and
-			// hostgraph its files only at the end, from memory.
-			if !waitWriting(cmd.Process.Pid, out, format == "ndjson") {
-				cmd.Wait()
-				t.Fatalf("%s: the export ended before it wrote anything to kill: %s", format, stderr)
+			var out string
+			var cmd *exec.Cmd
+			var stderr *bytes.Buffer
+			var err error
+			for try := 1; ; try++ {
+				out, cmd, stderr = stopMidway(t, data, format)
+				cmd.Process.Signal(sig)
+				cmd.Process.Signal(syscall.SIGCONT)
+				err = cmd.Wait()
+				// The export goes on while its runtime turns SIGINT into a
+				// cancellation, which a loaded machine can delay past its
+				// end: then it has finished, which shows nothing.
+				if sig != syscall.SIGINT || cmd.ProcessState.ExitCode() != 0 {
+					break
+				}
+				if try == 10 {
+					t.Fatalf("%s: SIGINT never interrupted the export in %d tries: %s", format, try, stderr)
+				}
 			}
-			cmd.Process.Signal(sig)
-			err := cmd.Wait()
 			code := cmd.ProcessState.ExitCode()
 			switch {
 			case sig == syscall.SIGKILL && code != -1:
@@ -254,30 +263,107 @@ func TestExportKilledLeavesNothing(t *testing.T) {
 	}
 }
 
-// waitWriting waits until process pid has an unnamed file open in dir
-// (its fd links to "dir/#inode (deleted)") and, with written, has written
-// to it (its offset is past 0).
+// stopMidway starts an export of data into a new directory and stops it
+// (SIGSTOP) early in writing its output, so that a signal sent next lands
+// well before it could finish. An export takes tens of milliseconds,
+// which a loaded machine can spend before the test looks: one caught too
+// late is tried again.
+func stopMidway(t *testing.T, data, format string) (string, *exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	// Parquet writes a row group (256Ki rows) at a time, and hostgraph
+	// its files only at the end, from memory: for them, an open output
+	// is early enough. An ndjson export writes about 15 MB, in 4 MiB
+	// pieces (export/direct_linux.go): after the first, most is left.
+	written := format == "ndjson"
+	early := func(pos int64) bool { return !written || pos > 0 && pos <= 4<<20 }
+	for range 20 {
+		out := t.TempDir()
+		cmd, stderr := startCLI(t, "export", "--data", data, "--format", format, "--out", filepath.Join(out, "x"))
+		pid := cmd.Process.Pid
+		if waitWriting(pid, out, written) {
+			cmd.Process.Signal(syscall.SIGSTOP)
+			if waitStopped(pid) {
+				if pos, ok := openOutput(pid, out); ok && early(pos) {
+					return out, cmd, stderr
+				}
+			}
+		}
+		cmd.Process.Signal(syscall.SIGCONT)
+		cmd.Wait()
+	}
+	t.Fatalf("%s: every export was past its start before the test could stop it", format)
+	return "", nil, nil
+}
+
+// waitWriting waits until process pid has its output open in dir (see
+// openOutput) and, with written, has written to it.
 func waitWriting(pid int, dir string, written bool) bool {
-	fds := "/proc/" + strconv.Itoa(pid) + "/fd/"
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		entries, err := os.ReadDir(fds)
-		if err != nil {
-			return false // exited
+		if pos, ok := openOutput(pid, dir); ok && (!written || pos > 0) {
+			return true
 		}
-		for _, e := range entries {
-			target, err := os.Readlink(fds + e.Name())
-			if err != nil || !strings.HasPrefix(target, dir+"/") {
-				continue
-			}
-			info, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/fdinfo/" + e.Name())
-			if err == nil && (!written || !strings.HasPrefix(string(info), "pos:\t0\n")) {
-				return true
-			}
+		if state, ok := procState(pid); !ok || state == 'Z' {
+			return false // exited
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
 	return false
+}
+
+// openOutput says whether process pid has an unnamed file open in dir
+// (its fd links to "dir/#inode (deleted)"), and the file's offset.
+func openOutput(pid int, dir string) (pos int64, ok bool) {
+	fds := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	entries, err := os.ReadDir(fds)
+	if err != nil {
+		return 0, false
+	}
+	for _, e := range entries {
+		target, err := os.Readlink(fds + e.Name())
+		if err != nil || !strings.HasPrefix(target, dir+"/") {
+			continue
+		}
+		info, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/fdinfo/" + e.Name())
+		if err != nil {
+			continue
+		}
+		// fdinfo starts "pos:\t<offset>\n".
+		line, _, _ := strings.Cut(string(info), "\n")
+		if pos, err := strconv.ParseInt(strings.TrimPrefix(line, "pos:\t"), 10, 64); err == nil {
+			return pos, true
+		}
+	}
+	return 0, false
+}
+
+// waitStopped waits until process pid is stopped (state T), or reports
+// false if it is gone.
+func waitStopped(pid int) bool {
+	for range 10000 {
+		switch state, ok := procState(pid); {
+		case !ok || state == 'Z':
+			return false
+		case state == 'T':
+			return true
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return false
+}
+
+// procState returns the state letter of process pid (R, S, T, Z...).
+func procState(pid int) (byte, bool) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// pid (comm) state ...: comm may hold spaces, so look after its ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return 0, false
+	}
+	return stat[i+2], true
 }
 
 // TestExportFileTooLarge runs an export under a file size limit
