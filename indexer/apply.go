@@ -459,16 +459,15 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		return nil
 	}
 	shard := ix.shardOf(lb.GetEdges()[0].GetTargetUrl())
-	srcKey := sourceKey(shard, srcSURT)
 	info := newSourceInfo(lb.GetSourceUrl())
 	// A source never applied on this shard has no edges here yet, so its
-	// edges need no existence check. A redelivered batch finds the source
-	// record and takes the checked path.
-	ids, known, err := getSourceIDs(b, shard, srcSURT)
+	// edges need no existence check. A redelivered batch finds the shard
+	// in the source's record and takes the checked path.
+	ids, known, err := getSourceIDs(b, srcSURT)
 	if err != nil {
 		return err
 	}
-	fresh := !known
+	fresh := !ids.on(shard)
 	var old sourceValue
 	if known {
 		raw, closer, err := b.Get(sourceIDKey(ids.source))
@@ -491,7 +490,10 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		if ids.source, err = ix.newSourceID(); err != nil {
 			return err
 		}
-		if err := b.Set(srcKey, ids.encode(), nil); err != nil {
+	}
+	if fresh {
+		ids.add(shard)
+		if err := b.Set(sourceKey(srcSURT), ids.encode(), nil); err != nil {
 			return err
 		}
 	}

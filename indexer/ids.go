@@ -2,10 +2,11 @@ package indexer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
-	"strconv"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -57,25 +58,61 @@ func sourceIDKey(id uint64) []byte { return appendID([]byte{store.PrefixSourceID
 func domainIDKey(id uint64) []byte { return appendID([]byte{store.PrefixDomainID}, id) }
 
 // sourceIDs is the value of a source key: the page's domain and source ids.
-type sourceIDs struct{ domain, source uint64 }
+// sourceIDs is the s record of a linking page: its domain and source ids
+// and the target shards it has had links applied on, in order.
+type sourceIDs struct {
+	domain, source uint64
+	shards         []int
+}
 
-func (s sourceIDs) encode() []byte { return appendID(appendID(nil, s.domain), s.source) }
+// on says whether the source has had links applied on shard.
+func (s *sourceIDs) on(shard int) bool {
+	_, ok := slices.BinarySearch(s.shards, shard)
+	return ok
+}
+
+// add records that the source has links applied on shard.
+func (s *sourceIDs) add(shard int) {
+	if i, ok := slices.BinarySearch(s.shards, shard); !ok {
+		s.shards = slices.Insert(s.shards, i, shard)
+	}
+}
+
+func (s sourceIDs) encode() []byte {
+	dst := appendID(appendID(nil, s.domain), s.source)
+	for _, sh := range s.shards {
+		dst = binary.AppendUvarint(dst, uint64(sh))
+	}
+	return dst
+}
 
 var errBadIDs = errors.New("indexer: malformed source ids")
 
 func decodeSourceIDs(b []byte) (sourceIDs, error) {
 	d, n := readID(b)
-	s, m := readID(b[n:])
-	if n == 0 || m == 0 || n+m != len(b) {
+	if n == 0 {
 		return sourceIDs{}, errBadIDs
 	}
-	return sourceIDs{domain: d, source: s}, nil
+	s, m := readID(b[n:])
+	if m == 0 {
+		return sourceIDs{}, errBadIDs
+	}
+	ids := sourceIDs{domain: d, source: s}
+	for b = b[n+m:]; len(b) > 0; {
+		sh, k := binary.Uvarint(b)
+		if k <= 0 || sh > math.MaxInt32 {
+			return sourceIDs{}, errBadIDs
+		}
+		ids.shards = append(ids.shards, int(sh))
+		b = b[k:]
+	}
+	return ids, nil
 }
 
-// getSourceIDs returns the ids of a source on a target shard, ok false
-// when it has none there.
-func getSourceIDs(r pebble.Reader, shard int, sourceSURT string) (ids sourceIDs, ok bool, err error) {
-	raw, closer, err := r.Get(sourceKey(shard, sourceSURT))
+// getSourceIDs returns the s record of a source, ok false when it has
+// none.
+func getSourceIDs(r pebble.Reader, sourceSURT string) (ids sourceIDs, ok bool, err error) {
+	raw, closer, err := r.Get(sourceKey(sourceSURT))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return sourceIDs{}, false, nil
 	}
@@ -277,11 +314,11 @@ type linkEdge struct {
 }
 
 // linkEdges reads the edges link prefixes name from one reader, looking
-// up a source's ids once per target shard, with one iterator. Close it.
+// up a source's ids once, with one iterator. Close it.
 type linkEdges struct {
 	ix  *Index
 	r   pebble.Reader
-	ids map[string]*sourceIDs // shard 0 source SURT -> ids; nil: none
+	ids map[string]*sourceIDs // source SURT -> ids; nil: none
 	it  *pebble.Iterator      // re-bounded per prefix; nil until the first
 }
 
@@ -310,21 +347,19 @@ func (l *linkEdges) get(k []byte) ([]linkEdge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("indexer: malformed link prefix %q: %w", k, err)
 	}
-	shard := l.ix.shardOf(tgtURL)
-	memo := strconv.Itoa(shard) + "\x00" + string(source)
-	ids, seen := l.ids[memo]
+	ids, seen := l.ids[string(source)]
 	if !seen {
-		got, ok, err := getSourceIDs(l.r, shard, string(source))
+		got, ok, err := getSourceIDs(l.r, string(source))
 		if err != nil {
 			return nil, err
 		}
 		if ok {
 			ids = &got
 		}
-		l.ids[memo] = ids
+		l.ids[string(source)] = ids
 	}
-	if ids == nil {
-		return nil, nil // the source has no edges on that shard
+	if ids == nil || !ids.on(l.ix.shardOf(tgtURL)) {
+		return nil, nil // the source has no edges on the target's shard
 	}
 	prefix := appendID(edgePrefix(nil, string(target), ids.domain), ids.source)
 	bounds := &pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(slices.Clone(prefix))}

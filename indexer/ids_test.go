@@ -3,6 +3,8 @@ package indexer
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 
@@ -47,11 +49,11 @@ func TestIDsSurviveReopen(t *testing.T) {
 		ix := New(db, 4)
 		for _, s := range sources {
 			applyBatch(t, ix, linkFrom(s, target))
-			got, ok, err := getSourceIDs(db, ix.shardOf(target), urlnorm.SURT(s))
+			got, ok, err := getSourceIDs(db, urlnorm.SURT(s))
 			if err != nil || !ok {
 				t.Fatalf("%s: no ids (%v)", s, err)
 			}
-			if was, seen := ids[s]; seen && was != got {
+			if was, seen := ids[s]; seen && (was.domain != got.domain || was.source != got.source) {
 				t.Errorf("%s: ids %+v, were %+v", s, got, was)
 			}
 			for o, oid := range ids {
@@ -137,10 +139,10 @@ func TestDomainIDOnePerDomain(t *testing.T) {
 	if len(names) != domains {
 		t.Errorf("%d domain ids, want %d", len(names), domains)
 	}
-	for i, target := range targets {
+	for i := range targets {
 		for d := range domains {
 			s := fmt.Sprintf("http://p%d.d%d.com/", i, d)
-			got, _, err := getSourceIDs(ix.db, ix.shardOf(target), urlnorm.SURT(s))
+			got, _, err := getSourceIDs(ix.db, urlnorm.SURT(s))
 			if want := names[urlnorm.HostSURT(fmt.Sprintf("d%d.com", d))]; err != nil || got.domain != want {
 				t.Errorf("%s: domain id %d, want %d (%v)", s, got.domain, want, err)
 			}
@@ -157,7 +159,7 @@ func TestLoadSources(t *testing.T) {
 	for i := range 12 {
 		s := fmt.Sprintf("http://s%d.example/page", i)
 		applyBatch(t, ix, linkFrom(s, target))
-		ids, ok, err := getSourceIDs(ix.db, ix.shardOf(target), urlnorm.SURT(s))
+		ids, ok, err := getSourceIDs(ix.db, urlnorm.SURT(s))
 		if err != nil || !ok {
 			t.Fatalf("%s: no ids (%v)", s, err)
 		}
@@ -195,4 +197,70 @@ func newTestIndex(t testing.TB, shards int) *Index {
 	}
 	t.Cleanup(func() { db.Close() })
 	return New(db, shards)
+}
+
+// A page that links into several target shards has one s and one i record
+// on the node, which names those shards, and a batch redelivered to any of
+// them adds nothing.
+func TestOneSourceRecordAcrossShards(t *testing.T) {
+	ix := newTestIndex(t, 64)
+	const page = "http://p.example/"
+	var links []*lgv1.OutLink
+	shards := map[int]bool{}
+	for i := 0; len(shards) < 3; i++ {
+		u := fmt.Sprintf("http://t%d.example/", i)
+		shards[ix.shardOf(u)] = true
+		links = append(links, &lgv1.OutLink{Url: u, AnchorText: "x", Type: lgv1.LinkType_LINK_TYPE_A})
+	}
+	txn := ix.Begin()
+	out, err := txn.RecordPage(&lgv1.PageResult{Url: page, Status: 200, FetchedAt: 1e12, Title: "T", Links: links})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	txn.Close()
+	for range 2 { // delivered, then redelivered
+		for _, lb := range out {
+			applyBatch(t, ix, lb)
+		}
+	}
+	for _, p := range []byte{store.PrefixSource, store.PrefixSourceID} {
+		it, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: []byte{p}, UpperBound: []byte{p + 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for ok := it.First(); ok; ok = it.Next() {
+			n++
+		}
+		it.Close()
+		if n != 1 {
+			t.Errorf("%d %c records, want 1", n, p)
+		}
+	}
+	ids, ok, err := getSourceIDs(ix.db, urlnorm.SURT(page))
+	if err != nil || !ok {
+		t.Fatalf("no ids: %v", err)
+	}
+	if want := slices.Sorted(maps.Keys(shards)); !slices.Equal(ids.shards, want) {
+		t.Errorf("the record names shards %v, want %v", ids.shards, want)
+	}
+	c, err := ix.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c[CounterEdges] != int64(len(links)) {
+		t.Errorf("%d live edges counted, want %d", c[CounterEdges], len(links))
+	}
+	for _, l := range links {
+		p, err := ix.Backlinks(context.Background(), Query{Target: l.Url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Backlinks) != 1 || p.Backlinks[0].SourceUrl != page || p.Backlinks[0].SourceTitle != "T" {
+			t.Errorf("backlinks of %s: %v", l.Url, p.Backlinks)
+		}
+	}
 }

@@ -375,13 +375,13 @@ func (d *decoder) err(bad error) error {
 	return nil
 }
 
-// sourceKey is s shard(2 bytes) SURT(source): the ids of a linking page on
-// the given target shard. It is per shard, though a node may hold several,
-// so that each shard's first batch from a source is recognisably first.
-func sourceKey(shard int, sourceSURT string) []byte {
-	k := make([]byte, 0, 3+len(sourceSURT))
-	k = append(k, store.PrefixSource, byte(shard>>8), byte(shard))
-	return append(k, sourceSURT...)
+// sourceKey is s SURT(source): the ids of a linking page, one record per
+// node, which lists the target shards the page has links on so that each
+// shard's first batch from it is recognisably first. (One record per
+// shard, before layout 5, cost a 10M-edge index of 64 shards 5 bytes an
+// edge: most pages link into several shards.)
+func sourceKey(sourceSURT string) []byte {
+	return prefixed(store.PrefixSource, sourceSURT)
 }
 
 func prefixed(p byte, s string) []byte {

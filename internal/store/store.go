@@ -6,8 +6,8 @@
 // 0x00 separator that cannot occur in a normalized URL):
 //
 //	e SURT(target) 0 id(domain) id(source) type anchor -> edge (indexer, reverse map)
-//	s shard(2) SURT(source)                     -> ids       (indexer, a linking page's domain and source ids on this target shard)
-//	i id(source)                                -> source    (indexer, SURT, title and status of a linking page, kept per target shard)
+//	s SURT(source)                              -> ids       (indexer, a linking page's domain and source ids, and the target shards it has links on)
+//	i id(source)                                -> source    (indexer, SURT, title and status of a linking page, and its links into each target host and domain)
 //	o HostSURT(domain)                          -> id        (indexer, ids of the registrable domains of linking pages)
 //	g id(domain)                                -> HostSURT  (indexer, the same, by id)
 //	f SURT(source)                              -> targets   (indexer, forward list: the targets of the last crawl, on the source's shard)
@@ -180,7 +180,7 @@ func OpenWith(dir string, o Options) (*DB, error) {
 
 // Layout is the version of the key space and value encodings. A data
 // directory written with another layout is refused rather than misread.
-const Layout = 4
+const Layout = 5
 
 // ErrLayout is returned by Open for a data directory written by a linkgraph
 // with another index layout.
