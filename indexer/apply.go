@@ -633,7 +633,7 @@ type sweepTarget struct {
 // the live ones the batch did not list.
 func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 	tgtSURT := urlnorm.SURT(st.url)
-	prefix := appendID(edgePrefix(nil, tgtSURT, ids.domain), ids.source)
+	prefix := sourceEdgesPrefix(tgtSURT, ids)
 	it, err := a.t.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(slices.Clone(prefix))})
 	if err != nil {
 		return err

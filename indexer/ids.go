@@ -361,14 +361,14 @@ func (l *linkEdges) get(k []byte) ([]linkEdge, error) {
 	if ids == nil || !ids.on(l.ix.shardOf(tgtURL)) {
 		return nil, nil // the source has no edges on the target's shard
 	}
-	prefix := appendID(edgePrefix(nil, string(target), ids.domain), ids.source)
-	bounds := &pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(slices.Clone(prefix))}
+	prefix := sourceEdgesPrefix(string(target), *ids)
+	upper := store.PrefixEnd(slices.Clone(prefix))
 	if l.it == nil {
-		if l.it, err = l.r.NewIter(bounds); err != nil {
+		if l.it, err = l.r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upper}); err != nil {
 			return nil, err
 		}
 	} else {
-		l.it.SetBounds(bounds.LowerBound, bounds.UpperBound)
+		l.it.SetBounds(prefix, upper)
 	}
 	var out []linkEdge
 	it := l.it

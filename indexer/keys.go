@@ -25,10 +25,16 @@ const MaxAnchorBytes = 256
 // one link per domain skips the rest of a domain with a seek), domains and
 // sources in the order this node first saw them.
 func edgeKey(dst []byte, targetSURT string, domain, source uint64, typ lgv1.LinkType, anchor string) []byte {
-	dst = edgePrefix(dst, targetSURT, domain)
-	dst = appendID(dst, source)
+	dst = appendID(edgePrefix(dst, targetSURT, domain), source)
 	dst = append(dst, byte(typ))
 	return append(dst, anchor...)
+}
+
+// sourceEdgesPrefix is the part of the edge keys of a source's links to a
+// target that they share: up to and including the source's id. What
+// follows it is the link's type and anchor.
+func sourceEdgesPrefix(targetSURT string, ids sourceIDs) []byte {
+	return appendID(edgePrefix(nil, targetSURT, ids.domain), ids.source)
 }
 
 // edgePrefix is the part of an edge key up to and including the source's

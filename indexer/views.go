@@ -484,8 +484,10 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	}
 	cache.page = &self
 	keys := make([][]byte, len(fwd.targets))
+	surts := make([]string, len(fwd.targets))
 	for i, u := range fwd.targets {
-		keys[i] = linkPrefix(nil, urlnorm.SURT(u), surt)
+		surts[i] = urlnorm.SURT(u)
+		keys[i] = linkPrefix(nil, surts[i], surt)
 	}
 	edges, err := ix.outlinkEdges(ctx, snap, fwd.targets, keys)
 	if err != nil {
@@ -499,7 +501,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 		for _, e := range edges[i] { // none when not applied yet on the target's shard
 			row := edgeRow{
 				key: append(slices.Clip(keys[i]), e.suffix...),
-				k:   edgeKeyParts{targetSURT: urlnorm.SURT(u), typ: lgv1.LinkType(e.suffix[0]), anchor: string(e.suffix[1:])},
+				k:   edgeKeyParts{targetSURT: surts[i], typ: lgv1.LinkType(e.suffix[0]), anchor: string(e.suffix[1:])},
 			}
 			var ok bool
 			if row.v, ok, err = sel.matchLink(&row.k, e.value); err != nil {
