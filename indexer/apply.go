@@ -99,6 +99,10 @@ type Index struct {
 	lastSource, lastDomain uint64
 	domainIDs              map[string]uint64
 
+	// bases caches the bases of sources' edge times for queries (see
+	// names.base).
+	bases *baseCache
+
 	// remote, set by ServeQueries on a node of a cluster, reads the edges
 	// of the shards other nodes own.
 	remote *remoteEdges
@@ -119,7 +123,7 @@ const knownCacheSize = 1 << 18
 
 // New returns an Index over db for a cluster of shards shards. It does no I/O.
 func New(db *store.DB, shards int) *Index {
-	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64), domainIDs: make(map[string]uint64)}
+	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64), domainIDs: make(map[string]uint64), bases: newBaseCache(baseCacheBits)}
 }
 
 // Txn is one write transaction on the index: the shard role applies a batch
@@ -498,7 +502,11 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		}
 	}
 	info.domainID, info.domainNum = string(appendID(nil, ids.domain)), ids.domain
-	src := sourceValue{surt: srcSURT, fetchedAt: lb.GetFetchedAt(), status: lb.GetSourceStatus(), nofollow: lb.GetSourceNofollow(), title: lb.GetSourceTitle(), scopes: old.scopes}
+	base := at
+	if known {
+		base = old.base
+	}
+	src := sourceValue{base: base, surt: srcSURT, fetchedAt: lb.GetFetchedAt(), status: lb.GetSourceStatus(), nofollow: lb.GetSourceNofollow(), title: lb.GetSourceTitle(), scopes: old.scopes}
 	if src.scopes == nil {
 		src.scopes = make(map[string]int64)
 	}
@@ -549,7 +557,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			raw, closer, err := b.Get(key)
 			switch {
 			case err == nil:
-				v, err = decodeEdgeValue(raw)
+				v, err = decodeEdgeValue(raw, base)
 				closer.Close()
 				if err != nil {
 					return err
@@ -648,7 +656,7 @@ func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 		if len(k) <= len(prefix) || st.listed[string(k[len(prefix):])] {
 			continue // applied with the batch's other links
 		}
-		v, err := decodeEdgeValue(it.Value())
+		v, err := decodeEdgeValue(it.Value(), a.src.base)
 		if err != nil {
 			it.Close()
 			return fmt.Errorf("%w at %q", err, k)
@@ -701,7 +709,7 @@ func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, 
 	default:
 		return nil
 	}
-	a.val = v.encode(a.val[:0])
+	a.val = v.encode(a.val[:0], a.src.base)
 	if err := b.Set(key, a.val, nil); err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func (ix *Index) startExport(q ExportQuery) (sel *selection, snap *pebble.Snapsh
 	if sel, err = exportSelection(q); err != nil {
 		return nil, nil, nil, err
 	}
-	sel.scores = ix.rankScores()
+	sel.scores, sel.bases = ix.rankScores(), ix.bases
 	if q.ResumeToken != "" {
 		if after, err = decodeTokenNamed(q.ResumeToken, queryID(sel, "export"), "resume_token"); err != nil {
 			return nil, nil, nil, err

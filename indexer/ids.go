@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -218,21 +219,86 @@ func (ix *Index) domainID(domainSURT string) (uint64, error) {
 }
 
 // names resolves the ids of edge keys read from one reader (a snapshot):
-// a domain id to its HostSURT, a source id to its record. Both maps are
-// bounded. Not safe for concurrent use.
+// a domain id to its HostSURT, a source id to its SURT and to the base of
+// its edges' times (sourceValue.base). The maps are bounded. Not safe for
+// concurrent use.
 type names struct {
 	r       pebble.Reader
 	max     int // entries of each map
 	domains map[uint64]string
 	sources map[uint64]string
+	bases   *baseCache
 }
 
 // namesCacheSize bounds each map of a selection's names; a scan of the
 // whole index that resolves every source uses more (see scanHostLinks).
 const namesCacheSize = 1 << 16
 
-func newNames(r pebble.Reader, max int) *names {
-	return &names{r: r, max: max, domains: make(map[uint64]string), sources: make(map[uint64]string)}
+// newNames returns the names of r's ids, looking bases up in bases (nil:
+// a cache of its own).
+func newNames(r pebble.Reader, max int, bases *baseCache) *names {
+	if bases == nil {
+		bases = newBaseCache(12)
+	}
+	return &names{r: r, max: max, domains: make(map[uint64]string), sources: make(map[uint64]string), bases: bases}
+}
+
+// base returns the base of the edge values of the source with id. Every
+// edge a query matches needs its source's; the index's cache of them
+// spares most of the lookups.
+func (n *names) base(id uint64) (int64, error) {
+	if b, ok := n.bases.get(id); ok {
+		return b, nil
+	}
+	raw, closer, err := n.r.Get(sourceIDKey(id))
+	if err != nil {
+		return 0, fmt.Errorf("indexer: source id %d: %w", id, err)
+	}
+	b, err := sourceBase(raw)
+	closer.Close()
+	if err != nil {
+		return 0, fmt.Errorf("%w (source id %d)", err, id)
+	}
+	n.bases.put(id, b)
+	return b, nil
+}
+
+// baseCache holds the bases of sources (sourceValue.base) by id. A base
+// never changes once its source's record exists, so an entry is never
+// stale and the cache can serve every reader of an index at once. Each
+// slot is one word, read and written without a lock:
+// (id >> bits) << baseBits | base+1, 0 when empty.
+type baseCache struct {
+	bits  uint
+	slots []atomic.Uint64
+}
+
+const (
+	// baseCacheBits sizes an Index's cache: 2^18 slots, 2 MiB.
+	baseCacheBits = 18
+	// baseBits holds base+1 in ms, below 2^42 until the year 2109.
+	baseBits = 42
+)
+
+func newBaseCache(bits uint) *baseCache {
+	return &baseCache{bits: bits, slots: make([]atomic.Uint64, 1<<bits)}
+}
+
+func (c *baseCache) get(id uint64) (int64, bool) {
+	w := c.slots[id&(1<<c.bits-1)].Load()
+	if w == 0 || w>>baseBits != id>>c.bits {
+		return 0, false
+	}
+	return int64(w&(1<<baseBits-1)) - 1, true
+}
+
+// put caches base for id, unless either is too large for a slot.
+func (c *baseCache) put(id uint64, base int64) {
+	hi := id >> c.bits
+	if base < 0 || base >= 1<<baseBits-1 || hi >= 1<<(64-baseBits) {
+		return
+	}
+	c.slots[id&(1<<c.bits-1)].Store(hi<<baseBits | uint64(base+1))
 }
 
 // domain returns the HostSURT of the domain with id.
@@ -274,6 +340,7 @@ func (n *names) source(id uint64) (string, error) {
 		}
 	}
 	n.sources[id] = v.surt
+	n.bases.put(id, v.base)
 	return v.surt, nil
 }
 
@@ -310,16 +377,23 @@ func linkPrefix(dst []byte, targetSURT, sourceSURT string) []byte {
 // linkEdge is an edge found by its link prefix.
 type linkEdge struct {
 	suffix []byte // of its edge key: type byte, anchor
-	value  []byte
+	// value is the edge's value encoded with base 0, which another
+	// node can read without the source's record.
+	value []byte
 }
 
 // linkEdges reads the edges link prefixes name from one reader, looking
-// up a source's ids once, with one iterator. Close it.
+// up a source's ids and base once, with one iterator. Close it.
 type linkEdges struct {
-	ix  *Index
-	r   pebble.Reader
-	ids map[string]*sourceIDs // source SURT -> ids; nil: none
-	it  *pebble.Iterator      // re-bounded per prefix; nil until the first
+	ix      *Index
+	r       pebble.Reader
+	sources map[string]*linkSource // by source SURT; nil: none
+	it      *pebble.Iterator       // re-bounded per prefix; nil until the first
+}
+
+type linkSource struct {
+	ids  sourceIDs
+	base int64
 }
 
 func (l *linkEdges) close() error {
@@ -330,7 +404,7 @@ func (l *linkEdges) close() error {
 }
 
 func (ix *Index) linkEdges(r pebble.Reader) *linkEdges {
-	return &linkEdges{ix: ix, r: r, ids: make(map[string]*sourceIDs)}
+	return &linkEdges{ix: ix, r: r, sources: make(map[string]*linkSource)}
 }
 
 // get returns copies of the edges the link prefix k names.
@@ -347,21 +421,17 @@ func (l *linkEdges) get(k []byte) ([]linkEdge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("indexer: malformed link prefix %q: %w", k, err)
 	}
-	ids, seen := l.ids[string(source)]
+	src, seen := l.sources[string(source)]
 	if !seen {
-		got, ok, err := getSourceIDs(l.r, string(source))
-		if err != nil {
+		if src, err = l.source(string(source)); err != nil {
 			return nil, err
 		}
-		if ok {
-			ids = &got
-		}
-		l.ids[string(source)] = ids
+		l.sources[string(source)] = src
 	}
-	if ids == nil || !ids.on(l.ix.shardOf(tgtURL)) {
+	if src == nil || !src.ids.on(l.ix.shardOf(tgtURL)) {
 		return nil, nil // the source has no edges on the target's shard
 	}
-	prefix := sourceEdgesPrefix(string(target), *ids)
+	prefix := sourceEdgesPrefix(string(target), src.ids)
 	upper := store.PrefixEnd(slices.Clone(prefix))
 	if l.it == nil {
 		if l.it, err = l.r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upper}); err != nil {
@@ -374,8 +444,31 @@ func (l *linkEdges) get(k []byte) ([]linkEdge, error) {
 	it := l.it
 	for it.First(); it.Valid(); it.Next() {
 		if len(it.Key()) > len(prefix) {
-			out = append(out, linkEdge{suffix: slices.Clone(it.Key()[len(prefix):]), value: slices.Clone(it.Value())})
+			v, err := decodeEdgeValue(it.Value(), src.base)
+			if err != nil {
+				return nil, fmt.Errorf("%w at %q", err, it.Key())
+			}
+			out = append(out, linkEdge{suffix: slices.Clone(it.Key()[len(prefix):]), value: v.encode(nil, 0)})
 		}
 	}
 	return out, it.Error()
+}
+
+// source returns the ids and base of the source with SURT surt, nil if
+// this node has none.
+func (l *linkEdges) source(surt string) (*linkSource, error) {
+	ids, ok, err := getSourceIDs(l.r, surt)
+	if err != nil || !ok {
+		return nil, err
+	}
+	raw, closer, err := l.r.Get(sourceIDKey(ids.source))
+	if err != nil {
+		return nil, fmt.Errorf("indexer: record of source %s (id %d): %w", surt, ids.source, err)
+	}
+	defer closer.Close()
+	base, err := sourceBase(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w (source %s)", err, surt)
+	}
+	return &linkSource{ids: ids, base: base}, nil
 }

@@ -264,3 +264,33 @@ func TestOneSourceRecordAcrossShards(t *testing.T) {
 		}
 	}
 }
+
+func TestBaseCache(t *testing.T) {
+	c := newBaseCache(4)
+	const now = 1_780_000_000_000 // ms, in 2026
+	c.put(3, now)
+	c.put(3+16<<20, 7) // same slot, another id: replaces it
+	c.put(5, 0)
+	c.put(6, -1)            // a base before 1970 is not cached
+	c.put(7, 1<<baseBits)   // nor one after 2109
+	c.put(8+1<<(64-4), now) // nor an id too large to tell from others in its slot
+	for _, tc := range []struct {
+		id   uint64
+		base int64
+		ok   bool
+	}{
+		{3, 0, false},
+		{3 + 16<<20, 7, true},
+		{19, 0, false}, // slot 3, not its id
+		{5, 0, true},
+		{21, 0, false},
+		{6, 0, false},
+		{7, 0, false},
+		{8 + 1<<(64-4), 0, false},
+		{8, 0, false},
+	} {
+		if b, ok := c.get(tc.id); b != tc.base || ok != tc.ok {
+			t.Errorf("get(%d) = %d, %v; want %d, %v", tc.id, b, ok, tc.base, tc.ok)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -228,6 +229,25 @@ func TestEdgeKeyRoundTrip(t *testing.T) {
 	for _, bad := range []string{"", "x", "ecom)/", "ecom)/\x00", "ecom)/\x00\x01\x05", "ecom)/\x00\x01\x05\x01\x07"} {
 		if _, err := parseEdgeKey([]byte(bad), ""); err == nil {
 			t.Errorf("parseEdgeKey(%q) took a malformed key", bad)
+		}
+	}
+}
+
+func TestEdgeValueRoundTrip(t *testing.T) {
+	const base = 1_780_000_000_000
+	for _, v := range []edgeValue{
+		{firstSeen: base, lastSeen: base},                           // seen on the source's first crawl
+		{firstSeen: base + 86_400_000, lastSeen: base + 90_000_000}, // added by a later crawl
+		{firstSeen: base - 5, lastSeen: base + 5, lostAt: base + 9, lostReason: lgv1.LostReason_LOST_REASON_PAGE_GONE, flags: flagUGC, rel: []string{"ugc", "me"}},
+		{firstSeen: base, lastSeen: base + 7, redirectStatus: 301, history: []linkEvent{{lostAt: base + 1, returnedAt: base + 3, reason: lgv1.LostReason_LOST_REASON_REMOVED}}},
+	} {
+		b := v.encode(nil, base)
+		got, err := decodeEdgeValue(b, base)
+		if err != nil || !reflect.DeepEqual(got, v) {
+			t.Errorf("%+v: decoded %+v, %v", v, got, err)
+		}
+		if v.firstSeen == base && v.history == nil && len(b) > 6 {
+			t.Errorf("%+v takes %d bytes; a link of the first crawl should take its times in 3", v, len(b))
 		}
 	}
 }

@@ -57,7 +57,7 @@ func (ix *Index) scanHostLinks(ctx context.Context, r pebble.Reader, after []byt
 		return err
 	}
 	// Every row resolves its source, from all over the index.
-	sel.namesMax = rankNames
+	sel.namesMax, sel.bases = rankNames, ix.bases
 	var lastTgt, dst string // rows come sorted by target
 	return sel.scanAfter(ctx, r, after, func(row edgeRow) error {
 		tgt, _, _ := strings.Cut(row.k.targetSURT, ")")

@@ -109,7 +109,7 @@ func benchmarkRecrawl(b *testing.B, mode string) {
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
-		v, err := decodeEdgeValue(it.Value())
+		v, err := decodeEdgeValue(it.Value(), 0) // only its history is looked at
 		if err != nil {
 			b.Fatal(err)
 		}

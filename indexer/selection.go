@@ -56,6 +56,9 @@ type selection struct {
 	targetDomain uint64
 	// namesMax bounds names; 0 is namesCacheSize.
 	namesMax int
+	// bases is the index's cache of source bases for names (nil: names
+	// keeps its own).
+	bases *baseCache
 	// lastTarget is the target of the edge matched last: the edges of a
 	// target are adjacent, so the next one shares its string.
 	lastTarget string
@@ -70,7 +73,7 @@ func (sel *selection) use(r pebble.Reader) error {
 	if sel.names != nil && sel.names.r == r {
 		return nil
 	}
-	sel.names = newNames(r, cmp.Or(sel.namesMax, namesCacheSize))
+	sel.names = newNames(r, cmp.Or(sel.namesMax, namesCacheSize), sel.bases)
 	var err error
 	sel.targetDomain, err = lookupDomainID(r, sel.domainSURT)
 	return err
@@ -82,7 +85,7 @@ func (ix *Index) selection(target string, scope lgv1.Scope, f *lgv1.Filter) (*se
 	if err != nil {
 		return nil, err
 	}
-	sel.scores = ix.rankScores()
+	sel.scores, sel.bases = ix.rankScores(), ix.bases
 	return sel, nil
 }
 
@@ -270,7 +273,11 @@ func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
 		return edgeRow{}, false, err
 	}
 	sel.lastTarget = k.targetSURT
-	v, ok, err := sel.matchLink(&k, val)
+	base, err := sel.names.base(k.source)
+	if err != nil {
+		return edgeRow{}, false, err
+	}
+	v, ok, err := sel.matchLink(&k, val, base)
 	if err != nil || !ok {
 		return edgeRow{}, false, err
 	}
@@ -289,16 +296,16 @@ func (sel *selection) match(key, val []byte) (edgeRow, bool, error) {
 	return edgeRow{key: key, k: k, v: v}, true, nil
 }
 
-// matchLink decodes an edge's value and tests the link against the filter,
-// all but its source.
-func (sel *selection) matchLink(k *edgeKeyParts, val []byte) (edgeValue, bool, error) {
+// matchLink decodes an edge's value, encoded with base, and tests the link
+// against the filter, all but its source.
+func (sel *selection) matchLink(k *edgeKeyParts, val []byte, base int64) (edgeValue, bool, error) {
 	if sel.types != nil && !sel.types[k.typ] {
 		return edgeValue{}, false, nil
 	}
 	if sel.anchor != "" && !strings.Contains(strings.ToLower(k.anchor), sel.anchor) {
 		return edgeValue{}, false, nil
 	}
-	v, err := decodeEdgeValue(val)
+	v, err := decodeEdgeValue(val, base)
 	if err != nil {
 		return edgeValue{}, false, err
 	}
@@ -393,7 +400,7 @@ func (sel *selection) iterate(ctx context.Context, r pebble.Reader, after []byte
 func (sel *selection) clone() *selection {
 	c := *sel
 	if sel.names != nil {
-		c.names = newNames(sel.names.r, sel.names.max)
+		c.names = newNames(sel.names.r, sel.names.max, sel.names.bases)
 	}
 	c.lastTarget = ""
 	return &c

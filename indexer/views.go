@@ -504,7 +504,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 				k:   edgeKeyParts{targetSURT: surts[i], typ: lgv1.LinkType(e.suffix[0]), anchor: string(e.suffix[1:])},
 			}
 			var ok bool
-			if row.v, ok, err = sel.matchLink(&row.k, e.value); err != nil {
+			if row.v, ok, err = sel.matchLink(&row.k, e.value, 0); err != nil { // linkEdges values have base 0
 				return nil, err
 			}
 			if !ok {

@@ -661,7 +661,7 @@ func TestOutlinksMatchTruth(t *testing.T) {
 		var want []string
 		for _, l := range w.live {
 			if l.source == p {
-				want = append(want, linkString(l.source, l.target, l.typ, l.anchor))
+				want = append(want, fmt.Sprintf("%s seen %d..%d", linkString(l.source, l.target, l.typ, l.anchor), l.first, l.last))
 			}
 		}
 		var got []string
@@ -675,7 +675,8 @@ func TestOutlinksMatchTruth(t *testing.T) {
 				if bl.SourceTitle != "T "+p {
 					t.Errorf("%s: source title %q", p, bl.SourceTitle)
 				}
-				got = append(got, linkString(bl.SourceUrl, bl.TargetUrl, bl.Type, bl.AnchorText))
+				got = append(got, fmt.Sprintf("%s seen %d..%d", linkString(bl.SourceUrl, bl.TargetUrl, bl.Type, bl.AnchorText),
+					bl.FirstSeen.AsTime().UnixMilli(), bl.LastSeen.AsTime().UnixMilli()))
 			}
 			if req.PageToken = resp.NextPageToken; req.PageToken == "" {
 				break

@@ -127,7 +127,13 @@ func cases(m *graphgen.Manifest, sources *[]string) []benchCase {
 	if m.HubURL != "" {
 		cs = append(cs,
 			benchCase{"backlinks-hub-100", backlinks(m.HubURL, lgv1.Scope_SCOPE_URL, 100)},
-			benchCase{"backlinks-hub-10", backlinks(m.HubURL, lgv1.Scope_SCOPE_URL, 10)})
+			benchCase{"backlinks-hub-10", backlinks(m.HubURL, lgv1.Scope_SCOPE_URL, 10)},
+			// Newest first: the hub's every edge is read to find them.
+			benchCase{"backlinks-hub-newest-10", func(ctx context.Context, c client, _ *rand.Rand) (int, error) {
+				r, err := c.Backlinks(ctx, &lgv1.BacklinksRequest{Target: m.HubURL, Scope: lgv1.Scope_SCOPE_URL, PageSize: 10,
+					OrderBy: lgv1.BacklinkOrder_BACKLINK_ORDER_FIRST_SEEN, Descending: true})
+				return len(r.GetBacklinks()), err
+			}})
 	}
 	if m.HubDomain != "" {
 		cs = append(cs,

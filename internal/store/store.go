@@ -180,7 +180,7 @@ func OpenWith(dir string, o Options) (*DB, error) {
 
 // Layout is the version of the key space and value encodings. A data
 // directory written with another layout is refused rather than misread.
-const Layout = 5
+const Layout = 6
 
 // ErrLayout is returned by Open for a data directory written by a linkgraph
 // with another index layout.
