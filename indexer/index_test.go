@@ -93,6 +93,20 @@ func counters(t *testing.T, ix *indexer.Index) (edges, targets, pages int64) {
 	return c[indexer.CounterEdges], c[indexer.CounterTargets], c[indexer.CounterPages]
 }
 
+// A target counts once however many pages link to it, also for an Index
+// that did not see the first link (a restarted node caches nothing).
+func TestTargetsCountOnce(t *testing.T) {
+	db, ix := openIndex(t)
+	const ms = int64(1e6)
+	crawl(t, db, ix, "http://a.example/", 1000*ms, a("http://b.example/x", "X"), a("http://b.example/y", "Y"))
+	crawl(t, db, ix, "http://c.example/", 1000*ms, a("http://b.example/x", "X"))
+	restarted := indexer.New(db, shards)
+	crawl(t, db, restarted, "http://d.example/", 2000*ms, a("http://b.example/x", "X"), a("http://b.example/y", "Y again"), a("http://b.example/z", "Z"))
+	if _, tg, _ := counters(t, restarted); tg != 3 {
+		t.Fatalf("targets %d, want 3 (x, y and z)", tg)
+	}
+}
+
 func TestApplyIsIdempotentAndTracksRemovals(t *testing.T) {
 	db, ix := openIndex(t)
 	const ms = int64(1e6)

@@ -231,7 +231,7 @@ func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 // prefixNames label the key prefixes documented in internal/store.
 var prefixNames = map[byte]string{
 	'e': "edges (reverse map)", 's': "source ids", 'i': "sources", 'o': "domain ids", 'g': "domains by id", 'f': "forward lists", 'p': "pages",
-	't': "targets", 'n': "counters", 'a': "aggregates", 'm': "metadata",
+	'n': "counters", 'a': "aggregates", 'm': "metadata",
 	'u': "URL-seen", 'q': "queues", 'c': "scope", 'r': "robots", 'h': "host budgets",
 }
 

@@ -7,12 +7,11 @@
 //
 //	e SURT(target) 0 id(domain) id(source) type anchor -> edge (indexer, reverse map)
 //	s SURT(source)                              -> ids       (indexer, a linking page's domain and source ids, and the target shards it has links on)
-//	i id(source)                                -> source    (indexer, SURT, title and status of a linking page, and its links into each target host and domain)
+//	i id(source)                                -> source    (indexer, SURT, title and status of a linking page, the base of its edges' first_seen, and its links into each target host and domain)
 //	o HostSURT(domain)                          -> id        (indexer, ids of the registrable domains of linking pages)
 //	g id(domain)                                -> HostSURT  (indexer, the same, by id)
 //	f SURT(source)                              -> targets   (indexer, forward list: the targets of the last crawl, on the source's shard)
 //	p SURT(url)                                 -> page      (indexer, last fetch result, on the page's shard)
-//	t SURT(target)                              -> {}        (indexer, the target has been linked to)
 //	n name                                      -> counter   (indexer, totals; merge operator, see Batch)
 //	u SURT(url)                                 -> seen      (frontier, URL-seen; once fetched, its revisit interval and due time)
 //	v due(8 bytes BE, Unix ms) SURT(url)        -> task      (frontier, revisit schedule; see frontier/revisit.go)
@@ -60,7 +59,6 @@ const (
 	PrefixDomainID     = 'g'
 	PrefixForward      = 'f'
 	PrefixPage         = 'p'
-	PrefixTarget       = 't'
 	PrefixCounter      = 'n'
 	PrefixSeen         = 'u'
 	PrefixQueue        = 'q'
