@@ -251,3 +251,59 @@ func TestEdgeValueRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A source record keeps the page's links into each target host and
+// domain; it writes the hosts only and derives the domains' counts.
+func TestSourceValueRoundTrip(t *testing.T) {
+	txn := &Txn{hostScopes: make(map[string]*targetScopes)}
+	v := sourceValue{base: 1000, surt: "com,example)/p", fetchedAt: 2000e6, status: 200, nofollow: true, title: "T", scopes: map[string]int64{}}
+	for url, links := range map[string]int64{
+		"http://www.example.co.uk/a":  2,
+		"http://example.co.uk/":       1,
+		"http://shop.example.co.uk/x": 3,
+		"http://example.co.uk:8080/":  1,
+		"http://other.org/":           4,
+		"http://192.0.2.7/":           1,
+		"http://[2001:db8::1]:81/":    1,
+		"http://localhost/":           1,
+	} {
+		for _, scope := range txn.scopesOf(url).scopes {
+			v.scopes[scope] += links
+		}
+	}
+	v.scopes[aggScope(aggKindHost, "org,gone")] = 0 // a host the page no longer links to
+	got, err := decodeSourceValue(v.encode(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(v.scopes, aggScope(aggKindHost, "org,gone"))
+	if !reflect.DeepEqual(got, v) {
+		t.Errorf("decoded\n%+v\nwant\n%+v", got, v)
+	}
+	if head, err := decodeSourceValue(v.encode(), true); err != nil || head.surt != v.surt || head.title != v.title || head.scopes != nil {
+		t.Errorf("head only: %+v, %v", head, err)
+	}
+	if base, err := sourceBase(v.encode()); err != nil || base != v.base {
+		t.Errorf("sourceBase = %d, %v; want %d", base, err, v.base)
+	}
+}
+
+func FuzzDecodeSourceValue(f *testing.F) {
+	txn := &Txn{hostScopes: make(map[string]*targetScopes)}
+	v := sourceValue{base: 5, surt: "org,a)/", title: "A", scopes: map[string]int64{}}
+	for _, u := range []string{"http://a.org/", "http://b.a.org/", "http://c.net:81/"} {
+		for _, scope := range txn.scopesOf(u).scopes {
+			v.scopes[scope]++
+		}
+	}
+	f.Add(v.encode())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := decodeSourceValue(b, false)
+		if err != nil {
+			return
+		}
+		if _, err := decodeSourceValue(got.encode(), false); err != nil {
+			t.Fatalf("re-encoded %+v does not decode: %v", got, err)
+		}
+	})
+}
