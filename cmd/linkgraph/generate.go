@@ -202,18 +202,20 @@ type usage struct {
 func diskUsage(db *store.DB, dir string) (usage, error) {
 	u := usage{tables: db.Metrics().Total().TablesSize}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+		if err == nil && !d.IsDir() {
+			var info fs.FileInfo
+			if info, err = d.Info(); err == nil {
+				u.dir += info.Size()
+				if strings.HasSuffix(path, ".log") {
+					u.wal += info.Size()
+				}
+			}
 		}
-		info, err := d.Info()
-		if err != nil {
-			return err
+		// Pebble's background compactions delete tables while we walk.
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
 		}
-		u.dir += info.Size()
-		if strings.HasSuffix(path, ".log") {
-			u.wal += info.Size()
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return u, fmt.Errorf("cannot measure %s: %w", dir, err)
