@@ -28,8 +28,8 @@ import (
 //
 //	a kind scope 0 's'                  -> SumSpan [summary fields, first, last]  (sum* below)
 //	a kind scope 0 'l' suffix           -> Sum [links]            links by public suffix of the source
-//	a kind scope 0 'h' host             -> Sum [links]            a referring host
-//	a kind scope 0 'd' domain           -> SumSpan [links, follow, first, last]  a referring domain
+//	a kind scope 0 'd' domain           -> SumSpan [links, follow, first, last, spilled, (id(host), links)...]  a referring domain
+//	a kind scope 0 'h' host             -> Sum [links]            a referring host, once its domain's record spilled
 //	a kind scope 0 'a' anchor           -> Sum [links, domains, spilled, (id(domain), links)...]  an anchor text
 //	a kind scope 0 'A' anchor 0 id(domain) -> Sum [links]         an anchor's links from one domain, once spilled (see ids.go)
 //	a kind scope 0 'D' rank(links) domain -> {}                 a referring domain by its links
@@ -44,6 +44,14 @@ import (
 // ('A' keys hold the anchor up to a NUL: anchors come from the HTML
 // tokenizer, which turns NUL into U+FFFD.) Referring pages are counted from
 // the per-source record (sourceValue.scopes), which ApplyLinks reads anyway.
+//
+// A referring domain's links by host (to count the scope's referring
+// hosts) are kept in its 'd' record the same way, while it has at most
+// maxInlineHosts hosts linking in (most have one), and in 'h' records past
+// that: a record per referring host cost 1.7 bytes an edge. Host ids come
+// from the registry of domain ids (ids.go), which holds any HostSURT. A 'd'
+// record is never merged, so the pairs after its span are safe from
+// Record.Merge, which takes the last two fields for the span.
 //
 // An anchor's links by referring domain (to count its referring domains)
 // are kept in its 'a' record while it has at most maxInlineDomains of them:
@@ -98,8 +106,12 @@ const (
 	domFollow
 	domFirst
 	domLast
+	domSpilled // 1 once the (host id, links) pairs are in 'h' records
 	domLen
 )
+
+// maxInlineHosts bounds the referring hosts a domain record holds.
+const maxInlineHosts = 4
 
 // Fields of an anchor record: then, unless spilled, (domain id, links)
 // pairs of its referring domains.
@@ -223,7 +235,7 @@ func (a *aggregator) hold(r pebble.Reader, key []byte, shape store.Shape, n int,
 		return rec, nil
 	}
 	rec := &heldRecord{Record: store.Record{Shape: shape, Fields: make([]int64, n)}}
-	fits := func(m int) bool { return m == n || (m > n && isAnchorKey(key)) }
+	fits := func(m int) bool { return m == n || (m > n && hasPairs(key)) }
 	var cached []int64
 	if !absent {
 		a.ix.aggsMu.Lock()
@@ -356,10 +368,11 @@ func linkRank(links int64) byte {
 
 const noRank = 255
 
-// isAnchorKey says whether key is that of an anchor record ('a').
-func isAnchorKey(key []byte) bool {
+// hasPairs says whether key is that of a record whose fields may go on
+// with pairs: an anchor ('a') or referring domain ('d') record.
+func hasPairs(key []byte) bool {
 	i := bytes.IndexByte(key[min(2, len(key)):], 0) + 3 // the byte after the scope
-	return i > 2 && i < len(key) && key[i] == recAnchor
+	return i > 2 && i < len(key) && (key[i] == recAnchor || key[i] == recDomain)
 }
 
 // splitAggKey splits an aggregate key into its scope (aggScope) and the
@@ -396,6 +409,7 @@ type sourceInfo struct {
 	// domainID is the domain's id (see ids.go) as it appears in keys.
 	domainID  string
 	domainNum uint64 // the same id
+	hostNum   uint64 // the host's id, from the same registry
 	tld       string
 }
 
@@ -452,7 +466,7 @@ func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags li
 		}
 		a.addSum(a.key(scope, recTLD, src.tld), sign)
 
-		d, err := a.read(t.b, a.key(scope, recDomain, src.domainSURT), store.ShapeSumSpan, domLen)
+		dom, err := a.hold(t.b, a.key(scope, recDomain, src.domainSURT), store.ShapeSumSpan, domLen, false)
 		if err != nil {
 			return err
 		}
@@ -460,13 +474,14 @@ func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags li
 		// its domain and anchor counts: where those are zero, so are the
 		// parts, which need no lookup. Most links are the first of their
 		// anchor or their source's domain into a scope.
+		d := dom.Fields
 		newDomain := d[domLinks] == 0
 		s[sumDomains] += transition(d[domLinks], d[domLinks]+sign)
 		d[domLinks] += sign
 		if flags.follow() {
 			d[domFollow] += sign
 		}
-		tr, err := a.count(t.b, a.key(scope, recHost, src.hostSURT), sign, newDomain)
+		tr, err := a.countHost(t.b, scope, dom, src, sign, newDomain)
 		if err != nil {
 			return err
 		}
@@ -476,6 +491,65 @@ func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags li
 		}
 	}
 	return nil
+}
+
+// countHost adds sign to the links into scope from the source's host, kept
+// in dom, the record of the source's domain (whose links sign has already
+// moved), and returns the transition of the host's count. newDomain says
+// the domain had no links into the scope.
+func (a *aggregator) countHost(r pebble.Reader, scope string, dom *heldRecord, src *sourceInfo, sign int64, newDomain bool) (int64, error) {
+	f := dom.Fields
+	var tr int64
+	// The host has no 'h' record when its domain had no links, or when
+	// the record spills now (the host was not among the pairs).
+	absent := newDomain
+	if f[domSpilled] == 0 {
+		id := int64(src.hostNum)
+		i := domLen
+		for i < len(f) && f[i] != id {
+			i += 2
+		}
+		switch {
+		case i < len(f):
+			f[i+1] += sign
+			tr = transition(f[i+1]-sign, f[i+1])
+			if f[i+1] == 0 {
+				f = slices.Delete(f, i, i+2)
+			}
+		case sign < 0:
+			return 0, fmt.Errorf("indexer: referring domain %q of %q loses a link from host %d, which it has none from", src.domainSURT, scope, id)
+		case (len(f)-domLen)/2 < maxInlineHosts:
+			f = append(f, id, 1)
+			tr = 1
+		default:
+			// Spill: the pairs become 'h' records, and this host's below.
+			for i := domLen; i < len(f); i += 2 {
+				raw, closer, err := r.Get(domainIDKey(uint64(f[i])))
+				if err != nil {
+					return 0, fmt.Errorf("indexer: host id %d of referring domain %q: %w", f[i], src.domainSURT, err)
+				}
+				k := a.key(scope, recHost, string(raw))
+				closer.Close()
+				a.current[string(k)] = &heldRecord{Record: store.Record{Shape: store.ShapeSum, Fields: []int64{f[i+1]}}, before: []int64{0}}
+			}
+			f = f[:domLen]
+			f[domSpilled] = 1
+			absent = true
+		}
+	}
+	if f[domSpilled] == 1 {
+		var err error
+		if tr, err = a.count(r, a.key(scope, recHost, src.hostSURT), sign, absent); err != nil {
+			return 0, err
+		}
+	}
+	if f[domLinks] == 0 {
+		// No links, so no 'h' records left: start again inline.
+		f = f[:domLen]
+		f[domSpilled] = 0
+	}
+	dom.Fields = f
+	return tr, nil
 }
 
 // countAnchor adds sign to the links of an anchor of a scope from the

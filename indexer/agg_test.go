@@ -197,3 +197,79 @@ func TestRankedPageStopsWhenCancelled(t *testing.T) {
 		}
 	}
 }
+
+// A scope's referring hosts stay exact while a referring domain's record
+// holds its hosts inline, when they outgrow it and spill into 'h' records,
+// as their links are lost down to none (when it starts inline again), and
+// when every batch is delivered twice.
+func TestReferringHostsSpill(t *testing.T) {
+	ix := newTestIndex(t, 1)
+	ctx := context.Background()
+	const target = "http://target.example/page"
+	scope := aggScope(aggKindHost, urlnorm.HostSURT("target.example"))
+	at := int64(1e12)
+	live := map[string]string{} // source -> its host, for the live links
+	link := func(domain string, host, page int, op lgv1.EdgeOp) {
+		t.Helper()
+		at += 1e9
+		h := fmt.Sprintf("h%d.%s", host, domain)
+		source := fmt.Sprintf("http://%s/p%d", h, page)
+		lb := &lgv1.LinkBatch{SourceUrl: source, SourceStatus: 200, FetchedAt: at,
+			Edges: []*lgv1.Edge{{TargetUrl: target, AnchorText: "x", Type: lgv1.LinkType_LINK_TYPE_A, Op: op}}}
+		applyBatch(t, ix, lb)
+		applyBatch(t, ix, lb) // redelivered: changes nothing
+		if op == lgv1.EdgeOp_EDGE_OP_SEEN {
+			live[source] = h
+		} else {
+			delete(live, source)
+		}
+	}
+	check := func(step string, spilled int) {
+		t.Helper()
+		hosts, domains := map[string]bool{}, map[string]bool{}
+		for _, h := range live {
+			hosts[h] = true
+			domains[urlnorm.RegistrableDomain(h)] = true
+		}
+		resp, err := ix.Summary(ctx, &lgv1.SummaryRequest{Target: "target.example", Scope: lgv1.Scope_SCOPE_HOST})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := resp.GetSummary()
+		if s.GetBacklinks() != int64(len(live)) || s.GetReferringHosts() != int64(len(hosts)) || s.GetReferringDomains() != int64(len(domains)) {
+			t.Errorf("%s: %d backlinks from %d hosts in %d domains, want %d, %d, %d", step,
+				s.GetBacklinks(), s.GetReferringHosts(), s.GetReferringDomains(), len(live), len(hosts), len(domains))
+		}
+		n := 0
+		if err := scanPrefix(ctx, ix.db, []byte(scope+string(recHost)), func(string, []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != spilled {
+			t.Errorf("%s: %d 'h' records, want %d", step, n, spilled)
+		}
+	}
+	const seen, removed = lgv1.EdgeOp_EDGE_OP_SEEN, lgv1.EdgeOp_EDGE_OP_REMOVED
+	link("a.org", 0, 0, seen)
+	link("a.org", 0, 1, seen)
+	link("b.net", 0, 0, seen)
+	check("two domains, one with two links", 0)
+	for h := 1; h < maxInlineHosts; h++ {
+		link("a.org", h, 0, seen)
+	}
+	check("as many hosts as the record holds", 0)
+	link("a.org", maxInlineHosts, 0, seen)
+	link("a.org", maxInlineHosts, 1, seen)
+	check("one host more: spilled", maxInlineHosts+1)
+	link("a.org", 0, 0, removed)
+	check("a host loses one of two links", maxInlineHosts+1)
+	link("a.org", 0, 1, removed)
+	check("a host loses its last link", maxInlineHosts)
+	for h := 1; h <= maxInlineHosts; h++ {
+		link("a.org", h, 0, removed)
+	}
+	check("one link left", 1)
+	link("a.org", maxInlineHosts, 1, removed)
+	check("no links from the domain", 0)
+	link("a.org", 7, 0, seen)
+	check("a link again: inline again", 0)
+}

@@ -516,6 +516,9 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		}
 	}
 	info.domainID, info.domainNum = string(appendID(nil, ids.domain)), ids.domain
+	if info.hostNum, err = ix.domainID(info.hostSURT); err != nil {
+		return err
+	}
 	base := at
 	if known {
 		base = old.base

@@ -69,7 +69,7 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 	if sel.aggregated() && !ix.scanOnly {
 		prefix := []byte(sel.aggScope() + string(recDomain))
 		err = scanRecords(ctx, snap, prefix, func(suffix string, r store.Record) {
-			if f := r.Fields; len(f) == domLen && f[domLinks] > 0 {
+			if f := r.Fields; len(f) >= domLen && f[domLinks] > 0 {
 				rows = append(rows, domainRow{host: urlnorm.HostOfSURT(suffix), links: f[domLinks], follow: f[domFollow], first: f[domFirst], last: f[domLast]})
 			}
 		})
@@ -365,7 +365,7 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 			return &lgv1.SummaryResponse{Summary: s}, nil
 		}
 		err = scanRecords(ctx, snap, []byte(scope+string(recDomain)), func(d string, r store.Record) {
-			if f := r.Fields; len(f) == domLen && f[domLinks] > 0 {
+			if f := r.Fields; len(f) >= domLen && f[domLinks] > 0 {
 				sel.countAuthority(s, d)
 			}
 		})
