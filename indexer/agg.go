@@ -123,7 +123,10 @@ const (
 )
 
 // maxInlineDomains bounds the referring domains an anchor record holds.
-const maxInlineDomains = 4
+// On the 2M-edge generated index of 64 shards, 16 rather than 4 took the
+// aggregates from 11.4 to 10.7 bytes an edge; 64 saved 0.4 more, with a
+// larger record rewritten on every link of a popular anchor.
+const maxInlineDomains = 16
 
 // maxLinkType is the highest link type the summary record counts.
 const maxLinkType = int(lgv1.LinkType_LINK_TYPE_SITEMAP)
