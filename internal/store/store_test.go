@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 func TestRecordMerge(t *testing.T) {
@@ -180,4 +182,45 @@ func TestMustExist(t *testing.T) {
 		t.Fatalf("an index made by Open: %v", err)
 	}
 	db.Close()
+}
+
+// The bloom filter leaves edge keys out and never rules one out, so every
+// edge is found after a flush; other keys are filtered as before.
+func TestEdgelessBloom(t *testing.T) {
+	p := edgelessBloom{bloom.FilterPolicy(10)}
+	w := p.NewWriter(pebble.TableFilter)
+	for i := range 100 {
+		w.AddKey(fmt.Appendf(nil, "ecom,example)/%d\x00x", i))
+	}
+	if f := w.Finish(nil); len(f) > 5 || p.MayContain(pebble.TableFilter, f, []byte("ucom,example)/1")) {
+		t.Errorf("a filter of edges only is %d bytes and may hold another key", len(f))
+	}
+
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	key := func(prefix byte, i int) []byte { return fmt.Appendf([]byte{prefix}, "com,example)/%d\x00", i) }
+	for i := range 1000 {
+		for _, prefix := range []byte{PrefixEdge, PrefixSeen} {
+			if err := db.Set(key(prefix, i), []byte{1}, pebble.NoSync); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		for _, prefix := range []byte{PrefixEdge, PrefixSeen} {
+			_, closer, err := db.Get(key(prefix, i))
+			if found := err == nil; found != (i < 1000) {
+				t.Fatalf("%q: found %v (%v)", key(prefix, i), found, err)
+			}
+			if err == nil {
+				closer.Close()
+			}
+		}
+	}
 }
