@@ -34,6 +34,7 @@ import (
 //	a kind scope 0 'A' anchor 0 id(domain) -> Sum [links]         an anchor's links from one domain, once spilled (see ids.go)
 //	a kind scope 0 'D' rank(links) domain -> {}                 a referring domain by its links
 //	a kind scope 0 'N' rank(links) anchor -> {}                 an anchor text by its links
+//	a 'd' scope 0 'H'                   -> Sum [id(host) or -1]   the domain's only linked host, or -1 for several
 //
 // kind is 'h' (scope is HostSURT of the host, port included) or 'd' (scope
 // is HostSURT of the registrable domain). The first two are written with
@@ -67,6 +68,15 @@ import (
 // life of a busy anchor rather than once per link: moving it on every count
 // would write and compact two keys per change.
 //
+// A domain's links are often all into one of its hosts. While they are,
+// the host's records would repeat the domain's, so only the domain's are
+// kept: its 'H' record names that host, and queries of the host read the
+// domain's records (see selection.aggScopeIn). When another host of the
+// domain gets a link, the first host's records are copied from the
+// domain's and 'H' becomes -1: from then on each host has records of its
+// own. (On the generated index, half the host records were of domains with
+// one linked host.)
+//
 // Only the links applier of a node writes aggregates, one Txn at a time;
 // two Txns applying links concurrently would race on the read records.
 const (
@@ -82,7 +92,13 @@ const (
 	// Rank keys, see above.
 	recDomainsByLinks = 'D'
 	recAnchorsByLinks = 'N'
+	// The domain's linked hosts, see above.
+	recHosts = 'H'
 )
+
+// severalHosts is the 'H' record of a domain whose hosts have records of
+// their own.
+const severalHosts = -1
 
 // Fields of the summary record.
 const (
@@ -424,13 +440,18 @@ func newSourceInfo(url string) sourceInfo {
 
 // targetScopes are the aggregate scope prefixes of a target URL.
 type targetScopes struct {
-	domain string    // registrable domain of the target
-	scopes [2]string // aggScope keys of its host and its domain
+	domain   string    // registrable domain of the target
+	scopes   [2]string // aggScope keys of its host and its domain
+	hostSURT string
+	hostID   uint64 // 0 until looked up (see ownRecords)
 }
 
 // scopesOf returns the aggregate scopes of a target, cached per host.
 func (t *Txn) scopesOf(targetURL string) *targetScopes {
-	h := urlnorm.Host(targetURL)
+	return t.scopesOfHost(urlnorm.Host(targetURL))
+}
+
+func (t *Txn) scopesOfHost(h string) *targetScopes {
 	if s, ok := t.hostScopes[h]; ok {
 		return s
 	}
@@ -438,18 +459,103 @@ func (t *Txn) scopesOf(targetURL string) *targetScopes {
 		clear(t.hostScopes)
 	}
 	d := urlnorm.RegistrableDomain(h)
-	s := &targetScopes{domain: d, scopes: [2]string{aggScope(aggKindHost, urlnorm.HostSURT(h)), aggScope(aggKindDomain, urlnorm.HostSURT(d))}}
+	hs := urlnorm.HostSURT(h)
+	s := &targetScopes{domain: d, hostSURT: hs, scopes: [2]string{aggScope(aggKindHost, hs), aggScope(aggKindDomain, urlnorm.HostSURT(d))}}
 	t.hostScopes[h] = s
 	return s
+}
+
+// ownRecords reports whether the links into ts's host are counted in
+// records of the host's own, or only in its domain's (see above). With
+// link (a link into the host is about to be counted), a domain with no
+// linked host yet gets this one, and one whose only host is another has
+// that host's records copied from its own first.
+func (t *Txn) ownRecords(ts *targetScopes, link bool) (bool, error) {
+	a := t.agg
+	rec, err := a.hold(t.b, a.key(ts.scopes[1], recHosts), store.ShapeSum, 1, false)
+	if err != nil {
+		return false, err
+	}
+	if ts.hostID == 0 {
+		if ts.hostID, err = t.ix.domainID(ts.hostSURT); err != nil {
+			return false, err
+		}
+	}
+	id := int64(ts.hostID)
+	switch st := rec.Fields[0]; {
+	case st == severalHosts:
+		return true, nil
+	case st == id || (st == 0 && !link):
+		return false, nil
+	case st == 0:
+		rec.Fields[0] = id
+		return false, nil
+	case !link:
+		return true, nil
+	default:
+		if err := t.splitHosts(ts.scopes[1], uint64(st)); err != nil {
+			return false, err
+		}
+		rec.Fields[0] = severalHosts
+		return true, nil
+	}
+}
+
+// liveScope is ownRecords(_, false) of the host of a host scope, and true
+// for a domain scope.
+func (t *Txn) liveScope(scope string) (bool, error) {
+	if scope[1] != aggKindHost {
+		return true, nil
+	}
+	return t.ownRecords(t.scopesOfHost(urlnorm.HostOfSURT(scope[2:len(scope)-1])), false)
+}
+
+// splitHosts gives the host with id, so far the only linked host of the
+// domain of domainScope, records of its own: copies of the domain's, as
+// this Txn has them so far.
+func (t *Txn) splitHosts(domainScope string, id uint64) error {
+	raw, closer, err := t.b.Get(domainIDKey(id))
+	if err != nil {
+		return fmt.Errorf("indexer: host id %d of %q: %w", id, domainScope, err)
+	}
+	hostScope := aggScope(aggKindHost, string(raw))
+	closer.Close()
+	a := t.agg
+	if err := a.flush(t.b); err != nil {
+		return err
+	}
+	for _, r := range a.current { // written: the commit's flush starts from here
+		r.before = slices.Clone(r.Fields)
+	}
+	lo := []byte(domainScope)
+	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: store.PrefixEnd(slices.Clone(lo))})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		rest := it.Key()[len(lo):]
+		if len(rest) > 0 && rest[0] == recHosts {
+			continue
+		}
+		if err := t.b.Set(append([]byte(hostScope), rest...), it.Value(), nil); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
 }
 
 // contribute adds (sign +1) or removes (sign -1) one live external link's
 // contribution to the aggregates of its target's host and domain. pages
 // collects the source's per-scope link counts for the referring-pages count.
-func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, sign int64, flags linkFlags, typ lgv1.LinkType, anchor string, pages map[string]int64) error {
+// With own false, the host's records are its domain's (see ownRecords).
+func (t *Txn) contribute(src *sourceInfo, ts *targetScopes, own bool, sign int64, flags linkFlags, typ lgv1.LinkType, anchor string, pages map[string]int64) error {
 	a := t.agg
-	for _, scope := range ts.scopes {
+	for i, scope := range ts.scopes {
 		pages[scope] += sign
+		if i == 0 && !own {
+			continue
+		}
 		s := a.summary(scope)
 		s[sumBacklinks] += sign
 		if flags.follow() {

@@ -20,7 +20,9 @@ func TestAnchorDomainsSpill(t *testing.T) {
 	ix := newTestIndex(t, 1)
 	ctx := context.Background()
 	const target = "http://target.example/page"
-	scope := aggScope(aggKindHost, urlnorm.HostSURT("target.example"))
+	// The target is its domain's only linked host: its records are the
+	// domain's (see ownRecords).
+	scope := aggScope(aggKindDomain, urlnorm.HostSURT("target.example"))
 	at := int64(1e12)
 	live := map[string]string{} // source -> its domain, for the live links
 	link := func(domain, page int, op lgv1.EdgeOp) {
@@ -206,7 +208,9 @@ func TestReferringHostsSpill(t *testing.T) {
 	ix := newTestIndex(t, 1)
 	ctx := context.Background()
 	const target = "http://target.example/page"
-	scope := aggScope(aggKindHost, urlnorm.HostSURT("target.example"))
+	// The target is its domain's only linked host: its records are the
+	// domain's (see ownRecords).
+	scope := aggScope(aggKindDomain, urlnorm.HostSURT("target.example"))
 	at := int64(1e12)
 	live := map[string]string{} // source -> its host, for the live links
 	link := func(domain string, host, page int, op lgv1.EdgeOp) {
@@ -272,4 +276,76 @@ func TestReferringHostsSpill(t *testing.T) {
 	check("no links from the domain", 0)
 	link("a.org", 7, 0, seen)
 	check("a link again: inline again", 0)
+}
+
+// A host that is its domain's only linked host has no records of its own:
+// its views read the domain's. When another host of the domain gets a link
+// (here, in the middle of a batch), the first host's records are copied
+// from the domain's, and from then on each host keeps its own. At every
+// step the views of both hosts and the domain answer as a scan does.
+func TestHostRecordsFollowTheirDomain(t *testing.T) {
+	ix := newTestIndex(t, 1)
+	scan := &Index{db: ix.db, shards: ix.shards, scanOnly: true}
+	ctx := context.Background()
+	own := func(host string) int {
+		n := 0
+		if err := scanPrefix(ctx, ix.db, []byte(aggScope(aggKindHost, urlnorm.HostSURT(host))), func(string, []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	crawl := func(source string, at int64, links ...[2]string) {
+		t.Helper()
+		lb := &lgv1.LinkBatch{SourceUrl: source, SourceStatus: 200, FetchedAt: at * 1e9, Sweep: true}
+		for _, l := range links {
+			lb.Edges = append(lb.Edges, &lgv1.Edge{TargetUrl: l[0], AnchorText: l[1], Type: lgv1.LinkType_LINK_TYPE_A, Op: lgv1.EdgeOp_EDGE_OP_SEEN})
+		}
+		applyBatch(t, ix, lb)
+		applyBatch(t, ix, lb)
+	}
+	check := func(step string, targets ...string) {
+		t.Helper()
+		for _, target := range targets {
+			scope := lgv1.Scope_SCOPE_HOST
+			if target == "shop.com" {
+				scope = lgv1.Scope_SCOPE_DOMAIN
+			}
+			views := func(x *Index) string {
+				s, err := x.Summary(ctx, &lgv1.SummaryRequest{Target: target, Scope: scope})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := x.ReferringDomains(ctx, &lgv1.ReferringDomainsRequest{Target: target, Scope: scope})
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, err := x.Anchors(ctx, &lgv1.AnchorsRequest{Target: target, Scope: scope})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fmt.Sprint(s, d, a)
+			}
+			if got, want := views(ix), views(scan); got != want {
+				t.Errorf("%s, %s:\naggregates %s\nscan       %s", step, target, got, want)
+			}
+		}
+	}
+	crawl("http://p1.src.org/", 1, [2]string{"http://www.shop.com/a", "A"}, [2]string{"http://www.shop.com/b", "B"})
+	check("one host", "www.shop.com", "blog.shop.com", "shop.com")
+	if n := own("www.shop.com"); n != 0 {
+		t.Errorf("the domain's only host has %d records of its own", n)
+	}
+	crawl("http://p2.other.net/", 2, [2]string{"http://blog.shop.com/x", "X"}, [2]string{"http://www.shop.com/a", "A"})
+	check("a second host", "www.shop.com", "blog.shop.com", "shop.com")
+	if own("www.shop.com") == 0 || own("blog.shop.com") == 0 {
+		t.Errorf("hosts of a domain with two linked hosts have %d and %d records of their own", own("www.shop.com"), own("blog.shop.com"))
+	}
+	crawl("http://p1.src.org/", 3, [2]string{"http://www.shop.com/a", "A"})
+	lost := &lgv1.LinkBatch{SourceUrl: "http://p1.src.org/", SourceStatus: 200, FetchedAt: 3e9,
+		Edges: []*lgv1.Edge{{TargetUrl: "http://www.shop.com/b", Op: lgv1.EdgeOp_EDGE_OP_UNLINKED}}}
+	applyBatch(t, ix, lost)
+	if s, err := ix.Summary(ctx, &lgv1.SummaryRequest{Target: "www.shop.com", Scope: lgv1.Scope_SCOPE_HOST}); err != nil || s.Summary.GetBacklinks() != 2 {
+		t.Fatalf("www.shop.com after a lost link: %v, %v; want 2 backlinks", s, err)
+	}
+	check("a link lost", "www.shop.com", "blog.shop.com", "shop.com")
 }

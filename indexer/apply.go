@@ -610,6 +610,12 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		}
 	}
 	for scope, sp := range a.spans {
+		if live, err := t.liveScope(scope); err != nil || !live {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		if err := t.seenSpan(&info, scope, sp[0], sp[1]); err != nil {
 			return err
 		}
@@ -618,6 +624,12 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 	// external link into it.
 	for scope, c := range src.scopes {
 		if d := transition(pagesBefore[scope], c); d != 0 {
+			if live, err := t.liveScope(scope); err != nil || !live {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			t.agg.summary(scope)[sumPages] += d
 		}
 	}
@@ -745,14 +757,20 @@ func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, 
 	if ts.domain == a.info.domain {
 		return nil // internal links are not aggregated
 	}
-	if wasLive && (!isLive || oldFlags != v.flags) {
-		if err := t.contribute(a.info, ts, -1, oldFlags, typ, anchor, a.src.scopes); err != nil {
+	if (wasLive || isLive) && (wasLive != isLive || oldFlags != v.flags) {
+		own, err := t.ownRecords(ts, true)
+		if err != nil {
 			return err
 		}
-	}
-	if isLive && (!wasLive || oldFlags != v.flags) {
-		if err := t.contribute(a.info, ts, +1, v.flags, typ, anchor, a.src.scopes); err != nil {
-			return err
+		if wasLive {
+			if err := t.contribute(a.info, ts, own, -1, oldFlags, typ, anchor, a.src.scopes); err != nil {
+				return err
+			}
+		}
+		if isLive {
+			if err := t.contribute(a.info, ts, own, +1, v.flags, typ, anchor, a.src.scopes); err != nil {
+				return err
+			}
 		}
 	}
 	if isLive {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"slices"
@@ -257,12 +258,37 @@ func (sel *selection) aggregated() bool {
 		sel.anchor == "" && sel.minAuthority == 0 && f.FirstSeenFrom == nil && f.FirstSeenTo == nil && f.LastSeenFrom == nil && f.LastSeenTo == nil
 }
 
-// aggScope is the aggregate key prefix of an aggregated selection.
-func (sel *selection) aggScope() string {
-	if sel.scope == lgv1.Scope_SCOPE_HOST {
-		return aggScope(aggKindHost, urlnorm.HostSURT(sel.target))
+// aggScopeIn is the aggregate key prefix of an aggregated selection in r:
+// a host's own, or its domain's while it is the domain's only linked host
+// (see ownRecords).
+func (sel *selection) aggScopeIn(r pebble.Reader) (string, error) {
+	if sel.scope != lgv1.Scope_SCOPE_HOST {
+		return aggScope(aggKindDomain, urlnorm.HostSURT(sel.target)), nil
 	}
-	return aggScope(aggKindDomain, urlnorm.HostSURT(sel.target))
+	host := urlnorm.HostSURT(sel.target)
+	domain := aggScope(aggKindDomain, urlnorm.HostSURT(urlnorm.RegistrableDomain(sel.target)))
+	raw, closer, err := r.Get([]byte(domain + string(recHosts)))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return aggScope(aggKindHost, host), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	rec, err := store.DecodeRecord(raw)
+	closer.Close()
+	if err != nil || len(rec.Fields) != 1 {
+		return "", fmt.Errorf("indexer: malformed linked hosts record of %q: %v", domain, err)
+	}
+	if rec.Fields[0] != severalHosts {
+		id, err := lookupDomainID(r, host)
+		if err != nil {
+			return "", err
+		}
+		if id != 0 && int64(id) == rec.Fields[0] {
+			return domain, nil
+		}
+	}
+	return aggScope(aggKindHost, host), nil
 }
 
 // match decodes an edge of the reader given to use and tests it against

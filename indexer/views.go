@@ -50,10 +50,16 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
 	var rows []domainRow
-	if sel.aggregated() && !ix.scanOnly && !byAuthority {
+	var scope string
+	if sel.aggregated() && !ix.scanOnly {
+		if scope, err = sel.aggScopeIn(snap); err != nil {
+			return nil, err
+		}
+	}
+	if scope != "" && !byAuthority {
 		// Read the page off the domains' rank keys.
 		var page []*lgv1.ReferringDomain
-		next, err := rankedPage(ctx, snap, sel.aggScope(), recDomainsByLinks, recDomain, after, size, domLen, urlnorm.HostOfSURT, func(links int64, name string, f []int64) {
+		next, err := rankedPage(ctx, snap, scope, recDomainsByLinks, recDomain, after, size, domLen, urlnorm.HostOfSURT, func(links int64, name string, f []int64) {
 			page = append(page, &lgv1.ReferringDomain{Domain: name, Backlinks: links, FollowBacklinks: f[domFollow], FirstSeen: ts(f[domFirst]), LastSeen: ts(f[domLast]),
 				Authority: sel.scores.Domain(urlnorm.ReversedHost(name))})
 		})
@@ -66,8 +72,8 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 		}
 		return resp, nil
 	}
-	if sel.aggregated() && !ix.scanOnly {
-		prefix := []byte(sel.aggScope() + string(recDomain))
+	if scope != "" {
+		prefix := []byte(scope + string(recDomain))
 		err = scanRecords(ctx, snap, prefix, func(suffix string, r store.Record) {
 			if f := r.Fields; len(f) >= domLen && f[domLinks] > 0 {
 				rows = append(rows, domainRow{host: urlnorm.HostOfSURT(suffix), links: f[domLinks], follow: f[domFollow], first: f[domFirst], last: f[domLast]})
@@ -237,8 +243,12 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 	defer snap.Close()
 	var rows []*lgv1.Anchor
 	if sel.aggregated() && !ix.scanOnly {
+		scope, err := sel.aggScopeIn(snap)
+		if err != nil {
+			return nil, err
+		}
 		var page []*lgv1.Anchor
-		next, err := rankedPage(ctx, snap, sel.aggScope(), recAnchorsByLinks, recAnchor, after, size, anchorLen, func(s string) string { return s }, func(links int64, text string, f []int64) {
+		next, err := rankedPage(ctx, snap, scope, recAnchorsByLinks, recAnchor, after, size, anchorLen, func(s string) string { return s }, func(links int64, text string, f []int64) {
 			page = append(page, &lgv1.Anchor{AnchorText: text, Backlinks: links, ReferringDomains: f[anchorDomains]})
 		})
 		if err != nil {
@@ -328,7 +338,10 @@ func (sel *selection) countAuthority(s *lgv1.Summary, domainSURT string) {
 func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *selection) (*lgv1.SummaryResponse, error) {
 	s := &lgv1.Summary{ByType: map[string]int64{}, ByTld: map[string]int64{}, ReferringDomainsByAuthority: make([]int64, authorityBuckets)}
 	if sel.aggregated() && !ix.scanOnly {
-		scope := sel.aggScope()
+		scope, err := sel.aggScopeIn(snap)
+		if err != nil {
+			return nil, err
+		}
 		raw, closer, err := snap.Get([]byte(scope + string(recSummary)))
 		switch {
 		case errors.Is(err, pebble.ErrNotFound):
