@@ -313,13 +313,7 @@ func (v *sourceValue) encode() []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(hosts)))
 	prev := ""
 	for _, h := range hosts {
-		n := 0
-		for n < len(h) && n < len(prev) && h[n] == prev[n] {
-			n++
-		}
-		dst = binary.AppendUvarint(dst, uint64(n))
-		dst = binary.AppendUvarint(dst, uint64(len(h)-n))
-		dst = append(dst, h[n:]...)
+		dst = appendFrontCoded(dst, prev, h)
 		dst = binary.AppendUvarint(dst, uint64(v.scopes[aggScope(aggKindHost, h)]))
 		prev = h
 	}
@@ -530,13 +524,7 @@ func (f forwardList) encode() []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(f.targets)))
 	prev := ""
 	for i, u := range f.targets {
-		n := 0
-		for n < len(u) && n < len(prev) && u[n] == prev[n] {
-			n++
-		}
-		dst = binary.AppendUvarint(dst, uint64(n))
-		dst = binary.AppendUvarint(dst, uint64(len(u)-n))
-		dst = append(dst, u[n:]...)
+		dst = appendFrontCoded(dst, prev, u)
 		dst = binary.AppendUvarint(dst, uint64(f.links[i]))
 		prev = u
 	}
@@ -544,6 +532,18 @@ func (f forwardList) encode() []byte {
 }
 
 var errBadForward = errors.New("indexer: malformed forward list")
+
+// appendFrontCoded appends s as the length of the prefix it shares with
+// prev, then the rest of it, length first.
+func appendFrontCoded(dst []byte, prev, s string) []byte {
+	n := 0
+	for n < len(s) && n < len(prev) && s[n] == prev[n] {
+		n++
+	}
+	dst = binary.AppendUvarint(dst, uint64(n))
+	dst = binary.AppendUvarint(dst, uint64(len(s)-n))
+	return append(dst, s[n:]...)
+}
 
 func decodeForward(b []byte) (forwardList, error) {
 	if len(b) == 0 {

@@ -61,13 +61,7 @@ func encodeForwardV1(edges []*lgv1.Edge) []byte {
 	prev := ""
 	for _, e := range sorted {
 		u := e.GetTargetUrl()
-		n := 0
-		for n < len(u) && n < len(prev) && u[n] == prev[n] {
-			n++
-		}
-		dst = binary.AppendUvarint(dst, uint64(n))
-		dst = binary.AppendUvarint(dst, uint64(len(u)-n))
-		dst = append(dst, u[n:]...)
+		dst = appendFrontCoded(dst, prev, u)
 		dst = append(dst, byte(e.GetType()))
 		dst = binary.AppendUvarint(dst, uint64(len(e.GetAnchorText())))
 		dst = append(dst, e.GetAnchorText()...)
