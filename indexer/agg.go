@@ -613,24 +613,12 @@ func (a *aggregator) countHost(r pebble.Reader, scope string, dom *heldRecord, s
 	// the record spills now (the host was not among the pairs).
 	absent := newDomain
 	if f[domSpilled] == 0 {
-		id := int64(src.hostNum)
-		i := domLen
-		for i < len(f) && f[i] != id {
-			i += 2
+		var full bool
+		var err error
+		if f, tr, full, err = countInline(f, domLen, int64(src.hostNum), sign, maxInlineHosts); err != nil {
+			return 0, fmt.Errorf("indexer: referring domain %q of %q: host %d: %w", src.domainSURT, scope, src.hostNum, err)
 		}
-		switch {
-		case i < len(f):
-			f[i+1] += sign
-			tr = transition(f[i+1]-sign, f[i+1])
-			if f[i+1] == 0 {
-				f = slices.Delete(f, i, i+2)
-			}
-		case sign < 0:
-			return 0, fmt.Errorf("indexer: referring domain %q of %q loses a link from host %d, which it has none from", src.domainSURT, scope, id)
-		case (len(f)-domLen)/2 < maxInlineHosts:
-			f = append(f, id, 1)
-			tr = 1
-		default:
+		if full {
 			// Spill: the pairs become 'h' records, and this host's below.
 			for i := domLen; i < len(f); i += 2 {
 				raw, closer, err := r.Get(domainIDKey(uint64(f[i])))
@@ -676,24 +664,13 @@ func (a *aggregator) countAnchor(r pebble.Reader, scope, anchor string, src *sou
 	absent := newDomain || f[anchorLinks] == 0
 	f[anchorLinks] += sign
 	if f[anchorSpilled] == 0 {
-		id := int64(src.domainNum)
-		i := anchorLen
-		for i < len(f) && f[i] != id {
-			i += 2
+		var tr int64
+		var full bool
+		if f, tr, full, err = countInline(f, anchorLen, int64(src.domainNum), sign, maxInlineDomains); err != nil {
+			return fmt.Errorf("indexer: anchor %q of %q: domain %d: %w", anchor, scope, src.domainNum, err)
 		}
-		switch {
-		case i < len(f):
-			f[i+1] += sign
-			f[anchorDomains] += transition(f[i+1]-sign, f[i+1])
-			if f[i+1] == 0 {
-				f = slices.Delete(f, i, i+2)
-			}
-		case sign < 0:
-			return fmt.Errorf("indexer: anchor %q of %q loses a link from domain %d, which it has none from", anchor, scope, id)
-		case (len(f)-anchorLen)/2 < maxInlineDomains:
-			f = append(f, id, 1)
-			f[anchorDomains]++
-		default:
+		f[anchorDomains] += tr
+		if full {
 			// Spill: the pairs become 'A' records, and this domain's below.
 			for i := anchorLen; i < len(f); i += 2 {
 				k := a.key(scope, recAnchorDomain, anchor, "\x00", string(appendID(nil, uint64(f[i]))))
@@ -718,6 +695,34 @@ func (a *aggregator) countAnchor(r pebble.Reader, scope, anchor string, src *sou
 	}
 	rec.Fields = f
 	return nil
+}
+
+var errNotInline = errors.New("loses a link it has none from")
+
+// countInline adds sign to the count paired with id among the (id, count)
+// pairs after a record's first n fields, and returns the fields and the
+// count's transition. full says the id is not among max pairs already:
+// nothing is changed, and the caller spills the pairs into records of
+// their own.
+func countInline(f []int64, n int, id, sign int64, max int) (_ []int64, tr int64, full bool, err error) {
+	i := n
+	for i < len(f) && f[i] != id {
+		i += 2
+	}
+	switch {
+	case i < len(f):
+		f[i+1] += sign
+		tr = transition(f[i+1]-sign, f[i+1])
+		if f[i+1] == 0 {
+			f = slices.Delete(f, i, i+2)
+		}
+		return f, tr, false, nil
+	case sign < 0:
+		return f, 0, false, errNotInline
+	case (len(f)-n)/2 < max:
+		return append(f, id, 1), 1, false, nil
+	}
+	return f, 0, true, nil
 }
 
 // transition is +1 when a count becomes positive, -1 when it drops to zero.
