@@ -276,8 +276,11 @@ func (sel *selection) aggScopeIn(r pebble.Reader) (string, error) {
 	}
 	rec, err := store.DecodeRecord(raw)
 	closer.Close()
-	if err != nil || len(rec.Fields) != 1 {
-		return "", fmt.Errorf("indexer: malformed linked hosts record of %q: %v", domain, err)
+	if err == nil && len(rec.Fields) != 1 {
+		err = fmt.Errorf("%d fields, want 1", len(rec.Fields))
+	}
+	if err != nil {
+		return "", fmt.Errorf("indexer: linked hosts record of %q: %w", domain, err)
 	}
 	if rec.Fields[0] != severalHosts {
 		id, err := lookupDomainID(r, host)
