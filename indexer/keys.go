@@ -450,11 +450,8 @@ func prefixed(p byte, s string) []byte {
 // them, and the next crawl's diff is done per target there (see
 // LinkBatch.sweep). Keeping them here too stored every anchor twice
 // and took 30% of the index's bytes. The digest tells whether the links
-// changed, for the revisit schedule.
-//
-// Version 1 lists, written before, held every link (shared suffixLen
-// suffix type anchorLen anchor redirectStatus relLen rel) and are still
-// read.
+// changed, for the revisit schedule. (Version 1 lists, which held every
+// link, are only in data directories of layout 4, which Open refuses.)
 const forwardVersion = 2
 
 // forwardList is a decoded f record.
@@ -546,21 +543,7 @@ func appendFrontCoded(dst []byte, prev, s string) []byte {
 }
 
 func decodeForward(b []byte) (forwardList, error) {
-	if len(b) == 0 {
-		return forwardList{}, errBadForward
-	}
-	switch b[0] {
-	case 1:
-		edges, err := decodeForwardV1(b[1:])
-		if err != nil {
-			return forwardList{}, err
-		}
-		return newForwardList(edges), nil
-	case forwardVersion:
-	default:
-		return forwardList{}, errBadForward
-	}
-	if len(b) < 9 {
+	if len(b) < 9 || b[0] != forwardVersion {
 		return forwardList{}, errBadForward
 	}
 	f := forwardList{digest: binary.BigEndian.Uint64(b[1:9])}
@@ -585,35 +568,6 @@ func decodeForward(b []byte) (forwardList, error) {
 		return forwardList{}, errBadForward
 	}
 	return f, nil
-}
-
-// decodeForwardV1 reads the links of a version 1 list, after its version.
-func decodeForwardV1(b []byte) ([]*lgv1.Edge, error) {
-	d := decoder{b: b}
-	count := d.count()
-	edges := make([]*lgv1.Edge, 0, count)
-	prev := ""
-	for range count {
-		shared := d.uvarint()
-		if shared > uint64(len(prev)) {
-			return nil, errBadForward
-		}
-		e := &lgv1.Edge{TargetUrl: prev[:shared] + d.bytes(), Type: lgv1.LinkType(d.byte())}
-		e.AnchorText = d.bytes()
-		e.RedirectStatus = int32(d.uvarint())
-		if rel := d.bytes(); rel != "" {
-			e.Rel = strings.Split(rel, " ")
-		}
-		if d.bad {
-			return nil, errBadForward
-		}
-		edges = append(edges, e)
-		prev = e.TargetUrl
-	}
-	if d.bad {
-		return nil, errBadForward
-	}
-	return edges, nil
 }
 
 // getForward reads the forward list at key; a missing one is empty.

@@ -2,11 +2,8 @@ package indexer
 
 import (
 	"bytes"
-	"encoding/binary"
-	"maps"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +11,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
-	"github.com/linkgraph/linkgraph/internal/store"
-	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
 func forwardEdges() []*lgv1.Edge {
@@ -52,40 +47,6 @@ func TestForwardListRoundTrip(t *testing.T) {
 	}
 }
 
-// encodeForwardV1 is how forward lists were written before version 2,
-// which must still read them.
-func encodeForwardV1(edges []*lgv1.Edge) []byte {
-	sorted := slices.Clone(edges)
-	slices.SortFunc(sorted, func(a, b *lgv1.Edge) int { return strings.Compare(a.GetTargetUrl(), b.GetTargetUrl()) })
-	dst := binary.AppendUvarint([]byte{1}, uint64(len(sorted)))
-	prev := ""
-	for _, e := range sorted {
-		u := e.GetTargetUrl()
-		dst = appendFrontCoded(dst, prev, u)
-		dst = append(dst, byte(e.GetType()))
-		dst = binary.AppendUvarint(dst, uint64(len(e.GetAnchorText())))
-		dst = append(dst, e.GetAnchorText()...)
-		dst = binary.AppendUvarint(dst, uint64(e.GetRedirectStatus()))
-		rel := strings.Join(e.GetRel(), " ")
-		dst = binary.AppendUvarint(dst, uint64(len(rel)))
-		dst = append(dst, rel...)
-		prev = u
-	}
-	return dst
-}
-
-func TestForwardListVersion1(t *testing.T) {
-	edges := forwardEdges()
-	got, err := decodeForward(encodeForwardV1(edges))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := newForwardList(edges)
-	if !slices.Equal(got.targets, want.targets) || !slices.Equal(got.links, want.links) || got.digest != want.digest {
-		t.Errorf("version 1 list read as %q digest %x, want %q digest %x", got.targets, got.digest, want.targets, want.digest)
-	}
-}
-
 func TestLinksDigest(t *testing.T) {
 	base := linksDigest(forwardEdges())
 	reversed := forwardEdges()
@@ -111,55 +72,8 @@ func TestLinksDigest(t *testing.T) {
 	}
 }
 
-// A page whose forward list an earlier linkgraph wrote (version 1) is
-// diffed on its next crawl like any other: the link it no longer has is
-// lost, the one it kept stays live, and the list is rewritten as version 2.
-func TestRecrawlOverVersion1ForwardList(t *testing.T) {
-	ix := newTestIndex(t, 2)
-	const page = "http://p.example/"
-	link := func(u, anchor string) *lgv1.OutLink {
-		return &lgv1.OutLink{Url: u, AnchorText: anchor, Type: lgv1.LinkType_LINK_TYPE_A}
-	}
-	record := func(at int64, links ...*lgv1.OutLink) {
-		t.Helper()
-		recordPage(t, []*Index{ix}, &lgv1.PageResult{Url: page, Status: 200, FetchedAt: at, Links: links})
-	}
-	record(1e9, link("http://t.example/a", "A"), link("http://u.example/b", "B"))
-	fwdKey := prefixed(store.PrefixForward, urlnorm.SURT(page))
-	v1 := encodeForwardV1([]*lgv1.Edge{
-		{TargetUrl: "http://t.example/a", AnchorText: "A", Type: lgv1.LinkType_LINK_TYPE_A},
-		{TargetUrl: "http://u.example/b", AnchorText: "B", Type: lgv1.LinkType_LINK_TYPE_A},
-	})
-	if err := ix.db.Set(fwdKey, v1, nil); err != nil {
-		t.Fatal(err)
-	}
-	record(2e9, link("http://t.example/a", "A2"), link("http://u.example/b", "B"))
-	live := map[string]bool{}
-	for _, target := range []string{"http://t.example/a", "http://u.example/b"} {
-		p, err := ix.Backlinks(t.Context(), Query{Target: target, Filter: &lgv1.Filter{IncludeLost: true}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, bl := range p.Backlinks {
-			live[bl.AnchorText] = bl.LostAt == nil
-		}
-	}
-	if want := map[string]bool{"A": false, "A2": true, "B": true}; !maps.Equal(live, want) {
-		t.Errorf("after the recrawl, live by anchor: %v, want %v", live, want)
-	}
-	raw, closer, err := ix.db.Get(fwdKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closer.Close()
-	if raw[0] != forwardVersion {
-		t.Errorf("forward list rewritten as version %d, want %d", raw[0], forwardVersion)
-	}
-}
-
 func FuzzDecodeForward(f *testing.F) {
 	f.Add(newForwardList(forwardEdges()).encode())
-	f.Add(encodeForwardV1(forwardEdges()))
 	f.Add([]byte{forwardVersion, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 3, 'a', 'b', 'c', 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fl, err := decodeForward(b) // must not panic
