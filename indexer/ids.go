@@ -377,9 +377,8 @@ func linkPrefix(dst []byte, targetSURT, sourceSURT string) []byte {
 // linkEdge is an edge found by its link prefix.
 type linkEdge struct {
 	suffix []byte // of its edge key: type byte, anchor
-	// value is the edge's value encoded with base 0, which another
-	// node can read without the source's record.
-	value []byte
+	value  []byte // encoded with base (see edgeValue.encode)
+	base   int64
 }
 
 // linkEdges reads the edges link prefixes name from one reader, looking
@@ -444,11 +443,7 @@ func (l *linkEdges) get(k []byte) ([]linkEdge, error) {
 	it := l.it
 	for it.First(); it.Valid(); it.Next() {
 		if len(it.Key()) > len(prefix) {
-			v, err := decodeEdgeValue(it.Value(), src.base)
-			if err != nil {
-				return nil, fmt.Errorf("%w at %q", err, it.Key())
-			}
-			out = append(out, linkEdge{suffix: slices.Clone(it.Key()[len(prefix):]), value: v.encode(nil, 0)})
+			out = append(out, linkEdge{suffix: slices.Clone(it.Key()[len(prefix):]), value: slices.Clone(it.Value()), base: src.base})
 		}
 	}
 	return out, it.Error()

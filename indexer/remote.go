@@ -248,9 +248,14 @@ func (ix *Index) lookup(keys [][]byte) (*lgv1.KeyValues, error) {
 			return nil, err
 		}
 		for _, e := range edges {
+			// Rebased to 0: the asking node has not the source's record.
+			v, err := decodeEdgeValue(e.value, e.base)
+			if err != nil {
+				return nil, fmt.Errorf("%w (link prefix %q)", err, k)
+			}
 			out.Of = append(out.Of, int32(i))
 			out.Suffixes = append(out.Suffixes, e.suffix)
-			out.Values = append(out.Values, e.value)
+			out.Values = append(out.Values, v.encode(nil, 0))
 		}
 	}
 	return out, nil

@@ -517,7 +517,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 				k:   edgeKeyParts{targetSURT: surts[i], typ: lgv1.LinkType(e.suffix[0]), anchor: string(e.suffix[1:])},
 			}
 			var ok bool
-			if row.v, ok, err = sel.matchLink(&row.k, e.value, 0); err != nil { // linkEdges values have base 0
+			if row.v, ok, err = sel.matchLink(&row.k, e.value, e.base); err != nil {
 				return nil, err
 			}
 			if !ok {
@@ -573,7 +573,7 @@ func (ix *Index) outlinkEdges(ctx context.Context, snap pebble.Reader, targets [
 		}
 		for j, of := range kv.GetOf() {
 			i := idx[of]
-			edges[i] = append(edges[i], linkEdge{suffix: kv.GetSuffixes()[j], value: kv.GetValues()[j]})
+			edges[i] = append(edges[i], linkEdge{suffix: kv.GetSuffixes()[j], value: kv.GetValues()[j]}) // lookup rebases to 0
 		}
 	}
 	return edges, nil
