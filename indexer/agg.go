@@ -428,7 +428,7 @@ type sourceInfo struct {
 	// domainID is the domain's id (see ids.go) as it appears in keys.
 	domainID  string
 	domainNum uint64 // the same id
-	hostNum   uint64 // the host's id, from the same registry
+	hostNum   uint64 // the host's id, from the same registry; 0 until looked up (countHost)
 	tld       string
 }
 
@@ -615,6 +615,11 @@ func (a *aggregator) countHost(r pebble.Reader, scope string, dom *heldRecord, s
 	if f[domSpilled] == 0 {
 		var full bool
 		var err error
+		if src.hostNum == 0 {
+			if src.hostNum, err = a.ix.domainID(src.hostSURT); err != nil {
+				return 0, err
+			}
+		}
 		if f, tr, full, err = countInline(f, domLen, int64(src.hostNum), sign, maxInlineHosts); err != nil {
 			return 0, fmt.Errorf("indexer: referring domain %q of %q: host %d: %w", src.domainSURT, scope, src.hostNum, err)
 		}

@@ -516,9 +516,6 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		}
 	}
 	info.domainID, info.domainNum = string(appendID(nil, ids.domain)), ids.domain
-	if info.hostNum, err = ix.domainID(info.hostSURT); err != nil {
-		return err
-	}
 	base := at
 	if known {
 		base = old.base
@@ -609,27 +606,32 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			}
 		}
 	}
-	for scope, sp := range a.spans {
-		if live, err := t.liveScope(scope); err != nil || !live {
-			if err != nil {
+	for ts, sp := range a.spans {
+		own, err := t.ownRecords(ts, false)
+		if err != nil {
+			return err
+		}
+		for i, scope := range ts.scopes {
+			if i == 0 && !own {
+				continue // the host's records are its domain's
+			}
+			if err := t.seenSpan(&info, scope, sp[0], sp[1]); err != nil {
 				return err
 			}
-			continue
-		}
-		if err := t.seenSpan(&info, scope, sp[0], sp[1]); err != nil {
-			return err
 		}
 	}
 	// The source is one of a scope's referring pages while it has a live
 	// external link into it.
 	for scope, c := range src.scopes {
-		if d := transition(pagesBefore[scope], c); d != 0 {
-			if live, err := t.liveScope(scope); err != nil || !live {
-				if err != nil {
-					return err
-				}
-				continue
-			}
+		d := transition(pagesBefore[scope], c)
+		if d == 0 {
+			continue
+		}
+		live, err := t.liveScope(scope)
+		if err != nil {
+			return err
+		}
+		if live {
 			t.agg.summary(scope)[sumPages] += d
 		}
 	}
@@ -643,9 +645,9 @@ type linkApply struct {
 	at   int64 // the batch's fetch time, Unix ms
 	info *sourceInfo
 	src  *sourceValue
-	// spans collects, per target scope, the first and last seen of the
-	// live external links, written once per batch.
-	spans map[string][2]int64
+	// spans collects, per target host, the first and last seen of the
+	// live external links, written into its scopes once per batch.
+	spans map[*targetScopes][2]int64
 	val   []byte
 }
 
@@ -775,16 +777,14 @@ func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, 
 	}
 	if isLive {
 		if a.spans == nil {
-			a.spans = make(map[string][2]int64)
+			a.spans = make(map[*targetScopes][2]int64)
 		}
-		for _, scope := range ts.scopes {
-			sp, ok := a.spans[scope]
-			if !ok || v.firstSeen < sp[0] {
-				sp[0] = v.firstSeen
-			}
-			sp[1] = max(sp[1], v.lastSeen)
-			a.spans[scope] = sp
+		sp, ok := a.spans[ts]
+		if !ok || v.firstSeen < sp[0] {
+			sp[0] = v.firstSeen
 		}
+		sp[1] = max(sp[1], v.lastSeen)
+		a.spans[ts] = sp
 	}
 	return nil
 }

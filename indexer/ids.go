@@ -58,7 +58,6 @@ func readID(b []byte) (uint64, int) {
 func sourceIDKey(id uint64) []byte { return appendID([]byte{store.PrefixSourceID}, id) }
 func domainIDKey(id uint64) []byte { return appendID([]byte{store.PrefixDomainID}, id) }
 
-// sourceIDs is the value of a source key: the page's domain and source ids.
 // sourceIDs is the s record of a linking page: its domain and source ids
 // and the target shards it has had links applied on, in order.
 type sourceIDs struct {
