@@ -224,3 +224,42 @@ func TestEdgelessBloom(t *testing.T) {
 		}
 	}
 }
+
+// TestBottomLevelCompression checks that a compacted index's tables, which
+// sit in the bottom level, are compressed with zstd level 7.
+func TestBottomLevelCompression(t *testing.T) {
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Two flushes of interleaved keys, so that the compaction has to
+	// rewrite the tables rather than move them down.
+	for half := range 2 {
+		for i := half; i < 20000; i += 2 {
+			k := fmt.Appendf([]byte{PrefixEdge}, "com,example)/page/%d\x00anchor text %d", i, i%97)
+			if err := db.Set(k, []byte("value"), pebble.NoSync); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Compact(t.Context(), []byte{PrefixEdge}, []byte{PrefixEdge + 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	levels, err := db.SSTables(pebble.WithProperties())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bottom := levels[len(levels)-1]
+	if len(bottom) == 0 {
+		t.Fatal("the compaction left no table in the bottom level")
+	}
+	for _, tbl := range bottom {
+		if stats := tbl.Properties.CompressionStats; !strings.Contains(stats, "ZSTD7") {
+			t.Errorf("bottom-level table %s: compression stats %q, want ZSTD7 blocks", tbl.FileNum, stats)
+		}
+	}
+}
