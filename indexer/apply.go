@@ -92,12 +92,13 @@ type Index struct {
 	aggsMu sync.Mutex
 	aggs   map[string][]int64
 
-	// idMu guards the id counters (loaded on first use) and the cache of
-	// domain ids; see ids.go.
+	// idMu guards the id counters (loaded on first use) and the caches of
+	// domain ids and names; see ids.go.
 	idMu                   sync.Mutex
 	idsLoaded              bool
 	lastSource, lastDomain uint64
 	domainIDs              map[string]uint64
+	domainNames            map[uint64]string
 
 	// bases caches the bases of sources' edge times for queries (see
 	// names.base).
@@ -123,7 +124,7 @@ const knownCacheSize = 1 << 18
 
 // New returns an Index over db for a cluster of shards shards. It does no I/O.
 func New(db *store.DB, shards int) *Index {
-	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64), domainIDs: make(map[string]uint64), bases: newBaseCache(baseCacheBits)}
+	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64), domainIDs: make(map[string]uint64), domainNames: make(map[uint64]string), bases: newBaseCache(baseCacheBits)}
 }
 
 // Txn is one write transaction on the index: the shard role applies a batch
@@ -492,7 +493,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		if err != nil {
 			return fmt.Errorf("indexer: record of source %s (id %d): %w", lb.GetSourceUrl(), ids.source, err)
 		}
-		old, err = decodeSourceValue(raw, false)
+		old, err = decodeSourceValue(raw, false, ix)
 		closer.Close()
 		if err != nil {
 			return fmt.Errorf("%w (source %s)", err, lb.GetSourceUrl())
@@ -635,7 +636,11 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			t.agg.summary(scope)[sumPages] += d
 		}
 	}
-	return b.Set(sourceIDKey(ids.source), src.encode(), nil)
+	val, err := src.encode(ix)
+	if err != nil {
+		return err
+	}
+	return b.Set(sourceIDKey(ids.source), val, nil)
 }
 
 // linkApply is the state of one ApplyLinks call.

@@ -217,6 +217,33 @@ func (ix *Index) domainID(domainSURT string) (uint64, error) {
 	return id, nil
 }
 
+// domainName returns the HostSURT that has id in the registry of domain
+// ids.
+func (ix *Index) domainName(id uint64) (string, error) {
+	ix.idMu.Lock()
+	defer ix.idMu.Unlock()
+	if name, ok := ix.domainNames[id]; ok {
+		return name, nil
+	}
+	raw, closer, err := ix.db.Get(domainIDKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", fmt.Errorf("indexer: domain id %d is not in the registry", id)
+	}
+	if err != nil {
+		return "", err
+	}
+	name := string(raw)
+	closer.Close()
+	if len(ix.domainNames) >= domainCacheSize {
+		for k := range ix.domainNames { // evict an arbitrary entry
+			delete(ix.domainNames, k)
+			break
+		}
+	}
+	ix.domainNames[id] = name
+	return name, nil
+}
+
 // names resolves the ids of edge keys read from one reader (a snapshot):
 // a domain id to its HostSURT, a source id to its SURT and to the base of
 // its edges' times (sourceValue.base). The maps are bounded. Not safe for
@@ -327,7 +354,7 @@ func (n *names) source(id uint64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("indexer: source id %d: %w", id, err)
 	}
-	v, err := decodeSourceValue(raw, true)
+	v, err := decodeSourceValue(raw, true, nil)
 	closer.Close()
 	if err != nil {
 		return "", fmt.Errorf("%w (source id %d)", err, id)

@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -160,8 +161,42 @@ func TestEdgeValueRoundTrip(t *testing.T) {
 	}
 }
 
+// memRegistry is a hostRegistry in memory.
+type memRegistry struct {
+	ids   map[string]uint64
+	names []string // by id - 1
+}
+
+func (r *memRegistry) domainID(h string) (uint64, error) {
+	if id, ok := r.ids[h]; ok {
+		return id, nil
+	}
+	if r.ids == nil {
+		r.ids = make(map[string]uint64)
+	}
+	r.names = append(r.names, h)
+	r.ids[h] = uint64(len(r.names))
+	return uint64(len(r.names)), nil
+}
+
+func (r *memRegistry) domainName(id uint64) (string, error) {
+	if id == 0 || id > uint64(len(r.names)) {
+		return "", fmt.Errorf("no id %d", id)
+	}
+	return r.names[id-1], nil
+}
+
+func encodeSource(t testing.TB, v *sourceValue, reg hostRegistry) []byte {
+	t.Helper()
+	b, err := v.encode(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // A source record keeps the page's links into each target host and
-// domain; it writes the hosts only and derives the domains' counts.
+// domain; it writes the hosts only, by id, and derives the domains' counts.
 func TestSourceValueRoundTrip(t *testing.T) {
 	txn := &Txn{hostScopes: make(map[string]*targetScopes)}
 	v := sourceValue{base: 1000, surt: "com,example)/p", fetchedAt: 2000e6, status: 200, nofollow: true, title: "T", scopes: map[string]int64{}}
@@ -180,7 +215,10 @@ func TestSourceValueRoundTrip(t *testing.T) {
 		}
 	}
 	v.scopes[aggScope(aggKindHost, "org,gone")] = 0 // a host the page no longer links to
-	got, err := decodeSourceValue(v.encode(), false)
+	reg := &memRegistry{}
+	reg.domainID("com,unrelated") // ids need not start at 1 or be dense
+	raw := encodeSource(t, &v, reg)
+	got, err := decodeSourceValue(raw, false, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,11 +226,14 @@ func TestSourceValueRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, v) {
 		t.Errorf("decoded\n%+v\nwant\n%+v", got, v)
 	}
-	if head, err := decodeSourceValue(v.encode(), true); err != nil || head.surt != v.surt || head.title != v.title || head.scopes != nil {
+	if head, err := decodeSourceValue(raw, true, nil); err != nil || head.surt != v.surt || head.title != v.title || head.scopes != nil {
 		t.Errorf("head only: %+v, %v", head, err)
 	}
-	if base, err := sourceBase(v.encode()); err != nil || base != v.base {
+	if base, err := sourceBase(raw); err != nil || base != v.base {
 		t.Errorf("sourceBase = %d, %v; want %d", base, err, v.base)
+	}
+	if _, err := decodeSourceValue(raw, false, &memRegistry{}); err == nil {
+		t.Error("a record naming hosts the registry does not hold decoded")
 	}
 }
 
@@ -204,14 +245,23 @@ func FuzzDecodeSourceValue(f *testing.F) {
 			v.scopes[scope]++
 		}
 	}
-	f.Add(v.encode())
+	reg := &memRegistry{}
+	for i := range 200 { // hosts for fuzzed ids to name
+		reg.domainID(fmt.Sprintf("org,host%d", i))
+	}
+	f.Add(encodeSource(f, &v, reg))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := decodeSourceValue(b, false)
+		got, err := decodeSourceValue(b, false, reg)
 		if err != nil {
 			return
 		}
-		if _, err := decodeSourceValue(got.encode(), false); err != nil {
+		raw := encodeSource(t, &got, reg)
+		again, err := decodeSourceValue(raw, false, reg)
+		if err != nil {
 			t.Fatalf("re-encoded %+v does not decode: %v", got, err)
+		}
+		if b2 := encodeSource(t, &again, reg); !bytes.Equal(b2, raw) {
+			t.Fatalf("%+v encodes as %x, decoded and encoded again as %x", got, raw, b2)
 		}
 	})
 }

@@ -465,7 +465,7 @@ func (ix *Index) sourceOf(r pebble.Reader, row *edgeRow, c *rowCache) (*sourceEn
 
 // newSourceEntry decodes the record raw of source id.
 func (ix *Index) newSourceEntry(r pebble.Reader, id uint64, raw []byte) (*sourceEntry, error) {
-	val, err := decodeSourceValue(raw, true)
+	val, err := decodeSourceValue(raw, true, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w (source id %d)", err, id)
 	}

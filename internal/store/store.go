@@ -7,8 +7,8 @@
 //
 //	e SURT(target) 0 id(domain) id(source) type anchor -> edge (indexer, reverse map)
 //	s SURT(source)                              -> ids       (indexer, a linking page's domain and source ids, and the target shards it has links on)
-//	i id(source)                                -> source    (indexer, SURT, title and status of a linking page, the base of its edges' first_seen, and its links into each target host and domain)
-//	o HostSURT(domain)                          -> id        (indexer, ids of the registrable domains of linking pages)
+//	i id(source)                                -> source    (indexer, SURT, title and status of a linking page, the base of its edges' first_seen, and its links into each target host, by id)
+//	o HostSURT(domain)                          -> id        (indexer, ids of the registrable domains and hosts of linking pages, and of the target hosts source records count links into)
 //	g id(domain)                                -> HostSURT  (indexer, the same, by id)
 //	f SURT(source)                              -> targets   (indexer, forward list: the targets of the last crawl, on the source's shard)
 //	p SURT(url)                                 -> page      (indexer, last fetch result, on the page's shard)
@@ -221,7 +221,7 @@ func (w edgelessWriter) AddKey(key []byte) {
 
 // Layout is the version of the key space and value encodings. A data
 // directory written with another layout is refused rather than misread.
-const Layout = 6
+const Layout = 7
 
 // ErrLayout is returned by Open for a data directory written by a linkgraph
 // with another index layout.
