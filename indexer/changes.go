@@ -91,7 +91,7 @@ func (ix *Index) Velocity(ctx context.Context, req *lgv1.VelocityRequest) (*lgv1
 	domains := make(map[uint64]*span) // by domain id
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
-	err = sel.scan(ctx, snap, func(row edgeRow) error {
+	err = sel.scan(ctx, snap, func(row *edgeRow) error {
 		if d := bucket(row.v.firstSeen); d != nil {
 			d.NewBacklinks++
 		}
@@ -145,7 +145,7 @@ func (ix *Index) Sources(ctx context.Context, target string, scope lgv1.Scope, m
 	seen := make(map[uint64]struct{}) // source ids
 	snap := ix.db.NewSnapshot()
 	defer snap.Close()
-	err = sel.scan(ctx, snap, func(row edgeRow) error {
+	err = sel.scan(ctx, snap, func(row *edgeRow) error {
 		if _, ok := seen[row.k.source]; ok {
 			return nil
 		}

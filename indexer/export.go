@@ -159,8 +159,8 @@ func (ix *Index) export(ctx context.Context, q ExportQuery, builders, chunkRows 
 	}
 	cache := newRowCache(exportSources)
 	defer cache.close()
-	return sel.scanAfter(ctx, snap, after, func(row edgeRow) error {
-		bl, err := ix.backlink(snap, &row, cache)
+	return sel.scanAfter(ctx, snap, after, func(row *edgeRow) error {
+		bl, err := ix.backlink(snap, row, cache)
 		if err != nil {
 			return err
 		}
@@ -289,12 +289,12 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 				rows = rows[:0]
 				for i := 0; c.err == nil && i < len(c.offs)/2; i++ {
 					key, val := c.edge(i)
-					row, ok, err := sel.match(key, val)
+					rows = append(rows, edgeRow{})
+					ok, err := sel.match(key, val, &rows[len(rows)-1])
 					if err != nil || !ok {
+						rows = rows[:len(rows)-1]
 						c.err = err
-						continue
 					}
-					rows = append(rows, row)
 				}
 				for i := 0; c.err == nil && i < len(rows); i++ {
 					if i%sourcesAhead == 0 {

@@ -154,6 +154,7 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 		slices.Reverse(ranges)
 	}
 	n := 0
+	var row edgeRow
 	for _, rg := range ranges {
 		in := func() bool {
 			return it.Valid() && bytes.Compare(it.Key(), rg[0]) >= 0 && bytes.Compare(it.Key(), rg[1]) < 0
@@ -177,7 +178,7 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 					return nil, err
 				}
 			}
-			row, ok, err := sel.match(it.Key(), it.Value())
+			ok, err := sel.match(it.Key(), it.Value(), &row)
 			if err != nil {
 				return nil, err
 			}
@@ -237,7 +238,7 @@ func (ix *Index) scanSorted(ctx context.Context, r pebble.Reader, sel *selection
 	}
 	best := make(map[string]edgeRow) // per referring domain, with onePerDomain
 	var top []edgeRow                // the limit first rows after the position, sorted
-	keep := func(row edgeRow, owned bool) {
+	keep := func(row *edgeRow, owned bool) {
 		if after != nil && cmp(row.sortKey, after) <= 0 {
 			return
 		}
@@ -245,18 +246,18 @@ func (ix *Index) scanSorted(ctx context.Context, r pebble.Reader, sel *selection
 			return
 		}
 		if !owned {
-			own(&row)
+			own(row)
 		}
-		i, _ := slices.BinarySearchFunc(top, row, func(x, y edgeRow) int { return cmp(x.sortKey, y.sortKey) })
-		top = slices.Insert(top, i, row)
+		i, _ := slices.BinarySearchFunc(top, row.sortKey, func(x edgeRow, k []byte) int { return cmp(x.sortKey, k) })
+		top = slices.Insert(top, i, *row)
 		if len(top) > limit {
 			top = top[:limit]
 		}
 	}
-	err := sel.scan(ctx, r, func(row edgeRow) error {
+	err := sel.scan(ctx, r, func(row *edgeRow) error {
 		if onePerDomain || order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_DOMAIN || order == lgv1.BacklinkOrder_BACKLINK_ORDER_SOURCE_AUTHORITY {
 			var err error
-			if row.srcDomain, err = sel.domainOf(&row); err != nil {
+			if row.srcDomain, err = sel.domainOf(row); err != nil {
 				return err
 			}
 		}
@@ -272,22 +273,22 @@ func (ix *Index) scanSorted(ctx context.Context, r pebble.Reader, sel *selection
 		if b, ok := best[row.srcDomain]; ok && cmp(b.sortKey, row.sortKey) <= 0 {
 			return nil
 		}
-		own(&row)
-		best[row.srcDomain] = row
+		own(row)
+		best[row.srcDomain] = *row
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	for _, row := range best {
-		keep(row, true)
+		keep(&row, true)
 	}
 	return top, nil
 }
 
 // appendSortKey appends a row's position in an order: the order's value,
 // then the edge key to make it unique.
-func appendSortKey(k []byte, row edgeRow, order lgv1.BacklinkOrder) []byte {
+func appendSortKey(k []byte, row *edgeRow, order lgv1.BacklinkOrder) []byte {
 	switch order {
 	case lgv1.BacklinkOrder_BACKLINK_ORDER_FIRST_SEEN:
 		k = binary.BigEndian.AppendUint64(k, uint64(row.v.firstSeen))

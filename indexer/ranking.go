@@ -59,7 +59,7 @@ func (ix *Index) scanHostLinks(ctx context.Context, r pebble.Reader, after []byt
 	// Every row resolves its source, from all over the index.
 	sel.namesMax, sel.bases = rankNames, ix.bases
 	var lastTgt, dst string // rows come sorted by target
-	return sel.scanAfter(ctx, r, after, func(row edgeRow) error {
+	return sel.scanAfter(ctx, r, after, func(row *edgeRow) error {
 		tgt, _, _ := strings.Cut(row.k.targetSURT, ")")
 		if tgt != lastTgt || dst == "" {
 			lastTgt, dst = tgt, urlnorm.ReversedHostOfSURT(tgt)
@@ -69,7 +69,7 @@ func (ix *Index) scanHostLinks(ctx context.Context, r pebble.Reader, after []byt
 			return err
 		}
 		src, _, _ := strings.Cut(surt, ")")
-		return fn(urlnorm.ReversedHostOfSURT(src), dst, &row, surt)
+		return fn(urlnorm.ReversedHostOfSURT(src), dst, row, surt)
 	})
 }
 

@@ -81,8 +81,8 @@ func (ix *Index) ReferringDomains(ctx context.Context, req *lgv1.ReferringDomain
 		})
 	} else {
 		byDomain := make(map[string]int) // index in rows
-		err = sel.scan(ctx, snap, func(row edgeRow) error {
-			d, err := sel.domainOf(&row)
+		err = sel.scan(ctx, snap, func(row *edgeRow) error {
+			d, err := sel.domainOf(row)
 			if err != nil {
 				return err
 			}
@@ -262,7 +262,7 @@ func (ix *Index) Anchors(ctx context.Context, req *lgv1.AnchorsRequest) (*lgv1.A
 			domain uint64 // id
 		}
 		domains := make(map[anchorDomain]struct{})
-		err = sel.scan(ctx, snap, func(row edgeRow) error {
+		err = sel.scan(ctx, snap, func(row *edgeRow) error {
 			a := byAnchor[row.k.anchor]
 			if a == nil {
 				a = &lgv1.Anchor{AnchorText: row.k.anchor}
@@ -391,7 +391,7 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 	hosts := make(map[string]struct{})
 	domains := make(map[string]struct{})
 	var first, last int64
-	err := sel.scan(ctx, snap, func(row edgeRow) error {
+	err := sel.scan(ctx, snap, func(row *edgeRow) error {
 		v := &row.v
 		s.Backlinks++
 		if v.flags.follow() {
@@ -407,7 +407,7 @@ func (ix *Index) summary(ctx context.Context, snap *pebble.Snapshot, sel *select
 			s.Sponsored++
 		}
 		s.ByType[typeName(row.k.typ)]++
-		d, err := sel.domainOf(&row)
+		d, err := sel.domainOf(row)
 		if err != nil {
 			return err
 		}
@@ -516,8 +516,8 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 				key: append(slices.Clip(keys[i]), e.suffix...),
 				k:   edgeKeyParts{targetSURT: surts[i], typ: lgv1.LinkType(e.suffix[0]), anchor: string(e.suffix[1:])},
 			}
-			var ok bool
-			if row.v, ok, err = sel.matchLink(&row.k, e.value, e.base); err != nil {
+			ok, err := sel.matchLink(&row.k, e.value, e.base, &row.v)
+			if err != nil {
 				return nil, err
 			}
 			if !ok {
