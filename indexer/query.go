@@ -227,7 +227,7 @@ func (ix *Index) scanSorted(ctx context.Context, r pebble.Reader, sel *selection
 	}
 	// Rows point into the iterator's key and their sort key into buf
 	// until one is kept: most rows of a large target are not, and copying
-	// each took a third of the scan.
+	// each took a quarter of the time of a scan of 1M rows.
 	defer func(borrow bool) { sel.borrow = borrow }(sel.borrow)
 	sel.borrow = true
 	var buf []byte
