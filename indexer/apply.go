@@ -209,13 +209,7 @@ func (t *Txn) commit() error {
 		return err
 	}
 	for _, tgt := range added {
-		if len(ix.known) >= knownCacheSize {
-			for k := range ix.known { // evict an arbitrary entry
-				delete(ix.known, k)
-				break
-			}
-		}
-		ix.known[tgt] = struct{}{}
+		putBounded(ix.known, tgt, struct{}{}, knownCacheSize)
 	}
 	clear(t.targets)
 	return nil

@@ -207,14 +207,21 @@ func (ix *Index) domainID(domainSURT string) (uint64, error) {
 		}
 		ix.lastDomain = id
 	}
-	if len(ix.domainIDs) >= domainCacheSize {
-		for k := range ix.domainIDs { // evict an arbitrary entry
-			delete(ix.domainIDs, k)
+	putBounded(ix.domainIDs, domainSURT, id, domainCacheSize)
+	return id, nil
+}
+
+// putBounded sets m[k] to v, first evicting an arbitrary entry when m
+// holds max of them: the caches it bounds serve keys that recur, which
+// come back after an eviction.
+func putBounded[K comparable, V any](m map[K]V, k K, v V, max int) {
+	if len(m) >= max {
+		for old := range m {
+			delete(m, old)
 			break
 		}
 	}
-	ix.domainIDs[domainSURT] = id
-	return id, nil
+	m[k] = v
 }
 
 // domainName returns the HostSURT that has id in the registry of domain
@@ -234,13 +241,7 @@ func (ix *Index) domainName(id uint64) (string, error) {
 	}
 	name := string(raw)
 	closer.Close()
-	if len(ix.domainNames) >= domainCacheSize {
-		for k := range ix.domainNames { // evict an arbitrary entry
-			delete(ix.domainNames, k)
-			break
-		}
-	}
-	ix.domainNames[id] = name
+	putBounded(ix.domainNames, id, name, domainCacheSize)
 	return name, nil
 }
 
@@ -359,13 +360,7 @@ func (n *names) source(id uint64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w (source id %d)", err, id)
 	}
-	if len(n.sources) >= n.max {
-		for k := range n.sources { // evict an arbitrary entry: recurring sources stay
-			delete(n.sources, k)
-			break
-		}
-	}
-	n.sources[id] = v.surt
+	putBounded(n.sources, id, v.surt, n.max)
 	n.bases.put(id, v.base)
 	return v.surt, nil
 }
