@@ -71,12 +71,20 @@ func splitEdgeKey(k []byte, prevTarget string, borrow bool) (edgeKeyParts, error
 		return edgeKeyParts{}, errBadKey
 	}
 	k = k[1:]
-	i := bytes.IndexByte(k, 0)
-	if i < 0 {
-		return edgeKeyParts{}, errBadKey
+	t := prevTarget
+	if len(k) > len(t) && k[len(t)] == 0 && string(k[:len(t)]) == t {
+		// The edges of a target are adjacent: most keys a scan reads
+		// continue the previous one's target, and finding its end
+		// byte by byte took a tenth of a scan.
+		k = k[len(t)+1:]
+	} else {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			return edgeKeyParts{}, errBadKey
+		}
+		t = string(k[:i])
+		k = k[i+1:]
 	}
-	target := k[:i]
-	k = k[i+1:]
 	domain, n := readID(k)
 	if n == 0 {
 		return edgeKeyParts{}, errBadKey
@@ -85,10 +93,6 @@ func splitEdgeKey(k []byte, prevTarget string, borrow bool) (edgeKeyParts, error
 	source, n := readID(k)
 	if n == 0 || n >= len(k) {
 		return edgeKeyParts{}, errBadKey
-	}
-	t := prevTarget
-	if string(target) != prevTarget {
-		t = string(target)
 	}
 	anchor := k[n+1:]
 	p := edgeKeyParts{targetSURT: t, domain: domain, source: source, typ: lgv1.LinkType(k[n])}

@@ -127,9 +127,13 @@ func TestEdgeKeyRoundTrip(t *testing.T) {
 		{targetSURT: "de,xn--mnchen-3ya)/ü", domain: 255, source: 256, typ: lgv1.LinkType_LINK_TYPE_REDIRECT, anchor: "Über\x00uns"},
 	} {
 		k := edgeKey(nil, c.targetSURT, c.domain, c.source, c.typ, c.anchor)
-		got, err := parseEdgeKey(k, "")
-		if err != nil || got != c {
-			t.Errorf("%+v: parsed %+v, %v", c, got, err)
+		// The previous row's target, the same or one that this target
+		// extends or cuts short, must not change the parse.
+		for _, prev := range []string{"", c.targetSURT, c.targetSURT + "x", c.targetSURT[:len(c.targetSURT)-1]} {
+			got, err := parseEdgeKey(k, prev)
+			if err != nil || got != c {
+				t.Errorf("%+v after target %q: parsed %+v, %v", c, prev, got, err)
+			}
 		}
 		if p := edgePrefix(nil, c.targetSURT, c.domain); !bytes.HasPrefix(k, p) {
 			t.Errorf("%+v: prefix %q does not start key %q", c, p, k)
