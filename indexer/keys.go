@@ -211,17 +211,25 @@ var errBadEdgeValue = errors.New("indexer: malformed edge value")
 // decodeEdgeValue parses an edge value encoded with base.
 func decodeEdgeValue(b []byte, base int64) (edgeValue, error) {
 	var v edgeValue
+	err := v.decode(b, base)
+	return v, err
+}
+
+// decode is decodeEdgeValue into v, which it overwrites: scans decode
+// millions of values into one row.
+func (v *edgeValue) decode(b []byte, base int64) error {
+	*v = edgeValue{}
 	bad := errBadEdgeValue
 	first, n := binary.Varint(b)
 	if n <= 0 {
-		return v, bad
+		return bad
 	}
 	b = b[n:]
 	var fields [3]uint64 // lastSeen delta, lostAt delta+1, redirect status
 	for i := range fields {
 		x, n := binary.Uvarint(b)
 		if n <= 0 {
-			return v, bad
+			return bad
 		}
 		fields[i] = x
 		b = b[n:]
@@ -233,7 +241,7 @@ func decodeEdgeValue(b []byte, base int64) (edgeValue, error) {
 	}
 	v.redirectStatus = int32(fields[2])
 	if len(b) == 0 {
-		return v, bad
+		return bad
 	}
 	fb := b[0]
 	b = b[1:]
@@ -244,28 +252,44 @@ func decodeEdgeValue(b []byte, base int64) (edgeValue, error) {
 	if fb&historyBit != 0 {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > maxHistory {
-			return v, bad
+			return bad
 		}
 		b = b[k:]
 		v.history = make([]linkEvent, n)
 		for i := range v.history {
 			lost, k1 := binary.Uvarint(b)
 			if k1 <= 0 {
-				return v, bad
+				return bad
 			}
 			gap, k2 := binary.Uvarint(b[k1:])
 			if k2 <= 0 || len(b) < k1+k2+1 {
-				return v, bad
+				return bad
 			}
 			v.history[i] = linkEvent{lostAt: int64(lost), returnedAt: int64(lost + gap), reason: lgv1.LostReason(b[k1+k2])}
 			b = b[k1+k2+1:]
 		}
 	}
 	if len(b) > 0 {
-		v.rel = strings.Split(string(b), " ")
+		if rel, ok := commonRels[string(b)]; ok {
+			v.rel = rel
+		} else {
+			v.rel = strings.Split(string(b), " ")
+		}
 	}
-	return v, nil
+	return nil
 }
+
+// commonRels are rel values most links that have one share, decoded
+// without allocating. Their slices are shared: capped, so that an append
+// copies, and never written to.
+var commonRels = func() map[string][]string {
+	m := make(map[string][]string)
+	for _, r := range []string{"nofollow", "noopener", "noreferrer", "noopener noreferrer", "nofollow noopener", "nofollow noopener noreferrer", "ugc", "nofollow ugc", "sponsored", "nofollow sponsored", "external", "nofollow external"} {
+		parts := strings.Split(r, " ")
+		m[r] = parts[:len(parts):len(parts)]
+	}
+	return m
+}()
 
 // sourceValue is the i record: what the index knows of a linking page.
 type sourceValue struct {

@@ -153,13 +153,25 @@ func TestEdgeValueRoundTrip(t *testing.T) {
 		{firstSeen: base + 86_400_000, lastSeen: base + 90_000_000}, // added by a later crawl
 		{firstSeen: base - 5, lastSeen: base + 5, lostAt: base + 9, lostReason: lgv1.LostReason_LOST_REASON_PAGE_GONE, flags: flagUGC, rel: []string{"ugc", "me"}},
 		{firstSeen: base, lastSeen: base + 7, redirectStatus: 301, history: []linkEvent{{lostAt: base + 1, returnedAt: base + 3, reason: lgv1.LostReason_LOST_REASON_REMOVED}}},
+		{firstSeen: base, lastSeen: base, rel: []string{"noopener", "noreferrer"}}, // a common rel, decoded into a shared slice
 	} {
 		b := v.encode(nil, base)
 		got, err := decodeEdgeValue(b, base)
 		if err != nil || !reflect.DeepEqual(got, v) {
 			t.Errorf("%+v: decoded %+v, %v", v, got, err)
 		}
-		if v.firstSeen == base && v.history == nil && len(b) > 6 {
+		// Into a value that held another link, decode leaves nothing of it.
+		again := edgeValue{lostAt: 1, rel: []string{"x"}, history: []linkEvent{{}}}
+		if err := again.decode(b, base); err != nil || !reflect.DeepEqual(again, v) {
+			t.Errorf("%+v: decoded in place %+v, %v", v, again, err)
+		}
+		// Appends to two decodes of a rel must not share an array.
+		next, _ := decodeEdgeValue(b, base)
+		a, c := append(got.rel, "a"), append(next.rel, "c")
+		if a[len(a)-1] != "a" || c[len(c)-1] != "c" {
+			t.Errorf("%+v: appends to decoded rels share an array: %q, %q", v, a, c)
+		}
+		if v.firstSeen == base && v.history == nil && v.rel == nil && len(b) > 6 {
 			t.Errorf("%+v takes %d bytes; a link of the first crawl should take its times in 3", v, len(b))
 		}
 	}

@@ -336,8 +336,7 @@ func (sel *selection) matchLink(k *edgeKeyParts, val []byte, base int64, v *edge
 	if sel.anchor != "" && !strings.Contains(strings.ToLower(k.anchor), sel.anchor) {
 		return false, nil
 	}
-	var err error
-	if *v, err = decodeEdgeValue(val, base); err != nil {
+	if err := v.decode(val, base); err != nil {
 		return false, err
 	}
 	switch {
