@@ -12,6 +12,16 @@ import (
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
+// keysUnder counts the index's keys that start with prefix.
+func keysUnder(t *testing.T, ix *Index, prefix string) int {
+	t.Helper()
+	n := 0
+	if err := scanPrefix(context.Background(), ix.db, []byte(prefix), func(string, []byte) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // An anchor's referring domains stay exact while its record holds them
 // inline, when they outgrow it and spill into 'A' records, as its links
 // are lost down to none (when it starts inline again), and when every
@@ -60,10 +70,7 @@ func TestAnchorDomainsSpill(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: anchors %s, want %s", step, got, want)
 		}
-		n := 0
-		if err := scanPrefix(ctx, ix.db, []byte(scope+string(recAnchorDomain)), func(string, []byte) error { n++; return nil }); err != nil {
-			t.Fatal(err)
-		}
+		n := keysUnder(t, ix, scope+string(recAnchorDomain))
 		if spilled != (n > 0) || (spilled && n != len(domains)) {
 			t.Errorf("%s: %d 'A' records for %d domains, spilled %v", step, n, len(domains), spilled)
 		}
@@ -244,10 +251,7 @@ func TestReferringHostsSpill(t *testing.T) {
 			t.Errorf("%s: %d backlinks from %d hosts in %d domains, want %d, %d, %d", step,
 				s.GetBacklinks(), s.GetReferringHosts(), s.GetReferringDomains(), len(live), len(hosts), len(domains))
 		}
-		n := 0
-		if err := scanPrefix(ctx, ix.db, []byte(scope+string(recHost)), func(string, []byte) error { n++; return nil }); err != nil {
-			t.Fatal(err)
-		}
+		n := keysUnder(t, ix, scope+string(recHost))
 		if n != spilled {
 			t.Errorf("%s: %d 'h' records, want %d", step, n, spilled)
 		}
@@ -287,13 +291,7 @@ func TestHostRecordsFollowTheirDomain(t *testing.T) {
 	ix := newTestIndex(t, 1)
 	scan := &Index{db: ix.db, shards: ix.shards, scanOnly: true}
 	ctx := context.Background()
-	own := func(host string) int {
-		n := 0
-		if err := scanPrefix(ctx, ix.db, []byte(aggScope(aggKindHost, urlnorm.HostSURT(host))), func(string, []byte) error { n++; return nil }); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	own := func(host string) int { return keysUnder(t, ix, aggScope(aggKindHost, urlnorm.HostSURT(host))) }
 	crawl := func(source string, at int64, links ...[2]string) {
 		t.Helper()
 		lb := &lgv1.LinkBatch{SourceUrl: source, SourceStatus: 200, FetchedAt: at * 1e9, Sweep: true}

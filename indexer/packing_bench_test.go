@@ -92,9 +92,14 @@ func (c *edgeChunk) value() []byte {
 	return v
 }
 
+// reset empties the chunk, keeping its buffers, for edges from key on.
 func (c *edgeChunk) reset(key []byte) {
-	*c = edgeChunk{key: append(c.key[:0], key...), rows: c.rows[:0], prev: c.prev[:0], columnar: c.columnar,
-		cols: [5][]byte{c.cols[0][:0], c.cols[1][:0], c.cols[2][:0], c.cols[3][:0], c.cols[4][:0]}}
+	c.key = append(c.key[:0], key...)
+	c.n, c.prevDom = 0, 0
+	c.rows, c.prev = c.rows[:0], c.prev[:0]
+	for i := range c.cols {
+		c.cols[i] = c.cols[i][:0]
+	}
 }
 
 // packEdges writes src's edges into a scratch index in layout and returns
