@@ -11,6 +11,7 @@
 package indexer
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -311,7 +312,7 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 	for _, l := range links {
 		e := &lgv1.Edge{
 			TargetUrl:      l.GetUrl(),
-			AnchorText:     truncateUTF8(l.GetAnchorText(), MaxAnchorBytes),
+			AnchorText:     edgeAnchor(l.GetAnchorText()),
 			Rel:            l.GetRel(),
 			Type:           l.GetType(),
 			RedirectStatus: l.GetRedirectStatus(),
@@ -524,6 +525,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 		pagesBefore[k] = c
 	}
 	a := linkApply{t: t, lb: lb, at: at, info: &info, src: &src}
+	defer a.close()
 	// Targets whose edges from the source may need reading by prefix (see
 	// LinkBatch.sweep): those the batch names with EDGE_OP_UNLINKED or
 	// EDGE_OP_CONFIRMED, and on a recrawl those it lists fewer live links
@@ -558,24 +560,16 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			continue
 		}
 		tgtSURT := urlnorm.SURT(e.GetTargetUrl())
-		anchor := truncateUTF8(e.GetAnchorText(), MaxAnchorBytes)
+		anchor := edgeAnchor(e.GetAnchorText())
 		key = edgeKey(key[:0], tgtSURT, ids.domain, ids.source, e.GetType(), anchor)
 		var v edgeValue
-		var exists bool
+		var stored []byte
 		if !fresh {
-			raw, closer, err := b.Get(key)
-			switch {
-			case err == nil:
-				v, err = decodeEdgeValue(raw, base)
-				closer.Close()
-				if err != nil {
-					return err
-				}
-				exists = true
-			case !errors.Is(err, pebble.ErrNotFound):
+			if stored, v, err = a.lookup(key); err != nil {
 				return err
 			}
 		}
+		exists := stored != nil
 		if lb.GetSweep() && e.GetOp() == lgv1.EdgeOp_EDGE_OP_SEEN && e.GetPreviousLinks() > 0 {
 			st := sweep(e)
 			st.previous = max(st.previous, int(e.GetPreviousLinks()))
@@ -588,7 +582,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			}
 			st.listed[suffix] = true
 		}
-		if err := a.edge(key, e.GetTargetUrl(), tgtSURT, e.GetType(), anchor, exists, v, e); err != nil {
+		if err := a.edge(key, stored, e.GetTargetUrl(), tgtSURT, e.GetType(), anchor, v, e); err != nil {
 			return err
 		}
 	}
@@ -648,6 +642,40 @@ type linkApply struct {
 	// live external links, written into its scopes once per batch.
 	spans map[*targetScopes][2]int64
 	val   []byte
+	// it reads stored edges for lookup.
+	it *pebble.Iterator
+}
+
+// lookup returns the stored edge named key and its value, nil if there is
+// none. It reads through the Txn's batch, and so sees its earlier writes.
+func (a *linkApply) lookup(key []byte) ([]byte, edgeValue, error) {
+	// Fresh bounds every time: the iterator keeps the slices it is given,
+	// and compares the next ones with them.
+	opts := pebble.IterOptions{LowerBound: append(slices.Clip(key), 0), UpperBound: edgeSuccessor(nil, key)}
+	if a.it == nil {
+		it, err := a.t.b.NewIter(&opts)
+		if err != nil {
+			return nil, edgeValue{}, err
+		}
+		a.it = it
+	} else {
+		a.it.SetOptions(&opts) // which also brings in the batch's new writes
+	}
+	if !a.it.First() {
+		return nil, edgeValue{}, a.it.Error()
+	}
+	stored := slices.Clone(a.it.Key())
+	v, err := decodeEdgeValue(stored[len(key)+1:], a.src.base)
+	if err != nil {
+		return nil, edgeValue{}, fmt.Errorf("%w at %q", err, stored)
+	}
+	return stored, v, nil
+}
+
+func (a *linkApply) close() {
+	if a.it != nil {
+		a.it.Close()
+	}
 }
 
 // sweepTarget is a target whose edges from the batch's source may be read
@@ -677,22 +705,28 @@ func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 		return err
 	}
 	type found struct {
-		key []byte
-		v   edgeValue
+		stored []byte
+		k      edgeKeyParts
+		v      edgeValue
 	}
 	var edges []found
 	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
-		if len(k) <= len(prefix) || st.listed[string(k[len(prefix):])] {
-			continue // applied with the batch's other links
-		}
-		v, err := decodeEdgeValue(it.Value(), a.src.base)
+		stored := it.Key()
+		k, err := parseEdgeKey(stored, tgtSURT)
 		if err != nil {
 			it.Close()
-			return fmt.Errorf("%w at %q", err, k)
+			return fmt.Errorf("%w: %q", err, stored)
+		}
+		if st.listed[string(stored[len(prefix):k.keyLen])] {
+			continue // applied with the batch's other links
+		}
+		v, err := decodeEdgeValue(k.value(stored), a.src.base)
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("%w at %q", err, stored)
 		}
 		if v.lostAt == 0 { // a lost edge stays lost, even on a confirmation
-			edges = append(edges, found{slices.Clone(k), v})
+			edges = append(edges, found{slices.Clone(stored), k, v})
 		}
 	}
 	if err := it.Close(); err != nil {
@@ -703,18 +737,19 @@ func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 		if st.confirm {
 			op = &lgv1.Edge{Op: lgv1.EdgeOp_EDGE_OP_SEEN, Rel: f.v.rel, RedirectStatus: f.v.redirectStatus}
 		}
-		typ, anchor := lgv1.LinkType(f.key[len(prefix)]), string(f.key[len(prefix)+1:])
-		if err := a.edge(f.key, st.url, tgtSURT, typ, anchor, true, f.v, op); err != nil {
+		if err := a.edge(f.stored[:f.k.keyLen], f.stored, st.url, tgtSURT, f.k.typ, f.k.anchor, f.v, op); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// edge applies op to the edge at key, whose stored value is v if it
-// exists, and moves the counters and aggregates it changes.
-func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, anchor string, exists bool, v edgeValue, op *lgv1.Edge) error {
+// edge applies op to the edge named key, stored under old with value v
+// if it exists (old is nil if not), and moves the counters and aggregates
+// it changes.
+func (a *linkApply) edge(key, old []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, anchor string, v edgeValue, op *lgv1.Edge) error {
 	t, b, at := a.t, a.t.b, a.at
+	exists := old != nil
 	wasLive, oldFlags := exists && v.lostAt == 0, v.flags
 	switch op.GetOp() {
 	case lgv1.EdgeOp_EDGE_OP_SEEN:
@@ -739,9 +774,16 @@ func (a *linkApply) edge(key []byte, tgtURL, tgtSURT string, typ lgv1.LinkType, 
 	default:
 		return nil
 	}
-	a.val = v.encode(a.val[:0], a.src.base)
-	if err := b.Set(key, a.val, nil); err != nil {
-		return err
+	a.val = storedEdge(a.val[:0], key, &v, a.src.base)
+	if !bytes.Equal(a.val, old) {
+		if old != nil {
+			if err := b.Delete(old, nil); err != nil {
+				return err
+			}
+		}
+		if err := b.Set(a.val, nil, nil); err != nil {
+			return err
+		}
 	}
 	isLive := v.lostAt == 0
 	if isLive != wasLive {

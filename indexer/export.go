@@ -171,8 +171,8 @@ func (ix *Index) export(ctx context.Context, q ExportQuery, builders, chunkRows 
 // exportChunk is a run of consecutive edges, read by the scanner and
 // turned into rows by a builder.
 type exportChunk struct {
-	buf  []byte   // the edges' keys and values, back to back
-	offs []uint32 // per edge: key start, value start; the next edge's key start ends the value
+	buf  []byte   // the stored edges, back to back
+	offs []uint32 // where each starts in buf
 	rows []*lgv1.Backlink
 	pos  [][]byte // rows[i]'s key, in buf
 	// enc holds the encoded rows, encoded of them, in place of rows and
@@ -183,12 +183,13 @@ type exportChunk struct {
 	done    chan struct{} // closed when rows (or err) are set
 }
 
-func (c *exportChunk) edge(i int) (key, val []byte) {
+// edge returns the i-th stored edge of the chunk.
+func (c *exportChunk) edge(i int) []byte {
 	end := uint32(len(c.buf))
-	if 2*i+2 < len(c.offs) {
-		end = c.offs[2*i+2]
+	if i+1 < len(c.offs) {
+		end = c.offs[i+1]
 	}
-	return c.buf[c.offs[2*i]:c.offs[2*i+1]], c.buf[c.offs[2*i+1]:end]
+	return c.buf[c.offs[i]:end]
 }
 
 // exportRows is Export on builders goroutines. Building a row (decoding
@@ -231,7 +232,7 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 			c = nil
 			return nil
 		}
-		err := sel.iterate(gctx, snap, after, func(key, val []byte) error {
+		err := sel.iterate(gctx, snap, after, func(stored []byte) error {
 			if c == nil {
 				select {
 				case c = <-free:
@@ -241,9 +242,9 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 				}
 				c.done = make(chan struct{})
 			}
-			c.offs = append(c.offs, uint32(len(c.buf)), uint32(len(c.buf)+len(key)))
-			c.buf = append(append(c.buf, key...), val...)
-			if len(c.offs)/2 < chunkRows {
+			c.offs = append(c.offs, uint32(len(c.buf)))
+			c.buf = append(c.buf, stored...)
+			if len(c.offs) < chunkRows {
 				return nil
 			}
 			return send()
@@ -287,10 +288,9 @@ func (ix *Index) exportRows(ctx context.Context, snap *pebble.Snapshot, sel *sel
 			for c := range jobs {
 				c.err = gctx.Err()
 				rows = rows[:0]
-				for i := 0; c.err == nil && i < len(c.offs)/2; i++ {
-					key, val := c.edge(i)
+				for i := 0; c.err == nil && i < len(c.offs); i++ {
 					rows = append(rows, edgeRow{})
-					ok, err := sel.match(key, val, &rows[len(rows)-1])
+					ok, err := sel.match(c.edge(i), &rows[len(rows)-1])
 					if err != nil || !ok {
 						rows = rows[:len(rows)-1]
 						c.err = err

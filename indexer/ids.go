@@ -463,9 +463,12 @@ func (l *linkEdges) get(k []byte) ([]linkEdge, error) {
 	var out []linkEdge
 	it := l.it
 	for it.First(); it.Valid(); it.Next() {
-		if len(it.Key()) > len(prefix) {
-			out = append(out, linkEdge{suffix: slices.Clone(it.Key()[len(prefix):]), value: slices.Clone(it.Value()), base: src.base})
+		stored := it.Key()
+		p, err := parseEdgeKey(stored, string(target))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q", err, stored)
 		}
+		out = append(out, linkEdge{suffix: slices.Clone(stored[len(prefix):p.keyLen]), value: slices.Clone(p.value(stored)), base: src.base})
 	}
 	return out, it.Error()
 }

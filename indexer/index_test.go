@@ -11,6 +11,8 @@ import (
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
 	"github.com/linkgraph/linkgraph/indexer"
 	"github.com/linkgraph/linkgraph/internal/store"
+
+	"google.golang.org/protobuf/proto"
 )
 
 const shards = 4
@@ -161,6 +163,38 @@ func TestApplyIsIdempotentAndTracksRemovals(t *testing.T) {
 	crawl(t, db, ix, "http://a.example/", 3000*ms, a("http://b.example/y", "Y"))
 	if got := backlinks(t, ix, indexer.Query{Target: "http://b.example/y"}); len(got) != 1 {
 		t.Fatalf("returned link not live: %q", got)
+	}
+}
+
+// A recrawl's batch that names one edge twice, with different rel (a
+// LinkBatch need not come from RecordPage, which drops such repeats),
+// leaves one edge, as its later mention has it: each lookup of the edge
+// sees the writes of the batch before it.
+func TestEdgeNamedTwiceInABatch(t *testing.T) {
+	db, ix := openIndex(t)
+	const ms = int64(1e6)
+	crawl(t, db, ix, "http://a.example/", 1000*ms, a("http://b.example/x", "X"))
+	b := ix.Begin()
+	defer b.Close()
+	out, err := b.RecordPage(&lgv1.PageResult{Url: "http://a.example/", Status: 200, FetchedAt: 2000 * ms, Links: []*lgv1.OutLink{a("http://b.example/x", "X")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, lb := range out {
+		again := proto.Clone(lb.Edges[0]).(*lgv1.Edge)
+		again.Rel = []string{"nofollow"}
+		lb.Edges = append(lb.Edges, again)
+		apply(t, db, ix, lb)
+	}
+	got := backlinks(t, ix, indexer.Query{Target: "http://b.example/x", Filter: &lgv1.Filter{IncludeLost: true}})
+	if want := []string{`http://a.example/ -> http://b.example/x "X" [nofollow]`}; !slices.Equal(got, want) {
+		t.Fatalf("backlinks = %q, want %q", got, want)
+	}
+	if e, _, _ := counters(t, ix); e != 1 {
+		t.Fatalf("edges %d, want 1", e)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,19 +122,35 @@ func TestIDsSortAsNumbers(t *testing.T) {
 }
 
 func TestEdgeKeyRoundTrip(t *testing.T) {
+	const base = 1_780_000_000_000
+	// The value's first byte is 0 here (first_seen is the base): it must
+	// not be taken for more anchor.
+	v := edgeValue{firstSeen: base, lastSeen: base + 1, redirectStatus: 301}
 	for _, c := range []edgeKeyParts{
 		{targetSURT: "com,example)/a", domain: 1, source: 1, typ: lgv1.LinkType_LINK_TYPE_A, anchor: "home"},
 		{targetSURT: "com,example)/", domain: 300, source: 1 << 40, typ: lgv1.LinkType_LINK_TYPE_IMG, anchor: ""},
-		{targetSURT: "de,xn--mnchen-3ya)/ü", domain: 255, source: 256, typ: lgv1.LinkType_LINK_TYPE_REDIRECT, anchor: "Über\x00uns"},
+		{targetSURT: "de,xn--mnchen-3ya)/ü", domain: 255, source: 256, typ: lgv1.LinkType_LINK_TYPE_REDIRECT, anchor: "Über\x01uns"},
 	} {
 		k := edgeKey(nil, c.targetSURT, c.domain, c.source, c.typ, c.anchor)
+		stored := storedEdge(nil, k, &v, base)
 		// The previous row's target, the same or one that this target
 		// extends or cuts short, must not change the parse.
 		for _, prev := range []string{"", c.targetSURT, c.targetSURT + "x", c.targetSURT[:len(c.targetSURT)-1]} {
-			got, err := parseEdgeKey(k, prev)
-			if err != nil || got != c {
-				t.Errorf("%+v after target %q: parsed %+v, %v", c, prev, got, err)
+			for _, b := range [][]byte{k, stored} {
+				want := c
+				want.keyLen = len(k)
+				got, err := parseEdgeKey(b, prev)
+				if err != nil || got != want {
+					t.Errorf("%+v after target %q: parsed %q as %+v, %v", c, prev, b, got, err)
+				}
 			}
+		}
+		p, _ := parseEdgeKey(stored, "")
+		if got, err := decodeEdgeValue(p.value(stored), base); err != nil || !reflect.DeepEqual(got, v) {
+			t.Errorf("%+v: value of stored edge %q decoded as %+v, %v", c, stored, got, err)
+		}
+		if p, _ := parseEdgeKey(k, ""); p.value(k) != nil {
+			t.Errorf("%+v: a key alone has value %q", c, p.value(k))
 		}
 		if p := edgePrefix(nil, c.targetSURT, c.domain); !bytes.HasPrefix(k, p) {
 			t.Errorf("%+v: prefix %q does not start key %q", c, p, k)
@@ -144,6 +161,75 @@ func TestEdgeKeyRoundTrip(t *testing.T) {
 			t.Errorf("parseEdgeKey(%q) took a malformed key", bad)
 		}
 	}
+}
+
+// Stored edges sort as their keys do, whatever their values, and an edge's
+// successor comes after all of its stored keys and before the next edge's.
+func TestStoredEdgeOrder(t *testing.T) {
+	const base = 1_780_000_000_000
+	values := []edgeValue{
+		{firstSeen: base, lastSeen: base},
+		{firstSeen: base + 1<<40, lastSeen: base + 1<<41, lostAt: base + 1<<42, rel: []string{"nofollow"}},
+	}
+	var keys [][]byte
+	for _, anchor := range []string{"", "\x01", "\x01\x01", "a", "a\x01", "a\x02", "ab", "\uFFFD"} {
+		keys = append(keys, edgeKey(nil, "com,example)/", 1, 2, lgv1.LinkType_LINK_TYPE_A, anchor))
+	}
+	for i, k := range keys {
+		for _, v := range values {
+			stored := storedEdge(nil, k, &v, base)
+			if bytes.Compare(stored, k) <= 0 || bytes.Compare(stored, edgeSuccessor(nil, k)) >= 0 {
+				t.Errorf("stored edge %q is not between its key %q and the key's successor", stored, k)
+			}
+			if i+1 < len(keys) && bytes.Compare(stored, keys[i+1]) >= 0 {
+				t.Errorf("stored edge %q sorts after the next edge's key %q", stored, keys[i+1])
+			}
+			if i+1 < len(keys) && bytes.Compare(edgeSuccessor(nil, k), keys[i+1]) > 0 {
+				t.Errorf("successor of %q sorts after the next edge's key %q", k, keys[i+1])
+			}
+		}
+	}
+}
+
+func TestEdgeAnchor(t *testing.T) {
+	long := strings.Repeat("é", MaxAnchorBytes) // 2 bytes a rune
+	for in, want := range map[string]string{
+		"Home":              "Home",
+		"a\x00b":            "a\uFFFDb",
+		"\x00":              "\uFFFD",
+		long:                long[:MaxAnchorBytes],
+		long[:254] + "\x00": long[:254],
+	} {
+		if got := edgeAnchor(in); got != want {
+			t.Errorf("edgeAnchor(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Any anchor and value round-trip through a stored edge, and no bytes
+// make the parse panic.
+func FuzzStoredEdge(f *testing.F) {
+	f.Add("com,example)/", uint64(1), uint64(2), byte(1), "Home", int64(0), int64(5), []byte("e\x00"))
+	f.Add("de,xn--mnchen-3ya)/ü", uint64(300), uint64(1<<40), byte(6), "a\x00b", int64(-7), int64(1<<40), []byte{})
+	f.Fuzz(func(t *testing.T, target string, domain, source uint64, typ byte, anchor string, first, seen int64, junk []byte) {
+		parseEdgeKey(junk, "") // must not panic
+		if strings.IndexByte(target, 0) >= 0 || seen < 0 {
+			return // no normalized URL has a NUL; last seen is not before first
+		}
+		const base = 1_780_000_000_000
+		v := edgeValue{firstSeen: base + first%(1<<40), rel: []string{"nofollow"}}
+		v.lastSeen = v.firstSeen + seen%(1<<40)
+		k := edgeKey(nil, target, domain, source, lgv1.LinkType(typ), edgeAnchor(anchor))
+		stored := storedEdge(nil, k, &v, base)
+		p, err := parseEdgeKey(stored, "")
+		if err != nil || p.targetSURT != target || p.domain != domain || p.source != source || byte(p.typ) != typ || p.anchor != edgeAnchor(anchor) || p.keyLen != len(k) {
+			t.Fatalf("stored edge %q parsed as %+v, %v", stored, p, err)
+		}
+		got, err := decodeEdgeValue(p.value(stored), base)
+		if err != nil || !reflect.DeepEqual(got, v) {
+			t.Fatalf("value of %q decoded as %+v, %v; want %+v", stored, got, err, v)
+		}
+	})
 }
 
 func TestEdgeValueRoundTrip(t *testing.T) {

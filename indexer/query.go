@@ -164,7 +164,7 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 			desc && after != nil && bytes.Compare(after, rg[0]) <= 0:
 			continue // the position is past this range
 		case !desc && after != nil && bytes.Compare(after, rg[0]) >= 0:
-			it.SeekGE(append(slices.Clip(after), 0)) // the key's successor
+			it.SeekGE(edgeSuccessor(nil, after))
 		case !desc:
 			it.SeekGE(rg[0])
 		case after != nil && bytes.Compare(after, rg[1]) < 0:
@@ -178,7 +178,7 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 					return nil, err
 				}
 			}
-			ok, err := sel.match(it.Key(), it.Value(), &row)
+			ok, err := sel.match(it.Key(), &row)
 			if err != nil {
 				return nil, err
 			}

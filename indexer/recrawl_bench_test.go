@@ -109,15 +109,20 @@ func benchmarkRecrawl(b *testing.B, mode string) {
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
-		v, err := decodeEdgeValue(it.Value(), 0) // only its history is looked at
+		k, err := parseEdgeKey(it.Key(), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		val := k.value(it.Key())
+		v, err := decodeEdgeValue(val, 0) // only its history is looked at
 		if err != nil {
 			b.Fatal(err)
 		}
 		all++
-		allBytes += len(it.Value())
+		allBytes += len(val)
 		if len(v.history) > 0 {
 			withHistory++
-			historyBytes += len(it.Value())
+			historyBytes += len(val)
 		}
 	}
 	b.ReportMetric(float64(allBytes)/float64(all), "value-bytes/edge")

@@ -5,7 +5,7 @@
 // Key space (one byte prefix, then the parts; SURT is urlnorm.SURT, 0 is a
 // 0x00 separator that cannot occur in a normalized URL):
 //
-//	e SURT(target) 0 id(domain) id(source) type anchor -> edge (indexer, reverse map)
+//	e SURT(target) 0 id(domain) id(source) type anchor 0 edge -> {} (indexer, reverse map; the value is in the key, see indexer.storedEdge)
 //	s SURT(source)                              -> ids       (indexer, a linking page's domain and source ids, and the target shards it has links on)
 //	i id(source)                                -> source    (indexer, SURT, title and status of a linking page, the base of its edges' first_seen, and its links into each target host, by id)
 //	o HostSURT(domain)                          -> id        (indexer, ids of the registrable domains and hosts of linking pages, and of the target hosts source records count links into)
@@ -221,7 +221,7 @@ func (w edgelessWriter) AddKey(key []byte) {
 
 // Layout is the version of the key space and value encodings. A data
 // directory written with another layout is refused rather than misread.
-const Layout = 7
+const Layout = 8
 
 // ErrLayout is returned by Open for a data directory written by a linkgraph
 // with another index layout.
