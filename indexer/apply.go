@@ -254,7 +254,7 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 	surt := urlnorm.SURT(pr.GetUrl())
 	pageKey := prefixed(store.PrefixPage, surt)
 	var prev lgv1.PageResult
-	havePrev, err := getProto(b, pageKey, &prev)
+	havePrev, err := getPage(b, surt, &prev)
 	if err != nil {
 		return PageRecord{}, err
 	}
@@ -286,11 +286,15 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 		pr.Etag, pr.LastModified = cmp.Or(etag, prev.GetEtag()), cmp.Or(lastModified, prev.GetLastModified())
 	}
 	// The page record is the result without its links (they are in the
-	// forward list).
-	all := pr.Links
+	// forward list), and without its URL when its key gives it back (see
+	// getPage): the URL took a third of the record.
+	all, url := pr.Links, pr.Url
 	pr.Links = nil
+	if back, err := urlnorm.UnSURT(surt); err == nil && back == url {
+		pr.Url = ""
+	}
 	err = setProto(b, pageKey, pr)
-	pr.Links = all
+	pr.Links, pr.Url = all, url
 	if err != nil {
 		return PageRecord{}, err
 	}
@@ -856,6 +860,19 @@ func getProto(r pebble.Reader, key []byte, m proto.Message) (bool, error) {
 	defer closer.Close()
 	if err := proto.Unmarshal(raw, m); err != nil {
 		return false, fmt.Errorf("indexer: corrupt record %q: %w", key, err)
+	}
+	return true, nil
+}
+
+// getPage reads the page record of the page with SURT surt into pr,
+// with its URL, and reports whether there is one.
+func getPage(r pebble.Reader, surt string, pr *lgv1.PageResult) (bool, error) {
+	ok, err := getProto(r, prefixed(store.PrefixPage, surt), pr)
+	if !ok || err != nil || pr.Url != "" {
+		return ok, err
+	}
+	if pr.Url, err = urlnorm.UnSURT(surt); err != nil {
+		return false, fmt.Errorf("indexer: page record of %q: %w", surt, err)
 	}
 	return true, nil
 }

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/store"
+	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
 func forwardEdges() []*lgv1.Edge {
@@ -366,4 +368,38 @@ func FuzzDecodeSourceValue(f *testing.F) {
 			t.Fatalf("%+v encodes as %x, decoded and encoded again as %x", got, raw, b2)
 		}
 	})
+}
+
+// A page record leaves out the page's URL when its key gives it back, and
+// getPage puts it in again; a URL the key would not give back is kept.
+func TestPageRecordURL(t *testing.T) {
+	ix := newTestIndex(t, 4)
+	for _, c := range []struct {
+		url    string
+		stored bool // whether the record holds the URL
+	}{
+		{"http://p.example/a?b=1", false},
+		{"HTTP://P.example/b", true}, // not normalized: its SURT gives back another string
+	} {
+		txn := ix.Begin()
+		if _, err := txn.RecordPage(&lgv1.PageResult{Url: c.url, Status: 200, FetchedAt: 1e12, Title: "T"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		txn.Close()
+		surt := urlnorm.SURT(c.url)
+		var raw lgv1.PageResult
+		if ok, err := getProto(ix.db, prefixed(store.PrefixPage, surt), &raw); !ok || err != nil {
+			t.Fatalf("%s: no page record (%v)", c.url, err)
+		}
+		if got := raw.Url != ""; got != c.stored {
+			t.Errorf("%s: record holds URL %q, want it held: %v", c.url, raw.Url, c.stored)
+		}
+		var pr lgv1.PageResult
+		if ok, err := getPage(ix.db, surt, &pr); !ok || err != nil || pr.Url != c.url || pr.Title != "T" {
+			t.Errorf("%s: getPage read %q, title %q, %v, %v", c.url, pr.Url, pr.Title, ok, err)
+		}
+	}
 }

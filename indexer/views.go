@@ -469,7 +469,7 @@ func (ix *Index) Outlinks(ctx context.Context, req *lgv1.OutlinksRequest) (*lgv1
 	defer snap.Close()
 	surt := urlnorm.SURT(sel.target)
 	var pr lgv1.PageResult
-	if _, err := getProto(snap, prefixed(store.PrefixPage, surt), &pr); err != nil {
+	if _, err := getPage(snap, surt, &pr); err != nil {
 		return nil, err
 	}
 	fwd, err := getForward(snap, prefixed(store.PrefixForward, surt))
