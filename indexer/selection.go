@@ -63,7 +63,7 @@ type selection struct {
 	// target are adjacent, so the next one shares its string.
 	lastTarget string
 	// borrow has match's rows point into the key for their anchor (see
-	// splitEdgeKey), for rows used at once.
+	// edgeKeyParts.split), for rows used at once.
 	borrow bool
 }
 
@@ -300,7 +300,7 @@ func (sel *selection) aggScopeIn(r pebble.Reader) (string, error) {
 func (sel *selection) match(stored []byte, row *edgeRow) (bool, error) {
 	*row = edgeRow{}
 	var err error
-	if row.k, err = splitEdgeKey(stored, sel.lastTarget, sel.borrow); err != nil {
+	if err = row.k.split(stored, sel.lastTarget, sel.borrow); err != nil {
 		return false, err
 	}
 	k := &row.k
