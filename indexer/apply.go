@@ -724,7 +724,12 @@ func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 		if st.listed[string(stored[len(prefix):k.keyLen])] {
 			continue // applied with the batch's other links
 		}
-		v, err := decodeEdgeValue(k.value(stored), a.src.base)
+		val, err := k.value(stored)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		v, err := decodeEdgeValue(val, a.src.base)
 		if err != nil {
 			it.Close()
 			return fmt.Errorf("%w at %q", err, stored)

@@ -468,7 +468,11 @@ func (l *linkEdges) get(k []byte) ([]linkEdge, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %q", err, stored)
 		}
-		out = append(out, linkEdge{suffix: slices.Clone(stored[len(prefix):p.keyLen]), value: slices.Clone(p.value(stored)), base: src.base})
+		val, err := p.value(stored)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, linkEdge{suffix: slices.Clone(stored[len(prefix):p.keyLen]), value: slices.Clone(val), base: src.base})
 	}
 	return out, it.Error()
 }

@@ -89,12 +89,13 @@ type edgeKeyParts struct {
 	keyLen int
 }
 
-// value is the encoded value of the stored edge k, whose parts p are.
-func (p *edgeKeyParts) value(k []byte) []byte {
+// value is the encoded value of the stored edge k, whose parts p are. It
+// fails for a key alone, whose empty value would read as a plain link.
+func (p *edgeKeyParts) value(k []byte) ([]byte, error) {
 	if p.keyLen >= len(k) {
-		return nil
+		return nil, fmt.Errorf("%w: %q has no value", errBadKey, k)
 	}
-	return k[p.keyLen+1:]
+	return k[p.keyLen+1:], nil
 }
 
 var errBadKey = errors.New("indexer: malformed edge key")
@@ -231,7 +232,12 @@ func (f linkFlags) follow() bool { return f == 0 }
 // deltas (lostAt+1, 0 when live). Most links are on their page from its
 // first crawl on, so the offset is 0 and the link's times take 3 bytes
 // rather than 8: absolute, firstSeen alone took 3.4 bytes an edge on disk.
+// A plain link (seen on that crawl only, live, followed, with no rel and
+// no redirect status: most of them) is written as nothing at all.
 func (v *edgeValue) encode(dst []byte, base int64) []byte {
+	if v.plain(base) {
+		return dst
+	}
 	dst = binary.AppendVarint(dst, v.firstSeen-base)
 	dst = binary.AppendUvarint(dst, uint64(v.lastSeen-v.firstSeen))
 	lost := uint64(0)
@@ -270,10 +276,20 @@ func decodeEdgeValue(b []byte, base int64) (edgeValue, error) {
 	return v, err
 }
 
+// plain reports whether v encodes as nothing with base (see encode).
+func (v *edgeValue) plain(base int64) bool {
+	return v.firstSeen == base && v.lastSeen == base && v.lostAt == 0 && v.redirectStatus == 0 &&
+		v.flags == 0 && v.lostReason == 0 && len(v.history) == 0 && len(v.rel) == 0
+}
+
 // decode is decodeEdgeValue into v, which it overwrites: scans decode
 // millions of values into one row.
 func (v *edgeValue) decode(b []byte, base int64) error {
 	*v = edgeValue{}
+	if len(b) == 0 {
+		v.firstSeen, v.lastSeen = base, base
+		return nil
+	}
 	bad := errBadEdgeValue
 	first, n := binary.Varint(b)
 	if n <= 0 {

@@ -148,11 +148,16 @@ func TestEdgeKeyRoundTrip(t *testing.T) {
 			}
 		}
 		p, _ := parseEdgeKey(stored, "")
-		if got, err := decodeEdgeValue(p.value(stored), base); err != nil || !reflect.DeepEqual(got, v) {
+		val, err := p.value(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := decodeEdgeValue(val, base); err != nil || !reflect.DeepEqual(got, v) {
 			t.Errorf("%+v: value of stored edge %q decoded as %+v, %v", c, stored, got, err)
 		}
-		if p, _ := parseEdgeKey(k, ""); p.value(k) != nil {
-			t.Errorf("%+v: a key alone has value %q", c, p.value(k))
+		kp, _ := parseEdgeKey(k, "")
+		if val, err := kp.value(k); err == nil {
+			t.Errorf("%+v: a key alone has value %q", c, val)
 		}
 		if p := edgePrefix(nil, c.targetSURT, c.domain); !bytes.HasPrefix(k, p) {
 			t.Errorf("%+v: prefix %q does not start key %q", c, p, k)
@@ -227,7 +232,11 @@ func FuzzStoredEdge(f *testing.F) {
 		if err != nil || p.targetSURT != target || p.domain != domain || p.source != source || byte(p.typ) != typ || p.anchor != edgeAnchor(anchor) || p.keyLen != len(k) {
 			t.Fatalf("stored edge %q parsed as %+v, %v", stored, p, err)
 		}
-		got, err := decodeEdgeValue(p.value(stored), base)
+		val, err := p.value(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeEdgeValue(val, base)
 		if err != nil || !reflect.DeepEqual(got, v) {
 			t.Fatalf("value of %q decoded as %+v, %v; want %+v", stored, got, err, v)
 		}
@@ -261,6 +270,9 @@ func TestEdgeValueRoundTrip(t *testing.T) {
 		}
 		if v.firstSeen == base && v.history == nil && v.rel == nil && len(b) > 6 {
 			t.Errorf("%+v takes %d bytes; a link of the first crawl should take its times in 3", v, len(b))
+		}
+		if plain := v.firstSeen == base && v.lastSeen == base && v.rel == nil && v.redirectStatus == 0; plain != (len(b) == 0) {
+			t.Errorf("%+v takes %d bytes; a plain link should take none, and only a plain one", v, len(b))
 		}
 	}
 }

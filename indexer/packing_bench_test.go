@@ -141,8 +141,12 @@ func packEdges(b *testing.B, src *store.DB, layout string) float64 {
 		if err != nil {
 			b.Fatal(err)
 		}
+		val, err := k.value(it.Key())
+		if err != nil {
+			b.Fatal(err)
+		}
 		if layout == "value-apart" {
-			set(it.Key()[:k.keyLen], k.value(it.Key()))
+			set(it.Key()[:k.keyLen], val)
 			continue
 		}
 		if k.targetSURT != target || chunk.n == 64 {
@@ -152,7 +156,7 @@ func packEdges(b *testing.B, src *store.DB, layout string) float64 {
 			chunk.reset(append([]byte{'E'}, it.Key()...))
 		}
 		target = k.targetSURT
-		chunk.add(k, it.Key()[len(target)+2:k.keyLen], k.value(it.Key()))
+		chunk.add(k, it.Key()[len(target)+2:k.keyLen], val)
 	}
 	if chunk.n > 0 {
 		set(chunk.key, chunk.value())
@@ -209,7 +213,10 @@ func printColumns(b *testing.B, src *store.DB) {
 		cols[2] = appendID(cols[2], k.source)
 		cols[3] = append(cols[3], byte(k.typ))
 		cols[4] = append(append(cols[4], k.anchor...), 0)
-		val := k.value(it.Key())
+		val, err := k.value(it.Key())
+		if err != nil {
+			b.Fatal(err)
+		}
 		cols[5] = append(append(cols[5], byte(len(val))), val...)
 		if edges++; edges%2000 == 0 {
 			flush()

@@ -116,7 +116,10 @@ func benchmarkRecrawl(b *testing.B, mode string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		val := k.value(it.Key())
+		val, err := k.value(it.Key())
+		if err != nil {
+			b.Fatal(err)
+		}
 		v, err := decodeEdgeValue(val, 0) // only its history is looked at
 		if err != nil {
 			b.Fatal(err)

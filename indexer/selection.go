@@ -305,7 +305,10 @@ func (sel *selection) match(stored []byte, row *edgeRow) (bool, error) {
 	}
 	k := &row.k
 	row.key = stored[:k.keyLen]
-	val := k.value(stored)
+	val, err := k.value(stored)
+	if err != nil {
+		return false, err
+	}
 	sel.lastTarget = k.targetSURT
 	base, err := sel.names.base(k.source)
 	if err != nil {
