@@ -26,11 +26,13 @@ import (
 //	LINKGRAPH_INDEX=/tmp/gen2m go test -run '^$' -bench EdgePacking -benchtime 1x ./indexer
 //
 // On 2026-11-26, the 2M-edge index of generate --shards 64: one key an edge
-// with its value apart 14.4 bytes, row chunks 11.7, column chunks 11.3
-// (on 2026-11-27, the value in the key: 12.7); the columns on their own
-// 9.3 (anchors 4.1, target URLs 1.8, source ids 1.6, values 1.2, domain ids
-// 0.5, types 0.2). What packing saves is mostly Pebble's per-key overhead
-// (offsets into the block, which zstd barely compresses).
+// with its value apart 14.4 bytes, row chunks 11.7, column chunks 11.3; the
+// columns on their own 9.3 (anchors 4.1, target URLs 1.8, source ids 1.6,
+// values 1.2, domain ids 0.5, types 0.2). On 2026-11-27, with values in the
+// keys and plain values empty: one key an edge 12.5, its value apart 12.8,
+// row chunks 11.6, column chunks 11.1, the columns 9.1 (values 0.9). What
+// packing saves is mostly Pebble's per-key overhead (offsets into the
+// block, which zstd barely compresses).
 func BenchmarkEdgePacking(b *testing.B) {
 	dir := os.Getenv("LINKGRAPH_INDEX")
 	if dir == "" {
