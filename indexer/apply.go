@@ -252,7 +252,6 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 		return PageRecord{}, fmt.Errorf("indexer: page result for bad URL %q: %w", pr.GetUrl(), err)
 	}
 	surt := urlnorm.SURT(pr.GetUrl())
-	pageKey := prefixed(store.PrefixPage, surt)
 	var prev lgv1.PageResult
 	havePrev, err := getPage(b, surt, &prev)
 	if err != nil {
@@ -285,17 +284,7 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 		pr.FetchedAt, pr.DurationNs = fetchedAt, duration
 		pr.Etag, pr.LastModified = cmp.Or(etag, prev.GetEtag()), cmp.Or(lastModified, prev.GetLastModified())
 	}
-	// The page record is the result without its links (they are in the
-	// forward list), and without its URL when its key gives it back (see
-	// getPage): the URL took a third of the record.
-	all, url := pr.Links, pr.Url
-	pr.Links = nil
-	if back, err := urlnorm.UnSURT(surt); err == nil && back == url {
-		pr.Url = ""
-	}
-	err = setProto(b, pageKey, pr)
-	pr.Links, pr.Url = all, url
-	if err != nil {
+	if err := putPage(b, surt, pr); err != nil {
 		return PageRecord{}, err
 	}
 	if notModified {
@@ -714,31 +703,31 @@ func (a *linkApply) sweep(st *sweepTarget, ids sourceIDs) error {
 		v      edgeValue
 	}
 	var edges []found
-	for it.First(); it.Valid(); it.Next() {
-		stored := it.Key()
+	read := func(stored []byte) error {
 		k, err := parseEdgeKey(stored, tgtSURT)
 		if err != nil {
-			it.Close()
 			return fmt.Errorf("%w: %q", err, stored)
 		}
 		if st.listed[string(stored[len(prefix):k.keyLen])] {
-			continue // applied with the batch's other links
+			return nil // applied with the batch's other links
 		}
 		val, err := k.value(stored)
 		if err != nil {
-			it.Close()
 			return err
 		}
 		v, err := decodeEdgeValue(val, a.src.base)
 		if err != nil {
-			it.Close()
 			return fmt.Errorf("%w at %q", err, stored)
 		}
 		if v.lostAt == 0 { // a lost edge stays lost, even on a confirmation
 			edges = append(edges, found{slices.Clone(stored), k, v})
 		}
+		return nil
 	}
-	if err := it.Close(); err != nil {
+	for it.First(); it.Valid() && err == nil; it.Next() {
+		err = read(it.Key())
+	}
+	if err := errors.Join(err, it.Close()); err != nil {
 		return err
 	}
 	for _, f := range edges {
@@ -869,8 +858,22 @@ func getProto(r pebble.Reader, key []byte, m proto.Message) (bool, error) {
 	return true, nil
 }
 
-// getPage reads the page record of the page with SURT surt into pr,
-// with its URL, and reports whether there is one.
+// putPage writes the page record of pr, the page with SURT surt: the
+// result without its links (they are in the forward list), and without its
+// URL when the key gives it back (the URL took a third of the record).
+func putPage(b *store.Batch, surt string, pr *lgv1.PageResult) error {
+	links, url := pr.Links, pr.Url
+	pr.Links = nil
+	if back, err := urlnorm.UnSURT(surt); err == nil && back == url {
+		pr.Url = ""
+	}
+	err := setProto(b, prefixed(store.PrefixPage, surt), pr)
+	pr.Links, pr.Url = links, url
+	return err
+}
+
+// getPage reads the page record of the page with SURT surt (see putPage)
+// into pr, with its URL, and reports whether there is one.
 func getPage(r pebble.Reader, surt string, pr *lgv1.PageResult) (bool, error) {
 	ok, err := getProto(r, prefixed(store.PrefixPage, surt), pr)
 	if !ok || err != nil || pr.Url != "" {
