@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 func TestRecordMerge(t *testing.T) {
@@ -184,16 +183,37 @@ func TestMustExist(t *testing.T) {
 	db.Close()
 }
 
-// The bloom filter leaves edge keys out and never rules one out, so every
-// edge is found after a flush; other keys are filtered as before.
-func TestEdgelessBloom(t *testing.T) {
-	p := edgelessBloom{bloom.FilterPolicy(10)}
-	w := p.NewWriter(pebble.TableFilter)
-	for i := range 100 {
-		w.AddKey(fmt.Appendf(nil, "ecom,example)/%d\x00x", i))
-	}
-	if f := w.Finish(nil); len(f) > 5 || p.MayContain(pebble.TableFilter, f, []byte("ucom,example)/1")) {
-		t.Errorf("a filter of edges only is %d bytes and may hold another key", len(f))
+// The bloom filters leave edge keys (and in the bottom level, aggregates)
+// out and never rule one out, so every key is found after a flush and after
+// a compaction into the bottom level; other keys are filtered as before.
+func TestKeyBloom(t *testing.T) {
+	for _, tc := range []struct {
+		p       keyBloom
+		skipped []byte
+	}{
+		{edgelessBloom, []byte{PrefixEdge}},
+		{bottomBloom, []byte{PrefixEdge, PrefixAggregate}},
+	} {
+		w := tc.p.NewWriter(pebble.TableFilter)
+		for _, prefix := range tc.skipped {
+			for i := range 100 {
+				w.AddKey(fmt.Appendf([]byte{prefix}, "com,example)/%d\x00x", i))
+			}
+		}
+		if f := w.Finish(nil); len(f) > 5 || tc.p.MayContain(pebble.TableFilter, f, []byte("ucom,example)/1")) {
+			t.Errorf("%s: a filter of skipped keys only is %d bytes and may hold another key", tc.p.Name(), len(f))
+		}
+		w = tc.p.NewWriter(pebble.TableFilter)
+		w.AddKey([]byte("ucom,example)/1"))
+		f := w.Finish(nil)
+		if !tc.p.MayContain(pebble.TableFilter, f, []byte("ucom,example)/1")) {
+			t.Errorf("%s: rules out a key it holds", tc.p.Name())
+		}
+		for _, prefix := range tc.skipped {
+			if k := []byte{prefix, 'x'}; !tc.p.MayContain(pebble.TableFilter, f, k) {
+				t.Errorf("%s: rules out %q, which it leaves out", tc.p.Name(), k)
+			}
+		}
 	}
 
 	db, err := Open(t.TempDir())
@@ -202,27 +222,52 @@ func TestEdgelessBloom(t *testing.T) {
 	}
 	defer db.Close()
 	key := func(prefix byte, i int) []byte { return fmt.Appendf([]byte{prefix}, "com,example)/%d\x00", i) }
-	for i := range 1000 {
-		for _, prefix := range []byte{PrefixEdge, PrefixSeen} {
-			if err := db.Set(key(prefix, i), []byte{1}, pebble.NoSync); err != nil {
-				t.Fatal(err)
+	prefixes := []byte{PrefixEdge, PrefixAggregate, PrefixSeen}
+	// Two flushes of interleaved keys overlap, so the compaction rewrites
+	// them rather than move a table, and its filter, down.
+	for half := range 2 {
+		for i := half; i < 1000; i += 2 {
+			for _, prefix := range prefixes {
+				if err := db.Set(key(prefix, i), []byte{1}, pebble.NoSync); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		for i := range 2000 {
+			for _, prefix := range prefixes {
+				_, closer, err := db.Get(key(prefix, i))
+				if found := err == nil; found != (i < 1000) {
+					t.Fatalf("%s: %q: found %v (%v)", when, key(prefix, i), found, err)
+				}
+				if err == nil {
+					closer.Close()
+				}
 			}
 		}
 	}
-	if err := db.Flush(); err != nil {
+	check("after a flush")
+	if err := db.Compact(t.Context(), []byte{0}, []byte{0xff}, false); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 2000 {
-		for _, prefix := range []byte{PrefixEdge, PrefixSeen} {
-			_, closer, err := db.Get(key(prefix, i))
-			if found := err == nil; found != (i < 1000) {
-				t.Fatalf("%q: found %v (%v)", key(prefix, i), found, err)
-			}
-			if err == nil {
-				closer.Close()
-			}
+	tables, err := db.SSTables(pebble.WithProperties())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bottom := tables[len(tables)-1]; len(bottom) == 0 {
+		t.Fatal("the compaction left the bottom level empty")
+	}
+	for _, tb := range tables[len(tables)-1] {
+		if got := tb.Properties.FilterPolicyName; got != bottomBloom.Name() {
+			t.Errorf("a bottom table's filter is %q, want %q", got, bottomBloom.Name())
 		}
 	}
+	check("in the bottom level")
 }
 
 // TestBottomLevelCompression checks that a compacted index's tables, which
