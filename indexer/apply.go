@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -303,6 +304,12 @@ func (t *Txn) RecordFetch(pr *lgv1.PageResult) (PageRecord, error) {
 	cur := make([]*lgv1.Edge, 0, len(links))
 	seen := make(map[string]struct{}, len(links))
 	for _, l := range links {
+		if strings.IndexByte(l.GetUrl(), 0) >= 0 {
+			// Workers send normalized URLs, which hold no 0; a forward
+			// list could not name this one (see forwardVersion), nor an
+			// edge key its target.
+			continue
+		}
 		e := &lgv1.Edge{
 			TargetUrl:      l.GetUrl(),
 			AnchorText:     edgeAnchor(l.GetAnchorText()),

@@ -356,3 +356,19 @@ func TestRecordFetchSaysWhetherLinksChanged(t *testing.T) {
 		}
 	}
 }
+
+// A link URL with a 0 in it (workers send normalized URLs, which have
+// none) is left out, and the page's next crawl still reads its forward
+// list.
+func TestLinkURLWithNUL(t *testing.T) {
+	db, ix := openIndex(t)
+	const ms = int64(1e6)
+	crawl(t, db, ix, "http://a.example/", 1000*ms, a("http://b.example/x", "X"), a("http://b.example/a\x00b", "bad"))
+	if e, _, _ := counters(t, ix); e != 1 {
+		t.Fatalf("edges %d after the first crawl, want 1", e)
+	}
+	crawl(t, db, ix, "http://a.example/", 2000*ms, a("http://b.example/y", "Y"))
+	if e, _, _ := counters(t, ix); e != 1 {
+		t.Fatalf("edges %d after the recrawl, want 1 (x lost, y new)", e)
+	}
+}

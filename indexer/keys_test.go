@@ -51,6 +51,30 @@ func TestForwardListRoundTrip(t *testing.T) {
 	}
 }
 
+// Lists written in version 2 (lengths and links inline) still read, and
+// URLs that share more than 255 bytes round-trip.
+func TestForwardListVersions(t *testing.T) {
+	v2 := []byte{2, 0, 0, 0, 0, 0, 0, 0, 7, 2}
+	v2 = append(v2, 0, 19)
+	v2 = append(v2, "https://a.example/x"...)
+	v2 = append(v2, 3, 18, 1, 'y', 1)
+	got, err := decodeForward(v2)
+	want := []string{"https://a.example/x", "https://a.example/y"}
+	if err != nil || !slices.Equal(got.targets, want) || !slices.Equal(got.links, []int{3, 1}) || got.digest != 7 {
+		t.Errorf("version 2 list: %q %v digest %d, %v; want %q [3 1] digest 7", got.targets, got.links, got.digest, err, want)
+	}
+	if _, err := decodeForward(append(v2[:len(v2)-2:len(v2)-2], 0, 1)); err == nil {
+		t.Error("a version 2 list with a 0 in a URL decodes")
+	}
+
+	long := "https://a.example/" + strings.Repeat("p", 300)
+	in := forwardList{digest: 9, targets: []string{long + "/1", long + "/2", long + "/2/3"}, links: []int{1, 200, 1}}
+	out, err := decodeForward(in.encode())
+	if err != nil || !slices.Equal(out.targets, in.targets) || !slices.Equal(out.links, in.links) {
+		t.Errorf("long URLs: %v, %v", out, err)
+	}
+}
+
 func TestLinksDigest(t *testing.T) {
 	base := linksDigest(forwardEdges())
 	reversed := forwardEdges()
@@ -78,7 +102,8 @@ func TestLinksDigest(t *testing.T) {
 
 func FuzzDecodeForward(f *testing.F) {
 	f.Add(newForwardList(forwardEdges()).encode())
-	f.Add([]byte{forwardVersion, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 3, 'a', 'b', 'c', 2})
+	f.Add([]byte{forwardVersion, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 0, 'a', 'b', 'c', 0})
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 3, 'a', 'b', 'c', 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fl, err := decodeForward(b) // must not panic
 		if err != nil {
