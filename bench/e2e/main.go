@@ -4,8 +4,13 @@
 // loop that only fetches with net/http and tokenizes links (no queue, no
 // index). Both see the same site served by this process.
 //
+// Throughput on a shared VM moves by a fifth from run to run, so -rounds
+// repeats both, and -against alternates the crawl of a second build with
+// the first round by round, then prints each one's median and range.
+//
 //	go run ./bench/e2e                # 3000 pages of 20-50 KB, 50-150 links each
 //	go run ./bench/e2e -pages 5000 -workers 16 -cpuprofile /tmp/crawl.prof
+//	go run ./bench/e2e -pages 10000 -rounds 4 -against /tmp/linkgraph-old
 package main
 
 import (
@@ -23,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,7 +54,12 @@ func run() error {
 	bin := flag.String("bin", "", "linkgraph binary (default: build ./cmd/linkgraph)")
 	cpuprofile := flag.String("cpuprofile", "", "pass --cpuprofile to the crawl (writes a CPU profile there)")
 	extra := flag.String("crawl-flags", "", "more flags for the crawl, space-separated (e.g. \"--ignore-robots\")")
+	rounds := flag.Int("rounds", 1, "run the bare loop and the crawl this many times")
+	against := flag.String("against", "", "a second linkgraph binary, crawled after -bin in every round (A/B comparison of builds)")
 	flag.Parse()
+	if *rounds < 1 {
+		return errors.New("-rounds must be at least 1")
+	}
 
 	tmp, err := os.MkdirTemp("", "linkgraph-e2e-")
 	if err != nil {
@@ -86,49 +97,96 @@ func run() error {
 	fmt.Printf("web: %d hosts, %d pages, %d links, %.1f MB (avg %.1f KB, %.0f links/page)\n", len(sites), nPages, nLinks,
 		float64(nBytes)/1e6, float64(nBytes)/float64(nPages)/1e3, float64(nLinks)/float64(nPages))
 
-	n, links, d, err := bareLoop(sites, *workers)
-	if err != nil {
-		return err
-	}
-	bare := float64(n) / d.Seconds()
-	fmt.Printf("bare loop (net/http + tokenizer): %d pages, %d links in %s: %.0f pages/s\n", n, links, d.Round(time.Millisecond), bare)
-
 	perHost := *workers
 	if *hosts > 1 {
 		perHost = 1
 	}
-	args := []string{"crawl", "--data", filepath.Join(tmp, "data"), "--allow-private-networks", "--delay", "0",
-		"--per-host-concurrency", strconv.Itoa(perHost), "--workers", strconv.Itoa(*workers)}
-	if *cpuprofile != "" {
-		args = append(args, "--cpuprofile", *cpuprofile)
+	bins := []string{*bin}
+	if *against != "" {
+		bins = append(bins, *against)
 	}
-	args = append(args, strings.Fields(*extra)...)
-	for _, s := range sites {
-		args = append(args, s.base+"/")
+	var bareRates []float64
+	rates, ratios := make([][]float64, len(bins)), make([][]float64, len(bins))
+	for round := range *rounds {
+		if *rounds > 1 {
+			fmt.Printf("round %d\n", round+1)
+		}
+		n, links, d, err := bareLoop(sites, *workers)
+		if err != nil {
+			return err
+		}
+		bare := float64(n) / d.Seconds()
+		bareRates = append(bareRates, bare)
+		fmt.Printf("bare loop (net/http + tokenizer): %d pages, %d links in %s: %.0f pages/s\n", n, links, d.Round(time.Millisecond), bare)
+		for i, b := range bins {
+			args := []string{"crawl", "--data", filepath.Join(tmp, fmt.Sprintf("data-%d-%d", round, i)), "--allow-private-networks", "--delay", "0",
+				"--per-host-concurrency", strconv.Itoa(perHost), "--workers", strconv.Itoa(*workers)}
+			if *cpuprofile != "" && round == 0 && i == 0 {
+				args = append(args, "--cpuprofile", *cpuprofile)
+			}
+			args = append(args, strings.Fields(*extra)...)
+			for _, s := range sites {
+				args = append(args, s.base+"/")
+			}
+			rate, err := crawl(b, args, len(bins) > 1 || *rounds > 1)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("ratio crawl/bare: %.2f\n", rate/bare)
+			rates[i], ratios[i] = append(rates[i], rate), append(ratios[i], rate/bare)
+		}
 	}
-	cmd := exec.Command(*bin, args...)
+	if *rounds > 1 || len(bins) > 1 {
+		fmt.Printf("over %d rounds, median (min-max):\n", *rounds)
+		fmt.Printf("  bare loop  %s pages/s\n", spread(bareRates))
+		for i, b := range bins {
+			fmt.Printf("  %s  crawl %s pages/s, ratio crawl/bare %s\n", b, spread(rates[i]), spread(ratios[i]))
+		}
+	}
+	return nil
+}
+
+// crawl runs a linkgraph crawl and returns its pages/s. Quiet, it prints
+// the summary's last lines only, not the whole summary.
+func crawl(bin string, args []string, quiet bool) (float64, error) {
+	cmd := exec.Command(bin, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("crawl: %w\n%s", err, out.String())
+		return 0, fmt.Errorf("crawl: %w\n%s", err, out.String())
 	}
 	wall := time.Since(start)
-	fmt.Print(out.String())
+	if !quiet {
+		fmt.Print(out.String())
+	}
 	m := regexp.MustCompile(`pages fetched\s+(\d+) \(([\d.]+) pages/s\)`).FindStringSubmatch(out.String())
 	if m == nil {
-		return errors.New("no 'pages fetched' line in the crawl summary")
+		return 0, errors.New("no 'pages fetched' line in the crawl summary")
 	}
-	crawlRate, _ := strconv.ParseFloat(m[2], 64)
+	rate, _ := strconv.ParseFloat(m[2], 64)
 	fetched, _ := strconv.Atoi(m[1])
-	fmt.Printf("linkgraph crawl: %d pages, %.0f pages/s in the crawl (%.0f pages/s including process start and shutdown, %s)\n",
-		fetched, crawlRate, float64(fetched)/wall.Seconds(), wall.Round(time.Millisecond))
+	fmt.Printf("%s crawl: %d pages, %.0f pages/s in the crawl (%.0f pages/s including process start and shutdown, %s)\n",
+		filepath.Base(bin), fetched, rate, float64(fetched)/wall.Seconds(), wall.Round(time.Millisecond))
 	// CPU time varies less than wall time on a shared VM: it compares
 	// builds where pages/s cannot tell them apart.
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	fmt.Printf("crawl CPU: %.2f s user+system, %.2f ms a page\n", cpu.Seconds(), cpu.Seconds()*1e3/float64(max(fetched, 1)))
-	fmt.Printf("ratio crawl/bare: %.2f\n", crawlRate/bare)
-	return nil
+	return rate, nil
+}
+
+// spread formats the median and range of xs.
+func spread(xs []float64) string {
+	s := slices.Sorted(slices.Values(xs))
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + med) / 2
+	}
+	f := "%.0f (%.0f-%.0f)"
+	if s[len(s)-1] < 10 {
+		f = "%.2f (%.2f-%.2f)"
+	}
+	return fmt.Sprintf(f, med, s[0], s[len(s)-1])
 }
 
 // bareLoop fetches every page once with workers goroutines and extracts the
