@@ -105,6 +105,12 @@ func run() error {
 	if *against != "" {
 		bins = append(bins, *against)
 	}
+	common := []string{"--allow-private-networks", "--delay", "0",
+		"--per-host-concurrency", strconv.Itoa(perHost), "--workers", strconv.Itoa(*workers)}
+	common = append(common, strings.Fields(*extra)...)
+	for _, s := range sites {
+		common = append(common, s.base+"/")
+	}
 	var bareRates []float64
 	rates, ratios := make([][]float64, len(bins)), make([][]float64, len(bins))
 	for round := range *rounds {
@@ -119,17 +125,18 @@ func run() error {
 		bareRates = append(bareRates, bare)
 		fmt.Printf("bare loop (net/http + tokenizer): %d pages, %d links in %s: %.0f pages/s\n", n, links, d.Round(time.Millisecond), bare)
 		for i, b := range bins {
-			args := []string{"crawl", "--data", filepath.Join(tmp, fmt.Sprintf("data-%d-%d", round, i)), "--allow-private-networks", "--delay", "0",
-				"--per-host-concurrency", strconv.Itoa(perHost), "--workers", strconv.Itoa(*workers)}
+			data := filepath.Join(tmp, "data")
+			args := []string{"crawl", "--data", data}
 			if *cpuprofile != "" && round == 0 && i == 0 {
 				args = append(args, "--cpuprofile", *cpuprofile)
 			}
-			args = append(args, strings.Fields(*extra)...)
-			for _, s := range sites {
-				args = append(args, s.base+"/")
-			}
-			rate, err := crawl(b, args, len(bins) > 1 || *rounds > 1)
+			rate, err := crawl(b, append(args, common...), len(bins) > 1 || *rounds > 1)
 			if err != nil {
+				return err
+			}
+			// Each crawl starts from an empty data directory, and rounds
+			// do not pile up hundreds of MB of them.
+			if err := os.RemoveAll(data); err != nil {
 				return err
 			}
 			fmt.Printf("ratio crawl/bare: %.2f\n", rate/bare)
