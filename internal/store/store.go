@@ -146,6 +146,8 @@ func OpenWith(dir string, o Options) (*DB, error) {
 		MemTableSize:       64 << 20,
 		Logger:             quietLogger{},
 		ErrorIfNotExists:   o.MustExist,
+		KeySchema:          edgeKeySchema.Name,
+		KeySchemas:         keySchemas,
 	}
 	// Most point reads (URL-seen, new aggregate records) are for keys
 	// that do not exist; a bloom filter answers those without reading
