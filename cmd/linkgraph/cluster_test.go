@@ -31,6 +31,7 @@ import (
 
 var natsServer struct {
 	once sync.Once
+	dir  string // removed by TestMain
 	path string
 	err  error
 }
@@ -39,12 +40,11 @@ var natsServer struct {
 func natsServerBin(t *testing.T) string {
 	t.Helper()
 	natsServer.once.Do(func() {
-		dir, err := os.MkdirTemp("", "linkgraph-nats-server")
-		if err != nil {
-			natsServer.err = err
+		natsServer.dir, natsServer.err = os.MkdirTemp("", "linkgraph-nats-server")
+		if natsServer.err != nil {
 			return
 		}
-		natsServer.path, natsServer.err = clustertest.BuildNATSServer(context.Background(), dir)
+		natsServer.path, natsServer.err = clustertest.BuildNATSServer(context.Background(), natsServer.dir)
 	})
 	if natsServer.err != nil {
 		t.Fatal(natsServer.err)

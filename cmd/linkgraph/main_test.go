@@ -12,5 +12,10 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	// The nats-server some tests build lives in a directory of its own.
+	if natsServer.dir != "" {
+		os.RemoveAll(natsServer.dir)
+	}
+	os.Exit(code)
 }
