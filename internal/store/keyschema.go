@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"unsafe"
 
 	"github.com/cockroachdb/crlib/crbytes"
@@ -111,15 +113,18 @@ func schemaID(b []byte) (id uint64, n int) {
 
 // appendSchemaID appends id as splitKey found it.
 func appendSchemaID(dst []byte, id uint64) []byte {
-	n := 8
-	for n > 1 && id>>(8*(n-1)) == 0 {
-		n--
-	}
-	dst = append(dst, byte(n))
-	for i := n - 1; i >= 0; i-- {
-		dst = append(dst, byte(id>>(8*i)))
-	}
-	return dst
+	var b [9]byte
+	return append(dst, b[:putSchemaID(b[:], id)]...)
+}
+
+// putSchemaID writes id into b, which has room for 9 bytes, as its length
+// (1-8) and its big-endian bytes without leading zeros, and returns how
+// many bytes that took.
+func putSchemaID(b []byte, id uint64) int {
+	n := max(1, (bits.Len64(id)+7)/8)
+	b[0] = byte(n)
+	binary.BigEndian.PutUint64(b[1:9], id<<(64-8*n))
+	return 1 + n
 }
 
 // edgeKeyWriter writes the key columns of a data block.
@@ -236,7 +241,10 @@ func (s *edgeKeySeeker) init(d *colblk.DataBlockDecoder) {
 // tail appends to dst the part of row's key after its head.
 func (s *edgeKeySeeker) tail(dst []byte, row int) []byte {
 	if d := s.domains.At(row); d != 0 {
-		dst = appendSchemaID(appendSchemaID(dst, d), s.sources.At(row))
+		var b [18]byte
+		n := putSchemaID(b[:], d)
+		n += putSchemaID(b[n:], s.sources.At(row))
+		dst = append(dst, b[:n]...)
 	}
 	return append(dst, s.rests.At(row)...)
 }
@@ -246,7 +254,8 @@ func (s *edgeKeySeeker) compareTail(row int, t []byte) int {
 	var buf [18]byte
 	ids := buf[:0]
 	if d := s.domains.At(row); d != 0 {
-		ids = appendSchemaID(appendSchemaID(ids, d), s.sources.At(row))
+		n := putSchemaID(buf[:], d)
+		ids = buf[:n+putSchemaID(buf[n:], s.sources.At(row))]
 	}
 	n := min(len(ids), len(t))
 	if c := bytes.Compare(ids[:n], t[:n]); c != 0 || n < len(ids) {

@@ -202,3 +202,43 @@ func TestEdgeKeySchema(t *testing.T) {
 	}
 	check("compacted")
 }
+
+// BenchmarkScanEdges scans a compacted table of edge keys, in Pebble's
+// default key schema and in edgeKeySchema.
+func BenchmarkScanEdges(b *testing.B) {
+	keys := schemaTestKeys(rand.New(rand.NewPCG(5, 6)), 200000)
+	def := colblk.DefaultKeySchema(pebble.DefaultComparer, 16)
+	for _, schema := range []string{def.Name, edgeKeySchema.Name} {
+		b.Run(schema, func(b *testing.B) {
+			opts := &pebble.Options{FS: vfs.NewMem(), FormatMajorVersion: pebble.FormatNewest, KeySchemas: keySchemas, KeySchema: schema, Logger: quietLogger{}}
+			for i := range opts.Levels {
+				opts.Levels[i].BlockSize = 64 << 10
+			}
+			db, err := pebble.Open("db", opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			batch := db.NewBatch()
+			for _, k := range keys {
+				batch.Set(k, nil, nil)
+			}
+			if err := batch.Commit(nil); err != nil {
+				b.Fatal(err)
+			}
+			if err := db.Compact(b.Context(), []byte{0}, []byte{0xff}, false); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			n := 0
+			for b.Loop() {
+				it, _ := db.NewIter(nil)
+				for it.First(); it.Valid(); it.Next() {
+					n += len(it.Key())
+				}
+				it.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(keys)), "ns/key")
+		})
+	}
+}
