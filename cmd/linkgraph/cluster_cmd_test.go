@@ -24,6 +24,7 @@ func TestClusterUsageErrors(t *testing.T) {
 		{[]string{"shard", "--shards", "0-3", "--scope", "planet"}, "scope"},
 		{[]string{"shard", "--shards", "0-3", "extra"}, `unexpected argument "extra"`},
 		{[]string{"shard", "--shards", "0-3", "--cache-size", "64KiB"}, "--cache-size 64KiB: must be at least 1MiB"},
+		{[]string{"shard", "--shards", "0-3", "--zstd-level", "-3"}, "--zstd-level -3: must be from 1 to 19"},
 		{[]string{"worker", "--workers", "0"}, "--workers 0"},
 		{[]string{"worker", "--nats-tls-cert", "c.pem"}, "--nats-tls-cert and --nats-tls-key together"},
 		{[]string{"worker", "--nats-creds", "/nonexistent/creds"}, "--nats-creds"},

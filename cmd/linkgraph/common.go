@@ -71,18 +71,34 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // storeFlags configure a node's Pebble store.
 type storeFlags struct {
 	cacheSize byteSize
+	zstdLevel int
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
 	f.cacheSize = store.DefaultCacheSize
 	fs.Var(&f.cacheSize, "cache-size", "Pebble block cache of the index (blocks not in it are read and decompressed again)")
+	registerZstdLevel(fs, &f.zstdLevel)
+}
+
+func registerZstdLevel(fs *flag.FlagSet, level *int) {
+	fs.IntVar(level, "zstd-level", store.DefaultZstdLevel, fmt.Sprintf("zstd level (1-%d) of the index's bottom level, which holds nearly all of it: higher takes less disk and more CPU to compact (see docs/operations.md)", store.MaxZstdLevel))
+}
+
+func checkZstdLevel(level int) error {
+	if level < 1 || level > store.MaxZstdLevel {
+		return usagef("--zstd-level %d: must be from 1 to %d", level, store.MaxZstdLevel)
+	}
+	return nil
 }
 
 func (f *storeFlags) options() (store.Options, error) {
 	if f.cacheSize < 1<<20 {
 		return store.Options{}, usagef("--cache-size %s: must be at least 1MiB", f.cacheSize.String())
 	}
-	return store.Options{CacheSize: int64(f.cacheSize)}, nil
+	if err := checkZstdLevel(f.zstdLevel); err != nil {
+		return store.Options{}, err
+	}
+	return store.Options{CacheSize: int64(f.cacheSize), ZstdLevel: f.zstdLevel}, nil
 }
 
 // rolesGCPercent is the collector's pace in the long-running roles (crawl,

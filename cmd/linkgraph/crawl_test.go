@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -218,6 +219,8 @@ func TestCrawlUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"crawl", "--data", dir, "--shards", "-1", "http://example.com/"}, "--shards -1"},
 		{[]string{"serve", "--data", dir, "--cache-size", "4KiB"}, "--cache-size 4KiB: must be at least 1MiB"},
+		{[]string{"crawl", "--data", dir, "--zstd-level", "0", "http://example.com/"}, "--zstd-level 0: must be from 1 to 19"},
+		{[]string{"generate", "--data", filepath.Join(dir, "gen"), "--zstd-level", "20"}, "--zstd-level 20: must be from 1 to 19"},
 		{[]string{"export", "--data", dir, "--format", "csv", "--out", filepath.Join(dir, "o.csv"), "--compress", "lz4"}, `unknown compression "lz4"`},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
@@ -283,4 +286,21 @@ func TestShardCountIsFixedPerDataDir(t *testing.T) {
 
 func nofollowRel(rel []string) bool {
 	return slices.ContainsFunc(rel, func(r string) bool { return r == "nofollow" || r == "ugc" || r == "sponsored" })
+}
+
+// TestStoreFlags checks that the store flags reach store.Options.
+func TestStoreFlags(t *testing.T) {
+	var f storeFlags
+	fs := newFlagSet("crawl", "crawl", io.Discard)
+	f.register(fs)
+	if err := fs.Parse([]string{"--cache-size", "64MiB", "--zstd-level", "12"}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := f.options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.CacheSize != 64<<20 || o.ZstdLevel != 12 {
+		t.Errorf("options %+v, want a 64 MiB cache and zstd level 12", o)
+	}
 }

@@ -37,6 +37,8 @@ func (c *generateCmd) run(ctx context.Context, args []string, stdout, stderr io.
 	samples := fs.Int("samples", 10000, "sample targets to list in "+graphgen.ManifestFile+" for bench/query")
 	compact := fs.Bool("compact", true, "compact the whole index after writing and report its size before and after")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the generation and index writes to this file")
+	var zstdLevel int
+	registerZstdLevel(fs, &zstdLevel)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -52,6 +54,9 @@ func (c *generateCmd) run(ctx context.Context, args []string, stdout, stderr io.
 		return usagef("--pages-per-txn %d: must be at least 1", *perTxn)
 	case *samples < 0:
 		return usagef("--samples %d: must not be negative", *samples)
+	}
+	if err := checkZstdLevel(zstdLevel); err != nil {
+		return err
 	}
 	// The planted hubs must fit in the graph: a small --edges scales the
 	// defaults down rather than refuse them.
@@ -91,7 +96,7 @@ func (c *generateCmd) run(ctx context.Context, args []string, stdout, stderr io.
 
 	_, statErr := os.Stat(*data)
 	created := errors.Is(statErr, os.ErrNotExist)
-	db, err := store.Open(*data)
+	db, err := store.OpenWith(*data, store.Options{ZstdLevel: zstdLevel})
 	if err != nil {
 		return err
 	}

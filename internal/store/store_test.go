@@ -271,40 +271,55 @@ func TestKeyBloom(t *testing.T) {
 }
 
 // TestBottomLevelCompression checks that a compacted index's tables, which
-// sit in the bottom level, are compressed with zstd level 7.
+// sit in the bottom level, are compressed with zstd at the level Options
+// says (7 by default), and that Open refuses a level zstd has not.
 func TestBottomLevelCompression(t *testing.T) {
-	db, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	// Two flushes of interleaved keys, so that the compaction has to
-	// rewrite the tables rather than move them down.
-	for half := range 2 {
-		for i := half; i < 20000; i += 2 {
-			k := fmt.Appendf([]byte{PrefixEdge}, "com,example)/page/%d\x00anchor text %d", i, i%97)
-			if err := db.Set(k, []byte("value"), pebble.NoSync); err != nil {
+	for _, tc := range []struct {
+		level int
+		want  string
+	}{{0, "ZSTD7"}, {15, "ZSTD15"}} {
+		db, err := OpenWith(t.TempDir(), Options{ZstdLevel: tc.level})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		// Two flushes of interleaved keys, so that the compaction has to
+		// rewrite the tables rather than move them down.
+		for half := range 2 {
+			for i := half; i < 20000; i += 2 {
+				k := fmt.Appendf([]byte{PrefixEdge}, "com,example)/page/%d\x00anchor text %d", i, i%97)
+				if err := db.Set(k, []byte("value"), pebble.NoSync); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Flush(); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := db.Flush(); err != nil {
+		if err := db.Compact(t.Context(), []byte{PrefixEdge}, []byte{PrefixEdge + 1}, false); err != nil {
 			t.Fatal(err)
 		}
+		levels, err := db.SSTables(pebble.WithProperties())
+		if err != nil {
+			t.Fatal(err)
+		}
+		bottom := levels[len(levels)-1]
+		if len(bottom) == 0 {
+			t.Fatal("the compaction left no table in the bottom level")
+		}
+		for _, tbl := range bottom {
+			if stats := tbl.Properties.CompressionStats; !strings.Contains(stats, tc.want) {
+				t.Errorf("level %d: bottom-level table %s: compression stats %q, want %s blocks", tc.level, tbl.FileNum, stats, tc.want)
+			}
+		}
 	}
-	if err := db.Compact(t.Context(), []byte{PrefixEdge}, []byte{PrefixEdge + 1}, false); err != nil {
-		t.Fatal(err)
-	}
-	levels, err := db.SSTables(pebble.WithProperties())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bottom := levels[len(levels)-1]
-	if len(bottom) == 0 {
-		t.Fatal("the compaction left no table in the bottom level")
-	}
-	for _, tbl := range bottom {
-		if stats := tbl.Properties.CompressionStats; !strings.Contains(stats, "ZSTD7") {
-			t.Errorf("bottom-level table %s: compression stats %q, want ZSTD7 blocks", tbl.FileNum, stats)
+	for _, level := range []int{-1, MaxZstdLevel + 1} {
+		dir := t.TempDir()
+		if _, err := OpenWith(dir, Options{ZstdLevel: level}); err == nil || !strings.Contains(err.Error(), "must be from 1 to 19") {
+			t.Errorf("level %d: Open gave %v, want an error naming the range", level, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+			t.Errorf("level %d: Open left %d entries in the data directory", level, len(entries))
 		}
 	}
 }
