@@ -680,7 +680,7 @@ func (a *aggregator) countAnchor(r pebble.Reader, scope, anchor string, src *sou
 		if full {
 			// Spill: the pairs become 'A' records, and this domain's below.
 			for i := anchorLen; i < len(f); i += 2 {
-				k := a.key(scope, recAnchorDomain, anchor, "\x00", string(appendID(nil, uint64(f[i]))))
+				k := a.key(scope, recAnchorDomain, anchor, "\x00", string(store.AppendID(nil, uint64(f[i]))))
 				a.current[string(k)] = &heldRecord{Record: store.Record{Shape: store.ShapeSum, Fields: []int64{f[i+1]}}, before: []int64{0}}
 			}
 			f = f[:anchorLen]

@@ -511,7 +511,7 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 			return err
 		}
 	}
-	info.domainID, info.domainNum = string(appendID(nil, ids.domain)), ids.domain
+	info.domainID, info.domainNum = string(store.AppendID(nil, ids.domain)), ids.domain
 	base := at
 	if known {
 		base = old.base

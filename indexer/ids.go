@@ -19,7 +19,9 @@ import (
 // URLs: on the 10M-edge generated index this took the edges from 28.8 to
 // 20.5 bytes each on disk (32 KiB blocks). Ids are numbers from 1,
 // assigned in the order the node first sees a source (per target shard,
-// with its record) or a domain. See the key space in package store.
+// with its record) or a domain, and written in keys by store.AppendID
+// (store's edge key schema reads them back into columns). See the key
+// space in package store.
 //
 // A source id is assigned by the links applier of the source's target
 // shard, which is the only writer of that shard's source records, inside
@@ -28,35 +30,8 @@ import (
 // of the transaction that uses it: every snapshot that holds an edge holds
 // its domain's name, and no two ids name one domain.
 
-// appendID appends an id as its length (1-8) and its big-endian bytes
-// without leading zeros, an encoding that sorts as the numbers do.
-func appendID(dst []byte, id uint64) []byte {
-	n := 8
-	for n > 1 && id>>(8*(n-1)) == 0 {
-		n--
-	}
-	dst = append(dst, byte(n))
-	for i := n - 1; i >= 0; i-- {
-		dst = append(dst, byte(id>>(8*i)))
-	}
-	return dst
-}
-
-// readID reads an id from the start of b and returns it and its length, 0
-// when b does not start with one.
-func readID(b []byte) (uint64, int) {
-	if len(b) == 0 || b[0] < 1 || b[0] > 8 || len(b) < 1+int(b[0]) {
-		return 0, 0
-	}
-	var id uint64
-	for _, c := range b[1 : 1+b[0]] {
-		id = id<<8 | uint64(c)
-	}
-	return id, 1 + int(b[0])
-}
-
-func sourceIDKey(id uint64) []byte { return appendID([]byte{store.PrefixSourceID}, id) }
-func domainIDKey(id uint64) []byte { return appendID([]byte{store.PrefixDomainID}, id) }
+func sourceIDKey(id uint64) []byte { return store.AppendID([]byte{store.PrefixSourceID}, id) }
+func domainIDKey(id uint64) []byte { return store.AppendID([]byte{store.PrefixDomainID}, id) }
 
 // sourceIDs is the s record of a linking page: its domain and source ids
 // and the target shards it has had links applied on, in order.
@@ -79,7 +54,7 @@ func (s *sourceIDs) add(shard int) {
 }
 
 func (s sourceIDs) encode() []byte {
-	dst := appendID(appendID(nil, s.domain), s.source)
+	dst := store.AppendID(store.AppendID(nil, s.domain), s.source)
 	for _, sh := range s.shards {
 		dst = binary.AppendUvarint(dst, uint64(sh))
 	}
@@ -89,11 +64,11 @@ func (s sourceIDs) encode() []byte {
 var errBadIDs = errors.New("indexer: malformed source ids")
 
 func decodeSourceIDs(b []byte) (sourceIDs, error) {
-	d, n := readID(b)
+	d, n := store.ReadID(b)
 	if n == 0 {
 		return sourceIDs{}, errBadIDs
 	}
-	s, m := readID(b[n:])
+	s, m := store.ReadID(b[n:])
 	if m == 0 {
 		return sourceIDs{}, errBadIDs
 	}
@@ -137,7 +112,7 @@ func (ix *Index) lastID(p byte) (uint64, error) {
 	if !it.Last() {
 		return 0, it.Error()
 	}
-	id, n := readID(it.Key()[1:])
+	id, n := store.ReadID(it.Key()[1:])
 	if n == 0 {
 		return 0, fmt.Errorf("indexer: malformed id key %q", it.Key())
 	}
@@ -194,7 +169,7 @@ func (ix *Index) domainID(domainSURT string) (uint64, error) {
 		id = ix.lastDomain + 1
 		b := ix.db.NewBatch()
 		defer b.Close()
-		if err := b.Set(prefixed(store.PrefixDomain, domainSURT), appendID(nil, id), nil); err != nil {
+		if err := b.Set(prefixed(store.PrefixDomain, domainSURT), store.AppendID(nil, id), nil); err != nil {
 			return 0, err
 		}
 		if err := b.Set(domainIDKey(id), []byte(domainSURT), nil); err != nil {
@@ -376,7 +351,7 @@ func lookupDomainID(r pebble.Reader, domainSURT string) (uint64, error) {
 		return 0, err
 	}
 	defer closer.Close()
-	id, n := readID(raw)
+	id, n := store.ReadID(raw)
 	if n == 0 {
 		return 0, fmt.Errorf("%w (domain %s)", errBadIDs, domainSURT)
 	}

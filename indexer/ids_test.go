@@ -130,7 +130,7 @@ func TestDomainIDOnePerDomain(t *testing.T) {
 	defer it.Close()
 	names := map[string]uint64{}
 	for ok := it.First(); ok; ok = it.Next() {
-		id, _ := readID(it.Key()[1:])
+		id, _ := store.ReadID(it.Key()[1:])
 		if was, dup := names[string(it.Value())]; dup {
 			t.Errorf("domain %s has ids %d and %d", it.Value(), was, id)
 		}

@@ -29,7 +29,7 @@ const MaxAnchorBytes = 256
 // index stores the edge as its key, a 0 and its value (see storedEdge), so
 // the anchor has no NUL (see edgeAnchor).
 func edgeKey(dst []byte, targetSURT string, domain, source uint64, typ lgv1.LinkType, anchor string) []byte {
-	dst = appendID(edgePrefix(dst, targetSURT, domain), source)
+	dst = store.AppendID(edgePrefix(dst, targetSURT, domain), source)
 	dst = append(dst, byte(typ))
 	return append(dst, anchor...)
 }
@@ -67,7 +67,7 @@ func edgeAnchor(s string) string {
 // target that they share: up to and including the source's id. What
 // follows it is the link's type and anchor.
 func sourceEdgesPrefix(targetSURT string, ids sourceIDs) []byte {
-	return appendID(edgePrefix(nil, targetSURT, ids.domain), ids.source)
+	return store.AppendID(edgePrefix(nil, targetSURT, ids.domain), ids.source)
 }
 
 // edgePrefix is the part of an edge key up to and including the source's
@@ -76,7 +76,7 @@ func edgePrefix(dst []byte, targetSURT string, domain uint64) []byte {
 	dst = append(dst, store.PrefixEdge)
 	dst = append(dst, targetSURT...)
 	dst = append(dst, 0)
-	return appendID(dst, domain)
+	return store.AppendID(dst, domain)
 }
 
 type edgeKeyParts struct {
@@ -133,12 +133,12 @@ func (p *edgeKeyParts) split(k []byte, prevTarget string, borrow bool) error {
 		t = string(k[:i])
 		k = k[i+1:]
 	}
-	domain, n := readID(k)
+	domain, n := store.ReadID(k)
 	if n == 0 {
 		return errBadKey
 	}
 	k = k[n:]
-	source, n := readID(k)
+	source, n := store.ReadID(k)
 	if n == 0 || n >= len(k) {
 		return errBadKey
 	}

@@ -127,27 +127,6 @@ func TestRowCacheTimestamp(t *testing.T) {
 	}
 }
 
-func TestIDsSortAsNumbers(t *testing.T) {
-	ids := []uint64{1, 2, 255, 256, 65535, 65536, 1<<24 - 1, 1 << 24, 1<<32 + 7, 1<<56 - 1, 1 << 56, 1<<64 - 1}
-	var prev []byte
-	for _, id := range ids {
-		b := appendID(nil, id)
-		got, n := readID(append(slices.Clone(b), 0xAA))
-		if got != id || n != len(b) {
-			t.Errorf("id %d: encoded %x, read back %d in %d bytes", id, b, got, n)
-		}
-		if prev != nil && string(prev) >= string(b) {
-			t.Errorf("id %d encodes to %x, not after the one before, %x", id, b, prev)
-		}
-		prev = b
-	}
-	for _, bad := range [][]byte{nil, {0}, {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 1, 2}} {
-		if _, n := readID(bad); n != 0 {
-			t.Errorf("readID(%x) read %d bytes, want none", bad, n)
-		}
-	}
-}
-
 func TestEdgeKeyRoundTrip(t *testing.T) {
 	const base = 1_780_000_000_000
 	// The value's first byte is 0 here (first_seen is the base): it must

@@ -211,8 +211,8 @@ func printColumns(b *testing.B, src *store.DB) {
 			cols[0] = append(append(cols[0], k.targetSURT...), 0)
 			target = k.targetSURT
 		}
-		cols[1] = appendID(cols[1], k.domain)
-		cols[2] = appendID(cols[2], k.source)
+		cols[1] = store.AppendID(cols[1], k.domain)
+		cols[2] = store.AppendID(cols[2], k.source)
 		cols[3] = append(cols[3], byte(k.typ))
 		cols[4] = append(append(cols[4], k.anchor...), 0)
 		val, err := k.value(it.Key())

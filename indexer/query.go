@@ -513,7 +513,7 @@ func (ix *Index) loadSources(ctx context.Context, r pebble.Reader, c *sourceCach
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
-		id, n := readID(it.Key()[1:])
+		id, n := store.ReadID(it.Key()[1:])
 		if n == 0 {
 			return fmt.Errorf("indexer: malformed source key %q", it.Key())
 		}

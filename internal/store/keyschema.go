@@ -92,39 +92,45 @@ func splitKey(k []byte) (head []byte, domain, source uint64, rest []byte) {
 	return head, d, s, rest[n+m:]
 }
 
-// schemaID reads an id the way indexer's readID does, but only in the one
-// form appendID writes (no leading zero byte, never 0), so that writing it
-// again gives back the same bytes; n is 0 otherwise.
-func schemaID(b []byte) (id uint64, n int) {
-	if len(b) == 0 || b[0] < 1 || b[0] > 8 || len(b) < 1+int(b[0]) {
-		return 0, 0
-	}
-	if b[0] > 1 && b[1] == 0 {
-		return 0, 0
-	}
-	for _, c := range b[1 : 1+b[0]] {
-		id = id<<8 | uint64(c)
-	}
-	if id == 0 {
-		return 0, 0
-	}
-	return id, 1 + int(b[0])
-}
-
-// appendSchemaID appends id as splitKey found it.
-func appendSchemaID(dst []byte, id uint64) []byte {
+// AppendID appends an id as the index writes ids in keys (see package
+// indexer): its length (1-8) and its big-endian bytes without leading
+// zeros, an encoding that sorts as the numbers do.
+func AppendID(dst []byte, id uint64) []byte {
 	var b [9]byte
-	return append(dst, b[:putSchemaID(b[:], id)]...)
+	return append(dst, b[:putID(b[:], id)]...)
 }
 
-// putSchemaID writes id into b, which has room for 9 bytes, as its length
-// (1-8) and its big-endian bytes without leading zeros, and returns how
-// many bytes that took.
-func putSchemaID(b []byte, id uint64) int {
+// putID writes id as AppendID does into b, which has room for 9 bytes,
+// and returns how many bytes that took.
+func putID(b []byte, id uint64) int {
 	n := max(1, (bits.Len64(id)+7)/8)
 	b[0] = byte(n)
 	binary.BigEndian.PutUint64(b[1:9], id<<(64-8*n))
 	return 1 + n
+}
+
+// ReadID reads an id from the start of b and returns it and its length,
+// 0 when b does not start with one.
+func ReadID(b []byte) (uint64, int) {
+	if len(b) == 0 || b[0] < 1 || b[0] > 8 || len(b) < 1+int(b[0]) {
+		return 0, 0
+	}
+	var id uint64
+	for _, c := range b[1 : 1+b[0]] {
+		id = id<<8 | uint64(c)
+	}
+	return id, 1 + int(b[0])
+}
+
+// schemaID reads an id as ReadID does, but only in the form AppendID
+// writes (no leading zero byte) and not 0, so that writing it again gives
+// back the same bytes; n is 0 otherwise.
+func schemaID(b []byte) (id uint64, n int) {
+	id, n = ReadID(b)
+	if n == 0 || id == 0 || n > 2 && b[1] == 0 {
+		return 0, 0
+	}
+	return id, n
 }
 
 // edgeKeyWriter writes the key columns of a data block.
@@ -167,7 +173,7 @@ func (w *edgeKeyWriter) WriteKey(row int, key []byte, _, sharedWithPrev int32) {
 func (w *edgeKeyWriter) MaterializeKey(dst []byte, row int) []byte {
 	dst = append(dst, w.heads.UnsafeGet(row)...)
 	if d := w.domains.Get(row); d != 0 {
-		dst = appendSchemaID(appendSchemaID(dst, d), w.sources.Get(row))
+		dst = AppendID(AppendID(dst, d), w.sources.Get(row))
 	}
 	return append(dst, w.rests.UnsafeGet(row)...)
 }
@@ -242,8 +248,8 @@ func (s *edgeKeySeeker) init(d *colblk.DataBlockDecoder) {
 func (s *edgeKeySeeker) tail(dst []byte, row int) []byte {
 	if d := s.domains.At(row); d != 0 {
 		var b [18]byte
-		n := putSchemaID(b[:], d)
-		n += putSchemaID(b[n:], s.sources.At(row))
+		n := putID(b[:], d)
+		n += putID(b[n:], s.sources.At(row))
 		dst = append(dst, b[:n]...)
 	}
 	return append(dst, s.rests.At(row)...)
@@ -254,8 +260,8 @@ func (s *edgeKeySeeker) compareTail(row int, t []byte) int {
 	var buf [18]byte
 	ids := buf[:0]
 	if d := s.domains.At(row); d != 0 {
-		n := putSchemaID(buf[:], d)
-		ids = buf[:n+putSchemaID(buf[n:], s.sources.At(row))]
+		n := putID(buf[:], d)
+		ids = buf[:n+putID(buf[n:], s.sources.At(row))]
 	}
 	n := min(len(ids), len(t))
 	if c := bytes.Compare(ids[:n], t[:n]); c != 0 || n < len(ids) {

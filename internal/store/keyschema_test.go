@@ -17,7 +17,7 @@ import (
 func schemaTestKeys(rng *rand.Rand, n int) [][]byte {
 	edge := func(target string, d, s uint64, rest string) []byte {
 		k := append([]byte{PrefixEdge}, target...)
-		k = appendSchemaID(appendSchemaID(append(k, 0), d), s)
+		k = AppendID(AppendID(append(k, 0), d), s)
 		return append(k, rest...)
 	}
 	keys := [][]byte{
@@ -59,6 +59,27 @@ func schemaTestKeys(rng *rand.Rand, n int) [][]byte {
 	}
 	slices.SortFunc(keys, bytes.Compare)
 	return slices.CompactFunc(keys, bytes.Equal)
+}
+
+func TestIDsSortAsNumbers(t *testing.T) {
+	ids := []uint64{1, 2, 255, 256, 65535, 65536, 1<<24 - 1, 1 << 24, 1<<32 + 7, 1<<56 - 1, 1 << 56, 1<<64 - 1}
+	var prev []byte
+	for _, id := range ids {
+		b := AppendID(nil, id)
+		got, n := ReadID(append(slices.Clone(b), 0xAA))
+		if got != id || n != len(b) {
+			t.Errorf("id %d: encoded %x, read back %d in %d bytes", id, b, got, n)
+		}
+		if prev != nil && string(prev) >= string(b) {
+			t.Errorf("id %d encodes to %x, not after the one before, %x", id, b, prev)
+		}
+		prev = b
+	}
+	for _, bad := range [][]byte{nil, {0}, {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 1, 2}} {
+		if _, n := ReadID(bad); n != 0 {
+			t.Errorf("ReadID(%x) read %d bytes, want none", bad, n)
+		}
+	}
 }
 
 func TestSplitKeyRoundTrip(t *testing.T) {
