@@ -3,14 +3,18 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
+	"os"
+	"strings"
 	"unsafe"
 
 	"github.com/cockroachdb/crlib/crbytes"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable/colblk"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // edgeKeySchema lays the keys of a data block out in columns, edge keys
@@ -70,6 +74,30 @@ var keySchemas = func() map[string]*pebble.KeySchema {
 	def := colblk.DefaultKeySchema(pebble.DefaultComparer, 16)
 	return map[string]*pebble.KeySchema{def.Name: &def, edgeKeySchema.Name: &edgeKeySchema}
 }()
+
+// checkKeySchema refuses, with ErrLayout, an index that a later linkgraph
+// writes in a key schema this one does not know: Pebble would panic on the
+// first read of one of its tables. Pebble's OPTIONS file names the schema
+// of the tables it writes.
+func checkKeySchema(indexDir string) error {
+	desc, err := pebble.Peek(indexDir, vfs.Default)
+	if errors.Is(err, os.ErrNotExist) || err == nil && desc.OptionsFilename == "" {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(desc.OptionsFilename)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(line), "key_schema="); ok && keySchemas[name] == nil {
+			return fmt.Errorf("%w (its tables are in key schema %q)", ErrLayout, name)
+		}
+	}
+	return nil
+}
 
 // splitKey splits a key into its columns (see edgeKeySchema).
 func splitKey(k []byte) (head []byte, domain, source uint64, rest []byte) {

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -261,5 +264,38 @@ func BenchmarkScanEdges(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(keys)), "ns/key")
 		})
+	}
+}
+
+// TestOpenRefusesUnknownKeySchema checks that an index whose tables a later
+// linkgraph writes in a key schema this one lacks is refused with
+// ErrLayout, before Pebble would panic reading one.
+func TestOpenRefusesUnknownKeySchema(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := pebble.Peek(filepath.Join(dir, "index"), vfs.Default)
+	if err != nil || desc.OptionsFilename == "" {
+		t.Fatalf("no OPTIONS file: %v", err)
+	}
+	b, err := os.ReadFile(desc.OptionsFilename)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := strings.ReplaceAll(string(b), "key_schema="+edgeKeySchema.Name, "key_schema=linkgraph.edge-columns.99")
+	if later == string(b) {
+		t.Fatalf("OPTIONS does not name the key schema %q:\n%s", edgeKeySchema.Name, b)
+	}
+	if err := os.WriteFile(desc.OptionsFilename, []byte(later), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir)
+	if !errors.Is(err, ErrLayout) || !strings.Contains(err.Error(), "linkgraph.edge-columns.99") {
+		t.Fatalf("Open gave %v, want ErrLayout naming the key schema", err)
 	}
 }

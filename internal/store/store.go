@@ -175,6 +175,10 @@ func OpenWith(dir string, o Options) (*DB, error) {
 	for i := range opts.Levels {
 		opts.Levels[i].BlockSize = 64 << 10
 	}
+	if err := checkKeySchema(filepath.Join(dir, "index")); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("store: %s: %w", dir, err)
+	}
 	db, err := pebble.Open(filepath.Join(dir, "index"), opts)
 	if err != nil {
 		lock.Close()
