@@ -26,8 +26,10 @@
 //
 // An id is a number the node assigns in the order it first sees a source
 // page or domain, written as its length (1-8) and its big-endian bytes
-// without leading zeros, so ids sort as numbers (see indexer/ids.go). They
-// stand in for source URLs in edge keys, which they make a third smaller.
+// without leading zeros, so ids sort as numbers (AppendID; see
+// indexer/ids.go). They stand in for source URLs in edge keys, which they
+// make a third smaller. Pebble's data blocks hold the parts of edge keys in
+// columns of their own (see edgeKeySchema).
 //
 // Values under n and some under a (see indexer/agg.go) are written with
 // merge operations (see CounterMerger), so totals and those aggregates
