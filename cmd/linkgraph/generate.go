@@ -187,7 +187,7 @@ func (c *generateCmd) run(ctx context.Context, args []string, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "after compaction (%s):\n  %s\n", time.Since(t0).Round(time.Millisecond), after.describe(w.Edges()))
+		fmt.Fprintf(stdout, "after compaction (%s, zstd level %d in the bottom level):\n  %s\n", time.Since(t0).Round(time.Millisecond), zstdLevel, after.describe(w.Edges()))
 	}
 	if err := printPrefixUsage(ctx, stdout, db, w.Edges()); err != nil {
 		return err
