@@ -142,7 +142,9 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 	if err := sel.use(r); err != nil {
 		return nil, err
 	}
-	var rows []edgeRow
+	// A first page asks for a few rows: growing the slice row by row
+	// allocated more than the rows themselves.
+	rows := make([]edgeRow, 0, min(limit, 128))
 	var lastDomain uint64 // id; ids start at 1
 	if after != nil && onePerDomain {
 		if k, err := parseEdgeKey(after, ""); err == nil {
