@@ -272,25 +272,27 @@ func (s *edgeKeySeeker) init(d *colblk.DataBlockDecoder) {
 	s.rests = bd.RawBytes(colRest)
 }
 
+// ids writes row's ids into buf as its key holds them and returns them,
+// none when the row's key keeps its bytes whole.
+func (s *edgeKeySeeker) ids(buf *[18]byte, row int) []byte {
+	d := s.domains.At(row)
+	if d == 0 {
+		return nil
+	}
+	n := putID(buf[:], d)
+	return buf[:n+putID(buf[n:], s.sources.At(row))]
+}
+
 // tail appends to dst the part of row's key after its head.
 func (s *edgeKeySeeker) tail(dst []byte, row int) []byte {
-	if d := s.domains.At(row); d != 0 {
-		var b [18]byte
-		n := putID(b[:], d)
-		n += putID(b[n:], s.sources.At(row))
-		dst = append(dst, b[:n]...)
-	}
-	return append(dst, s.rests.At(row)...)
+	var buf [18]byte
+	return append(append(dst, s.ids(&buf, row)...), s.rests.At(row)...)
 }
 
 // compareTail compares the part of row's key after its head with t.
 func (s *edgeKeySeeker) compareTail(row int, t []byte) int {
 	var buf [18]byte
-	ids := buf[:0]
-	if d := s.domains.At(row); d != 0 {
-		n := putID(buf[:], d)
-		ids = buf[:n+putID(buf[n:], s.sources.At(row))]
-	}
+	ids := s.ids(&buf, row)
 	n := min(len(ids), len(t))
 	if c := bytes.Compare(ids[:n], t[:n]); c != 0 || n < len(ids) {
 		if c == 0 {
