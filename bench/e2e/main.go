@@ -153,6 +153,9 @@ func run() error {
 	return nil
 }
 
+// pagesFetched is the crawl summary's line of pages and pages/s.
+var pagesFetched = regexp.MustCompile(`pages fetched\s+(\d+) \(([\d.]+) pages/s\)`)
+
 // crawl runs a linkgraph crawl and returns its pages/s. Quiet, it prints
 // the summary's last lines only, not the whole summary.
 func crawl(bin string, args []string, quiet bool) (float64, error) {
@@ -167,7 +170,7 @@ func crawl(bin string, args []string, quiet bool) (float64, error) {
 	if !quiet {
 		fmt.Print(out.String())
 	}
-	m := regexp.MustCompile(`pages fetched\s+(\d+) \(([\d.]+) pages/s\)`).FindStringSubmatch(out.String())
+	m := pagesFetched.FindStringSubmatch(out.String())
 	if m == nil {
 		return 0, errors.New("no 'pages fetched' line in the crawl summary")
 	}
