@@ -112,6 +112,21 @@ func FuzzSplitKey(f *testing.F) {
 	})
 }
 
+// openSchemaDB opens a Pebble database on fs that writes its tables in
+// the key schema named schema, with blocks of blockSize bytes.
+func openSchemaDB(tb testing.TB, fs vfs.FS, schema string, blockSize int) *pebble.DB {
+	tb.Helper()
+	opts := &pebble.Options{FS: fs, FormatMajorVersion: pebble.FormatNewest, KeySchemas: keySchemas, KeySchema: schema, Logger: quietLogger{}}
+	for i := range opts.Levels {
+		opts.Levels[i].BlockSize = blockSize
+	}
+	db, err := pebble.Open("db", opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
 // TestEdgeKeySchema writes keys into tables of the schema with small
 // blocks (many blocks and bundles) and checks that iteration, seeks and
 // gets see exactly the keys written, in order.
@@ -119,17 +134,7 @@ func TestEdgeKeySchema(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	keys := schemaTestKeys(rng, 5000)
 	fs := vfs.NewMem()
-	open := func(schema string) *pebble.DB {
-		opts := &pebble.Options{FS: fs, FormatMajorVersion: pebble.FormatNewest, KeySchemas: keySchemas, KeySchema: schema, Logger: quietLogger{}}
-		for i := range opts.Levels {
-			opts.Levels[i].BlockSize = 512
-		}
-		db, err := pebble.Open("db", opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
+	open := func(schema string) *pebble.DB { return openSchemaDB(t, fs, schema, 512) }
 	// Half the keys go into a table of Pebble's default schema, as an
 	// index written by an earlier release has; the full compaction then
 	// rewrites them all with the edge schema.
@@ -234,14 +239,7 @@ func BenchmarkScanEdges(b *testing.B) {
 	def := colblk.DefaultKeySchema(pebble.DefaultComparer, 16)
 	for _, schema := range []string{def.Name, edgeKeySchema.Name} {
 		b.Run(schema, func(b *testing.B) {
-			opts := &pebble.Options{FS: vfs.NewMem(), FormatMajorVersion: pebble.FormatNewest, KeySchemas: keySchemas, KeySchema: schema, Logger: quietLogger{}}
-			for i := range opts.Levels {
-				opts.Levels[i].BlockSize = 64 << 10
-			}
-			db, err := pebble.Open("db", opts)
-			if err != nil {
-				b.Fatal(err)
-			}
+			db := openSchemaDB(b, vfs.NewMem(), schema, 64<<10)
 			defer db.Close()
 			batch := db.NewBatch()
 			for _, k := range keys {
