@@ -60,13 +60,13 @@ import (
 // no more lookups than the 'a' record's. Past that the record spills them
 // into 'A' records, and keeps spilled set until it has no links again.
 //
-// 'D' and 'N' file a scope's referring domains and anchors with more than
-// one link by their links in coarse ranks, most links first (see linkRank),
-// so that a page of either view reads the ranks that hold that page's rows
-// rather than every domain or anchor of the scope. A key moves only when
-// its record's count crosses into another rank, a few dozen times in the
-// life of a busy anchor rather than once per link: moving it on every count
-// would write and compact two keys per change.
+// 'D' and 'N' file a scope's referring domains and anchors with at least
+// minRankedLinks links by their links in coarse ranks, most links first
+// (see linkRank), so that a page of either view reads the ranks that hold
+// that page's rows rather than every domain or anchor of the scope. A key
+// moves only when its record's count crosses into another rank, a few
+// dozen times in the life of a busy anchor rather than once per link:
+// moving it on every count would write and compact two keys per change.
 //
 // A domain's links are often all into one of its hosts. While they are,
 // the host's records would repeat the domain's, so only the domain's are
@@ -372,19 +372,65 @@ func (a *aggregator) moveRank(b *store.Batch, k string, r *heldRecord) error {
 
 // linkRank is the rank key byte of a record with links links: more links
 // sort first, and from 16 links on each power of two splits in four. A
-// record with one link or none has no rank key (noRank): most referring
-// domains and anchors of a scope have one link, and the views find those
-// among the records themselves, after every ranked row.
+// record with fewer than minRankedLinks has no rank key (noRank): most
+// referring domains and anchors of a scope have one link or a few, and the
+// views find those among the records themselves, after every ranked row.
 func linkRank(links int64) byte {
-	if links <= 1 {
+	if links < minRankedLinks {
 		return noRank
 	}
-	n := bits.Len64(uint64(links)) // 2-63
+	n := bits.Len64(uint64(links)) // 3-63
 	if n < 5 {
 		return byte(255 - n)
 	}
 	quarter := int(uint64(links)>>(n-3)) & 3 // the two bits after the leading one
 	return byte(255 - (4*n + quarter))
+}
+
+// minRankedLinks is the fewest links a record with a rank key has. Rank
+// keys for records of 2 or 3 links (layout 8) took 0.25 of the 26.6 bytes
+// an edge of the 10M-edge generated index; a page of the views that
+// reaches such records reads the scope's records, as it did for those of
+// one link.
+const minRankedLinks = 4
+
+// rankOf2or3 is the rank key byte of records with 2 or 3 links in layout
+// 8, which upgradeLowRanks deletes.
+const rankOf2or3 = 253
+
+func init() { store.RegisterUpgrade(8, upgradeLowRanks) }
+
+// upgradeLowRanks turns an index of layout 8 into layout 9: it deletes the
+// rank keys of records with 2 or 3 links (see minRankedLinks). Run again
+// over its own partial work, it finds fewer to delete.
+func upgradeLowRanks(db *pebble.DB) error {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{store.PrefixAggregate}, UpperBound: []byte{store.PrefixAggregate + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	b := db.NewBatch()
+	defer func() { b.Close() }()
+	for it.First(); it.Valid(); it.Next() {
+		_, rest, ok := splitAggKey(string(it.Key()))
+		if !ok || len(rest) < 2 || rest[0] != recDomainsByLinks && rest[0] != recAnchorsByLinks || rest[1] != rankOf2or3 {
+			continue
+		}
+		if err := b.Delete(it.Key(), nil); err != nil {
+			return err
+		}
+		if b.Len() >= 1<<20 {
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return err
+			}
+			b.Close()
+			b = db.NewBatch()
+		}
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
 }
 
 const noRank = 255

@@ -2,13 +2,17 @@ package indexer
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
+	"github.com/linkgraph/linkgraph/internal/store"
 	"github.com/linkgraph/linkgraph/internal/urlnorm"
 )
 
@@ -102,8 +106,8 @@ func TestAnchorDomainsSpill(t *testing.T) {
 
 // Pages of referring domains and anchors of every size come in the views'
 // order, most links first and then by name, across ranks and into the
-// domains and anchors of one link (whose names sort otherwise than their
-// keys: a domain's key is its SURT).
+// domains and anchors without a rank key (whose names sort otherwise than
+// their keys: a domain's key is its SURT).
 func TestRankedPages(t *testing.T) {
 	ix := newTestIndex(t, 1)
 	ctx := context.Background()
@@ -177,15 +181,15 @@ func TestRankedPages(t *testing.T) {
 }
 
 // A page that reads many records stops when its call is cancelled, in the
-// ranks (ranked.example: anchors of two links) and in the one-link tail
-// (tail.example).
+// ranks (ranked.example: anchors with rank keys) and in the tail of
+// records without one (tail.example).
 func TestRankedPageStopsWhenCancelled(t *testing.T) {
 	ix := newTestIndex(t, 1)
 	txn := ix.Begin()
 	defer txn.Close()
 	for _, target := range []string{"ranked.example", "tail.example"} {
 		for i := range 1100 {
-			for j := range map[string]int{"ranked.example": 2, "tail.example": 1}[target] {
+			for j := range map[string]int{"ranked.example": minRankedLinks, "tail.example": 1}[target] {
 				lb := &lgv1.LinkBatch{SourceUrl: fmt.Sprintf("http://p%d.d%d.com/", j, i), SourceStatus: 200, FetchedAt: 1e12,
 					Edges: []*lgv1.Edge{{TargetUrl: "http://" + target + "/", AnchorText: fmt.Sprintf("anchor %d", i), Type: lgv1.LinkType_LINK_TYPE_A, Op: lgv1.EdgeOp_EDGE_OP_SEEN}}}
 				if err := txn.ApplyLinks(lb); err != nil {
@@ -346,4 +350,116 @@ func TestHostRecordsFollowTheirDomain(t *testing.T) {
 		t.Fatalf("www.shop.com after a lost link: %v, %v; want 2 backlinks", s, err)
 	}
 	check("a link lost", "www.shop.com", "blog.shop.com", "shop.com")
+}
+
+// Opening an index of layout 8, which kept rank keys for records of 2 and
+// 3 links, deletes those keys and leaves the views' answers as they were;
+// the index is then of the current layout.
+func TestUpgradeDropsLowRanks(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := New(db, 1)
+	for i := range 30 {
+		domain := fmt.Sprintf("d%d.com", i)
+		for j := range 1 + i%7 {
+			applyBatch(t, ix, &lgv1.LinkBatch{SourceUrl: fmt.Sprintf("http://p%d.%s/", j, domain), SourceStatus: 200, FetchedAt: 1e12,
+				Edges: []*lgv1.Edge{{TargetUrl: "http://target.example/", AnchorText: fmt.Sprintf("anchor %d", i%5), Type: lgv1.LinkType_LINK_TYPE_A, Op: lgv1.EdgeOp_EDGE_OP_SEEN}}})
+		}
+	}
+	views := func(ix *Index) []string {
+		t.Helper()
+		var rows []string
+		for _, d := range allReferringDomains(t, ix, &lgv1.ReferringDomainsRequest{Target: "target.example", Scope: lgv1.Scope_SCOPE_HOST, PageSize: 4}) {
+			rows = append(rows, fmt.Sprintf("domain %s %d", d.Domain, d.Backlinks))
+		}
+		req := &lgv1.AnchorsRequest{Target: "target.example", Scope: lgv1.Scope_SCOPE_HOST, PageSize: 2}
+		for {
+			resp, err := ix.Anchors(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range resp.Anchors {
+				rows = append(rows, fmt.Sprintf("anchor %s %d %d", a.AnchorText, a.Backlinks, a.ReferringDomains))
+			}
+			if req.PageToken = resp.NextPageToken; req.PageToken == "" {
+				return rows
+			}
+		}
+	}
+	want := views(ix)
+	ranks := func(db *store.DB) (low, other int) {
+		t.Helper()
+		err := scanPrefix(context.Background(), db, []byte{store.PrefixAggregate}, func(suffix string, _ []byte) error {
+			_, rest, ok := splitAggKey("a" + suffix)
+			switch {
+			case !ok || rest[0] != recDomainsByLinks && rest[0] != recAnchorsByLinks:
+			case rest[1] == rankOf2or3:
+				low++
+			default:
+				other++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return low, other
+	}
+	_, wantOther := ranks(db)
+	if wantOther == 0 {
+		t.Fatal("the index has no rank keys to keep")
+	}
+	// Layout 8: rank keys for the records of 2 and 3 links too.
+	b := db.NewBatch()
+	err = scanPrefix(context.Background(), db, []byte{store.PrefixAggregate}, func(suffix string, val []byte) error {
+		scope, rest, ok := splitAggKey("a" + suffix)
+		if !ok || rest[0] != recDomain && rest[0] != recAnchor {
+			return nil
+		}
+		rec, err := store.DecodeRecord(val)
+		if err != nil {
+			return err
+		}
+		if n := rec.Fields[0]; n != 2 && n != 3 {
+			return nil
+		}
+		ranked := map[byte]byte{recDomain: recDomainsByLinks, recAnchor: recAnchorsByLinks}[rest[0]]
+		return b.Set([]byte(scope+string([]byte{ranked, rankOf2or3})+rest[1:]), nil, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set([]byte("mlayout"), binary.AppendUvarint(nil, 8), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if low, _ := ranks(db); low == 0 {
+		t.Fatal("the layout-8 index has no rank keys of 2 or 3 links")
+	}
+	db.Close()
+
+	db, err = store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if low, other := ranks(db); low != 0 || other != wantOther {
+		t.Errorf("after the upgrade: %d rank keys of 2 or 3 links (want 0) and %d others (want %d)", low, other, wantOther)
+	}
+	raw, closer, err := db.Get([]byte("mlayout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := binary.Uvarint(raw); l != store.Layout {
+		t.Errorf("layout %d after the upgrade, want %d", l, store.Layout)
+	}
+	closer.Close()
+	if got := views(New(db, 1)); !slices.Equal(got, want) {
+		t.Errorf("views after the upgrade:\n got %q\nwant %q", got, want)
+	}
 }

@@ -631,11 +631,11 @@ func compareCounts(n1 int64, name1 string, n2 int64, name2 string) int {
 
 // rankedPage reads the page of size rows after the position after (nil:
 // from the start) of a scope's 'd' or 'a' records (rec), most links first
-// and then by name (countPos). Records with more than one link are found
-// through their rank keys (ranked; see linkRank): it reads the ranks from
-// the one that holds after down to the one that fills the page, and the
-// records they name. Records with one link come last, and are found by
-// reading the scope's records, only for a page that reaches them. name
+// and then by name (countPos). Records with minRankedLinks or more are
+// found through their rank keys (ranked; see linkRank): it reads the ranks
+// from the one that holds after down to the one that fills the page, and
+// the records they name. Records with fewer links come last, and are found
+// by reading the scope's records, only for a page that reaches them. name
 // gives a row's name from its key suffix; records have n fields or more.
 // fn is called with the page's rows in order. It returns the position to
 // continue from, nil on the last page.
@@ -722,7 +722,7 @@ func rankedPage(ctx context.Context, r pebble.Reader, scope string, ranked, rec 
 	}
 	more := valid
 	if !valid && len(rows) <= size {
-		// The page reaches the records with one link (or, full, asks
+		// The page reaches the records with no rank key (or, full, asks
 		// whether there are any).
 		ranked := len(rows)
 		for ok := recs.First(); ok; ok = recs.Next() {
@@ -733,7 +733,7 @@ func rankedPage(ctx context.Context, r pebble.Reader, scope string, ranked, rec 
 			if err != nil {
 				return nil, err
 			}
-			if f[0] != 1 {
+			if f[0] < 1 || linkRank(f[0]) != noRank {
 				continue
 			}
 			add(string(recs.Key()[len(recPrefix):]), f)

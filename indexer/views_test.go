@@ -856,13 +856,16 @@ func TestFirstRows(t *testing.T) {
 // TestLinkRank checks that rank keys order counts as the views do, most
 // first, and that a count moves rank only a few times as it grows.
 func TestLinkRank(t *testing.T) {
-	for _, n := range []int64{-1, 0, 1} {
+	for _, n := range []int64{-1, 0, 1, minRankedLinks - 1} {
 		if linkRank(n) != noRank {
 			t.Errorf("linkRank(%d) = %d, want noRank", n, linkRank(n))
 		}
 	}
 	moves := 0
-	for n := int64(2); n < 1<<20; n++ {
+	if linkRank(minRankedLinks) == noRank {
+		t.Errorf("linkRank(%d) = noRank, want a rank", minRankedLinks)
+	}
+	for n := int64(minRankedLinks); n < 1<<20; n++ {
 		a, b := linkRank(n), linkRank(n+1)
 		switch {
 		case b > a:

@@ -275,24 +275,42 @@ func (w keyBloomWriter) AddKey(key []byte) {
 }
 
 // Layout is the version of the key space and value encodings. A data
-// directory written with another layout is refused rather than misread.
-const Layout = 8
+// directory written with an earlier layout is upgraded in place when every
+// step from it has an upgrade (RegisterUpgrade), and refused otherwise,
+// rather than misread; one written with a later layout is refused.
+const Layout = 9
 
 // ErrLayout is returned by Open for a data directory written by a linkgraph
 // with another index layout.
 var ErrLayout = errors.New("the index was written by another version of linkgraph (index layout differs); crawl into a new --data")
 
+// An Upgrade rewrites, in place, an index of one layout into the next. It
+// must be safe to run again over its own partial work: Open records the new
+// layout only once it returns, so an upgrade cut short (a kill, a full
+// disk) runs again at the next Open.
+type Upgrade func(*pebble.DB) error
+
+// upgrades[from] turns layout from into from+1.
+var upgrades = map[uint64]Upgrade{}
+
+// RegisterUpgrade registers the upgrade from layout from to from+1. The
+// package that owns the keys it changes registers it, in an init function.
+func RegisterUpgrade(from uint64, u Upgrade) {
+	if _, dup := upgrades[from]; dup || from >= Layout {
+		panic(fmt.Sprintf("store: RegisterUpgrade(%d): registered twice, or not before layout %d", from, Layout))
+	}
+	upgrades[from] = u
+}
+
+var layoutKey = []byte{PrefixMeta, 'l', 'a', 'y', 'o', 'u', 't'}
+
 func (d *DB) checkLayout() error {
-	key := []byte{PrefixMeta, 'l', 'a', 'y', 'o', 'u', 't'}
-	raw, closer, err := d.Get(key)
+	raw, closer, err := d.Get(layoutKey)
 	switch {
 	case err == nil:
 		have, _ := binary.Uvarint(raw)
 		closer.Close()
-		if have != Layout {
-			return fmt.Errorf("%w: layout %d, this binary reads %d", ErrLayout, have, Layout)
-		}
-		return nil
+		return d.upgrade(have)
 	case !errors.Is(err, pebble.ErrNotFound):
 		return err
 	}
@@ -308,7 +326,39 @@ func (d *DB) checkLayout() error {
 	if old {
 		return fmt.Errorf("%w: layout 1, this binary reads %d", ErrLayout, Layout)
 	}
-	return d.Set(key, binary.AppendUvarint(nil, Layout), pebble.Sync)
+	return d.Set(layoutKey, binary.AppendUvarint(nil, Layout), pebble.Sync)
+}
+
+// upgrade brings an index of layout have to Layout, one registered step
+// at a time, or refuses it with ErrLayout, changing nothing, when a step
+// has no upgrade.
+func (d *DB) upgrade(have uint64) error {
+	if have > Layout {
+		return fmt.Errorf("%w: layout %d, this binary reads %d (upgrade linkgraph)", ErrLayout, have, Layout)
+	}
+	for l := have; l < Layout; l++ {
+		if upgrades[l] == nil {
+			return fmt.Errorf("%w: layout %d, this binary reads %d and upgrades from layout %d on", ErrLayout, have, Layout, oldestUpgradable())
+		}
+	}
+	for ; have < Layout; have++ {
+		if err := upgrades[have](d.DB); err != nil {
+			return fmt.Errorf("store: upgrading the index from layout %d to %d: %w", have, have+1, err)
+		}
+		if err := d.Set(layoutKey, binary.AppendUvarint(nil, have+1), pebble.Sync); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// oldestUpgradable is the oldest layout Open upgrades.
+func oldestUpgradable() uint64 {
+	l := uint64(Layout)
+	for upgrades[l-1] != nil {
+		l--
+	}
+	return l
 }
 
 // Close flushes and closes the database and releases the lock. Calls after

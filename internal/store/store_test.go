@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -120,6 +121,88 @@ func TestOpenRefusesAnotherLayout(t *testing.T) {
 		t.Fatalf("reopening: %v", err)
 	}
 	db.Close()
+}
+
+// An index of an earlier layout is upgraded step by step by the registered
+// upgrades; one cut short runs again at the next Open; a layout with no way
+// up, or a later one, is refused and left as it was.
+func TestOpenUpgrades(t *testing.T) {
+	saved := upgrades
+	t.Cleanup(func() { upgrades = saved })
+	var ran []uint64
+	failOnce := true
+	upgrades = map[uint64]Upgrade{
+		Layout - 2: func(db *pebble.DB) error {
+			ran = append(ran, Layout-2)
+			return db.Set([]byte{PrefixMeta, 'x'}, []byte("step 1"), pebble.Sync)
+		},
+		Layout - 1: func(db *pebble.DB) error {
+			ran = append(ran, Layout-1)
+			if failOnce {
+				failOnce = false
+				return errors.New("disk full")
+			}
+			return nil
+		},
+	}
+	layoutOf := func(dir string) uint64 {
+		t.Helper()
+		db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{Merger: CounterMerger, KeySchema: edgeKeySchema.Name, KeySchemas: keySchemas, Logger: quietLogger{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		raw, closer, err := db.Get(layoutKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closer.Close()
+		l, _ := binary.Uvarint(raw)
+		return l
+	}
+	withLayout := func(l uint64) string {
+		t.Helper()
+		dir := t.TempDir()
+		db, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Set(layoutKey, binary.AppendUvarint(nil, l), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		return dir
+	}
+
+	dir := withLayout(Layout - 2)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("an upgrade that fails: Open gave %v, want its error", err)
+	}
+	if l := layoutOf(dir); l != Layout-1 {
+		t.Errorf("after the second step failed: layout %d, want %d (the first step's)", l, Layout-1)
+	}
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatalf("opening again: %v", err)
+	}
+	db.Close()
+	if want := []uint64{Layout - 2, Layout - 1, Layout - 1}; !slices.Equal(ran, want) {
+		t.Errorf("upgrades ran %v, want %v", ran, want)
+	}
+	if l := layoutOf(dir); l != Layout {
+		t.Errorf("after the upgrades: layout %d, want %d", l, Layout)
+	}
+
+	for _, l := range []uint64{Layout - 3, Layout + 1} {
+		dir := withLayout(l)
+		ran = nil
+		if _, err := Open(dir); !errors.Is(err, ErrLayout) {
+			t.Errorf("layout %d: Open gave %v, want ErrLayout", l, err)
+		}
+		if len(ran) > 0 || layoutOf(dir) != l {
+			t.Errorf("layout %d: refused, but upgrades %v ran and it is now layout %d", l, ran, layoutOf(dir))
+		}
+	}
 }
 
 // A data directory keeps the shard range it was first opened with, across
