@@ -112,6 +112,9 @@ type Index struct {
 
 	// rankMu is held by the ranking running, if any.
 	rankMu sync.Mutex
+	// sources caches, across queries, the entries of the source pages
+	// their rows show (see sharedSources).
+	sources *sharedSources
 	// scores holds the current ranking's domain scores, loaded on first
 	// use and again whenever a ranking is committed here (see rankScores).
 	scores   atomic.Pointer[rank.Scores]
@@ -126,7 +129,7 @@ const knownCacheSize = 1 << 18
 
 // New returns an Index over db for a cluster of shards shards. It does no I/O.
 func New(db *store.DB, shards int) *Index {
-	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64), domainIDs: make(map[string]uint64), domainNames: make(map[uint64]string), bases: newBaseCache(baseCacheBits)}
+	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64), domainIDs: make(map[string]uint64), domainNames: make(map[uint64]string), bases: newBaseCache(baseCacheBits), sources: newSharedSources(sharedSourceSlots)}
 }
 
 // Txn is one write transaction on the index: the shard role applies a batch
@@ -141,6 +144,9 @@ type Txn struct {
 	agg     *aggregator
 	// hostScopes caches the aggregate scopes of target hosts.
 	hostScopes map[string]*targetScopes
+	// retitled are the sources whose title or status the Txn changed,
+	// whose cached entries go at Commit.
+	retitled []uint64
 }
 
 // Begin starts a transaction.
@@ -162,6 +168,7 @@ func (t *Txn) Commit() error {
 		return err
 	}
 	t.agg.committed(t.ix)
+	t.ix.sources.invalidate(t.retitled)
 	return nil
 }
 
@@ -627,6 +634,9 @@ func (t *Txn) ApplyLinks(lb *lgv1.LinkBatch) error {
 	val, err := src.encode(ix)
 	if err != nil {
 		return err
+	}
+	if known && (src.title != old.title || src.status != old.status) {
+		t.retitled = append(t.retitled, ids.source)
 	}
 	return b.Set(sourceIDKey(ids.source), val, nil)
 }

@@ -302,3 +302,52 @@ func TestBaseCache(t *testing.T) {
 		}
 	}
 }
+
+// Rows show a source's title and status as its latest applied crawl left
+// them, though an earlier query put its entry in the index's cache.
+func TestSourceEntriesFollowRecrawls(t *testing.T) {
+	ix := newTestIndex(t, 1)
+	ctx := context.Background()
+	crawl := func(at int64, title string, status int32) {
+		t.Helper()
+		applyBatch(t, ix, &lgv1.LinkBatch{SourceUrl: "http://s.example/", SourceTitle: title, SourceStatus: status, FetchedAt: at,
+			Edges: []*lgv1.Edge{{TargetUrl: "http://t.example/", AnchorText: "x", Type: lgv1.LinkType_LINK_TYPE_A, Op: lgv1.EdgeOp_EDGE_OP_SEEN}}})
+	}
+	check := func(title string, status int32) {
+		t.Helper()
+		p, err := ix.Backlinks(ctx, Query{Target: "http://t.example/", Scope: lgv1.Scope_SCOPE_URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Backlinks) != 1 || p.Backlinks[0].SourceTitle != title || p.Backlinks[0].SourceStatus != status {
+			t.Fatalf("backlinks %v, want one from a page titled %q with status %d", p.Backlinks, title, status)
+		}
+	}
+	crawl(1e12, "Old title", 200)
+	check("Old title", 200)
+	check("Old title", 200) // from the cache
+	crawl(2e12, "New title", 200)
+	check("New title", 200)
+	crawl(3e12, "New title", 203)
+	check("New title", 203)
+}
+
+// An entry read from a snapshot taken before an invalidation is not put:
+// it may be the invalidated one.
+func TestSharedSourcesRefuseStalePuts(t *testing.T) {
+	s := newSharedSources(8)
+	gen := s.generation()
+	s.invalidate([]uint64{3})
+	s.put(&sourceEntry{id: 3, title: "old"}, gen)
+	if e := s.get(3, nil); e != nil {
+		t.Fatalf("got %+v, put from before an invalidation", e)
+	}
+	s.put(&sourceEntry{id: 3, title: "new"}, s.generation())
+	if e := s.get(3, nil); e == nil || e.title != "new" {
+		t.Fatalf("got %+v, want the entry put after the invalidation", e)
+	}
+	s.invalidate([]uint64{3})
+	if e := s.get(3, nil); e != nil {
+		t.Fatalf("got %+v after its invalidation", e)
+	}
+}
