@@ -2,6 +2,7 @@ package indexer_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 
@@ -10,9 +11,10 @@ import (
 	"github.com/linkgraph/linkgraph/internal/store"
 )
 
-// BenchmarkFirstPage reads the first page of 10 backlinks of the sample
-// targets of an index written by linkgraph generate, in process (no gRPC):
-// the index's share of bench/query's backlinks-random-10.
+// BenchmarkFirstPage reads the first page of 10 and of 100 (the default)
+// backlinks of the sample targets of an index written by linkgraph
+// generate, in process (no gRPC): the index's share of bench/query's
+// backlinks-random-10 and backlinks-random-100.
 //
 //	LINKGRAPH_INDEX=/tmp/gen10m go test -run '^$' -bench FirstPage -benchmem ./indexer
 func BenchmarkFirstPage(b *testing.B) {
@@ -35,15 +37,19 @@ func BenchmarkFirstPage(b *testing.B) {
 	}
 	ix := indexer.New(db, shards)
 	ctx := context.Background()
-	rows := 0
-	i := 0
-	for b.Loop() {
-		p, err := ix.Backlinks(ctx, indexer.Query{Target: m.SampleTargets[i%len(m.SampleTargets)], PageSize: 10})
-		if err != nil {
-			b.Fatal(err)
-		}
-		rows += len(p.Backlinks)
-		i++
+	for _, size := range []int{10, 100} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			rows := 0
+			i := 0
+			for b.Loop() {
+				p, err := ix.Backlinks(ctx, indexer.Query{Target: m.SampleTargets[i%len(m.SampleTargets)], PageSize: size})
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows += len(p.Backlinks)
+				i++
+			}
+			b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
+		})
 	}
-	b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
 }
