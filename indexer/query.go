@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -149,6 +149,11 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 	// A first page asks for a few rows: growing the slice row by row
 	// allocated more than the rows themselves.
 	rows := make([]edgeRow, 0, min(limit, 128))
+	// Rows borrow their anchor from the iterator's key, and a row kept
+	// copies the key with its anchor in it (ownKey): one allocation a row
+	// rather than two.
+	defer func(borrow bool) { sel.borrow = borrow }(sel.borrow)
+	sel.borrow = true
 	var lastDomain uint64 // id; ids start at 1
 	if after != nil && onePerDomain {
 		if k, err := parseEdgeKey(after, ""); err == nil {
@@ -205,7 +210,7 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 				}
 			}
 			if ok {
-				row.key = slices.Clone(row.key)
+				ownKey(&row)
 				row.sortKey = row.key
 				rows = append(rows, row)
 			}
@@ -220,6 +225,16 @@ func (ix *Index) scanOrdered(ctx context.Context, r pebble.Reader, sel *selectio
 		}
 	}
 	return rows, nil
+}
+
+// ownKey gives a row whose key and anchor point into an iterator's key (a
+// row of selection.match with borrow) a copy of the key, which its anchor
+// then points into: the anchor ends where the edge's key does.
+func ownKey(row *edgeRow) {
+	row.key = slices.Clone(row.key)
+	if n := len(row.k.anchor); n > 0 {
+		row.k.anchor = unsafe.String(&row.key[row.k.keyLen-n], n)
+	}
 }
 
 // scanSorted reads every matching row and returns the first limit after
@@ -238,9 +253,8 @@ func (ix *Index) scanSorted(ctx context.Context, r pebble.Reader, sel *selection
 	sel.borrow = true
 	var buf []byte
 	own := func(row *edgeRow) {
-		row.key = slices.Clone(row.key)
+		ownKey(row)
 		row.sortKey = slices.Clone(row.sortKey)
-		row.k.anchor = strings.Clone(row.k.anchor)
 	}
 	best := make(map[string]edgeRow) // per referring domain, with onePerDomain
 	var top []edgeRow                // the limit first rows after the position, sorted
