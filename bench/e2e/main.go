@@ -11,6 +11,7 @@
 //	go run ./bench/e2e                # 3000 pages of 20-50 KB, 50-150 links each
 //	go run ./bench/e2e -pages 5000 -workers 16 -cpuprofile /tmp/crawl.prof
 //	go run ./bench/e2e -pages 10000 -rounds 4 -against /tmp/linkgraph-old
+//	go run ./bench/e2e -pages 10000 -rounds 3 -index-loop   # also the bare loop plus extraction and index writes (indexloop.go)
 package main
 
 import (
@@ -56,6 +57,7 @@ func run() error {
 	extra := flag.String("crawl-flags", "", "more flags for the crawl, space-separated (e.g. \"--ignore-robots\")")
 	rounds := flag.Int("rounds", 1, "run the bare loop and the crawl this many times")
 	against := flag.String("against", "", "a second linkgraph binary, crawled after -bin in every round (A/B comparison of builds)")
+	withIndex := flag.Bool("index-loop", false, "also run, each round, the bare loop plus the crawler's link extraction and the index's write path in this process (no Colly, no NATS, no frontier)")
 	flag.Parse()
 	if *rounds < 1 {
 		return errors.New("-rounds must be at least 1")
@@ -111,8 +113,9 @@ func run() error {
 	for _, s := range sites {
 		common = append(common, s.base+"/")
 	}
-	var bareRates []float64
+	var bareRates, indexRates []float64
 	rates, ratios := make([][]float64, len(bins)), make([][]float64, len(bins))
+	indexRatios := make([][]float64, len(bins))
 	for round := range *rounds {
 		if *rounds > 1 {
 			fmt.Printf("round %d\n", round+1)
@@ -124,6 +127,21 @@ func run() error {
 		bare := float64(n) / d.Seconds()
 		bareRates = append(bareRates, bare)
 		fmt.Printf("bare loop (net/http + tokenizer): %d pages, %d links in %s: %.0f pages/s\n", n, links, d.Round(time.Millisecond), bare)
+		var indexed float64
+		if *withIndex {
+			dir := indexDir(tmp, round)
+			n, links, d, err := indexLoop(sites, *workers, dir)
+			if err != nil {
+				return err
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				return err
+			}
+			indexed = float64(n) / d.Seconds()
+			indexRates = append(indexRates, indexed)
+			fmt.Printf("index loop (net/http + crawler.Extract + index writes): %d pages, %d links in %s: %.0f pages/s, %.2f of the bare loop\n",
+				n, links, d.Round(time.Millisecond), indexed, indexed/bare)
+		}
 		for i, b := range bins {
 			data := filepath.Join(tmp, "data")
 			args := []string{"crawl", "--data", data}
@@ -141,13 +159,23 @@ func run() error {
 			}
 			fmt.Printf("ratio crawl/bare: %.2f\n", rate/bare)
 			rates[i], ratios[i] = append(rates[i], rate), append(ratios[i], rate/bare)
+			if *withIndex {
+				fmt.Printf("ratio crawl/index loop: %.2f\n", rate/indexed)
+				indexRatios[i] = append(indexRatios[i], rate/indexed)
+			}
 		}
 	}
 	if *rounds > 1 || len(bins) > 1 {
 		fmt.Printf("over %d rounds, median (min-max):\n", *rounds)
 		fmt.Printf("  bare loop  %s pages/s\n", spread(bareRates))
+		if *withIndex {
+			fmt.Printf("  index loop  %s pages/s\n", spread(indexRates))
+		}
 		for i, b := range bins {
 			fmt.Printf("  %s  crawl %s pages/s, ratio crawl/bare %s\n", b, spread(rates[i]), spread(ratios[i]))
+			if *withIndex {
+				fmt.Printf("  %s  ratio crawl/index loop %s\n", b, spread(indexRatios[i]))
+			}
 		}
 	}
 	return nil
