@@ -162,4 +162,6 @@ func fetchAndExtract(ctx context.Context, c *http.Client, u string) (*lgv1.PageR
 }
 
 // indexDir is where a round's index loop keeps its index.
-func indexDir(tmp string, round int) string { return filepath.Join(tmp, fmt.Sprintf("index-loop-%d", round)) }
+func indexDir(tmp string, round int) string {
+	return filepath.Join(tmp, fmt.Sprintf("index-loop-%d", round))
+}
