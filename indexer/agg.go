@@ -77,8 +77,10 @@ import (
 // own. (On the generated index, half the host records were of domains with
 // one linked host.)
 //
-// Only the links applier of a node writes aggregates, one Txn at a time;
-// two Txns applying links concurrently would race on the read records.
+// A node applies links in one Txn at a time (node.Shard's applyMu, taken
+// by its links applier and by its page applier for the edge batches of its
+// own shards); two Txns applying links concurrently would race on the read
+// records.
 const (
 	aggKindHost   = 'h'
 	aggKindDomain = 'd'

@@ -89,40 +89,54 @@ func TestLinkGroups(t *testing.T) {
 	}
 }
 
-// A shard node records a batch of pages with one LINKS message per target
-// shard, and applying them indexes every link.
+// A shard node that owns every shard applies a batch of pages' edge
+// batches itself, publishing none, and indexes every link. One that owns
+// some publishes them all, one LINKS message per target shard: applying
+// its own would hold the apply lock until the commit, which waits for the
+// others to be stored.
 func TestShardGroupsLinkBatches(t *testing.T) {
 	const shards, pages, targets = 2, 5, 10
-	s, apply := newTestShard(t, shards)
-	ctx := context.Background()
-	targetShards := map[int]bool{}
-	var results []*lgv1.PageResult
-	for p := range pages {
-		pr := &lgv1.PageResult{Url: fmt.Sprintf("http://a.example/%d", p), Status: 200, FetchedAt: 1e18}
-		for i := range targets {
-			host := fmt.Sprintf("t%d.example", i)
-			targetShards[urlnorm.Shard(host, shards)] = true
-			pr.Links = append(pr.Links, &lgv1.OutLink{Url: "http://" + host + "/", AnchorText: "t", Type: lgv1.LinkType_LINK_TYPE_A})
-		}
-		results = append(results, pr)
-	}
-	apply(results...)
+	for _, own := range []int{shards, 1} {
+		t.Run(fmt.Sprintf("owning %d of %d shards", own, shards), func(t *testing.T) {
+			s, apply := newTestShardOwning(t, shards, own)
+			ctx := context.Background()
+			targetShards := map[int]bool{}
+			var results []*lgv1.PageResult
+			for p := range pages {
+				pr := &lgv1.PageResult{Url: fmt.Sprintf("http://a.example/%d", p), Status: 200, FetchedAt: 1e18}
+				for i := range targets {
+					host := fmt.Sprintf("t%d.example", i)
+					targetShards[urlnorm.Shard(host, shards)] = true
+					pr.Links = append(pr.Links, &lgv1.OutLink{Url: "http://" + host + "/", AnchorText: "t", Type: lgv1.LinkType_LINK_TYPE_A})
+				}
+				results = append(results, pr)
+			}
+			if len(targetShards) != shards {
+				t.Fatal("the targets are all in one shard: the test shows nothing")
+			}
+			apply(results...)
 
-	if got := bustest.StreamState(t, s.pub.JS, bus.LinksStream).LastSeq; got != uint64(len(targetShards)) {
-		t.Errorf("%d LINKS messages for %d pages, want %d (one per target shard)", got, pages, len(targetShards))
-	}
-	live := 0
-	err := s.ix.ScanEdges(ctx, func(_ *lgv1.Backlink, isLive bool) error {
-		if isLive {
-			live++
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if live != pages*targets {
-		t.Errorf("%d live edges, want %d", live, pages*targets)
+			wantMessages, wantLive := len(targetShards), 0 // the LINKS messages are left in the stream
+			if own == shards {
+				wantMessages, wantLive = 0, pages*targets
+			}
+			if got := bustest.StreamState(t, s.pub.JS, bus.LinksStream).LastSeq; got != uint64(wantMessages) {
+				t.Errorf("%d LINKS messages for %d pages, want %d", got, pages, wantMessages)
+			}
+			live := 0
+			err := s.ix.ScanEdges(ctx, func(_ *lgv1.Backlink, isLive bool) error {
+				if isLive {
+					live++
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live != wantLive {
+				t.Errorf("%d live edges, want %d", live, wantLive)
+			}
+		})
 	}
 }
 

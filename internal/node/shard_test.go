@@ -61,6 +61,13 @@ func TestAbandonedFetchLosesNothing(t *testing.T) {
 // store and embedded JetStream. apply publishes page results and applies
 // them, and the link batches they make, as Run would.
 func newTestShard(t *testing.T, shards int) (*Shard, func(...*lgv1.PageResult)) {
+	return newTestShardOwning(t, shards, shards)
+}
+
+// newTestShardOwning is newTestShard for a node that owns the first own of
+// shards shards; apply leaves the link batches for the others in their
+// stream.
+func newTestShardOwning(t *testing.T, shards, own int) (*Shard, func(...*lgv1.PageResult)) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(t.TempDir())
@@ -71,7 +78,7 @@ func newTestShard(t *testing.T, shards int) (*Shard, func(...*lgv1.PageResult)) 
 	bc := bus.DefaultConfig()
 	bc.Shards = shards
 	js := bustest.JetStream(t, bc)
-	s, err := newShard(ctx, db, js, bc, 0, shards, frontier.Config{}, slog.New(slog.DiscardHandler))
+	s, err := newShard(ctx, db, js, bc, 0, own, frontier.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +99,7 @@ func newTestShard(t *testing.T, shards int) (*Shard, func(...*lgv1.PageResult)) 
 			// had them acknowledged), waiting for them: a pull that does
 			// not wait, or the consumer's count, may lag behind.
 			n := int(bustest.StreamState(t, js, c.stream).Msgs)
-			if n == 0 {
+			if n == 0 || c.stream == bus.LinksStream && own < shards {
 				continue
 			}
 			batch, err := c.cons.Fetch(n, jetstream.FetchMaxWait(10*time.Second))
