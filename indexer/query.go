@@ -473,10 +473,7 @@ func (s *sharedSources) invalidate(ids []uint64) {
 	defer s.mu.Unlock()
 	s.gen.Add(1)
 	for _, id := range ids {
-		slot := &s.cache.slots[id&uint64(len(s.cache.slots)-1)]
-		if e := slot.Load(); e != nil && e.id == id {
-			slot.Store(nil)
-		}
+		s.cache.drop(id)
 	}
 }
 
@@ -516,6 +513,14 @@ func (c *sourceCache) get(id uint64) *sourceEntry {
 // put adds the entry e, in place of the one in its slot.
 func (c *sourceCache) put(e *sourceEntry) {
 	c.slots[e.id&uint64(len(c.slots)-1)].Store(e)
+}
+
+// drop removes the entry of source id, if the cache holds it.
+func (c *sourceCache) drop(id uint64) {
+	slot := &c.slots[id&uint64(len(c.slots)-1)]
+	if e := slot.Load(); e != nil && e.id == id {
+		slot.CompareAndSwap(e, nil)
+	}
 }
 
 // source returns the source record at key, nil if there is none. One
@@ -576,7 +581,7 @@ func (ix *Index) sourceOf(r pebble.Reader, row *edgeRow, c *rowCache) (*sourceEn
 	if raw == nil {
 		return nil, fmt.Errorf("indexer: edge %q names source id %d, which has no record", row.key, id)
 	}
-	src, err := ix.newSourceEntry(r, id, raw)
+	src, err := newSourceEntry(r, id, raw, scores)
 	if err != nil {
 		return nil, err
 	}
@@ -585,8 +590,9 @@ func (ix *Index) sourceOf(r pebble.Reader, row *edgeRow, c *rowCache) (*sourceEn
 	return src, nil
 }
 
-// newSourceEntry decodes the record raw of source id.
-func (ix *Index) newSourceEntry(r pebble.Reader, id uint64, raw []byte) (*sourceEntry, error) {
+// newSourceEntry decodes the record raw of source id, with its authority
+// in scores.
+func newSourceEntry(r pebble.Reader, id uint64, raw []byte, scores *rank.Scores) (*sourceEntry, error) {
 	val, err := decodeSourceValue(raw, true, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w (source id %d)", err, id)
@@ -596,7 +602,6 @@ func (ix *Index) newSourceEntry(r pebble.Reader, id uint64, raw []byte) (*source
 		return nil, fmt.Errorf("indexer: corrupt source %q (id %d): %w", val.surt, id, err)
 	}
 	text := u + val.title
-	scores := ix.rankScores()
 	src := &sourceEntry{id: id, url: text[:len(u)], title: text[len(u):], status: val.status, plain: plainFields(u, val.title), scores: scores}
 	if scores.Any() {
 		src.authority = scores.Domain(urlnorm.ReversedHost(urlnorm.RegistrableDomain(urlnorm.Host(u))))
@@ -619,6 +624,7 @@ func (ix *Index) loadSources(ctx context.Context, r pebble.Reader, c *sourceCach
 		return err
 	}
 	defer it.Close()
+	scores := ix.rankScores()
 	for it.First(); it.Valid(); it.Next() {
 		id, n := store.ReadID(it.Key()[1:])
 		if n == 0 {
@@ -627,7 +633,7 @@ func (ix *Index) loadSources(ctx context.Context, r pebble.Reader, c *sourceCach
 		if id >= uint64(len(c.slots)) {
 			break // its slot is a lower id's
 		}
-		src, err := ix.newSourceEntry(r, id, it.Value())
+		src, err := newSourceEntry(r, id, it.Value(), scores)
 		if err != nil {
 			return err
 		}

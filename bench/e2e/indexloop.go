@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -33,9 +31,8 @@ func indexLoop(sites []served, workers int, dir string) (pages, links int64, d t
 	}
 	defer db.Close()
 	ix := indexer.New(db, 1)
-	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxIdleConns: 4 * workers}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	client := newClient(workers)
+	defer client.CloseIdleConnections()
 
 	start := time.Now()
 	g, ctx := errgroup.WithContext(context.Background())
@@ -140,16 +137,7 @@ func fetchAndExtract(ctx context.Context, c *http.Client, u string) (*lgv1.PageR
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, page.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
+	res, body, err := get(ctx, c, page.String())
 	if err != nil {
 		return nil, err
 	}
@@ -159,9 +147,4 @@ func fetchAndExtract(ctx context.Context, c *http.Client, u string) (*lgv1.PageR
 	ex := crawler.Extract(body, res.Header.Get("Content-Type"), res.Header.Values("X-Robots-Tag"), page)
 	return &lgv1.PageResult{Url: page.String(), Status: int32(res.StatusCode), FetchedAt: time.Now().UnixNano(),
 		ContentType: res.Header.Get("Content-Type"), Title: ex.Title, Links: ex.Links, BodyBytes: int64(len(body))}, nil
-}
-
-// indexDir is where a round's index loop keeps its index.
-func indexDir(tmp string, round int) string {
-	return filepath.Join(tmp, fmt.Sprintf("index-loop-%d", round))
 }

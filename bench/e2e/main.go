@@ -129,7 +129,7 @@ func run() error {
 		fmt.Printf("bare loop (net/http + tokenizer): %d pages, %d links in %s: %.0f pages/s\n", n, links, d.Round(time.Millisecond), bare)
 		var indexed float64
 		if *withIndex {
-			dir := indexDir(tmp, round)
+			dir := filepath.Join(tmp, fmt.Sprintf("index-loop-%d", round))
 			n, links, d, err := indexLoop(sites, *workers, dir)
 			if err != nil {
 				return err
@@ -236,12 +236,8 @@ type served struct {
 }
 
 func bareLoop(sites []served, workers int) (pages, links int64, d time.Duration, err error) {
-	// Idle connections are bounded in all, not only per host: over 1,000
-	// hosts, workers of them per host would hold both ends of 32,000
-	// connections open in this process and run it out of file descriptors.
-	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxIdleConns: 4 * workers}
-	defer tr.CloseIdleConnections() // keep file descriptors for the crawl
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	client := newClient(workers)
+	defer client.CloseIdleConnections() // keep file descriptors for the crawl
 	urls := make(chan string)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -275,17 +271,32 @@ func bareLoop(sites []served, workers int) (pages, links int64, d time.Duration,
 	return nPages.Load(), nLinks.Load(), time.Since(start), nil
 }
 
-func fetchAndTokenize(ctx context.Context, c *http.Client, u string) (int, error) {
+// newClient is the HTTP client of a loop with workers fetchers. Idle
+// connections are bounded in all, not only per host: over 1,000 hosts,
+// workers of them per host would hold both ends of 32,000 connections open
+// in this process and run it out of file descriptors.
+func newClient(workers int) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxIdleConns: 4 * workers}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// get fetches u and returns its response, whose body it has read.
+func get(ctx context.Context, c *http.Client, u string) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
+	return res, body, err
+}
+
+func fetchAndTokenize(ctx context.Context, c *http.Client, u string) (int, error) {
+	_, body, err := get(ctx, c, u)
 	if err != nil {
 		return 0, err
 	}
