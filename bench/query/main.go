@@ -38,7 +38,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -222,9 +221,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	conns := make([]*grpc.ClientConn, *clients)
 	for i := range conns {
-		conns[i], err = grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// Dialled as the CLI dials (--server), with linkgraph's codec.
+		conns[i], err = apiserver.Dial(target, apiserver.ClientConfig{})
 		if err != nil {
-			return fmt.Errorf("cannot connect to %s: %w", target, err)
+			return err
 		}
 		defer conns[i].Close()
 	}

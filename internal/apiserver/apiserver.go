@@ -98,6 +98,7 @@ func New(cfg Config) (*Server, error) {
 		grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(0.0005, 2, 16)), // 0.5 ms .. 16 s
 	))
 	opts := []grpc.ServerOption{
+		grpc.ForceServerCodecV2(serverCodec),
 		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor(), auth.UnaryInterceptor),
 		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), auth.StreamInterceptor),
 	}

@@ -53,7 +53,7 @@ const maxRecvMsgSize = 64 << 20
 // must close it.
 func Dial(addr string, cfg ClientConfig) (*grpc.ClientConn, error) {
 	secure := cfg.TLS || cfg.CAFile != "" || cfg.InsecureSkipVerify
-	opts := []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize))}
+	opts := []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize), grpc.ForceCodecV2(clientCodec))}
 	if secure {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify}
 		if cfg.CAFile != "" {
