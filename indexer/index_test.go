@@ -372,3 +372,27 @@ func TestLinkURLWithNUL(t *testing.T) {
 		t.Fatalf("edges %d after the recrawl, want 1 (x lost, y new)", e)
 	}
 }
+
+// TestPagesOutliveLaterQueries checks that a page keeps its rows while
+// other queries run: queries reuse their row buffers (rowBufs).
+func TestPagesOutliveLaterQueries(t *testing.T) {
+	db, ix := openIndex(t)
+	for i := range 20 {
+		crawl(t, db, ix, fmt.Sprintf("http://src%02d.example/p", i), int64(i+1)*1e9,
+			a("http://t.example/one", fmt.Sprintf("one %d", i), "nofollow"), a("http://t.example/two", fmt.Sprintf("two %d", i)))
+	}
+	ctx := context.Background()
+	first, err := ix.Backlinks(ctx, indexer.Query{Target: "http://t.example/one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := proto.Clone(&lgv1.BacklinksResponse{Backlinks: first.Backlinks})
+	for range 50 {
+		if _, err := ix.Backlinks(ctx, indexer.Query{Target: "http://t.example/two"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := (&lgv1.BacklinksResponse{Backlinks: first.Backlinks}); len(first.Backlinks) != 20 || !proto.Equal(got, want) {
+		t.Errorf("the first page changed under later queries:\n%v\nwas\n%v", got, want)
+	}
+}
