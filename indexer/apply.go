@@ -103,8 +103,9 @@ type Index struct {
 	domainNames            map[uint64]string
 
 	// bases caches the bases of sources' edge times for queries (see
-	// names.base).
-	bases *baseCache
+	// names.base), and queryDomainIDs the ids of their targets' domains.
+	bases          *baseCache
+	queryDomainIDs *domainIDCache
 
 	// remote, set by ServeQueries on a node of a cluster, reads the edges
 	// of the shards other nodes own.
@@ -129,7 +130,7 @@ const knownCacheSize = 1 << 18
 
 // New returns an Index over db for a cluster of shards shards. It does no I/O.
 func New(db *store.DB, shards int) *Index {
-	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64), domainIDs: make(map[string]uint64), domainNames: make(map[uint64]string), bases: newBaseCache(baseCacheBits), sources: newSharedSources(sharedSourceSlots)}
+	return &Index{db: db, shards: shards, known: make(map[string]struct{}), aggs: make(map[string][]int64), domainIDs: make(map[string]uint64), domainNames: make(map[uint64]string), bases: newBaseCache(baseCacheBits), queryDomainIDs: &domainIDCache{}, sources: newSharedSources(sharedSourceSlots)}
 }
 
 // Txn is one write transaction on the index: the shard role applies a batch

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -338,6 +339,39 @@ func (n *names) source(id uint64) (string, error) {
 	putBounded(n.sources, id, v.surt, n.max)
 	n.bases.put(id, v.base)
 	return v.surt, nil
+}
+
+// domainIDCache holds, for queries, the ids of registrable domains that
+// have one. An id never changes once assigned, so a cached id is right for
+// every reader of the index (a snapshot taken before its domain got it
+// holds no edge that names it); a domain without one is not cached, as it
+// may get one at any time. It is safe for concurrent use and takes no
+// lock, unlike Index.domainIDs, which the write path holds while it
+// commits a new id. A nil cache looks every domain up.
+type domainIDCache struct {
+	ids sync.Map // HostSURT -> uint64
+	n   atomic.Int64
+}
+
+// domainIDCacheSize bounds a domainIDCache; past it, ids are looked up.
+const domainIDCacheSize = 1 << 16
+
+// lookup returns the id of a domain given as its HostSURT, 0 if it has
+// none in r.
+func (c *domainIDCache) lookup(r pebble.Reader, domainSURT string) (uint64, error) {
+	if c == nil {
+		return lookupDomainID(r, domainSURT)
+	}
+	if id, ok := c.ids.Load(domainSURT); ok {
+		return id.(uint64), nil
+	}
+	id, err := lookupDomainID(r, domainSURT)
+	if err == nil && id != 0 && c.n.Load() < domainIDCacheSize {
+		if _, loaded := c.ids.LoadOrStore(domainSURT, id); !loaded {
+			c.n.Add(1)
+		}
+	}
+	return id, err
 }
 
 // lookupDomainID returns the id of a domain given as its HostSURT in r, 0

@@ -396,3 +396,24 @@ func TestPagesOutliveLaterQueries(t *testing.T) {
 		t.Errorf("the first page changed under later queries:\n%v\nwas\n%v", got, want)
 	}
 }
+
+// TestInternalLinksOfANewDomain checks that internal links are excluded
+// once the target's domain has an id, also after a query found it without
+// one (nothing linked to it yet).
+func TestInternalLinksOfANewDomain(t *testing.T) {
+	db, ix := openIndex(t)
+	q := indexer.Query{Target: "http://t.example/x", Filter: &lgv1.Filter{Internal: lgv1.InternalLinks_INTERNAL_LINKS_EXCLUDE}}
+	if got := backlinks(t, ix, q); len(got) != 0 {
+		t.Fatalf("before any crawl: %q", got)
+	}
+	crawl(t, db, ix, "http://a.example/p", 1e9, a("http://t.example/x", "from a"))
+	crawl(t, db, ix, "http://www.t.example/home", 2e9, a("http://t.example/x", "home"))
+	want := []string{`http://a.example/p -> http://t.example/x "from a" []`}
+	if got := backlinks(t, ix, q); !slices.Equal(got, want) {
+		t.Errorf("internal links excluded: %q, want %q", got, want)
+	}
+	q.Filter = nil
+	if got := backlinks(t, ix, q); len(got) != 2 {
+		t.Errorf("internal links included: %q, want 2 rows", got)
+	}
+}

@@ -57,8 +57,9 @@ type selection struct {
 	// namesMax bounds names; 0 is namesCacheSize.
 	namesMax int
 	// bases is the index's cache of source bases for names (nil: names
-	// keeps its own).
-	bases *baseCache
+	// keeps its own), and domainIDs its cache of domain ids (nil: none).
+	bases     *baseCache
+	domainIDs *domainIDCache
 	// lastTarget is the target of the edge matched last: the edges of a
 	// target are adjacent, so the next one shares its string.
 	lastTarget string
@@ -75,7 +76,7 @@ func (sel *selection) use(r pebble.Reader) error {
 	}
 	sel.names = newNames(r, cmp.Or(sel.namesMax, namesCacheSize), sel.bases)
 	var err error
-	sel.targetDomain, err = lookupDomainID(r, sel.domainSURT)
+	sel.targetDomain, err = sel.domainIDs.lookup(r, sel.domainSURT)
 	return err
 }
 
@@ -85,7 +86,7 @@ func (ix *Index) selection(target string, scope lgv1.Scope, f *lgv1.Filter) (*se
 	if err != nil {
 		return nil, err
 	}
-	sel.scores, sel.bases = ix.rankScores(), ix.bases
+	sel.scores, sel.bases, sel.domainIDs = ix.rankScores(), ix.bases, ix.queryDomainIDs
 	return sel, nil
 }
 
