@@ -43,8 +43,10 @@ func TestCodecInterop(t *testing.T) {
 	t.Cleanup(func() { stockClient.Close() })
 
 	ctx := context.Background()
-	req := &lgv1.BacklinksRequest{Target: "http://t.example/", Scope: lgv1.Scope_SCOPE_DOMAIN, Filter: &lgv1.Filter{Internal: lgv1.InternalLinks_INTERNAL_LINKS_INCLUDE}}
+	// 3 of the 4 rows, so that the page has a token.
+	req := &lgv1.BacklinksRequest{Target: "http://t.example/", Scope: lgv1.Scope_SCOPE_DOMAIN, Filter: &lgv1.Filter{Internal: lgv1.InternalLinks_INTERNAL_LINKS_INCLUDE}, PageSize: 3}
 	var answers []*lgv1.BacklinksResponse
+	var outlinks []*lgv1.OutlinksResponse
 	for name, conn := range map[string]*grpc.ClientConn{
 		"linkgraph client, linkgraph server": dial(t, ours.grpcAddr, apiserver.ClientConfig{}),
 		"stock client, linkgraph server":     stockClient,
@@ -54,17 +56,25 @@ func TestCodecInterop(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if len(res.Backlinks) != 4 || res.Backlinks[0].GetFirstSeen() == nil {
-			t.Fatalf("%s: want 4 backlinks with times, got %v", name, res)
+		if len(res.Backlinks) != 3 || res.Backlinks[0].GetFirstSeen() == nil || res.NextPageToken == "" {
+			t.Fatalf("%s: want 3 backlinks with times and a page token, got %v", name, res)
 		}
 		answers = append(answers, res)
+		out, err := lgv1.NewLinkGraphServiceClient(conn).Outlinks(ctx, &lgv1.OutlinksRequest{Source: "http://b.example/"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(out.Links) != 2 {
+			t.Fatalf("%s: want 2 outlinks, got %v", name, out)
+		}
+		outlinks = append(outlinks, out)
 		if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil && name != "linkgraph client, stock server" {
 			t.Errorf("%s: health: %v", name, err)
 		}
 	}
-	for _, res := range answers[1:] {
-		if !proto.Equal(res, answers[0]) {
-			t.Errorf("answers differ:\n%v\n%v", res, answers[0])
+	for i := 1; i < len(answers); i++ {
+		if !proto.Equal(answers[i], answers[0]) || !proto.Equal(outlinks[i], outlinks[0]) {
+			t.Errorf("answers differ:\n%v\n%v\n%v\n%v", answers[i], answers[0], outlinks[i], outlinks[0])
 		}
 	}
 }
