@@ -182,6 +182,7 @@ func (ix *Index) domainID(domainSURT string) (uint64, error) {
 			return 0, err
 		}
 		ix.lastDomain = id
+		ix.queryDomainIDs.assigned()
 	}
 	putBounded(ix.domainIDs, domainSURT, id, domainCacheSize)
 	return id, nil
@@ -341,37 +342,69 @@ func (n *names) source(id uint64) (string, error) {
 	return v.surt, nil
 }
 
-// domainIDCache holds, for queries, the ids of registrable domains that
-// have one. An id never changes once assigned, so a cached id is right for
-// every reader of the index (a snapshot taken before its domain got it
-// holds no edge that names it); a domain without one is not cached, as it
-// may get one at any time. It is safe for concurrent use and takes no
-// lock, unlike Index.domainIDs, which the write path holds while it
-// commits a new id. A nil cache looks every domain up.
+// domainIDCache holds, for queries, the ids of registrable domains. An id
+// never changes once assigned, so a cached id is right for every reader of
+// the index (a snapshot taken before its domain got it holds no edge that
+// names it). That a domain has none (most targets' domains link nowhere,
+// so the domain of a busy target often has none) is right until the next
+// id is assigned: it is kept with the generation of the ids, which
+// Index.domainID moves on after it commits one. It is safe for concurrent
+// use and takes no lock, unlike Index.domainIDs, which the write path
+// holds while it commits a new id. A nil cache looks every domain up.
 type domainIDCache struct {
-	ids sync.Map // HostSURT -> uint64
+	ids sync.Map // HostSURT -> uint64, or noDomainID
 	n   atomic.Int64
+	gen atomic.Uint64
 }
+
+// noDomainID is a cached lookup that found no id, at a generation.
+type noDomainID uint64
 
 // domainIDCacheSize bounds a domainIDCache; past it, ids are looked up.
 const domainIDCacheSize = 1 << 16
 
+// generation is the generation of domain ids now. A reader whose lookups
+// may be cached must have been taken after it was read.
+func (c *domainIDCache) generation() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.gen.Load()
+}
+
+// assigned moves the generation on: call it once a new id is committed.
+func (c *domainIDCache) assigned() { c.gen.Add(1) }
+
 // lookup returns the id of a domain given as its HostSURT, 0 if it has
-// none in r.
-func (c *domainIDCache) lookup(r pebble.Reader, domainSURT string) (uint64, error) {
+// none in r, which was taken after generation gen was read.
+func (c *domainIDCache) lookup(r pebble.Reader, domainSURT string, gen uint64) (uint64, error) {
 	if c == nil {
 		return lookupDomainID(r, domainSURT)
 	}
-	if id, ok := c.ids.Load(domainSURT); ok {
-		return id.(uint64), nil
+	if v, ok := c.ids.Load(domainSURT); ok {
+		switch v := v.(type) {
+		case uint64:
+			return v, nil
+		case noDomainID:
+			if uint64(v) == c.gen.Load() {
+				return 0, nil
+			}
+		}
 	}
 	id, err := lookupDomainID(r, domainSURT)
-	if err == nil && id != 0 && c.n.Load() < domainIDCacheSize {
-		if _, loaded := c.ids.LoadOrStore(domainSURT, id); !loaded {
+	if err != nil {
+		return 0, err
+	}
+	var v any = id
+	if id == 0 {
+		v = noDomainID(gen)
+	}
+	if _, ok := c.ids.Load(domainSURT); ok || c.n.Load() < domainIDCacheSize {
+		if _, loaded := c.ids.Swap(domainSURT, v); !loaded {
 			c.n.Add(1)
 		}
 	}
-	return id, err
+	return id, nil
 }
 
 // lookupDomainID returns the id of a domain given as its HostSURT in r, 0

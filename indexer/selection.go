@@ -57,9 +57,12 @@ type selection struct {
 	// namesMax bounds names; 0 is namesCacheSize.
 	namesMax int
 	// bases is the index's cache of source bases for names (nil: names
-	// keeps its own), and domainIDs its cache of domain ids (nil: none).
+	// keeps its own), and domainIDs its cache of domain ids (nil: none),
+	// at generation domainGen, read before any reader the selection uses
+	// was taken.
 	bases     *baseCache
 	domainIDs *domainIDCache
+	domainGen uint64
 	// lastTarget is the target of the edge matched last: the edges of a
 	// target are adjacent, so the next one shares its string.
 	lastTarget string
@@ -76,17 +79,18 @@ func (sel *selection) use(r pebble.Reader) error {
 	}
 	sel.names = newNames(r, cmp.Or(sel.namesMax, namesCacheSize), sel.bases)
 	var err error
-	sel.targetDomain, err = sel.domainIDs.lookup(r, sel.domainSURT)
+	sel.targetDomain, err = sel.domainIDs.lookup(r, sel.domainSURT, sel.domainGen)
 	return err
 }
 
-// selection is newSelection with the index's current authorities.
+// selection is newSelection with the index's current authorities and
+// caches. The caller takes its snapshot after (see domainIDCache).
 func (ix *Index) selection(target string, scope lgv1.Scope, f *lgv1.Filter) (*selection, error) {
 	sel, err := newSelection(target, scope, f)
 	if err != nil {
 		return nil, err
 	}
-	sel.scores, sel.bases, sel.domainIDs = ix.rankScores(), ix.bases, ix.queryDomainIDs
+	sel.scores, sel.bases, sel.domainIDs, sel.domainGen = ix.rankScores(), ix.bases, ix.queryDomainIDs, ix.queryDomainIDs.generation()
 	return sel, nil
 }
 
