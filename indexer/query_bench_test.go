@@ -13,8 +13,9 @@ import (
 
 // BenchmarkFirstPage reads the first page of 10 and of 100 (the default)
 // backlinks of the sample targets of an index written by linkgraph
-// generate, in process (no gRPC): the index's share of bench/query's
-// backlinks-random-10 and backlinks-random-100.
+// generate, and of 100 of its URL with 1M backlinks, in process (no gRPC):
+// the index's share of bench/query's backlinks-random-10,
+// backlinks-random-100 and backlinks-hub-100.
 //
 //	LINKGRAPH_INDEX=/tmp/gen10m go test -run '^$' -bench FirstPage -benchmem ./indexer
 func BenchmarkFirstPage(b *testing.B) {
@@ -37,12 +38,16 @@ func BenchmarkFirstPage(b *testing.B) {
 	}
 	ix := indexer.New(db, shards)
 	ctx := context.Background()
-	for _, size := range []int{10, 100} {
-		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		targets []string
+		size    int
+	}{{"random", m.SampleTargets, 10}, {"random", m.SampleTargets, 100}, {"hub", []string{m.HubURL}, 100}} {
+		b.Run(fmt.Sprintf("%s/size=%d", c.name, c.size), func(b *testing.B) {
 			rows := 0
 			i := 0
 			for b.Loop() {
-				p, err := ix.Backlinks(ctx, indexer.Query{Target: m.SampleTargets[i%len(m.SampleTargets)], PageSize: size})
+				p, err := ix.Backlinks(ctx, indexer.Query{Target: c.targets[i%len(c.targets)], PageSize: c.size})
 				if err != nil {
 					b.Fatal(err)
 				}
