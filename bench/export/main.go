@@ -117,7 +117,7 @@ type usageError struct{ error }
 // scan reads every live row of the index in dir, as `linkgraph export`
 // does, without encoding them.
 func scan(dir string) (int64, error) {
-	db, err := store.Open(dir)
+	db, err := store.OpenWith(dir, store.Options{CacheSize: store.MinDefaultCacheSize}) // as linkgraph export
 	if err != nil {
 		return 0, err
 	}

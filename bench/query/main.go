@@ -162,7 +162,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured calls before each case")
 	timeout := fs.Duration("timeout", 10*time.Second, "deadline of each call")
 	only := fs.String("cases", "", "comma-separated case names to run (default: all)")
-	cacheMiB := fs.Int64("cache-mib", store.DefaultCacheSize>>20, "Pebble block cache of the in-process server, in MiB (linkgraph serve --cache-size)")
+	cacheMiB := fs.Int64("cache-mib", store.DefaultCacheSize()>>20, "Pebble block cache of the in-process server, in MiB (linkgraph serve --cache-size; the default is its default)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients when in process) to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

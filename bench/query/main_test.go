@@ -93,7 +93,7 @@ func BenchmarkQueries(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	addr, stop, err := serve(dir, store.DefaultCacheSize)
+	addr, stop, err := serve(dir, store.DefaultCacheSize())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -75,8 +75,8 @@ type storeFlags struct {
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
-	f.cacheSize = store.DefaultCacheSize
-	fs.Var(&f.cacheSize, "cache-size", "Pebble block cache of the index (blocks not in it are read and decompressed again)")
+	f.cacheSize = byteSize(store.DefaultCacheSize())
+	fs.Var(&f.cacheSize, "cache-size", "Pebble block cache of the index (blocks not in it are read and decompressed again); the default is a quarter of the memory the process may use, 256MiB to 16GiB")
 	registerZstdLevel(fs, &f.zstdLevel)
 }
 

@@ -280,9 +280,11 @@ func (f *queryFlags) open() (queryAPI, func(), error) {
 }
 
 // openIndex opens the index in a data directory for a command that reads
-// it in process. Close the DB.
+// it in process. Close the DB. Its block cache is the smallest default: a
+// command answers once, or scans (export), and a larger cache would only
+// hold more of what it has read.
 func openIndex(dir string) (*store.DB, *indexer.Index, error) {
-	db, err := store.OpenWith(dir, store.Options{MustExist: true})
+	db, err := store.OpenWith(dir, store.Options{MustExist: true, CacheSize: store.MinDefaultCacheSize})
 	if err != nil {
 		if errors.Is(err, store.ErrNoIndex) {
 			return nil, nil, usagef("--data: %w", err)

@@ -75,14 +75,10 @@ const (
 	PrefixRank         = 'k'
 )
 
-// DefaultCacheSize is the Pebble block cache of a shard node unless
-// Options.CacheSize says otherwise.
-const DefaultCacheSize = 256 << 20
-
 // Options tune Open. The zero value is the defaults.
 type Options struct {
 	// CacheSize is the Pebble block cache in bytes. Default
-	// DefaultCacheSize. A query whose blocks are not cached reads and
+	// DefaultCacheSize(). A query whose blocks are not cached reads and
 	// decompresses them.
 	CacheSize int64
 	// ZstdLevel is the zstd level of the bottom level's blocks, where
@@ -151,7 +147,7 @@ func OpenWith(dir string, o Options) (*DB, error) {
 	}
 	// Filter and index blocks must stay cached: every URL-seen and
 	// edge-exists lookup consults them (Pebble's default cache is 8 MiB).
-	cache := pebble.NewCache(cmp.Or(o.CacheSize, DefaultCacheSize))
+	cache := pebble.NewCache(cmp.Or(o.CacheSize, DefaultCacheSize()))
 	defer cache.Unref() // the DB holds its own reference
 	opts := &pebble.Options{
 		Cache:              cache,
