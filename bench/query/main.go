@@ -243,7 +243,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%d sample sources for Outlinks (a linking page of each sample target)\n\n", len(sources))
 	}
 
-	fmt.Fprintf(stdout, tableFormat, "case", "calls", "QPS", "p50", "p90", "p99", "max", "rows/call", "errors")
+	fmt.Fprintf(stdout, tableFormat, "case", "calls", "QPS", "p50", "p90", "p99", "max", "rows/call", "CPU/call", "errors")
 	for _, c := range all {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -254,7 +254,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-const tableFormat = "%-26s %8s %8s %9s %9s %9s %9s %9s  %s\n"
+const tableFormat = "%-26s %8s %8s %9s %9s %9s %9s %9s %9s  %s\n"
 
 // serve opens the index in dir and serves it on a loopback port with the
 // gRPC server of `linkgraph serve` (its interceptors included).
@@ -363,9 +363,12 @@ func checkAnswers(ctx context.Context, c lgv1.LinkGraphServiceClient, m *graphge
 }
 
 type result struct {
-	name          string
-	calls, rows   int
-	elapsed       time.Duration
+	name        string
+	calls, rows int
+	elapsed     time.Duration
+	// cpu is the CPU time this process used while measuring (server and
+	// clients in process; the clients with -addr), 0 if unknown.
+	cpu           time.Duration
 	lat           []time.Duration
 	errs          map[codes.Code]int
 	unimplemented bool
@@ -388,6 +391,13 @@ func measure(ctx context.Context, c benchCase, conns []*grpc.ClientConn, warmup,
 	var wg sync.WaitGroup
 	start := time.Now()
 	warmEnd, end := start.Add(warmup), start.Add(warmup+d)
+	// CPU a call is steadier than QPS on a VM whose speed varies, to tell
+	// two builds apart.
+	cpuAtWarmEnd := make(chan time.Duration, 1)
+	time.AfterFunc(warmup, func() {
+		cpu, _ := processCPU()
+		cpuAtWarmEnd <- cpu
+	})
 	for i, conn := range conns {
 		wg.Add(1)
 		go func() {
@@ -427,6 +437,9 @@ func measure(ctx context.Context, c benchCase, conns []*grpc.ClientConn, warmup,
 	}
 	wg.Wait()
 	res.elapsed = time.Since(warmEnd)
+	if cpu, ok := processCPU(); ok {
+		res.cpu = cpu - <-cpuAtWarmEnd
+	}
 	res.calls = len(res.lat)
 	slices.Sort(res.lat)
 	return res
@@ -434,10 +447,10 @@ func measure(ctx context.Context, c benchCase, conns []*grpc.ClientConn, warmup,
 
 func (r result) row() string {
 	if r.unimplemented {
-		return fmt.Sprintf(tableFormat, r.name, "-", "-", "-", "-", "-", "-", "-", "unimplemented")
+		return fmt.Sprintf(tableFormat, r.name, "-", "-", "-", "-", "-", "-", "-", "-", "unimplemented")
 	}
 	if r.calls == 0 {
-		return fmt.Sprintf(tableFormat, r.name, "0", "-", "-", "-", "-", "-", "-", "")
+		return fmt.Sprintf(tableFormat, r.name, "0", "-", "-", "-", "-", "-", "-", "-", "")
 	}
 	q := func(p float64) string {
 		return fmtDur(r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))])
@@ -451,8 +464,12 @@ func (r result) row() string {
 	if e == "" {
 		e = "0"
 	}
+	cpu := "-"
+	if r.cpu > 0 {
+		cpu = fmtDur(r.cpu / time.Duration(r.calls))
+	}
 	return fmt.Sprintf(tableFormat, r.name, fmt.Sprint(r.calls), fmt.Sprintf("%.0f", float64(r.calls)/r.elapsed.Seconds()),
-		q(0.50), q(0.90), q(0.99), fmtDur(r.lat[len(r.lat)-1]), fmt.Sprintf("%.1f", float64(r.rows)/float64(r.calls)), e)
+		q(0.50), q(0.90), q(0.99), fmtDur(r.lat[len(r.lat)-1]), fmt.Sprintf("%.1f", float64(r.rows)/float64(r.calls)), cpu, e)
 }
 
 func fmtDur(d time.Duration) string {

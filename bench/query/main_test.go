@@ -68,8 +68,11 @@ func TestRun(t *testing.T) {
 		if f[len(f)-1] == "unimplemented" {
 			continue // reported, as the views may land later
 		}
-		if len(f) != 9 || f[8] != "0" {
+		if len(f) != 10 || f[9] != "0" {
 			t.Errorf("case %s: %s", f[0], line)
+		}
+		if _, ok := processCPU(); ok && f[8] == "-" {
+			t.Errorf("case %s: no CPU a call: %s", f[0], line)
 		}
 		if f[0] == "outlinks-random-100" && f[7] == "0.0" {
 			t.Errorf("case %s returns no rows", f[0])
