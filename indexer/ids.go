@@ -381,7 +381,8 @@ func (c *domainIDCache) lookup(r pebble.Reader, domainSURT string, gen uint64) (
 	if c == nil {
 		return lookupDomainID(r, domainSURT)
 	}
-	if v, ok := c.ids.Load(domainSURT); ok {
+	v, cached := c.ids.Load(domainSURT)
+	if cached {
 		switch v := v.(type) {
 		case uint64:
 			return v, nil
@@ -395,11 +396,11 @@ func (c *domainIDCache) lookup(r pebble.Reader, domainSURT string, gen uint64) (
 	if err != nil {
 		return 0, err
 	}
-	var v any = id
+	v = id
 	if id == 0 {
 		v = noDomainID(gen)
 	}
-	if _, ok := c.ids.Load(domainSURT); ok || c.n.Load() < domainIDCacheSize {
+	if cached || c.n.Load() < domainIDCacheSize {
 		if _, loaded := c.ids.Swap(domainSURT, v); !loaded {
 			c.n.Add(1)
 		}

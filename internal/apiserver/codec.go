@@ -33,6 +33,9 @@ type codec struct {
 var (
 	serverCodec encoding.CodecV2 = codec{strict: true}
 	clientCodec encoding.CodecV2 = codec{}
+	// protoCodec is grpc-go's own, for the other messages and strict
+	// unmarshalling.
+	protoCodec = encoding.GetCodecV2("proto")
 )
 
 func (codec) Name() string { return "proto" }
@@ -40,7 +43,7 @@ func (codec) Name() string { return "proto" }
 func (codec) Marshal(v any) (mem.BufferSlice, error) {
 	m, ok := v.(vtMessage)
 	if !ok {
-		return encoding.GetCodecV2("proto").Marshal(v)
+		return protoCodec.Marshal(v)
 	}
 	size := m.SizeVT()
 	if mem.IsBelowBufferPoolingThreshold(size) {
@@ -62,7 +65,7 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(vtMessage)
 	if !ok || c.strict {
-		return encoding.GetCodecV2("proto").Unmarshal(data, v)
+		return protoCodec.Unmarshal(data, v)
 	}
 	// The message's strings point into one fresh copy of the bytes rather
 	// than into a string each (a page of backlinks has 4 or 5 a row); the
