@@ -89,6 +89,12 @@ type Options struct {
 	// fewer edges a second, its full compaction 5 times slower.
 	// Tables keep the level they were written with; any level reads.
 	ZstdLevel int
+	// BlockSize is the size of the bottom level's data blocks before
+	// compression. Default DefaultBlockSize; from MinBlockSize to
+	// MaxBlockSize. Larger blocks give zstd more to match (see Rewrite),
+	// but a read that misses the block cache decompresses a whole block.
+	// Tables keep the size they were written with.
+	BlockSize int
 	// MustExist makes Open fail with ErrNoIndex, creating nothing, when dir
 	// holds no index: for commands that only read one, to which a mistyped
 	// directory would otherwise be a new, empty index.
@@ -122,15 +128,35 @@ func Open(dir string) (*DB, error) { return OpenWith(dir, Options{}) }
 
 // OpenWith is Open with options.
 func OpenWith(dir string, o Options) (*DB, error) {
-	level := cmp.Or(o.ZstdLevel, DefaultZstdLevel)
-	if level < 1 || level > MaxZstdLevel {
-		return nil, fmt.Errorf("store: zstd level %d: must be from 1 to %d", level, MaxZstdLevel)
+	opts, err := o.pebbleOptions()
+	if err != nil {
+		return nil, err
 	}
-	if o.MustExist {
-		if st, err := os.Stat(filepath.Join(dir, "index")); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
-		}
+	defer opts.Cache.Unref()
+	if o.MustExist && !hasIndex(dir) {
+		return nil, fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := finishRewrite(dir); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	d, err := open(dir, opts)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	d.lock = lock
+	return d, nil
+}
+
+// lockDir creates dir if needed and takes an exclusive lock on it, so a
+// second process on the same data directory fails fast with ErrLocked
+// instead of waiting or corrupting it. Closing the file releases the lock.
+func lockDir(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: cannot create data directory %s: %w", dir, err)
 	}
@@ -145,10 +171,45 @@ func OpenWith(dir string, o Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("store: cannot lock %s: %w", dir, err)
 	}
+	return lock, nil
+}
+
+// open opens the index under dir/index, whose lock the caller holds, and
+// brings it to the current layout.
+func open(dir string, opts *pebble.Options) (*DB, error) {
+	if err := checkKeySchema(filepath.Join(dir, "index")); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", dir, err)
+	}
+	db, err := pebble.Open(filepath.Join(dir, "index"), opts)
+	if err != nil {
+		if errors.Is(err, pebble.ErrDBDoesNotExist) {
+			return nil, fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
+		}
+		return nil, fmt.Errorf("store: cannot open index in %s: %w", dir, err)
+	}
+	d := &DB{DB: db}
+	if err := d.checkLayout(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+// pebbleOptions are the Pebble options o stands for, with a new cache.
+// The caller unrefs opts.Cache once it has opened the DB, which holds a
+// reference of its own.
+func (o Options) pebbleOptions() (*pebble.Options, error) {
+	level := cmp.Or(o.ZstdLevel, DefaultZstdLevel)
+	if level < 1 || level > MaxZstdLevel {
+		return nil, fmt.Errorf("store: zstd level %d: must be from 1 to %d", level, MaxZstdLevel)
+	}
+	blockSize := cmp.Or(o.BlockSize, DefaultBlockSize)
+	if blockSize < MinBlockSize || blockSize > MaxBlockSize {
+		return nil, fmt.Errorf("store: block size %d KiB: must be from %d to %d KiB", blockSize>>10, MinBlockSize>>10, MaxBlockSize>>10)
+	}
 	// Filter and index blocks must stay cached: every URL-seen and
 	// edge-exists lookup consults them (Pebble's default cache is 8 MiB).
 	cache := pebble.NewCache(cmp.Or(o.CacheSize, DefaultCacheSize()))
-	defer cache.Unref() // the DB holds its own reference
 	opts := &pebble.Options{
 		Cache:              cache,
 		Merger:             CounterMerger,
@@ -171,26 +232,10 @@ func OpenWith(dir string, o Options) (*DB, error) {
 	// 62.0 to 58.6 bytes/edge (128 KiB: 58.2, the aggregates and edges a
 	// little larger) with no change bench/query could tell apart.
 	for i := range opts.Levels {
-		opts.Levels[i].BlockSize = 64 << 10
+		opts.Levels[i].BlockSize = DefaultBlockSize
 	}
-	if err := checkKeySchema(filepath.Join(dir, "index")); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("store: %s: %w", dir, err)
-	}
-	db, err := pebble.Open(filepath.Join(dir, "index"), opts)
-	if err != nil {
-		lock.Close()
-		if errors.Is(err, pebble.ErrDBDoesNotExist) {
-			return nil, fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
-		}
-		return nil, fmt.Errorf("store: cannot open index in %s: %w", dir, err)
-	}
-	d := &DB{DB: db, lock: lock}
-	if err := d.checkLayout(); err != nil {
-		d.Close()
-		return nil, fmt.Errorf("store: %s: %w", dir, err)
-	}
-	return d, nil
+	opts.Levels[len(opts.Levels)-1].BlockSize = blockSize
+	return opts, nil
 }
 
 // DefaultZstdLevel is the zstd level of the bottom level unless
@@ -199,6 +244,15 @@ func OpenWith(dir string, o Options) (*DB, error) {
 const (
 	DefaultZstdLevel = 7
 	MaxZstdLevel     = 19
+)
+
+// DefaultBlockSize is the data block size of every level unless
+// Options.BlockSize says otherwise for the bottom one; MinBlockSize and
+// MaxBlockSize bound Options.BlockSize.
+const (
+	DefaultBlockSize = 64 << 10
+	MinBlockSize     = 4 << 10
+	MaxBlockSize     = 1 << 20
 )
 
 // compression is Pebble's "Good" settings with zstd at level (rather than
@@ -362,6 +416,9 @@ func oldestUpgradable() uint64 {
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
 		d.closeErr = d.DB.Close()
+		if d.lock == nil {
+			return
+		}
 		if err := d.lock.Close(); d.closeErr == nil {
 			d.closeErr = err
 		}

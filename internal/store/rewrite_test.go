@@ -1,0 +1,281 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// fillIndex writes an index of URL-like edge keys, counters (merge
+// operands) and a tail of keys left in the WAL only, and returns every key
+// and value it should hold.
+func fillIndex(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	db, err := OpenWith(dir, Options{CacheSize: MinDefaultCacheSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	words := strings.Fields("news blog shop forum wiki docs about contact price review guide best cheap home page")
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := map[string]string{}
+	b := db.NewBatch()
+	for i := range 60000 {
+		k := fmt.Appendf([]byte{PrefixEdge}, "com,site%d)/%s/%s-%d\x00%s %s", i%300, words[rng.IntN(len(words))], words[rng.IntN(len(words))], i, words[rng.IntN(len(words))], words[i%len(words)])
+		v := fmt.Appendf(nil, "%d", rng.IntN(1000))
+		b.Set(k, v, nil)
+		want[string(k)] = string(v)
+		if i == 40000 {
+			// Most of it in the bottom level, with Open's settings.
+			if err := b.Commit(pebble.NoSync); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Compact(t.Context(), []byte{0}, []byte{0xff}, false); err != nil {
+				t.Fatal(err)
+			}
+			b = db.NewBatch()
+		}
+	}
+	// Source records, which Rewrite keeps in small blocks.
+	for i := range 20000 {
+		k := fmt.Appendf([]byte{PrefixSourceID}, "%08d", i)
+		v := fmt.Appendf(nil, "com,site%d)/%s/%s-%d %s", i%300, words[rng.IntN(len(words))], words[rng.IntN(len(words))], i, strings.Repeat(words[i%len(words)], 5))
+		b.Set(k, v, nil)
+		want[string(k)] = string(v)
+	}
+	for i := range 3 {
+		for range 5 {
+			if err := AddCounter(b, CounterKey(fmt.Sprint("c", i)), int64(i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want[string(CounterKey(fmt.Sprint("c", i)))] = string(binary.AppendVarint(nil, int64(5*(i+1))))
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	// Open writes the layout.
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{PrefixMeta}, UpperBound: []byte{PrefixMeta + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		want[string(it.Key())] = string(it.Value())
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// checkIndex opens dir and fails unless it holds exactly want, and
+// returns the compression stats and data blocks of its tables, and the
+// average raw bytes a data block of its tables by the prefix of their
+// first key.
+func checkIndex(t *testing.T, dir string, want map[string]string) (stats []string, blocks uint64, perBlock map[byte]uint64) {
+	t.Helper()
+	db, err := OpenWith(dir, Options{CacheSize: MinDefaultCacheSize, MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got := map[string]string{}
+	it, err := db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		got[string(it.Key())] = string(it.Value())
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		missing := 0
+		for k := range want {
+			if _, ok := got[k]; !ok {
+				missing++
+			}
+		}
+		t.Fatalf("the index holds %d keys, want %d (%d missing, or values differ)", len(got), len(want), missing)
+	}
+	levels, err := db.SSTables(pebble.WithProperties())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, n := map[byte]uint64{}, map[byte]uint64{}
+	for _, level := range levels {
+		for _, tbl := range level {
+			p := tbl.Properties
+			stats = append(stats, p.CompressionStats)
+			blocks += p.NumDataBlocks
+			lo := tbl.Smallest.UserKey[0]
+			raw[lo] += p.RawKeySize + p.RawValueSize
+			n[lo] += p.NumDataBlocks
+		}
+	}
+	perBlock = map[byte]uint64{}
+	for p := range raw {
+		perBlock[p] = raw[p] / max(n[p], 1)
+	}
+	return stats, blocks, perBlock
+}
+
+func TestRewrite(t *testing.T) {
+	dir := t.TempDir()
+	want := fillIndex(t, dir)
+	_, blocksBefore, _ := checkIndex(t, dir, want)
+
+	var progressed int64
+	st, err := Rewrite(t.Context(), dir, Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 15, BlockSize: 256 << 10},
+		func(done, total int64) { progressed = done })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Keys != int64(len(want)) {
+		t.Errorf("Rewrite copied %d keys, want %d", st.Keys, len(want))
+	}
+	if st.After <= 0 || st.After >= st.Before {
+		t.Errorf("Rewrite took the tables from %d to %d bytes, want fewer", st.Before, st.After)
+	}
+	if progressed <= 0 {
+		t.Error("Rewrite reported no progress")
+	}
+	stats, blocks, perBlock := checkIndex(t, dir, want)
+	for _, s := range stats {
+		if !strings.Contains(s, "ZSTD15") || strings.Contains(s, "ZSTD7") {
+			t.Errorf("a table of the rewritten index has compression stats %q, want ZSTD15 blocks only", s)
+		}
+	}
+	// Twice larger blocks for the edges, which are most of it. Raw bytes
+	// are a little more than a block's size: the block shares key prefixes.
+	if blocks*4 > blocksBefore*3 {
+		t.Errorf("%d data blocks after the rewrite, %d before: want under three quarters as many", blocks, blocksBefore)
+	}
+	if e, i := perBlock[PrefixEdge], perBlock[PrefixSourceID]; e < 120<<10 || e > 250<<10 || i == 0 || i > 100<<10 {
+		t.Errorf("raw bytes a data block: edges %d, source records %d; want edges in blocks of 128 KiB (half of 256), source records of 64", e, i)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"LOCK", "index"}) {
+		t.Errorf("the data directory holds %q after the rewrite, want only LOCK and index", names)
+	}
+
+	// The index takes writes as before, merges included.
+	db, err := OpenWith(dir, Options{CacheSize: MinDefaultCacheSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := db.NewBatch()
+	if err := AddCounter(b, CounterKey("c1"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Counter(db, CounterKey("c1")); err != nil || n != 13 {
+		t.Errorf("counter c1 after a merge on the rewritten index: %d, %v; want 13", n, err)
+	}
+}
+
+// TestRewriteCutShort stops Rewrite after each step of its swap, as a kill
+// would, and checks that the next Open finds the whole index, rewritten
+// once the copy was marked done, and nothing else Rewrite left.
+func TestRewriteCutShort(t *testing.T) {
+	errKilled := errors.New("killed")
+	for _, step := range []string{"mark", "aside", "in", "unmark", "delete"} {
+		t.Run(step, func(t *testing.T) {
+			dir := t.TempDir()
+			want := fillIndex(t, dir)
+			rewriteStep = func(s string) error {
+				if s == step {
+					return errKilled
+				}
+				return nil
+			}
+			defer func() { rewriteStep = func(string) error { return nil } }()
+			if _, err := Rewrite(t.Context(), dir, Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 15}, nil); !errors.Is(err, errKilled) {
+				t.Fatalf("Rewrite: %v, want it stopped after %q", err, step)
+			}
+			stats, _, _ := checkIndex(t, dir, want)
+			for _, s := range stats {
+				if !strings.Contains(s, "ZSTD15") {
+					t.Errorf("a table has compression stats %q: the swap was undone, want it finished", s)
+				}
+			}
+			for _, name := range []string{oldDir, rewriteDir, rewriteDone, rewriteDir + ".sst"} {
+				if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+					t.Errorf("%s is still there after Open", name)
+				}
+			}
+		})
+	}
+}
+
+// TestRewriteLeavesTheIndexOnFailure: a copy that fails (here its context
+// is cancelled), or one a kill left before it was marked done, is deleted,
+// and the index is as it was.
+func TestRewriteLeavesTheIndexOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	want := fillIndex(t, dir)
+	_, blocksBefore, _ := checkIndex(t, dir, want)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Rewrite(ctx, dir, Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 15, BlockSize: 256 << 10}, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Rewrite with a cancelled context: %v", err)
+	}
+	// What a kill during the copy leaves.
+	for _, name := range []string{rewriteDir, rewriteDir + ".sst"} {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "000001.sst"), []byte("half a table"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, blocks, _ := checkIndex(t, dir, want); blocks != blocksBefore {
+		t.Errorf("%d data blocks, %d before: the index changed", blocks, blocksBefore)
+	}
+	for _, name := range []string{rewriteDir, rewriteDir + ".sst"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s is still there after Open", name)
+		}
+	}
+}
+
+func TestRewriteRefuses(t *testing.T) {
+	dir := t.TempDir()
+	db, err := OpenWith(dir, Options{CacheSize: MinDefaultCacheSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Rewrite(t.Context(), dir, Options{}, nil); !errors.Is(err, ErrLocked) {
+		t.Errorf("Rewrite of an index in use: %v, want ErrLocked", err)
+	}
+	db.Close()
+	for _, o := range []Options{{ZstdLevel: MaxZstdLevel + 1}, {BlockSize: 1 << 10}, {BlockSize: 2 << 20}} {
+		if _, err := Rewrite(t.Context(), dir, o, nil); err == nil || !strings.Contains(err.Error(), "must be from") {
+			t.Errorf("Rewrite with %+v: %v, want an error naming the range", o, err)
+		}
+	}
+	if _, err := Rewrite(t.Context(), filepath.Join(dir, "nothing"), Options{}, nil); !errors.Is(err, ErrNoIndex) {
+		t.Errorf("Rewrite of a directory without an index: %v, want ErrNoIndex", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nothing")); err == nil {
+		t.Error("Rewrite created the directory it was given")
+	}
+}
