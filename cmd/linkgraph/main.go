@@ -30,7 +30,7 @@ type command interface {
 }
 
 func commands() []command {
-	return []command{&crawlCmd{}, &serveCmd{}, &backlinksCmd{}, &domainsCmd{}, &anchorsCmd{}, &statsCmd{}, &outlinksCmd{}, &exportCmd{}, &generateCmd{}, &velocityCmd{}, &intersectCmd{}, &recrawlCmd{}, &rankCmd{}, &workerCmd{}, &shardCmd{}, &gatewayCmd{}, &seedCmd{}}
+	return []command{&crawlCmd{}, &serveCmd{}, &backlinksCmd{}, &domainsCmd{}, &anchorsCmd{}, &statsCmd{}, &outlinksCmd{}, &exportCmd{}, &generateCmd{}, &compactCmd{}, &velocityCmd{}, &intersectCmd{}, &recrawlCmd{}, &rankCmd{}, &workerCmd{}, &shardCmd{}, &gatewayCmd{}, &seedCmd{}}
 }
 
 // usageError marks an error as the caller's mistake (exit code 2).

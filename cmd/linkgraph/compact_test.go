@@ -1,0 +1,83 @@
+package main
+
+import (
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/linkgraph/linkgraph/internal/graphgen"
+)
+
+// TestCompactCommand rewrites a generated index and checks that it is
+// smaller and answers every view exactly as before.
+func TestCompactCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "gen")
+	if code, out, errOut := runCLI(t, "generate", "--data", dir, "--edges", "20000", "--hub-backlinks", "600", "--domain-backlinks", "500", "--samples", "20"); code != 0 {
+		t.Fatalf("generate: exit %d: %s%s", code, out, errOut)
+	}
+	m, err := graphgen.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries := [][]string{
+		{"backlinks", "--data", dir, "--format", "tsv", "--page-size", "10000", m.HubURL},
+		{"backlinks", "--data", dir, "--format", "tsv", "--scope", "domain", "--page-size", "10000", m.HubDomain},
+		{"domains", "--data", dir, "--format", "tsv", "--scope", "domain", "--page-size", "10000", m.HubDomain},
+		{"anchors", "--data", dir, "--format", "tsv", "--scope", "domain", "--page-size", "10000", m.HubDomain},
+		{"stats", "--data", dir, "--format", "json", "--scope", "domain", m.HubDomain},
+	}
+	for _, target := range m.SampleTargets {
+		queries = append(queries, []string{"backlinks", "--data", dir, "--format", "tsv", target})
+	}
+	answers := func() []string {
+		var outs []string
+		for _, q := range queries {
+			code, out, errOut := runCLI(t, q...)
+			if code != 0 {
+				t.Fatalf("%q: exit %d: %s", q, code, errOut)
+			}
+			outs = append(outs, out)
+		}
+		return outs
+	}
+	before := answers()
+
+	code, out, errOut := runCLI(t, "compact", "--data", dir)
+	if code != 0 {
+		t.Fatalf("compact: exit %d: %s%s", code, out, errOut)
+	}
+	sizes := regexp.MustCompile(`= ([0-9.]+) -> ([0-9.]+) bytes an edge \(20000 live edges\)`).FindStringSubmatch(out)
+	if sizes == nil {
+		t.Fatalf("compact printed no bytes an edge for 20000 edges:\n%s", out)
+	}
+	if b, _ := strconv.ParseFloat(sizes[1], 64); b <= 0 {
+		t.Errorf("before: %s bytes an edge", sizes[1])
+	} else if a, _ := strconv.ParseFloat(sizes[2], 64); a >= b {
+		t.Errorf("compact took the index from %s to %s bytes an edge, want fewer", sizes[1], sizes[2])
+	}
+	if !strings.Contains(out, "edges (reverse map)") {
+		t.Errorf("compact printed no size by key prefix:\n%s", out)
+	}
+	for i, a := range answers() {
+		if a != before[i] {
+			t.Errorf("%q answers differently after compact:\nbefore:\n%s\nafter:\n%s", queries[i], before[i], a)
+		}
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"compact"}, "--data is required"},
+		{[]string{"compact", "--data", filepath.Join(dir, "nothing")}, "no linkgraph index there"},
+		{[]string{"compact", "--data", dir, "--zstd-level", "20"}, "must be from 1 to 19"},
+		{[]string{"compact", "--data", dir, "--block-size", "2MiB"}, "must be from 4KiB to 1MiB"},
+		{[]string{"compact", "--data", dir, "extra"}, "unexpected arguments"},
+	} {
+		if code, out, errOut := runCLI(t, tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d, %q%q; want 2 and %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+}
