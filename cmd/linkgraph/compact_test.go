@@ -3,11 +3,13 @@ package main
 import (
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/linkgraph/linkgraph/internal/graphgen"
+	"github.com/linkgraph/linkgraph/internal/testweb"
 )
 
 // TestCompactCommand rewrites a generated index and checks that it is
@@ -79,5 +81,47 @@ func TestCompactCommand(t *testing.T) {
 		if code, out, errOut := runCLI(t, tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%q: exit %d, %q%q; want 2 and %q", tc.args, code, out, errOut, tc.want)
 		}
+	}
+}
+
+// TestCrawlGoesOnAfterCompact stops a crawl halfway, compacts its index,
+// and crawls on: the frontier (URL-seen, queues) and the index come
+// through the rewrite, so every page is fetched once and the index ends up
+// with exactly the web's edges.
+func TestCrawlGoesOnAfterCompact(t *testing.T) {
+	web := testweb.Start(t, testweb.Options{Seed: 2})
+	dir := t.TempDir()
+	args := append([]string{"crawl", "--data", dir, "--allow-private-networks", "--delay", "0",
+		"--per-host-concurrency", "4", "--workers", "8"}, web.Seeds()...)
+	pages := web.Pages()
+	half := len(pages) / 2
+	code, out, errOut := runCLI(t, append([]string{"crawl", "--max-pages", strconv.Itoa(half)}, args[1:]...)...)
+	if code != 0 {
+		t.Fatalf("first crawl: exit %d\n%s%s", code, out, errOut)
+	}
+	first := summaryNumber(t, out, "pages fetched")
+	if code, out, errOut := runCLI(t, "compact", "--data", dir); code != 0 {
+		t.Fatalf("compact: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("second crawl: exit %d\n%s%s", code, out, errOut)
+	}
+	if second := summaryNumber(t, out, "pages fetched"); first == 0 || first > half || first+second != len(pages) {
+		t.Errorf("the crawls fetched %d and %d pages, want at most %d and then the rest of %d", first, second, half, len(pages))
+	}
+	for _, p := range pages {
+		if n := web.Requests(p); n != 1 {
+			t.Errorf("%s requested %d times, want once", p, n)
+		}
+	}
+	var want []string
+	for _, e := range web.Edges() {
+		want = append(want, edgeString(e.Source, e.Target, e.Anchor, e.Rel, e.Type, e.RedirectStatus, e.PageNoFollow || nofollowRel(e.Rel)))
+	}
+	slices.Sort(want)
+	if missing, extra := diff(want, indexedEdges(t, dir)); len(missing)+len(extra) > 0 {
+		t.Errorf("index differs from the true graph: %d missing, %d extra (of %d); first missing %q, extra %q",
+			len(missing), len(extra), len(want), missing[:min(1, len(missing))], extra[:min(1, len(extra))])
 	}
 }
