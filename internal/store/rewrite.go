@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -145,8 +144,8 @@ func copyIndex(ctx context.Context, src *pebble.DB, newDir string, opts *pebble.
 	// from 7,605 to 862 QPS, and these sizes to 3.5k-3.8k.
 	large := opts.MakeWriterOptions(len(opts.Levels)-1, dst.TableFormat())
 	edges, small := large, large
-	edges.BlockSize = max(min(DefaultBlockSize, large.BlockSize), large.BlockSize/2)
 	small.BlockSize = min(DefaultBlockSize, large.BlockSize)
+	edges.BlockSize = max(small.BlockSize, large.BlockSize/2)
 	wopts := func(key []byte) *sstable.WriterOptions {
 		switch {
 		case len(key) == 0:
@@ -167,8 +166,8 @@ func copyIndex(ctx context.Context, src *pebble.DB, newDir string, opts *pebble.
 	if err != nil {
 		return err
 	}
-	var done atomic.Int64
 	var progressMu sync.Mutex // progress is called by one range at a time
+	var done uint64
 	paths := make([][]string, len(ranges))
 	keys := make([]int64, len(ranges))
 	g, gctx := errgroup.WithContext(ctx)
@@ -190,8 +189,9 @@ func copyIndex(ctx context.Context, src *pebble.DB, newDir string, opts *pebble.
 			n, err := src.EstimateDiskUsage(lo, hi)
 			if err == nil && progress != nil {
 				progressMu.Lock()
-				defer progressMu.Unlock()
-				progress(done.Add(int64(n)), int64(total))
+				done += n
+				progress(int64(done), int64(total))
+				progressMu.Unlock()
 			}
 			return err
 		})
@@ -254,21 +254,26 @@ func writeRange(ctx context.Context, src *pebble.DB, r [2][]byte, dir string, n 
 	defer it.Close()
 	var w *sstable.Writer
 	var wo *sstable.WriterOptions
-	defer func() {
-		if w != nil {
-			w.Close()
+	finish := func() error {
+		if w == nil {
+			return nil
 		}
-	}()
+		err := w.Close()
+		w = nil
+		return err
+	}
+	defer finish()
 	for ok := it.First(); ok; ok = it.Next() {
-		if o := wopts(it.Key()); w != nil && o != wo {
-			err := w.Close()
-			w = nil
-			if err != nil {
+		// A table takes the keys of one block size, and up to about
+		// rewriteTableSize bytes.
+		o := wopts(it.Key())
+		if o != wo || keys%4096 == 0 && w != nil && w.Raw().EstimatedSize() >= rewriteTableSize {
+			if err := finish(); err != nil {
 				return nil, 0, err
 			}
 		}
 		if w == nil {
-			wo = wopts(it.Key())
+			wo = o
 			path := filepath.Join(dir, fmt.Sprintf("%06d-%03d.sst", n, len(paths)))
 			f, err := vfs.Default.Create(path, vfs.WriteCategoryUnspecified)
 			if err != nil {
@@ -284,29 +289,17 @@ func writeRange(ctx context.Context, src *pebble.DB, r [2][]byte, dir string, n 
 		if err := w.Set(it.Key(), v); err != nil {
 			return nil, 0, err
 		}
-		keys++
-		if keys%4096 == 0 {
+		if keys++; keys%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, 0, err
-			}
-			if w.Raw().EstimatedSize() >= rewriteTableSize {
-				err := w.Close()
-				w = nil
-				if err != nil {
-					return nil, 0, err
-				}
 			}
 		}
 	}
 	if err := it.Error(); err != nil {
 		return nil, 0, err
 	}
-	if w != nil {
-		err := w.Close()
-		w = nil
-		if err != nil {
-			return nil, 0, err
-		}
+	if err := finish(); err != nil {
+		return nil, 0, err
 	}
 	return paths, keys, nil
 }
