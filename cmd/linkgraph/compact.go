@@ -19,9 +19,10 @@ func (*compactCmd) synopsis() string {
 }
 
 func (c *compactCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("compact", "compact --data DIR [--zstd-level N] [--block-size SIZE]", stderr)
+	fs := newFlagSet("compact", "compact --data DIR [--zstd-level N] [--block-size SIZE] [--missing-ok]", stderr)
 	data := fs.String("data", "", "data directory of the index to rewrite (required; no other linkgraph process may use it meanwhile)")
 	level := fs.Int("zstd-level", store.RewriteZstdLevel, fmt.Sprintf("zstd level (1-%d) of the rewritten tables", store.MaxZstdLevel))
+	missingOK := fs.Bool("missing-ok", false, "exit 0, doing nothing, when --data holds no index yet (for a step that runs before a node's every start, its first included)")
 	blockSize := byteSize(store.RewriteBlockSize)
 	fs.Var(&blockSize, "block-size", fmt.Sprintf("size of the rewritten tables' data blocks before compression (%s to %s): larger blocks take less disk, and a read that misses the block cache decompresses a whole block",
 		formatBytes(store.MinBlockSize), formatBytes(store.MaxBlockSize)))
@@ -50,6 +51,9 @@ func (c *compactCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 		}
 	})
 	switch {
+	case errors.Is(err, store.ErrNoIndex) && *missingOK:
+		fmt.Fprintf(stdout, "no index in %s yet: nothing to compact\n", *data)
+		return nil
 	case errors.Is(err, store.ErrNoIndex):
 		return usagef("--data: %w", err)
 	case errors.Is(err, store.ErrLocked):

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -81,6 +82,14 @@ func TestCompactCommand(t *testing.T) {
 		if code, out, errOut := runCLI(t, tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%q: exit %d, %q%q; want 2 and %q", tc.args, code, out, errOut, tc.want)
 		}
+	}
+	// Before a node's first start its volume holds no index yet.
+	empty := filepath.Join(t.TempDir(), "new")
+	if code, out, errOut := runCLI(t, "compact", "--data", empty, "--missing-ok"); code != 0 || !strings.Contains(out, "nothing to compact") {
+		t.Errorf("compact --missing-ok of a directory without an index: exit %d, %q%q; want 0, nothing to compact", code, out, errOut)
+	}
+	if _, err := os.Stat(empty); err == nil {
+		t.Errorf("compact --missing-ok created %s", empty)
 	}
 }
 
