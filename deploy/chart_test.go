@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -54,6 +55,8 @@ var roleFlags = func() map[string][]string {
 		// only others that mode takes, which rank.extraArgs may add: --out=- --level=domain
 		// also prints a level's ranks to the log.
 		"rank": append(slices.Clone(common), "out", "level"),
+		// shard.compactOnStart's init container.
+		"compact": {"data", "missing-ok"},
 	}
 }()
 
@@ -533,15 +536,26 @@ func checkPod(t *testing.T, name string, w workload, spec *corev1.PodSpec) {
 	if want := fullname; spec.ServiceAccountName != want {
 		t.Errorf("%s: serviceAccountName %q, want %q", name, spec.ServiceAccountName, want)
 	}
-	if len(spec.Containers) != 1 || len(spec.InitContainers) != 0 {
-		t.Fatalf("%s: %d containers and %d init containers, want 1 and 0", name, len(spec.Containers), len(spec.InitContainers))
+	if len(spec.Containers) != 1 {
+		t.Fatalf("%s: %d containers, want 1", name, len(spec.Containers))
 	}
 	c := &spec.Containers[0]
-	sc := c.SecurityContext
-	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
-		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Privileged != nil && *sc.Privileged ||
-		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 {
-		t.Errorf("%s: container securityContext %+v: want non-root, read-only root, no escalation, all capabilities dropped", name, sc)
+	checkContainerSecurity(t, name, c)
+	// The only init container the chart renders: shard.compactOnStart's.
+	for i := range spec.InitContainers {
+		ic := &spec.InitContainers[i]
+		checkContainerSecurity(t, name+" init container "+ic.Name, ic)
+		role, fl := flags(t, ic)
+		if component != "shard" || role != "compact" || !maps.Equal(fl, map[string]string{"data": "/data", "missing-ok": "true"}) {
+			t.Errorf("%s: init container %s runs %q %v; only a shard may have one, running compact --data=/data --missing-ok", name, ic.Name, role, fl)
+		}
+		if !slices.ContainsFunc(ic.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "data" && m.MountPath == "/data" && !m.ReadOnly }) ||
+			!slices.ContainsFunc(ic.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/tmp" }) {
+			t.Errorf("%s: init container %s mounts %v, want the data volume at /data and a writable /tmp", name, ic.Name, ic.VolumeMounts)
+		}
+		if !reflect.DeepEqual(ic.Resources, c.Resources) {
+			t.Errorf("%s: init container %s has resources %v, want the node's %v", name, ic.Name, ic.Resources, c.Resources)
+		}
 	}
 	if w.batch() {
 		// rank serves nothing a probe could ask; a retry is a new pod (see checkCronJob).
@@ -630,6 +644,17 @@ func checkPod(t *testing.T, name string, w workload, spec *corev1.PodSpec) {
 	}
 	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/tmp" }) {
 		t.Errorf("%s: no writable /tmp beside the read-only root filesystem", name)
+	}
+}
+
+// checkContainerSecurity checks that a container runs locked down.
+func checkContainerSecurity(t *testing.T, name string, c *corev1.Container) {
+	t.Helper()
+	sc := c.SecurityContext
+	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Privileged != nil && *sc.Privileged ||
+		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 {
+		t.Errorf("%s: container securityContext %+v: want non-root, read-only root, no escalation, all capabilities dropped", name, sc)
 	}
 }
 
@@ -786,6 +811,9 @@ func TestChartRenders(t *testing.T) {
 		{
 			name: "defaults",
 			check: func(t *testing.T, r *release) {
+				if spec, _ := r.container(t, "shard"); len(spec.InitContainers) != 0 {
+					t.Errorf("shard: %d init containers, want none unless shard.compactOnStart", len(spec.InitContainers))
+				}
 				checkStandardProbes(t, r)
 				checkGatewayGRPCProbes(t, r)
 				w := r.deployments["worker"]
@@ -1110,9 +1138,12 @@ worker:
   extraEnv: [{name: HTTPS_PROXY, value: "http://proxy:3128"}]
   resources: {requests: {cpu: 1}, limits: null}
   pdb: {enabled: true}
-shard: {cacheSize: 2GiB}
+shard: {cacheSize: 2GiB, compactOnStart: true}
 `,
 			check: func(t *testing.T, r *release) {
+				if spec, _ := r.container(t, "shard"); len(spec.InitContainers) != 1 {
+					t.Errorf("shard.compactOnStart: %d init containers, want compact's", len(spec.InitContainers))
+				}
 				wantFlags(t, r, "worker", map[string]string{
 					"log-level": "debug", "user-agent": "linkgraph (+https://example.org/bot)", "timeout": "20s", "max-body": "4MiB",
 					"allow-private-networks": "true",
