@@ -162,7 +162,7 @@ func copyIndex(ctx context.Context, src *pebble.DB, newDir string, opts *pebble.
 	if err != nil {
 		return err
 	}
-	total, err := src.EstimateDiskUsage([]byte{0}, []byte{0xff})
+	total, err := src.EstimateDiskUsage(ranges[0][0], ranges[len(ranges)-1][1])
 	if err != nil {
 		return err
 	}
@@ -179,14 +179,7 @@ func copyIndex(ctx context.Context, src *pebble.DB, newDir string, opts *pebble.
 			if err != nil {
 				return err
 			}
-			lo, hi := r[0], r[1]
-			if lo == nil {
-				lo = []byte{0}
-			}
-			if hi == nil {
-				hi = []byte{0xff}
-			}
-			n, err := src.EstimateDiskUsage(lo, hi)
+			n, err := src.EstimateDiskUsage(r[0], r[1])
 			if err == nil && progress != nil {
 				progressMu.Lock()
 				done += n
@@ -217,7 +210,8 @@ func copyIndex(ctx context.Context, src *pebble.DB, newDir string, opts *pebble.
 
 // splitRanges cuts the key space at the first keys of the bottom level's
 // tables, which hold nearly all of an index, into ranges that writeRange
-// copies in parallel. nil bounds are the ends of the key space.
+// copies in parallel. Every key sorts between 0 and 0xff: prefixes are
+// ASCII letters.
 func splitRanges(db *pebble.DB) ([][2][]byte, error) {
 	levels, err := db.SSTables()
 	if err != nil {
@@ -232,12 +226,12 @@ func splitRanges(db *pebble.DB) ([][2][]byte, error) {
 	slices.SortFunc(cuts, bytes.Compare)
 	cuts = slices.CompactFunc(cuts, bytes.Equal)
 	ranges := make([][2][]byte, 0, len(cuts)+1)
-	var lo []byte
+	lo := []byte{0}
 	for _, c := range cuts {
 		ranges = append(ranges, [2][]byte{lo, c})
 		lo = c
 	}
-	return append(ranges, [2][]byte{lo, nil}), nil
+	return append(ranges, [2][]byte{lo, {0xff}}), nil
 }
 
 // rewriteTableSize is where writeRange starts a new table.
