@@ -15,7 +15,7 @@ type compactCmd struct{}
 
 func (*compactCmd) name() string { return "compact" }
 func (*compactCmd) synopsis() string {
-	return "rewrite an index at rest with stronger compression (zstd 15 on 256KiB blocks): about a sixth less disk"
+	return "rewrite an index at rest with stronger compression (zstd 15 on 256KiB blocks): about a sixth less disk; again, only what changed since"
 }
 
 func (c *compactCmd) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,7 +59,7 @@ func (c *compactCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 	case errors.Is(err, store.ErrLocked):
 		return fmt.Errorf("%w; stop the crawl or server that uses it first", err)
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("interrupted; the index in %s is unchanged", *data)
+		return fmt.Errorf("interrupted; the index in %s is whole, %d of the %d ranges to rewrite done (run compact again to finish)", *data, st.Rewritten, st.Stale)
 	case err != nil:
 		return err
 	}
@@ -74,7 +74,8 @@ func (c *compactCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "rewrote %d keys into %d tables in %s: tables %s -> %s", st.Keys, st.Tables, elapsed.Round(time.Millisecond), mib(st.Before), mib(st.After))
+	fmt.Fprintf(stdout, "rewrote %d of %d ranges (%d keys into %d tables; the others were compacted with these settings already) in %s: tables %s -> %s",
+		st.Rewritten, st.Ranges, st.Keys, st.Tables, elapsed.Round(time.Millisecond), mib(st.Before), mib(st.After))
 	if edges > 0 {
 		fmt.Fprintf(stdout, " = %.2f -> %.2f bytes an edge (%d live edges)", float64(st.Before)/float64(edges), float64(st.After)/float64(edges), edges)
 	}

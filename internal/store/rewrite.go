@@ -20,31 +20,40 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Rewrite writes the index of a data directory anew, every table at the
-// zstd level of the options given and in blocks of their block size (see
-// copyIndex), and puts the copy in place of the index. Compactions while a
-// node runs use Open's settings, chosen so that they keep up with a crawl;
-// Rewrite is for an index at rest, where a higher zstd level on larger
-// blocks takes far less disk (see RewriteZstdLevel). Tables that later
-// compactions write again get Open's settings back.
+// Rewrite writes the index of a data directory anew where it stands, every
+// table at the zstd level of the options given and in blocks of their block
+// size (see writerOptions). Compactions while a node runs use Open's
+// settings, chosen so that they keep up with a crawl; Rewrite is for an
+// index at rest, where a higher zstd level on larger blocks takes far less
+// disk (see RewriteZstdLevel). Tables that later compactions write again get
+// Open's settings back, and the next Rewrite writes only those again.
 //
-// It copies the index key by key into tables that go straight into the
-// bottom level of a new index, checks the copy against the index, and
-// swaps the directories. It holds the data directory's lock throughout; an
-// index cut short at any point (a kill, a full disk) is left whole, the
-// old one or the new one, and the next Open finishes or undoes the swap.
+// It cuts the key space at the bottom level's tables and, one range per
+// core at a time, writes the range's keys into new tables, checks them
+// against the index, and puts them in its place with one IngestAndExcise:
+// the old keys of the range go, at every level, and the new tables land in
+// the bottom level. A range whose bottom table Rewrite wrote with these
+// settings is left as it is while the keys above it in the range take
+// under a 32nd of its size. Each range is
+// swapped atomically by Pebble's manifest, so an index cut short (a kill, a
+// full disk) is whole, some ranges rewritten and the others not; the disk
+// it needs beside the index is the tables of the ranges being written. It
+// holds the data directory's lock throughout.
 func Rewrite(ctx context.Context, dir string, o Options, progress func(done, total int64)) (RewriteStats, error) {
 	var st RewriteStats
-	dstOpts, err := o.pebbleOptions()
+	newOpts, err := o.pebbleOptions()
 	if err != nil {
 		return st, err
 	}
-	defer dstOpts.Cache.Unref()
-	srcOpts, err := Options{CacheSize: o.CacheSize}.pebbleOptions()
+	newOpts.Cache.Unref() // only its writer options are used
+	opts, err := Options{CacheSize: o.CacheSize}.pebbleOptions()
 	if err != nil {
 		return st, err
 	}
-	defer srcOpts.Cache.Unref()
+	defer opts.Cache.Unref()
+	// Compactions would write Open's settings into ranges being rewritten.
+	opts.DisableAutomaticCompactions = true
+	opts.EnsureDefaults() // sameKeys reads tables with them
 	if !hasIndex(dir) {
 		return st, fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
 	}
@@ -53,28 +62,38 @@ func Rewrite(ctx context.Context, dir string, o Options, progress func(done, tot
 		return st, err
 	}
 	defer lock.Close()
-	if err := finishRewrite(dir); err != nil {
-		return st, err
-	}
-	src, err := open(dir, srcOpts)
+	db, err := open(dir, opts)
 	if err != nil {
 		return st, err
 	}
-	st.Before = src.Metrics().Total().TablesSize
-	newDir := filepath.Join(dir, rewriteDir)
-	err = copyIndex(ctx, src.DB, newDir, dstOpts, &st, progress)
-	if cerr := src.DB.Close(); err == nil {
-		err = cerr
+	closed := false
+	defer func() {
+		if !closed {
+			db.DB.Close()
+		}
+	}()
+	scratch := filepath.Join(dir, rewriteScratch)
+	if err := os.RemoveAll(scratch); err != nil {
+		return st, err
+	}
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		return st, err
+	}
+	defer os.RemoveAll(scratch)
+	st.Before = db.Metrics().Total().TablesSize
+	err = rewriteRanges(ctx, db.DB, opts, scratch, writerOptions(newOpts, db.TableFormat()), &st, progress)
+	if err == nil {
+		st.After = db.Metrics().Total().TablesSize
+		closed = true
+		err = db.DB.Close()
 	}
 	if err != nil {
-		os.RemoveAll(newDir)
-		os.RemoveAll(newDir + ".sst")
 		if errors.Is(err, syscall.ENOSPC) {
-			err = fmt.Errorf("%w (the copy takes up to the index's %d MiB beside it; the index is unchanged)", err, st.Before>>20)
+			err = fmt.Errorf("%w (a range's new tables take up to its size beside it until they replace it; the ranges not rewritten are unchanged)", err)
 		}
 		return st, fmt.Errorf("store: rewriting the index in %s: %w", dir, err)
 	}
-	return st, swapRewrite(dir)
+	return st, nil
 }
 
 // RewriteZstdLevel and RewriteBlockSize are linkgraph compact's defaults.
@@ -90,63 +109,44 @@ const (
 
 // RewriteStats is what Rewrite did.
 type RewriteStats struct {
-	Keys          int64 // keys copied
-	Tables        int   // tables of the new index
+	Ranges        int   // ranges of keys that hold tables
+	Stale         int   // ranges not written by Rewrite with its settings, to write anew
+	Rewritten     int   // ranges written anew and put in place: Stale, unless Rewrite failed
+	Keys          int64 // keys written anew
+	Tables        int   // tables written
 	Before, After int64 // bytes of the index's tables before and after
 }
 
-// The new index is built in rewriteDir beside index, its tables first in
-// rewriteDir+".sst". rewriteDone marks a copy that is whole and checked:
-// from its creation to its removal, the swap is to be finished, not undone.
-const (
-	rewriteDir  = "index.rewrite"
-	rewriteDone = "index.rewrite.done"
-	oldDir      = "index.old"
-)
+// rewriteScratch is where Rewrite writes a range's tables before they are
+// ingested; a kill can leave it behind, and Open deletes it.
+const rewriteScratch = "index.compact"
 
-// rewriteStep is called after each step of the swap, for tests: an error
-// stops the swap there, as a kill would.
-var rewriteStep = func(string) error { return nil }
+// rewriteStep is called after each range is swapped in, for tests: an error
+// stops Rewrite there, as a kill would.
+var rewriteStep = func() error { return nil }
 
-// copyIndex copies every key of src into a new index in newDir, one range
-// of keys per core at a time, and checks the copy.
-func copyIndex(ctx context.Context, src *pebble.DB, newDir string, opts *pebble.Options, st *RewriteStats, progress func(done, total int64)) error {
-	if err := os.RemoveAll(newDir); err != nil {
-		return err
-	}
-	sstDir := newDir + ".sst"
-	if err := os.RemoveAll(sstDir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(sstDir, 0o755); err != nil {
-		return err
-	}
-	defer os.RemoveAll(sstDir)
-	dst, err := pebble.Open(newDir, opts)
-	if err != nil {
-		return err
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			dst.Close()
-		}
-	}()
+// writerOptions returns the writer options of each key for Rewrite:
+// aggregates and forward lists take the block size of opts, since an
+// answer reads a record or a run of them. Edges, which Outlinks reads a
+// key per row of its answer, take half of it, and the rest (source
+// records, pages, ids, read a key per row) DefaultBlockSize. Each read
+// that misses the block cache decompresses a whole block: on the 10M-edge
+// generated index with 16 MiB of cache, 256 KiB blocks for every prefix
+// took the first pages of 100 backlinks of random targets from 7,605 to
+// 862 QPS, and these sizes to 3.5k-3.8k. The tables' compression profile
+// is named for the settings (see rewriteProfile), so that the next
+// Rewrite knows them.
+func writerOptions(opts *pebble.Options, format sstable.TableFormat) func(key []byte) *sstable.WriterOptions {
 	opts = opts.Clone()
 	opts.EnsureDefaults()
-	// Aggregates and forward lists take the block size of the options: an
-	// answer reads a record or a run of them. Edges, which Outlinks reads
-	// a key per row of its answer, take half of it, and the rest (source
-	// records, pages, ids, read a key per row) DefaultBlockSize. Each read
-	// that misses the block cache decompresses a whole block: on the
-	// 10M-edge generated index with 16 MiB of cache, 256 KiB blocks for
-	// every prefix took the first pages of 100 backlinks of random targets
-	// from 7,605 to 862 QPS, and these sizes to 3.5k-3.8k.
-	large := opts.MakeWriterOptions(len(opts.Levels)-1, dst.TableFormat())
+	large := opts.MakeWriterOptions(len(opts.Levels)-1, format)
+	profile := *large.Compression
+	profile.Name = rewriteProfile(opts)
+	large.Compression = &profile
 	edges, small := large, large
 	small.BlockSize = min(DefaultBlockSize, large.BlockSize)
 	edges.BlockSize = max(small.BlockSize, large.BlockSize/2)
-	wopts := func(key []byte) *sstable.WriterOptions {
+	return func(key []byte) *sstable.WriterOptions {
 		switch {
 		case len(key) == 0:
 			return &small
@@ -157,55 +157,126 @@ func copyIndex(ctx context.Context, src *pebble.DB, newDir string, opts *pebble.
 		}
 		return &small
 	}
+}
 
-	ranges, err := splitRanges(src)
+// rewriteProfile names the compression profile of the tables Rewrite
+// writes with opts, which their properties keep.
+func rewriteProfile(opts *pebble.Options) string {
+	bottom := opts.Levels[len(opts.Levels)-1]
+	return fmt.Sprintf("linkgraph-compact-zstd%d-%dK", bottom.Compression().DataBlocks.Level, bottom.BlockSize>>10)
+}
+
+// rewriteRanges rewrites each range of db, opened with opts, that needs
+// it, one per core at a time.
+func rewriteRanges(ctx context.Context, db *pebble.DB, opts *pebble.Options, scratch string, wopts func(key []byte) *sstable.WriterOptions, st *RewriteStats, progress func(done, total int64)) error {
+	if err := db.Flush(); err != nil {
+		return err
+	}
+	ranges, err := splitRanges(db)
 	if err != nil {
 		return err
 	}
-	total, err := src.EstimateDiskUsage(ranges[0][0], ranges[len(ranges)-1][1])
+	levels, err := db.SSTables(pebble.WithProperties())
 	if err != nil {
 		return err
 	}
-	var progressMu sync.Mutex // progress is called by one range at a time
-	var done uint64
-	paths := make([][]string, len(ranges))
-	keys := make([]int64, len(ranges))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, r := range ranges {
-		g.Go(func() error {
-			var err error
-			paths[i], keys[i], err = writeRange(gctx, src, r, sstDir, i, wopts)
+	profile := wopts(nil).Compression.Name
+	var todo [][2][]byte
+	var total uint64
+	for _, r := range ranges {
+		tables, bottom := inRange(levels, r, profile)
+		if tables == 0 {
+			continue
+		}
+		st.Ranges++
+		// A crawl's flushes and compactions leave tables above the bottom
+		// level whose bounds span most of the key space but whose keys
+		// are in a few ranges: a range whose bottom table is Rewrite's
+		// stays as it is while what lies above it in the range is small.
+		// (EstimateDiskUsage takes its end key in, hence the table's last.)
+		if bottom != nil {
+			n, err := db.EstimateDiskUsage(r[0], bottom.Largest.UserKey)
 			if err != nil {
 				return err
 			}
-			n, err := src.EstimateDiskUsage(r[0], r[1])
-			if err == nil && progress != nil {
-				progressMu.Lock()
-				done += n
-				progress(int64(done), int64(total))
-				progressMu.Unlock()
+			if n < bottom.Size+bottom.Size/32 {
+				continue
 			}
+		}
+		n, err := db.EstimateDiskUsage(r[0], r[1])
+		if err != nil {
 			return err
+		}
+		todo = append(todo, r)
+		total += n
+	}
+	st.Stale = len(todo)
+	var mu sync.Mutex // one ingest at a time; guards st, done and progress
+	var done uint64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, r := range todo {
+		g.Go(func() error {
+			n, err := db.EstimateDiskUsage(r[0], r[1])
+			if err != nil {
+				return err
+			}
+			paths, keys, err := writeRange(gctx, db, r, scratch, i, wopts)
+			if err == nil {
+				err = sameKeys(gctx, db, opts, r, paths)
+			}
+			if err != nil {
+				for _, p := range paths {
+					os.Remove(p)
+				}
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			if len(paths) == 0 {
+				err = db.Excise(gctx, pebble.KeyRange{Start: r[0], End: r[1]})
+			} else {
+				_, err = db.IngestAndExcise(gctx, paths, nil, nil, pebble.KeyRange{Start: r[0], End: r[1]})
+			}
+			if err != nil {
+				return err
+			}
+			st.Rewritten++
+			st.Keys += keys
+			st.Tables += len(paths)
+			done += n
+			if progress != nil {
+				progress(int64(done), int64(total))
+			}
+			return rewriteStep()
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	return g.Wait()
+}
+
+// inRange counts the tables with keys in r, and returns the one table in
+// the bottom level with keys in r if Rewrite wrote it with the compression
+// profile named profile, or nil.
+func inRange(levels [][]pebble.SSTableInfo, r [2][]byte, profile string) (tables int, bottom *pebble.SSTableInfo) {
+	var rewritten []*pebble.SSTableInfo
+	for l, level := range levels {
+		for i, t := range level {
+			if bytes.Compare(t.Smallest.UserKey, r[1]) >= 0 || bytes.Compare(t.Largest.UserKey, r[0]) < 0 {
+				continue
+			}
+			tables++
+			if l == len(levels)-1 && !t.Virtual && t.Properties != nil && t.Properties.CompressionName == profile {
+				rewritten = append(rewritten, &level[i])
+			}
+		}
 	}
-	all := slices.Concat(paths...)
-	if err := dst.Ingest(ctx, all); err != nil {
-		return err
+	if len(rewritten) != 1 {
+		return tables, nil
 	}
-	for _, n := range keys {
-		st.Keys += n
-	}
-	st.Tables = len(all)
-	if err := sameKeys(ctx, src, dst); err != nil {
-		return err
-	}
-	st.After = dst.Metrics().Total().TablesSize
-	closed = true
-	return dst.Close()
+	return tables, rewritten[0]
 }
 
 // splitRanges cuts the key space at the first keys of the bottom level's
@@ -234,8 +305,9 @@ func splitRanges(db *pebble.DB) ([][2][]byte, error) {
 	return append(ranges, [2][]byte{lo, {0xff}}), nil
 }
 
-// rewriteTableSize is where writeRange starts a new table.
-const rewriteTableSize = 64 << 20
+// rewriteTableSize is where writeRange starts a new table (a variable for
+// tests, which need several tables of a small index).
+var rewriteTableSize uint64 = 64 << 20
 
 // writeRange writes the keys of src in r into tables in dir, each with the
 // options wopts gives its keys, and returns their paths and how many keys
@@ -298,135 +370,53 @@ func writeRange(ctx context.Context, src *pebble.DB, r [2][]byte, dir string, n 
 	return paths, keys, nil
 }
 
-// sameKeys reads both indexes through and fails at the first key or value
-// that differs.
-func sameKeys(ctx context.Context, a, b *pebble.DB) error {
-	ia, err := a.NewIterWithContext(ctx, nil)
-	if err != nil {
-		return err
+// sameKeys fails unless the tables at paths hold exactly the keys and
+// values db holds in r.
+func sameKeys(ctx context.Context, db *pebble.DB, opts *pebble.Options, r [2][]byte, paths []string) error {
+	files := make([]sstable.ReadableFile, 0, len(paths))
+	for _, p := range paths {
+		f, err := vfs.Default.Open(p)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return err
+		}
+		files = append(files, f)
 	}
-	defer ia.Close()
-	ib, err := b.NewIterWithContext(ctx, nil)
+	var levels [][]sstable.ReadableFile // none for a range with no keys left
+	if len(files) > 0 {
+		levels = append(levels, files)
+	}
+	bounds := &pebble.IterOptions{LowerBound: r[0], UpperBound: r[1]}
+	// The external iterator closes the files.
+	ib, err := pebble.NewExternalIterWithContext(ctx, opts, bounds, levels)
 	if err != nil {
 		return err
 	}
 	defer ib.Close()
+	ia, err := db.NewIterWithContext(ctx, bounds)
+	if err != nil {
+		return err
+	}
+	defer ia.Close()
 	oka, okb := ia.First(), ib.First()
 	for ; oka && okb; oka, okb = ia.Next(), ib.Next() {
 		if !bytes.Equal(ia.Key(), ib.Key()) || !bytes.Equal(ia.Value(), ib.Value()) {
-			return fmt.Errorf("the copy differs from the index at key %q", ia.Key())
+			return fmt.Errorf("the new tables differ from the index at key %q", ia.Key())
 		}
 	}
 	if err := cmp.Or(ia.Error(), ib.Error()); err != nil {
 		return err
 	}
 	if oka != okb {
-		return errors.New("the copy and the index hold different numbers of keys")
+		return fmt.Errorf("the new tables and the index hold different numbers of keys from %q", r[0])
 	}
 	return nil
 }
 
-// swapRewrite puts a checked copy in place of the index: mark it done,
-// move the index aside, move the copy in, unmark it, delete the old index.
-// finishRewrite completes the same steps after a kill.
-func swapRewrite(dir string) error {
-	steps := []struct {
-		name string
-		do   func() error
-	}{
-		{"mark", func() error { return createSynced(filepath.Join(dir, rewriteDone)) }},
-		{"aside", func() error { return os.Rename(filepath.Join(dir, "index"), filepath.Join(dir, oldDir)) }},
-		{"in", func() error { return os.Rename(filepath.Join(dir, rewriteDir), filepath.Join(dir, "index")) }},
-		{"unmark", func() error { return os.Remove(filepath.Join(dir, rewriteDone)) }},
-		{"delete", func() error { return os.RemoveAll(filepath.Join(dir, oldDir)) }},
-	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			return fmt.Errorf("store: swapping in the rewritten index in %s: %w", dir, err)
-		}
-		if err := syncDir(dir); err != nil {
-			return err
-		}
-		if err := rewriteStep(s.name); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// finishRewrite brings a data directory whose Rewrite was cut short to a
-// whole index: a marked copy is swapped in; anything else Rewrite left is
-// deleted, since the index it was copied from is still in place.
-func finishRewrite(dir string) error {
-	exists := func(name string) bool {
-		_, err := os.Stat(filepath.Join(dir, name))
-		return err == nil
-	}
-	var err error
-	if exists(rewriteDone) {
-		if exists(rewriteDir) {
-			if exists("index") {
-				err = os.Rename(filepath.Join(dir, "index"), filepath.Join(dir, oldDir))
-			}
-			if err == nil {
-				err = os.Rename(filepath.Join(dir, rewriteDir), filepath.Join(dir, "index"))
-			}
-		}
-		if err == nil {
-			err = syncDir(dir)
-		}
-		if err == nil {
-			err = os.Remove(filepath.Join(dir, rewriteDone))
-		}
-	} else if !exists("index") && exists(oldDir) {
-		// Not a state swapRewrite leaves, but the old index is whole.
-		err = os.Rename(filepath.Join(dir, oldDir), filepath.Join(dir, "index"))
-	}
-	for _, name := range []string{oldDir, rewriteDir, rewriteDir + ".sst"} {
-		if err == nil {
-			err = os.RemoveAll(filepath.Join(dir, name))
-		}
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("store: finishing an interrupted rewrite of the index in %s: %w", dir, err)
-	}
-	return nil
-}
-
-// hasIndex reports whether dir holds an index, or one that a Rewrite cut
-// short left aside, which Open puts back.
+// hasIndex reports whether dir holds an index.
 func hasIndex(dir string) bool {
-	for _, name := range []string{"index", rewriteDone, oldDir} {
-		if st, err := os.Stat(filepath.Join(dir, name)); err == nil && (st.IsDir() || name == rewriteDone) {
-			return true
-		}
-	}
-	return false
-}
-
-func createSynced(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("store: cannot sync %s: %w", dir, err)
-	}
-	return nil
+	st, err := os.Stat(filepath.Join(dir, "index"))
+	return err == nil && st.IsDir()
 }

@@ -131,19 +131,28 @@ func checkIndex(t *testing.T, dir string, want map[string]string) (stats []strin
 	return stats, blocks, perBlock
 }
 
+// smallTables has Rewrite write tables of about size bytes, so that the
+// next Rewrite of a small index finds several ranges in it.
+func smallTables(t *testing.T, size uint64) {
+	old := rewriteTableSize
+	rewriteTableSize = size
+	t.Cleanup(func() { rewriteTableSize = old })
+}
+
 func TestRewrite(t *testing.T) {
 	dir := t.TempDir()
 	want := fillIndex(t, dir)
+	smallTables(t, 64<<10)
 	_, blocksBefore, _ := checkIndex(t, dir, want)
 
 	var progressed int64
-	st, err := Rewrite(t.Context(), dir, Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 15, BlockSize: 256 << 10},
-		func(done, total int64) { progressed = done })
+	o := Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 15, BlockSize: 256 << 10}
+	st, err := Rewrite(t.Context(), dir, o, func(done, total int64) { progressed = done })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Keys != int64(len(want)) {
-		t.Errorf("Rewrite copied %d keys, want %d", st.Keys, len(want))
+	if st.Keys != int64(len(want)) || st.Rewritten != st.Ranges || st.Tables < 4 {
+		t.Errorf("Rewrite wrote %d keys in %d of %d ranges into %d tables, want %d keys in every range, in 4 tables or more", st.Keys, st.Rewritten, st.Ranges, st.Tables, len(want))
 	}
 	if st.After <= 0 || st.After >= st.Before {
 		t.Errorf("Rewrite took the tables from %d to %d bytes, want fewer", st.Before, st.After)
@@ -174,15 +183,31 @@ func TestRewrite(t *testing.T) {
 		t.Errorf("the data directory holds %q after the rewrite, want only LOCK and index", names)
 	}
 
-	// The index takes writes as before, merges included.
+	// Rewritten with the same settings, nothing is written again.
+	again, err := Rewrite(t.Context(), dir, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Rewritten != 0 || again.Keys != 0 || again.After != st.After {
+		t.Errorf("a second Rewrite wrote %d keys in %d ranges and took the tables from %d to %d bytes, want nothing written", again.Keys, again.Rewritten, st.After, again.After)
+	}
+
+	// The index takes writes as before, merges included. The next Rewrite
+	// writes again the range most of them went to, not the ranges that
+	// the flushed table's bounds span, where it holds few keys.
 	db, err := OpenWith(dir, Options{CacheSize: MinDefaultCacheSize})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	b := db.NewBatch()
 	if err := AddCounter(b, CounterKey("c1"), 3); err != nil {
 		t.Fatal(err)
+	}
+	want[string(CounterKey("c1"))] = string(binary.AppendVarint(nil, 13))
+	for i := range 3000 {
+		k := fmt.Appendf([]byte{PrefixEdge}, "com,site%d)/new/page-%d\x00anchor %d", 5, i, i%7)
+		b.Set(k, []byte("1"), nil)
+		want[string(k)] = "1"
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		t.Fatal(err)
@@ -190,45 +215,83 @@ func TestRewrite(t *testing.T) {
 	if n, err := Counter(db, CounterKey("c1")); err != nil || n != 13 {
 		t.Errorf("counter c1 after a merge on the rewritten index: %d, %v; want 13", n, err)
 	}
+	db.Close()
+	third, err := Rewrite(t.Context(), dir, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Rewritten < 1 || third.Rewritten > 2 || third.Keys > int64(len(want))/4 {
+		t.Errorf("after writes to one range, Rewrite wrote %d keys in %d of %d ranges; want that range (and the counter's)", third.Keys, third.Rewritten, third.Ranges)
+	}
+	checkIndex(t, dir, want)
 }
 
-// TestRewriteCutShort stops Rewrite after each step of its swap, as a kill
-// would, and checks that the next Open finds the whole index, rewritten
-// once the copy was marked done, and nothing else Rewrite left.
+// TestRewriteCutShort stops Rewrite after it has put two ranges in place,
+// as a kill would: the index is whole, the next Open deletes what Rewrite
+// left beside it, and the next Rewrite writes only the other ranges.
 func TestRewriteCutShort(t *testing.T) {
+	dir := t.TempDir()
+	want := fillIndex(t, dir)
+	// Tables of zstd 12, to be rewritten at 15: several ranges.
+	smallTables(t, 64<<10)
+	if _, err := Rewrite(t.Context(), dir, Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 12}, nil); err != nil {
+		t.Fatal(err)
+	}
 	errKilled := errors.New("killed")
-	for _, step := range []string{"mark", "aside", "in", "unmark", "delete"} {
-		t.Run(step, func(t *testing.T) {
-			dir := t.TempDir()
-			want := fillIndex(t, dir)
-			rewriteStep = func(s string) error {
-				if s == step {
-					return errKilled
-				}
-				return nil
-			}
-			defer func() { rewriteStep = func(string) error { return nil } }()
-			if _, err := Rewrite(t.Context(), dir, Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 15}, nil); !errors.Is(err, errKilled) {
-				t.Fatalf("Rewrite: %v, want it stopped after %q", err, step)
-			}
-			stats, _, _ := checkIndex(t, dir, want)
-			for _, s := range stats {
-				if !strings.Contains(s, "ZSTD15") {
-					t.Errorf("a table has compression stats %q: the swap was undone, want it finished", s)
-				}
-			}
-			for _, name := range []string{oldDir, rewriteDir, rewriteDone, rewriteDir + ".sst"} {
-				if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-					t.Errorf("%s is still there after Open", name)
-				}
-			}
-		})
+	n := 0
+	rewriteStep = func() error {
+		if n++; n == 2 {
+			return errKilled
+		}
+		return nil
+	}
+	defer func() { rewriteStep = func() error { return nil } }()
+	o := Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 15}
+	if _, err := Rewrite(t.Context(), dir, o, nil); !errors.Is(err, errKilled) {
+		t.Fatalf("Rewrite: %v, want it stopped after two ranges", err)
+	}
+	rewriteStep = func() error { return nil }
+	// What a kill while a range's tables were written leaves.
+	if err := os.MkdirAll(filepath.Join(dir, rewriteScratch), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, rewriteScratch, "000001-000.sst"), []byte("half a table"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stats, _, _ := checkIndex(t, dir, want)
+	var new, old int
+	for _, s := range stats {
+		switch {
+		case strings.Contains(s, "ZSTD15"):
+			new++
+		case strings.Contains(s, "ZSTD12"):
+			old++
+		}
+	}
+	if new < 2 || old == 0 {
+		t.Errorf("%d tables rewritten and %d not after Rewrite stopped, want two ranges' and the rest", new, old)
+	}
+	if _, err := os.Stat(filepath.Join(dir, rewriteScratch)); err == nil {
+		t.Errorf("%s is still there after Open", rewriteScratch)
+	}
+	st, err := Rewrite(t.Context(), dir, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rewritten != st.Ranges-2 {
+		t.Errorf("the next Rewrite wrote %d of %d ranges, want all but the two done", st.Rewritten, st.Ranges)
+	}
+	stats, _, _ = checkIndex(t, dir, want)
+	for _, s := range stats {
+		if !strings.Contains(s, "ZSTD15") || strings.Contains(s, "ZSTD12") {
+			t.Errorf("a table has compression stats %q after the second Rewrite, want ZSTD15 blocks only", s)
+		}
 	}
 }
 
-// TestRewriteLeavesTheIndexOnFailure: a copy that fails (here its context
-// is cancelled), or one a kill left before it was marked done, is deleted,
-// and the index is as it was.
+// TestRewriteLeavesTheIndexOnFailure: a Rewrite that fails before it puts
+// a range in place (here its context is cancelled) leaves the index as it
+// was.
 func TestRewriteLeavesTheIndexOnFailure(t *testing.T) {
 	dir := t.TempDir()
 	want := fillIndex(t, dir)
@@ -238,22 +301,11 @@ func TestRewriteLeavesTheIndexOnFailure(t *testing.T) {
 	if _, err := Rewrite(ctx, dir, Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 15, BlockSize: 256 << 10}, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Rewrite with a cancelled context: %v", err)
 	}
-	// What a kill during the copy leaves.
-	for _, name := range []string{rewriteDir, rewriteDir + ".sst"} {
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name, "000001.sst"), []byte("half a table"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if _, blocks, _ := checkIndex(t, dir, want); blocks != blocksBefore {
 		t.Errorf("%d data blocks, %d before: the index changed", blocks, blocksBefore)
 	}
-	for _, name := range []string{rewriteDir, rewriteDir + ".sst"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			t.Errorf("%s is still there after Open", name)
-		}
+	if _, err := os.Stat(filepath.Join(dir, rewriteScratch)); err == nil {
+		t.Errorf("%s is still there", rewriteScratch)
 	}
 }
 
@@ -278,4 +330,41 @@ func TestRewriteRefuses(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "nothing")); err == nil {
 		t.Error("Rewrite created the directory it was given")
 	}
+}
+
+// TestRewriteDropsDeletedKeys: ranges whose keys were all deleted (here
+// every edge) hold only tombstones and the tables they shadow; Rewrite
+// leaves nothing of them.
+func TestRewriteDropsDeletedKeys(t *testing.T) {
+	dir := t.TempDir()
+	want := fillIndex(t, dir)
+	smallTables(t, 64<<10)
+	o := Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 15}
+	if _, err := Rewrite(t.Context(), dir, o, nil); err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenWith(dir, Options{CacheSize: MinDefaultCacheSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := db.NewBatch()
+	for k := range want {
+		if k[0] == PrefixEdge {
+			b.Delete([]byte(k), nil)
+			delete(want, k)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	st, err := Rewrite(t.Context(), dir, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The edges were most of the index.
+	if st.Rewritten == 0 || st.After > st.Before/4 {
+		t.Errorf("after every edge was deleted, Rewrite wrote %d ranges again and took the tables from %d to %d bytes; want under a quarter left", st.Rewritten, st.Before, st.After)
+	}
+	checkIndex(t, dir, want)
 }

@@ -140,9 +140,10 @@ func OpenWith(dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := finishRewrite(dir); err != nil {
+	// What a Rewrite cut short left beside the index.
+	if err := os.RemoveAll(filepath.Join(dir, rewriteScratch)); err != nil {
 		lock.Close()
-		return nil, err
+		return nil, fmt.Errorf("store: cannot remove %s: %w", filepath.Join(dir, rewriteScratch), err)
 	}
 	d, err := open(dir, opts)
 	if err != nil {
