@@ -34,11 +34,11 @@ import (
 // the old keys of the range go, at every level, and the new tables land in
 // the bottom level. A range whose bottom table Rewrite wrote with these
 // settings is left as it is while the keys above it in the range take
-// under a 32nd of its size. Each range is
-// swapped atomically by Pebble's manifest, so an index cut short (a kill, a
-// full disk) is whole, some ranges rewritten and the others not; the disk
-// it needs beside the index is the tables of the ranges being written. It
-// holds the data directory's lock throughout.
+// under a 32nd of its size. Pebble's manifest swaps each range atomically,
+// so an index cut short (a kill, a full disk) is whole, some ranges
+// rewritten and the others not, and the disk Rewrite needs beside the
+// index is the tables of the ranges being written. It holds the data
+// directory's lock throughout.
 func Rewrite(ctx context.Context, dir string, o Options, progress func(done, total int64)) (RewriteStats, error) {
 	var st RewriteStats
 	newOpts, err := o.pebbleOptions()
@@ -98,7 +98,7 @@ func Rewrite(ctx context.Context, dir string, o Options, progress func(done, tot
 
 // RewriteZstdLevel and RewriteBlockSize are linkgraph compact's defaults.
 // On the 10M-edge generated index (layout 9) they took the tables from
-// 26.4 to 22.2 bytes an edge, in 61 s on 2 cores. Copied with every table
+// 26.4 to 22.2 bytes an edge, in 51-54 s on 2 cores. Copied with every table
 // in 256 KiB blocks, zstd 7, 12, 13, 14, 15 and 19 took 26.1, 25.5, 24.6,
 // 22.4, 22.2 and 21.9 bytes an edge, 19 twice as slowly as 15; zstd 15 on
 // 64 KiB blocks took 25.3.
