@@ -333,7 +333,7 @@ func writeRange(ctx context.Context, src *pebble.DB, r [2][]byte, dir string, n 
 		// A table takes the keys of one block size, and up to about
 		// rewriteTableSize bytes.
 		o := wopts(it.Key())
-		if o != wo || keys%4096 == 0 && w != nil && w.Raw().EstimatedSize() >= rewriteTableSize {
+		if o != wo || keys%256 == 0 && w != nil && w.Raw().EstimatedSize() >= rewriteTableSize {
 			if err := finish(); err != nil {
 				return nil, 0, err
 			}

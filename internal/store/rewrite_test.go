@@ -142,7 +142,7 @@ func smallTables(t *testing.T, size uint64) {
 func TestRewrite(t *testing.T) {
 	dir := t.TempDir()
 	want := fillIndex(t, dir)
-	smallTables(t, 64<<10)
+	smallTables(t, 256<<10)
 	_, blocksBefore, _ := checkIndex(t, dir, want)
 
 	var progressed int64
@@ -367,4 +367,113 @@ func TestRewriteDropsDeletedKeys(t *testing.T) {
 		t.Errorf("after every edge was deleted, Rewrite wrote %d ranges again and took the tables from %d to %d bytes; want under a quarter left", st.Rewritten, st.Before, st.After)
 	}
 	checkIndex(t, dir, want)
+}
+
+// TestRewriteRounds writes, deletes and merges at random for several
+// rounds, each flushed and compacted differently and then rewritten, and
+// checks the index against a model of what it should hold after every
+// Rewrite: ranges that changed, tables above the bottom level spanning
+// many ranges, and ranges left as they were all meet in it.
+func TestRewriteRounds(t *testing.T) {
+	dir := t.TempDir()
+	smallTables(t, 8<<10)
+	rng := rand.New(rand.NewPCG(7, 7))
+	want := map[string]string{}
+	counters := map[string]int64{}
+	prefixes := []byte{PrefixAggregate, PrefixEdge, PrefixForward, PrefixSourceID}
+	o := Options{CacheSize: MinDefaultCacheSize, ZstdLevel: 15}
+	skipped := 0
+	for round := range 6 {
+		db, err := OpenWith(dir, Options{CacheSize: MinDefaultCacheSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			b := db.NewBatch()
+			// Each batch writes in one place, so that its tables cover a
+			// few ranges, in the first round everywhere.
+			p, s0, width := prefixes[rng.IntN(len(prefixes))], rng.IntN(40), 3
+			key := func() string {
+				if round == 0 {
+					p, s0, width = prefixes[rng.IntN(len(prefixes))], 0, 40
+				}
+				return string(fmt.Appendf([]byte{p}, "com,site%02d)/page-%04d", s0+rng.IntN(width), rng.IntN(500)))
+			}
+			for range 3000 {
+				k := key()
+				if rng.IntN(10) == 0 {
+					b.Delete([]byte(k), nil)
+					delete(want, k)
+					continue
+				}
+				v := fmt.Sprintf("round %d value %d", round, rng.IntN(1e6))
+				b.Set([]byte(k), []byte(v), nil)
+				want[k] = v
+			}
+			for range 20 {
+				name := fmt.Sprint("c", rng.IntN(5))
+				d := int64(rng.IntN(100))
+				if err := AddCounter(b, CounterKey(name), d); err != nil {
+					t.Fatal(err)
+				}
+				counters[name] += d
+			}
+			if err := b.Commit(pebble.NoSync); err != nil {
+				t.Fatal(err)
+			}
+			// Left in the memtable, flushed, or compacted to the bottom.
+			switch rng.IntN(3) {
+			case 0:
+				if err := db.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			case 1:
+				lo := fmt.Appendf([]byte{p}, "com,site%02d)", s0)
+				hi := fmt.Appendf([]byte{p}, "com,site%02d)", s0+width)
+				if err := db.Compact(t.Context(), lo, hi, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := Rewrite(t.Context(), dir, o, nil)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		t.Logf("round %d: %d of %d ranges rewritten, %d keys", round, st.Rewritten, st.Ranges, st.Keys)
+		skipped += st.Ranges - st.Rewritten
+		for name, n := range counters {
+			want[string(CounterKey(name))] = string(binary.AppendVarint(nil, n))
+		}
+		meta := checkMeta(t, dir)
+		for k, v := range meta {
+			want[k] = v
+		}
+		checkIndex(t, dir, want)
+	}
+	if skipped == 0 {
+		t.Error("every Rewrite wrote every range: the rounds never left one as it was")
+	}
+}
+
+// checkMeta returns the metadata keys Open writes into dir's index.
+func checkMeta(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	db, err := OpenWith(dir, Options{CacheSize: MinDefaultCacheSize, MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{PrefixMeta}, UpperBound: []byte{PrefixMeta + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	meta := map[string]string{}
+	for ok := it.First(); ok; ok = it.Next() {
+		meta[string(it.Key())] = string(it.Value())
+	}
+	return meta
 }
