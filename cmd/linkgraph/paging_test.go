@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,20 +26,9 @@ func TestPagingWhileServeCrawls(t *testing.T) {
 	for _, s := range web.Seeds() {
 		args = append(args, "--seed", s)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var wg sync.WaitGroup
-	var code int
-	var errOut strings.Builder
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		code = run(ctx, args, &strings.Builder{}, &errOut)
-	}()
+	ctx, errOut, stop := startCommand(t, args)
 	defer func() {
-		stop()
-		wg.Wait()
-		if code != 0 {
+		if code := stop(); code != 0 {
 			t.Errorf("serve exited %d; stderr: %s", code, errOut.String())
 		}
 	}()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,16 +42,7 @@ func TestServeHTTPGatewayWithAuthAndTLS(t *testing.T) {
 	for _, s := range web.Seeds() {
 		args = append(args, "--seed", s)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var wg sync.WaitGroup
-	var code int
-	var errOut strings.Builder
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		code = run(ctx, args, &strings.Builder{}, &errOut)
-	}()
+	ctx, errOut, stop := startCommand(t, args)
 
 	// gRPC: health without a token, queries only with it.
 	conn, err := apiserver.Dial(addr, apiserver.ClientConfig{CAFile: certFile})
@@ -216,9 +205,7 @@ func TestServeHTTPGatewayWithAuthAndTLS(t *testing.T) {
 		t.Errorf("export --format ranks --server: exit %d %s\n%s\nwant\n%s", c, e, exported, out)
 	}
 
-	stop()
-	wg.Wait()
-	if code != 0 {
+	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d after shutdown; stderr: %s", code, errOut.String())
 	}
 }

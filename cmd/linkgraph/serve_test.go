@@ -32,6 +32,29 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// startCommand runs the command of args in the background, as its own
+// process would run. stop cancels its context, as SIGTERM does through
+// signal.NotifyContext, and returns its exit code once it has returned;
+// the test's end stops it if nothing did before.
+func startCommand(t *testing.T, args []string) (ctx context.Context, stderr *strings.Builder, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr = &strings.Builder{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &strings.Builder{}, stderr) }()
+	var once sync.Once
+	var code int
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			code = <-done
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return ctx, stderr, stop
+}
+
 // TestServeAnswersBacklinksOverGRPC runs serve long-running on a test web
 // and asks it over gRPC while it crawls, then stops it as SIGTERM would.
 func TestServeAnswersBacklinksOverGRPC(t *testing.T) {
@@ -41,16 +64,7 @@ func TestServeAnswersBacklinksOverGRPC(t *testing.T) {
 	for _, s := range web.Seeds() {
 		args = append(args, "--seed", s)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var wg sync.WaitGroup
-	var code int
-	var errOut strings.Builder
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		code = run(ctx, args, &strings.Builder{}, &errOut)
-	}()
+	ctx, errOut, stop := startCommand(t, args)
 
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -171,9 +185,7 @@ func TestServeAnswersBacklinksOverGRPC(t *testing.T) {
 		t.Errorf("recrawl --server: exit %d, %q %s; want %q", rcode, out, rerr, want)
 	}
 
-	stop() // as SIGTERM does through signal.NotifyContext
-	wg.Wait()
-	if code != 0 {
+	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d after shutdown; stderr: %s", code, errOut.String())
 	}
 }
