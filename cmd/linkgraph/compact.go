@@ -74,8 +74,11 @@ func (c *compactCmd) run(ctx context.Context, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "rewrote %d of %d ranges (%d keys into %d tables; the others were compacted with these settings already) in %s: tables %s -> %s",
-		st.Rewritten, st.Ranges, st.Keys, st.Tables, elapsed.Round(time.Millisecond), mib(st.Before), mib(st.After))
+	fmt.Fprintf(stdout, "rewrote %d of %d ranges (%d keys into %d tables", st.Rewritten, st.Ranges, st.Keys, st.Tables)
+	if left := st.Ranges - st.Rewritten; left > 0 {
+		fmt.Fprintf(stdout, "; %d compacted with these settings already", left)
+	}
+	fmt.Fprintf(stdout, ") in %s: tables %s -> %s", elapsed.Round(time.Millisecond), mib(st.Before), mib(st.After))
 	if edges > 0 {
 		fmt.Fprintf(stdout, " = %.2f -> %.2f bytes an edge (%d live edges)", float64(st.Before)/float64(edges), float64(st.After)/float64(edges), edges)
 	}
