@@ -68,6 +68,10 @@ func TestCompactCommand(t *testing.T) {
 			t.Errorf("%q answers differently after compact:\nbefore:\n%s\nafter:\n%s", queries[i], before[i], a)
 		}
 	}
+	// Nothing changed since: nothing is written again.
+	if code, out, errOut := runCLI(t, "compact", "--data", dir); code != 0 || !strings.HasPrefix(out, "rewrote 0 of ") {
+		t.Errorf("compact again: exit %d, %q%q; want it to rewrite 0 ranges", code, out, errOut)
+	}
 
 	for _, tc := range []struct {
 		args []string
