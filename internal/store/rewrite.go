@@ -182,6 +182,7 @@ func rewriteRanges(ctx context.Context, db *pebble.DB, opts *pebble.Options, scr
 	}
 	profile := wopts(nil).Compression.Name
 	var todo [][2][]byte
+	var sizes []uint64 // of todo's ranges, for progress
 	var total uint64
 	for _, r := range ranges {
 		tables, bottom := inRange(levels, r, profile)
@@ -208,6 +209,7 @@ func rewriteRanges(ctx context.Context, db *pebble.DB, opts *pebble.Options, scr
 			return err
 		}
 		todo = append(todo, r)
+		sizes = append(sizes, n)
 		total += n
 	}
 	st.Stale = len(todo)
@@ -217,10 +219,6 @@ func rewriteRanges(ctx context.Context, db *pebble.DB, opts *pebble.Options, scr
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, r := range todo {
 		g.Go(func() error {
-			n, err := db.EstimateDiskUsage(r[0], r[1])
-			if err != nil {
-				return err
-			}
 			paths, keys, err := writeRange(gctx, db, r, scratch, i, wopts)
 			if err == nil {
 				err = sameKeys(gctx, db, opts, r, paths)
@@ -247,7 +245,7 @@ func rewriteRanges(ctx context.Context, db *pebble.DB, opts *pebble.Options, scr
 			st.Rewritten++
 			st.Keys += keys
 			st.Tables += len(paths)
-			done += n
+			done += sizes[i]
 			if progress != nil {
 				progress(int64(done), int64(total))
 			}
@@ -257,9 +255,9 @@ func rewriteRanges(ctx context.Context, db *pebble.DB, opts *pebble.Options, scr
 	return g.Wait()
 }
 
-// inRange counts the tables with keys in r, and returns the one table in
-// the bottom level with keys in r if Rewrite wrote it with the compression
-// profile named profile, or nil.
+// inRange counts the tables whose bounds overlap r, and returns the one
+// of them in the bottom level if it is the only one there and Rewrite wrote
+// it with the compression profile named profile, or nil.
 func inRange(levels [][]pebble.SSTableInfo, r [2][]byte, profile string) (tables int, bottom *pebble.SSTableInfo) {
 	var rewritten []*pebble.SSTableInfo
 	for l, level := range levels {
