@@ -162,6 +162,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured calls before each case")
 	timeout := fs.Duration("timeout", 10*time.Second, "deadline of each call")
 	only := fs.String("cases", "", "comma-separated case names to run (default: all)")
+	rounds := fs.Int("rounds", 1, "run the cases this many times, in turn, and end with each case's median and range: this VM's speed moves between minutes")
 	cacheMiB := fs.Int64("cache-mib", store.DefaultCacheSize()>>20, "Pebble block cache of the in-process server, in MiB (linkgraph serve --cache-size; the default is its default)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients when in process) to this file")
 	if err := fs.Parse(args); err != nil {
@@ -177,6 +178,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return usageError{fmt.Errorf("-clients %d: must be at least 1", *clients)}
 	case *duration <= 0:
 		return usageError{fmt.Errorf("-duration %v: must be positive", *duration)}
+	case *rounds < 1:
+		return usageError{fmt.Errorf("-rounds %d: must be at least 1", *rounds)}
 	case *cacheMiB < 1:
 		return usageError{fmt.Errorf("-cache-mib %d: must be at least 1", *cacheMiB)}
 	}
@@ -244,14 +247,57 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	fmt.Fprintf(stdout, tableFormat, "case", "calls", "QPS", "p50", "p90", "p99", "max", "rows/call", "CPU/call", "errors")
-	for _, c := range all {
-		if err := ctx.Err(); err != nil {
-			return err
+	results := make([][]result, len(all))
+	for round := range *rounds {
+		if round > 0 {
+			fmt.Fprintln(stdout)
 		}
-		// One row per case as it finishes: a run takes minutes.
-		fmt.Fprint(stdout, measure(ctx, c, conns, *warmup, *duration, *timeout).row())
+		for i, c := range all {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			// One row per case as it finishes: a run takes minutes.
+			r := measure(ctx, c, conns, *warmup, *duration, *timeout)
+			results[i] = append(results[i], r)
+			fmt.Fprint(stdout, r.row())
+		}
+	}
+	if *rounds > 1 {
+		fmt.Fprintf(stdout, "\nover %d rounds, median (min-max):\n", *rounds)
+		for _, rs := range results {
+			fmt.Fprintln(stdout, summarize(rs))
+		}
 	}
 	return nil
+}
+
+// summarize is one case's line over the rounds: the median, least and
+// most of its QPS, p99 latency and CPU a call.
+func summarize(rs []result) string {
+	var qps []float64
+	var p99, cpu []time.Duration
+	for _, r := range rs {
+		if r.unimplemented || r.calls == 0 {
+			continue
+		}
+		qps = append(qps, float64(r.calls)/r.elapsed.Seconds())
+		p99 = append(p99, r.lat[min(len(r.lat)-1, int(0.99*float64(len(r.lat))))])
+		if r.cpu > 0 {
+			cpu = append(cpu, r.cpu/time.Duration(r.calls))
+		}
+	}
+	if len(qps) == 0 {
+		return fmt.Sprintf("  %-26s no calls", rs[0].name)
+	}
+	slices.Sort(qps)
+	slices.Sort(p99)
+	slices.Sort(cpu)
+	line := fmt.Sprintf("  %-26s QPS %.0f (%.0f-%.0f)  p99 %s (%s-%s)", rs[0].name, qps[len(qps)/2], qps[0], qps[len(qps)-1],
+		fmtDur(p99[len(p99)/2]), fmtDur(p99[0]), fmtDur(p99[len(p99)-1]))
+	if len(cpu) > 0 {
+		line += fmt.Sprintf("  CPU/call %s (%s-%s)", fmtDur(cpu[len(cpu)/2]), fmtDur(cpu[0]), fmtDur(cpu[len(cpu)-1]))
+	}
+	return line
 }
 
 const tableFormat = "%-26s %8s %8s %9s %9s %9s %9s %9s %9s  %s\n"

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +86,51 @@ func TestRun(t *testing.T) {
 	if want := len(cases(&graphgen.Manifest{SampleTargets: []string{""}, HubURL: "x", HubDomain: "x"}, nil)); rows != want {
 		t.Errorf("%d result rows, want %d", rows, want)
 	}
+}
+
+// TestRounds: with -rounds, each case runs that many times and a line per
+// case gives the median and range of its QPS, p99 and CPU a call.
+func TestRounds(t *testing.T) {
+	dir := generate(t, graphgen.Config{Seed: 1, Edges: 20000, HubBacklinks: 600, DomainBacklinks: 500})
+	var out bytes.Buffer
+	args := []string{"-data", dir, "-clients", "2", "-duration", "50ms", "-warmup", "10ms", "-rounds", "3", "-cases", "grpc-health,backlinks-hub-10"}
+	if err := run(context.Background(), args, &out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, name := range []string{"grpc-health", "backlinks-hub-10"} {
+		if n := strings.Count(text, "\n"+name+" "); n != 3 {
+			t.Errorf("%s: %d result rows, want 3:\n%s", name, n, text)
+		}
+	}
+	_, summary, ok := strings.Cut(text, "over 3 rounds, median (min-max):\n")
+	if !ok {
+		t.Fatalf("no summary of the rounds:\n%s", text)
+	}
+	for _, name := range []string{"grpc-health", "backlinks-hub-10"} {
+		re := regexp.MustCompile(`(?m)^  ` + name + ` +QPS (\d+) \((\d+)-(\d+)\)  p99 \S+ \(\S+-\S+\)`)
+		m := re.FindStringSubmatch(summary)
+		if m == nil {
+			t.Errorf("no summary line for %s:\n%s", name, summary)
+			continue
+		}
+		med, lo, hi := atoi(t, m[1]), atoi(t, m[2]), atoi(t, m[3])
+		if lo > med || med > hi || lo <= 0 {
+			t.Errorf("%s: median %d outside its range %d-%d", name, med, lo, hi)
+		}
+	}
+	if err := run(context.Background(), []string{"-data", dir, "-rounds", "0"}, &out); err == nil || !strings.Contains(err.Error(), "-rounds 0") {
+		t.Errorf("-rounds 0: %v, want a usage error naming it", err)
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // BenchmarkQueries runs the cases over gRPC on loopback against a small
