@@ -19,6 +19,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -280,24 +281,30 @@ func summarize(rs []result) string {
 		if r.unimplemented || r.calls == 0 {
 			continue
 		}
-		qps = append(qps, float64(r.calls)/r.elapsed.Seconds())
-		p99 = append(p99, r.lat[min(len(r.lat)-1, int(0.99*float64(len(r.lat))))])
-		if r.cpu > 0 {
-			cpu = append(cpu, r.cpu/time.Duration(r.calls))
+		qps = append(qps, r.qps())
+		p99 = append(p99, r.quantile(0.99))
+		if c, ok := r.cpuPerCall(); ok {
+			cpu = append(cpu, c)
 		}
 	}
 	if len(qps) == 0 {
 		return fmt.Sprintf("  %-26s no calls", rs[0].name)
 	}
-	slices.Sort(qps)
-	slices.Sort(p99)
-	slices.Sort(cpu)
-	line := fmt.Sprintf("  %-26s QPS %.0f (%.0f-%.0f)  p99 %s (%s-%s)", rs[0].name, qps[len(qps)/2], qps[0], qps[len(qps)-1],
-		fmtDur(p99[len(p99)/2]), fmtDur(p99[0]), fmtDur(p99[len(p99)-1]))
+	q, lo, hi := spread(qps)
+	line := fmt.Sprintf("  %-26s QPS %.0f (%.0f-%.0f)", rs[0].name, q, lo, hi)
+	d, dlo, dhi := spread(p99)
+	line += fmt.Sprintf("  p99 %s (%s-%s)", fmtDur(d), fmtDur(dlo), fmtDur(dhi))
 	if len(cpu) > 0 {
-		line += fmt.Sprintf("  CPU/call %s (%s-%s)", fmtDur(cpu[len(cpu)/2]), fmtDur(cpu[0]), fmtDur(cpu[len(cpu)-1]))
+		d, dlo, dhi := spread(cpu)
+		line += fmt.Sprintf("  CPU/call %s (%s-%s)", fmtDur(d), fmtDur(dlo), fmtDur(dhi))
 	}
 	return line
+}
+
+// spread returns the median, least and most of xs, which it sorts.
+func spread[T cmp.Ordered](xs []T) (median, least, most T) {
+	slices.Sort(xs)
+	return xs[len(xs)/2], xs[0], xs[len(xs)-1]
 }
 
 const tableFormat = "%-26s %8s %8s %9s %9s %9s %9s %9s %9s  %s\n"
@@ -491,6 +498,22 @@ func measure(ctx context.Context, c benchCase, conns []*grpc.ClientConn, warmup,
 	return res
 }
 
+// quantile is the latency below which a fraction p of the calls fell;
+// r.lat is sorted and not empty.
+func (r result) quantile(p float64) time.Duration {
+	return r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))]
+}
+
+func (r result) qps() float64 { return float64(r.calls) / r.elapsed.Seconds() }
+
+// cpuPerCall is the process's CPU time a measured call, if it was read.
+func (r result) cpuPerCall() (time.Duration, bool) {
+	if r.cpu <= 0 || r.calls == 0 {
+		return 0, false
+	}
+	return r.cpu / time.Duration(r.calls), true
+}
+
 func (r result) row() string {
 	if r.unimplemented {
 		return fmt.Sprintf(tableFormat, r.name, "-", "-", "-", "-", "-", "-", "-", "-", "unimplemented")
@@ -498,9 +521,7 @@ func (r result) row() string {
 	if r.calls == 0 {
 		return fmt.Sprintf(tableFormat, r.name, "0", "-", "-", "-", "-", "-", "-", "-", "")
 	}
-	q := func(p float64) string {
-		return fmtDur(r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))])
-	}
+	q := func(p float64) string { return fmtDur(r.quantile(p)) }
 	var errs []string
 	for code, n := range r.errs {
 		errs = append(errs, fmt.Sprintf("%d %v", n, code))
@@ -511,10 +532,10 @@ func (r result) row() string {
 		e = "0"
 	}
 	cpu := "-"
-	if r.cpu > 0 {
-		cpu = fmtDur(r.cpu / time.Duration(r.calls))
+	if c, ok := r.cpuPerCall(); ok {
+		cpu = fmtDur(c)
 	}
-	return fmt.Sprintf(tableFormat, r.name, fmt.Sprint(r.calls), fmt.Sprintf("%.0f", float64(r.calls)/r.elapsed.Seconds()),
+	return fmt.Sprintf(tableFormat, r.name, fmt.Sprint(r.calls), fmt.Sprintf("%.0f", r.qps()),
 		q(0.50), q(0.90), q(0.99), fmtDur(r.lat[len(r.lat)-1]), fmt.Sprintf("%.1f", float64(r.rows)/float64(r.calls)), cpu, e)
 }
 

@@ -41,51 +41,35 @@ import (
 // directory's lock throughout.
 func Rewrite(ctx context.Context, dir string, o Options, progress func(done, total int64)) (RewriteStats, error) {
 	var st RewriteStats
-	newOpts, err := o.pebbleOptions()
+	target, err := o.pebbleOptions()
 	if err != nil {
 		return st, err
 	}
-	newOpts.Cache.Unref() // only its writer options are used
-	opts, err := Options{CacheSize: o.CacheSize}.pebbleOptions()
+	opts, err := Options{}.pebbleOptions() // Open's settings, as any other open has
 	if err != nil {
 		return st, err
 	}
-	defer opts.Cache.Unref()
 	// Compactions would write Open's settings into ranges being rewritten.
 	opts.DisableAutomaticCompactions = true
 	opts.EnsureDefaults() // sameKeys reads tables with them
 	if !hasIndex(dir) {
-		return st, fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
+		return st, noIndex(dir)
 	}
-	lock, err := lockDir(dir)
+	db, err := openLocked(dir, opts, o.CacheSize)
 	if err != nil {
 		return st, err
 	}
-	defer lock.Close()
-	db, err := open(dir, opts)
-	if err != nil {
-		return st, err
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			db.DB.Close()
-		}
-	}()
+	defer db.Close()
 	scratch := filepath.Join(dir, rewriteScratch)
-	if err := os.RemoveAll(scratch); err != nil {
-		return st, err
-	}
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return st, err
 	}
 	defer os.RemoveAll(scratch)
 	st.Before = db.Metrics().Total().TablesSize
-	err = rewriteRanges(ctx, db.DB, opts, scratch, writerOptions(newOpts, db.TableFormat()), &st, progress)
+	err = rewriteRanges(ctx, db.DB, opts, scratch, writerOptions(target, db.TableFormat()), &st, progress)
 	if err == nil {
 		st.After = db.Metrics().Total().TablesSize
-		closed = true
-		err = db.DB.Close()
+		err = db.Close()
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) {

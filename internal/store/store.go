@@ -132,25 +132,55 @@ func OpenWith(dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer opts.Cache.Unref()
 	if o.MustExist && !hasIndex(dir) {
-		return nil, fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
+		return nil, noIndex(dir)
 	}
+	return openLocked(dir, opts, o.CacheSize)
+}
+
+// noIndex is ErrNoIndex for dir.
+func noIndex(dir string) error {
+	return fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
+}
+
+// openLocked takes dir's lock, deletes what a Rewrite cut short left beside
+// the index, and opens the index under dir/index with opts and a block
+// cache of cacheSize bytes (0: DefaultCacheSize), bringing it to the
+// current layout. Closing the DB releases the lock.
+func openLocked(dir string, opts *pebble.Options, cacheSize int64) (*DB, error) {
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	// What a Rewrite cut short left beside the index.
-	if err := os.RemoveAll(filepath.Join(dir, rewriteScratch)); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("store: cannot remove %s: %w", filepath.Join(dir, rewriteScratch), err)
-	}
-	d, err := open(dir, opts)
+	d, err := func() (*DB, error) {
+		if err := os.RemoveAll(filepath.Join(dir, rewriteScratch)); err != nil {
+			return nil, fmt.Errorf("store: cannot remove %s: %w", filepath.Join(dir, rewriteScratch), err)
+		}
+		if err := checkKeySchema(filepath.Join(dir, "index")); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", dir, err)
+		}
+		// Filter and index blocks must stay cached: every URL-seen and
+		// edge-exists lookup consults them (Pebble's default cache is 8 MiB).
+		opts.Cache = pebble.NewCache(cmp.Or(cacheSize, DefaultCacheSize()))
+		defer opts.Cache.Unref() // the DB holds its own reference
+		db, err := pebble.Open(filepath.Join(dir, "index"), opts)
+		if err != nil {
+			if errors.Is(err, pebble.ErrDBDoesNotExist) {
+				return nil, noIndex(dir)
+			}
+			return nil, fmt.Errorf("store: cannot open index in %s: %w", dir, err)
+		}
+		d := &DB{DB: db, lock: lock}
+		if err := d.checkLayout(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: %s: %w", dir, err)
+		}
+		return d, nil
+	}()
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	d.lock = lock
 	return d, nil
 }
 
@@ -175,30 +205,8 @@ func lockDir(dir string) (*os.File, error) {
 	return lock, nil
 }
 
-// open opens the index under dir/index, whose lock the caller holds, and
-// brings it to the current layout.
-func open(dir string, opts *pebble.Options) (*DB, error) {
-	if err := checkKeySchema(filepath.Join(dir, "index")); err != nil {
-		return nil, fmt.Errorf("store: %s: %w", dir, err)
-	}
-	db, err := pebble.Open(filepath.Join(dir, "index"), opts)
-	if err != nil {
-		if errors.Is(err, pebble.ErrDBDoesNotExist) {
-			return nil, fmt.Errorf("%w: %s (give the --data directory a crawl or generate wrote)", ErrNoIndex, dir)
-		}
-		return nil, fmt.Errorf("store: cannot open index in %s: %w", dir, err)
-	}
-	d := &DB{DB: db}
-	if err := d.checkLayout(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: %s: %w", dir, err)
-	}
-	return d, nil
-}
-
-// pebbleOptions are the Pebble options o stands for, with a new cache.
-// The caller unrefs opts.Cache once it has opened the DB, which holds a
-// reference of its own.
+// pebbleOptions are the Pebble options o stands for, but for the block
+// cache, which openLocked makes.
 func (o Options) pebbleOptions() (*pebble.Options, error) {
 	level := cmp.Or(o.ZstdLevel, DefaultZstdLevel)
 	if level < 1 || level > MaxZstdLevel {
@@ -208,11 +216,7 @@ func (o Options) pebbleOptions() (*pebble.Options, error) {
 	if blockSize < MinBlockSize || blockSize > MaxBlockSize {
 		return nil, fmt.Errorf("store: block size %d KiB: must be from %d to %d KiB", blockSize>>10, MinBlockSize>>10, MaxBlockSize>>10)
 	}
-	// Filter and index blocks must stay cached: every URL-seen and
-	// edge-exists lookup consults them (Pebble's default cache is 8 MiB).
-	cache := pebble.NewCache(cmp.Or(o.CacheSize, DefaultCacheSize()))
 	opts := &pebble.Options{
-		Cache:              cache,
 		Merger:             CounterMerger,
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       64 << 20,
@@ -417,9 +421,6 @@ func oldestUpgradable() uint64 {
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
 		d.closeErr = d.DB.Close()
-		if d.lock == nil {
-			return
-		}
 		if err := d.lock.Close(); d.closeErr == nil {
 			d.closeErr = err
 		}
