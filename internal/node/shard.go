@@ -45,6 +45,10 @@ type Shard struct {
 	// ApplyLinks to its commit: the index's aggregates are read, changed
 	// and written by one such Txn at a time, and both consumers apply.
 	applyMu sync.Mutex
+	// committed is closed once the last Txn that applied local edge
+	// batches has committed (or failed to); guarded by applyMu. See
+	// applyLocal.
+	committed chan struct{}
 
 	// pendingPages counts the pages of batches prepared but not committed.
 	pendingMu    sync.Mutex
@@ -86,9 +90,10 @@ func (s *Shard) Run(ctx context.Context) error {
 //
 // When every edge batch is for a shard of this node and nothing else is to
 // publish (the rule in an all-in-one crawl), the batches are applied in the
-// same Txn, which commits at once; finish makes it durable. That spares
-// each page's links a trip through JetStream, its storage and a second
-// decoding: on bench/e2e it took a page from about 1.2 to 1.0 ms of CPU.
+// same Txn, which finish commits (see applyLocal) and makes durable. That
+// spares each page's links a trip through JetStream, its storage and a
+// second decoding: on bench/e2e it took a page from about 1.2 to 1.0 ms of
+// CPU.
 //
 // Not every result is a page to record: a robots.txt result feeds the
 // frontier (rules, and the sitemaps it names), a fetch refused as a private
@@ -201,8 +206,8 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 	}
 	// Applied here, the local batches would hold applyMu until the commit
 	// that waits for what was published: they go the same way instead.
-	early := len(waits) == 0
-	if !early {
+	commit := txn.Commit
+	if len(waits) > 0 {
 		for _, l := range local {
 			if err := add(l.shard, l.lb); err != nil {
 				return fail(err)
@@ -211,8 +216,11 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 		if err := groups.flush(publish); err != nil {
 			return fail(err)
 		}
-	} else if err := s.applyLocal(txn, pending, local); err != nil {
-		return fail(err)
+	} else {
+		var err error
+		if commit, err = s.applyLocal(txn, pending, local); err != nil {
+			return fail(err)
+		}
 	}
 	s.pendingMu.Lock()
 	for _, pr := range results {
@@ -250,10 +258,8 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 				return err
 			}
 		}
-		if !early {
-			if err := txn.Commit(); err != nil {
-				return fmt.Errorf("cannot commit page results: %w", err)
-			}
+		if err := commit(); err != nil {
+			return fmt.Errorf("cannot commit page results: %w", err)
 		}
 		committed = true
 		// Committed even if the sync fails: the entries are in Pebble, and
@@ -318,6 +324,7 @@ func (s *Shard) recordRobots(b *store.Batch, pr *lgv1.PageResult, publish func(i
 func (s *Shard) prepareLinks(ctx context.Context, msgs []jetstream.Msg, _ func()) (_ func() error, err error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	s.waitCommitted()
 	txn := s.ix.Begin()
 	defer txn.Close()
 	pending := frontier.NewPending()
@@ -356,19 +363,39 @@ type localBatch struct {
 }
 
 // applyLocal applies the edge batches of recorded pages in their Txn and
-// commits it, holding applyMu throughout.
-func (s *Shard) applyLocal(txn *indexer.Txn, pending *frontier.Pending, local []localBatch) error {
+// returns the Txn's commit, which the caller must call: the next Txn to
+// apply links waits for it.
+//
+// The commit, mostly Pebble's memtable inserts, takes half the time of a
+// batch. It runs in the batch's finish stage, so the next batch is decoded
+// and its pages recorded meanwhile; only its links wait, since they read
+// what this Txn's links wrote. (Recording a page reads only records of that
+// page, and preparePages keeps one page out of two batches in flight.) On
+// bench/e2e -rounds 3 this took the crawl from 1,494 to 1,602 pages/s
+// (medians, in alternation with the build before).
+func (s *Shard) applyLocal(txn *indexer.Txn, pending *frontier.Pending, local []localBatch) (func() error, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	s.waitCommitted()
 	for _, l := range local {
 		if err := s.applyLinks(txn, pending, l.lb); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if err := txn.Commit(); err != nil {
-		return fmt.Errorf("cannot commit page results: %w", err)
+	done := make(chan struct{})
+	s.committed = done
+	return func() error {
+		defer close(done)
+		return txn.Commit()
+	}, nil
+}
+
+// waitCommitted waits for the commit of the last Txn applyLocal returned.
+// The caller holds applyMu.
+func (s *Shard) waitCommitted() {
+	if s.committed != nil {
+		<-s.committed
 	}
-	return nil
 }
 
 // applyLinks updates the reverse map with an edge batch and offers its

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -129,4 +130,73 @@ func newTestShardOwning(t *testing.T, shards, own int) (*Shard, func(...*lgv1.Pa
 		}
 	}
 	return s, apply
+}
+
+// The links of a batch wait for the commit of the batch before them, which
+// runs in that batch's finish stage: the anchor below gains one referring
+// domain from each page, and a second batch that read the anchor's record
+// before the first had committed would write it back with one.
+func TestLinksWaitForThePreviousCommit(t *testing.T) {
+	s, _ := newTestShard(t, 1)
+	ctx := context.Background()
+	js := s.pub.JS
+	prepare := func(url string) (func() error, error) {
+		data, _ := proto.Marshal(&lgv1.PageResult{Url: url, Status: 200, FetchedAt: time.Now().UnixNano(),
+			Links: []*lgv1.OutLink{{Url: "http://t.example/", AnchorText: "same anchor", Type: lgv1.LinkType_LINK_TYPE_A}}})
+		if _, err := js.Publish(ctx, bus.PagesSubject(0), data); err != nil {
+			return nil, err
+		}
+		batch, err := s.pages.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if len(msgs) != 1 {
+			return nil, fmt.Errorf("pulled %d messages, want 1: %v", len(msgs), batch.Error())
+		}
+		return s.preparePages(ctx, msgs, func() {})
+	}
+
+	finish1, err := prepare("http://a.example/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type prepared struct {
+		finish func() error
+		err    error
+	}
+	second := make(chan prepared, 1)
+	go func() {
+		finish, err := prepare("http://b.example/")
+		second <- prepared{finish, err}
+	}()
+	var p prepared
+	select {
+	case p = <-second:
+		t.Errorf("the second batch was prepared before the first committed")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := finish1(); err != nil {
+		t.Fatal(err)
+	}
+	if p.finish == nil && p.err == nil {
+		p = <-second
+	}
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	if err := p.finish(); err != nil {
+		t.Fatal(err)
+	}
+
+	resp, err := s.ix.Anchors(ctx, &lgv1.AnchorsRequest{Target: "t.example", Scope: lgv1.Scope_SCOPE_DOMAIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetAnchors()) != 1 || resp.GetAnchors()[0].GetBacklinks() != 2 || resp.GetAnchors()[0].GetReferringDomains() != 2 {
+		t.Errorf("anchors of t.example = %v, want \"same anchor\" with 2 backlinks from 2 domains", resp.GetAnchors())
+	}
 }
