@@ -120,6 +120,15 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 		}
 	}
 	s.pendingMu.Unlock()
+	// The fetches have ended: free their hosts' slots now rather than once
+	// recorded (politeness is about the servers, not our index), so that
+	// the next fetches overlap with this batch. Retries become visible
+	// only at Committed, after their Retry-After is set here.
+	for _, pr := range results {
+		if o := outcome(pr); o.ErrorReason != lgv1.ErrorReasonRobotsDisallowed { // not a fetch: the frontier recorded it
+			s.fr.Done(o)
+		}
+	}
 	if conflict {
 		barrier()
 	}
@@ -144,10 +153,8 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 	}
 	add := func(shard int, lb *lgv1.LinkBatch) error { return groups.add(shard, lb, publish) }
 	var local []localBatch
-	outcomes := make([]frontier.Outcome, 0, len(results))
 	for _, pr := range results {
 		o := outcome(pr)
-		outcomes = append(outcomes, o)
 		switch {
 		case pr.GetKind() == lgv1.FetchKind_FETCH_KIND_ROBOTS:
 			if err := s.recordRobots(b, pr, add); err != nil {
@@ -227,14 +234,6 @@ func (s *Shard) preparePages(ctx context.Context, msgs []jetstream.Msg, barrier 
 		s.pendingPages[pr.GetUrl()]++
 	}
 	s.pendingMu.Unlock()
-	// The fetches have ended: free their hosts' slots now rather than after
-	// the fsync (politeness is about the servers, not our disk). Retries
-	// become visible only at Committed, after their Retry-After is set here.
-	for _, o := range outcomes {
-		if o.ErrorReason != lgv1.ErrorReasonRobotsDisallowed { // not a fetch: the frontier recorded it
-			s.fr.Done(o)
-		}
-	}
 
 	return func() error {
 		defer txn.Close()
