@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	lgv1 "github.com/linkgraph/linkgraph/api/linkgraph/v1"
@@ -70,6 +71,12 @@ func newTestShard(t *testing.T, shards int) (*Shard, func(...*lgv1.PageResult)) 
 // stream.
 func newTestShardOwning(t *testing.T, shards, own int) (*Shard, func(...*lgv1.PageResult)) {
 	t.Helper()
+	return newTestShardWith(t, shards, own, frontier.Config{})
+}
+
+// newTestShardWith is newTestShardOwning with the frontier's configuration.
+func newTestShardWith(t *testing.T, shards, own int, fc frontier.Config) (*Shard, func(...*lgv1.PageResult)) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
@@ -79,7 +86,7 @@ func newTestShardOwning(t *testing.T, shards, own int) (*Shard, func(...*lgv1.Pa
 	bc := bus.DefaultConfig()
 	bc.Shards = shards
 	js := bustest.JetStream(t, bc)
-	s, err := newShard(ctx, db, js, bc, 0, own, frontier.Config{}, slog.New(slog.DiscardHandler))
+	s, err := newShard(ctx, db, js, bc, 0, own, fc, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,40 +146,16 @@ func newTestShardOwning(t *testing.T, shards, own int) (*Shard, func(...*lgv1.Pa
 func TestLinksWaitForThePreviousCommit(t *testing.T) {
 	s, _ := newTestShard(t, 1)
 	ctx := context.Background()
-	js := s.pub.JS
-	prepare := func(url string) (func() error, error) {
-		data, _ := proto.Marshal(&lgv1.PageResult{Url: url, Status: 200, FetchedAt: time.Now().UnixNano(),
-			Links: []*lgv1.OutLink{{Url: "http://t.example/", AnchorText: "same anchor", Type: lgv1.LinkType_LINK_TYPE_A}}})
-		if _, err := js.Publish(ctx, bus.PagesSubject(0), data); err != nil {
-			return nil, err
-		}
-		batch, err := s.pages.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
-		if err != nil {
-			return nil, err
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if len(msgs) != 1 {
-			return nil, fmt.Errorf("pulled %d messages, want 1: %v", len(msgs), batch.Error())
-		}
-		return s.preparePages(ctx, msgs, func() {})
+	page := func(url string) *lgv1.PageResult {
+		return &lgv1.PageResult{Url: url, Status: 200, FetchedAt: time.Now().UnixNano(),
+			Links: []*lgv1.OutLink{{Url: "http://t.example/", AnchorText: "same anchor", Type: lgv1.LinkType_LINK_TYPE_A}}}
 	}
 
-	finish1, err := prepare("http://a.example/")
+	finish1, err := preparePage(s, page("http://a.example/"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	type prepared struct {
-		finish func() error
-		err    error
-	}
-	second := make(chan prepared, 1)
-	go func() {
-		finish, err := prepare("http://b.example/")
-		second <- prepared{finish, err}
-	}()
+	second := goPrepare(s, page("http://b.example/"))
 	var p prepared
 	select {
 	case p = <-second:
@@ -198,5 +181,119 @@ func TestLinksWaitForThePreviousCommit(t *testing.T) {
 	}
 	if len(resp.GetAnchors()) != 1 || resp.GetAnchors()[0].GetBacklinks() != 2 || resp.GetAnchors()[0].GetReferringDomains() != 2 {
 		t.Errorf("anchors of t.example = %v, want \"same anchor\" with 2 backlinks from 2 domains", resp.GetAnchors())
+	}
+}
+
+// A fetch's host slot is free once its result is decoded: here the
+// result's links wait for the batch before to commit, and the frontier
+// already counts the fetch as ended, so the host's next fetch need not wait
+// for the index.
+func TestFetchEndsBeforeItsLinksApply(t *testing.T) {
+	s, _ := newTestShardWith(t, 1, 1, frontier.Config{IgnoreRobots: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	var g errgroup.Group
+	t.Cleanup(func() {
+		cancel()
+		g.Wait()
+	})
+	g.Go(func() error { return s.fr.Run(ctx) })
+	const seed = "http://a.example/"
+	for shard, lb := range sourcelessBatches([]string{seed}, 1, true, false) {
+		data, _ := proto.Marshal(lb)
+		if _, err := s.pub.JS.Publish(ctx, bus.LinksSubject(shard), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := pull(s.links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish, err := s.prepareLinks(ctx, msgs, func() {})
+	if err == nil {
+		err = finish()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the seed released", func() bool { return s.fr.Stats().InFlight == 1 })
+
+	finish1, err := preparePage(s, &lgv1.PageResult{Url: "http://b.example/", Status: 200, FetchedAt: time.Now().UnixNano(),
+		Links: []*lgv1.OutLink{{Url: "http://t.example/", Type: lgv1.LinkType_LINK_TYPE_A}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := goPrepare(s, &lgv1.PageResult{Url: seed, Status: 200, FetchedAt: time.Now().UnixNano(),
+		Links: []*lgv1.OutLink{{Url: "http://t.example/", Type: lgv1.LinkType_LINK_TYPE_A}}})
+	waitFor(t, "the seed's fetch counted as ended", func() bool { return s.fr.Stats().InFlight == 0 })
+	select {
+	case <-second:
+		t.Fatal("the seed's batch was prepared before the batch before it committed")
+	default:
+	}
+	if err := finish1(); err != nil {
+		t.Fatal(err)
+	}
+	p := <-second
+	if p.err == nil {
+		p.err = p.finish()
+	}
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+}
+
+// prepared is what preparePages returned.
+type prepared struct {
+	finish func() error
+	err    error
+}
+
+// goPrepare runs preparePage(s, pr) in a goroutine of the caller's test.
+func goPrepare(s *Shard, pr *lgv1.PageResult) <-chan prepared {
+	out := make(chan prepared, 1)
+	go func() {
+		finish, err := preparePage(s, pr)
+		out <- prepared{finish, err}
+	}()
+	return out
+}
+
+// preparePage publishes pr and prepares it as a batch of its own, leaving
+// the batch's finish to the caller.
+func preparePage(s *Shard, pr *lgv1.PageResult) (func() error, error) {
+	data, _ := proto.Marshal(pr)
+	if _, err := s.pub.JS.Publish(context.Background(), bus.PagesSubject(0), data); err != nil {
+		return nil, err
+	}
+	msgs, err := pull(s.pages)
+	if err != nil {
+		return nil, err
+	}
+	return s.preparePages(context.Background(), msgs, func() {})
+}
+
+// pull takes the one message the test published to c's stream.
+func pull(c jetstream.Consumer) ([]jetstream.Msg, error) {
+	batch, err := c.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != 1 {
+		return nil, fmt.Errorf("pulled %d messages, want 1: %v", len(msgs), batch.Error())
+	}
+	return msgs, nil
+}
+
+// waitFor waits up to 10 seconds for cond, named what.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10s for %s", what)
+		}
 	}
 }
