@@ -20,38 +20,33 @@
 //	go run ./bench/cluster                          # 8000 pages, 8 hosts, 1, 2 and 3 worker processes
 //	go run ./bench/cluster -pages 20000 -procs 1,2,3,4 -workers 32
 //
-// Measured 2026-11-25 on the 2-core development machine (8 hosts, 8008
-// pages, 800k links, 286 MB: -pages 8000, so that each crawl takes over
-// 10 s), run twice, each after the machine had been at least 90% idle for
-// 15 s; other processes took 2-4% of the cores during the runs (machine busy
-// minus busy):
+// Measured 2026-11-27 on the 2-core development machine (8 hosts, 8008
+// pages, 800k links: -pages 8000), run twice in a row:
 //
 //	go run ./bench/cluster -pages 8000 -procs 1,2,3
 //
 //	procs  slots  seconds  pages/s  speed-up  cpu ms/page  cpu nats  cpu shards  cpu workers  cpu web  busy  rss nats/shard/worker MiB
-//	    1     16    13.55      591      1.00         3.21       4.7        14.0          5.8      1.2   94%  72/134/46
-//	    2     32    12.36      648      1.10         2.99       4.3        12.5          6.1      1.1   96%  84/129/46
-//	    3     48    13.81      580      0.98         3.35       5.0        13.6          7.0      1.2   96%  89/128/46
+//	    1     16     6.54     1224      1.00         1.57       2.4         6.9          2.5      0.7   94%  68/196/74
+//	    2     32     5.46     1468      1.20         1.31       1.9         5.3          2.7      0.6   94%  97/213/73
+//	    3     48     4.87     1643      1.34         1.20       1.6         4.8          2.7      0.5   96%  101/214/76
 //
-//	    1     16    15.59      514      1.00         3.61       5.3        15.8          6.4      1.3   92%  65/135/46
-//	    2     32    13.74      583      1.13         3.25       4.8        13.3          6.6      1.2   94%  88/127/46
-//	    3     48    13.38      598      1.16         3.20       4.8        13.0          6.7      1.2   95%  85/128/46
+//	    1     16     6.08     1317      1.00         1.47       2.1         6.6          2.5      0.6   95%  66/189/74
+//	    2     32     5.19     1544      1.17         1.26       1.7         5.2          2.6      0.6   95%  88/214/74
+//	    3     48     5.01     1598      1.21         1.22       1.6         5.0          2.6      0.5   95%  91/209/74
 //
-// What limits scaling on 2 cores is CPU: every run kept both cores 92-96%
+// What limits scaling on 2 cores is CPU: every run kept both cores 94-96%
 // busy, one worker process included, so another process adds no cores,
-// only fetchers sharing them. A page costs about 3 ms of CPU in all: the
-// shard nodes about 52% (frontier, index, Pebble), the workers 25%,
-// nats-server 18%, the web servers 5%, which caps this machine near 650
-// pages/s. The 10-13% that a second process gains is a cheaper page, not
+// only fetchers sharing them. A page costs 1.2-1.6 ms of CPU in all: the
+// shard nodes about 53% (frontier, index, Pebble), the workers 24%,
+// nats-server 17%, the web servers 5%, which caps this machine near 1,650
+// pages/s. What a second and third process gain is a cheaper page, not
 // parallelism: with more fetches in flight the shard nodes and nats-server
-// take fuller batches (shard CPU 1.7-2.0 -> 1.6 ms a page). It comes from
-// the fetch slots, not from the processes: one process with -workers 48
-// crawled at 645-695 pages/s, one with -workers 8 at 458 while three of
-// -workers 8 made 641. A third process adds nothing. No one process comes
-// near a whole core (the busiest, a shard node, 0.5), so there is no serial
-// stage. Compare rows of one invocation: between invocations the same
-// configuration varies by up to 15% (one process: 506-702 pages/s over
-// seven quiet runs that day), as much as the gains.
+// take fuller batches (shard CPU 0.82 -> 0.63 ms a page). No one process
+// comes near a whole core (the busiest, a shard node, 0.54), so there is no
+// serial stage. Compare rows of one invocation: between invocations the
+// same configuration varies by 10-15%, as much as the gains. (On
+// 2026-11-25 a page cost about 3 ms and the crawl made 514-648 pages/s;
+// the shard nodes' commits and batching have changed since.)
 package main
 
 import (
