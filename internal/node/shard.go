@@ -45,10 +45,10 @@ type Shard struct {
 	// ApplyLinks to its commit: the index's aggregates are read, changed
 	// and written by one such Txn at a time, and both consumers apply.
 	applyMu sync.Mutex
-	// committed is closed once the last Txn that applied local edge
+	// lastCommit is closed once the last Txn that applied local edge
 	// batches has committed (or failed to); guarded by applyMu. See
 	// applyLocal.
-	committed chan struct{}
+	lastCommit chan struct{}
 
 	// pendingPages counts the pages of batches prepared but not committed.
 	pendingMu    sync.Mutex
@@ -382,7 +382,7 @@ func (s *Shard) applyLocal(txn *indexer.Txn, pending *frontier.Pending, local []
 		}
 	}
 	done := make(chan struct{})
-	s.committed = done
+	s.lastCommit = done
 	return func() error {
 		defer close(done)
 		return txn.Commit()
@@ -392,8 +392,8 @@ func (s *Shard) applyLocal(txn *indexer.Txn, pending *frontier.Pending, local []
 // waitCommitted waits for the commit of the last Txn applyLocal returned.
 // The caller holds applyMu.
 func (s *Shard) waitCommitted() {
-	if s.committed != nil {
-		<-s.committed
+	if s.lastCommit != nil {
+		<-s.lastCommit
 	}
 }
 

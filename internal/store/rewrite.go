@@ -156,14 +156,11 @@ func rewriteRanges(ctx context.Context, db *pebble.DB, opts *pebble.Options, scr
 	if err := db.Flush(); err != nil {
 		return err
 	}
-	ranges, err := splitRanges(db)
-	if err != nil {
-		return err
-	}
 	levels, err := db.SSTables(pebble.WithProperties())
 	if err != nil {
 		return err
 	}
+	ranges := splitRanges(levels)
 	profile := wopts(nil).Compression.Name
 	var todo [][2][]byte
 	var sizes []uint64 // of todo's ranges, for progress
@@ -261,15 +258,11 @@ func inRange(levels [][]pebble.SSTableInfo, r [2][]byte, profile string) (tables
 	return tables, rewritten[0]
 }
 
-// splitRanges cuts the key space at the first keys of the bottom level's
-// tables, which hold nearly all of an index, into ranges that writeRange
-// copies in parallel. Every key sorts between 0 and 0xff: prefixes are
-// ASCII letters.
-func splitRanges(db *pebble.DB) ([][2][]byte, error) {
-	levels, err := db.SSTables()
-	if err != nil {
-		return nil, err
-	}
+// splitRanges cuts the key space at the first keys of the tables in the
+// bottom level of levels, which hold nearly all of an index, into ranges
+// that writeRange copies in parallel. Every key sorts between 0 and 0xff:
+// prefixes are ASCII letters.
+func splitRanges(levels [][]pebble.SSTableInfo) [][2][]byte {
 	var cuts [][]byte
 	if len(levels) > 0 {
 		for _, t := range levels[len(levels)-1] {
@@ -284,7 +277,7 @@ func splitRanges(db *pebble.DB) ([][2][]byte, error) {
 		ranges = append(ranges, [2][]byte{lo, c})
 		lo = c
 	}
-	return append(ranges, [2][]byte{lo, {0xff}}), nil
+	return append(ranges, [2][]byte{lo, {0xff}})
 }
 
 // rewriteTableSize is where writeRange starts a new table (a variable for
